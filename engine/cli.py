@@ -1,0 +1,119 @@
+"""The ``aiguillage`` command: circuit tools that need no database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from engine.core import timers
+from engine.core.loader import file_bundle, load_path
+from engine.core.problems import Problem
+from engine.core.simulate import ScenarioError, load_scenario, run
+from engine.core.spiff.compiler import check, compile_circuit
+from engine.errors import EngineError, ProcessDefinitionError
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@click.group()
+def cli() -> None:
+    """Aiguillage : circuits « Logement d'abord » en BPMN."""
+
+
+@cli.group()
+def circuits() -> None:
+    """Vérifier et simuler des circuits (sans base de données)."""
+
+
+@circuits.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--forms", "forms_root", type=click.Path(path_type=Path, file_okay=False),
+              help="Dossier des formulaires (par défaut : forms/ le plus proche).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def check_command(paths: tuple[Path, ...], lang: str, forms_root: Path | None,
+                  as_json: bool) -> None:
+    """Vérifier des circuits : dossiers de territoire ou fichiers .bpmn."""
+    found: list[Problem] = []
+    checked: list[str] = []
+    for path in paths:
+        loaded = load_path(path, forms_root)
+        found += loaded.problems
+        for label, bundle in loaded.bundles:
+            checked.append(label)
+            found += check(bundle)
+    unique = list(dict.fromkeys(found))
+    errors = sum(p.is_error for p in unique)
+    if as_json:
+        click.echo(json.dumps({"checked": checked, "problems": [p.as_dict(lang) for p in unique]},
+                              ensure_ascii=False, indent=2))
+    else:
+        for problem in unique:
+            click.echo(problem.format(lang))
+        warnings = len(unique) - errors
+        label = "circuit(s) vérifié(s)" if lang == "fr" else "circuit(s) checked"
+        summary = (f"{len(checked)} {label} : {errors} erreur(s), {warnings} avertissement(s)"
+                   if lang == "fr" else
+                   f"{len(checked)} {label}: {errors} error(s), {warnings} warning(s)")
+        click.echo(summary)
+    sys.exit(1 if errors or not checked else 0)
+
+
+@circuits.command("simulate")
+@click.argument("bpmn", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--answers", required=True, type=click.Path(exists=True, dir_okay=False,
+                                                          path_type=Path),
+              help="Scénario JSON : réponses par étape et sauts dans le temps.")
+@click.option("--start", "start", help="Instant de départ ISO-8601 avec fuseau.")
+@click.option("--forms", "forms_root", type=click.Path(path_type=Path, file_okay=False))
+def simulate_command(bpmn: Path, answers: Path, start: str | None,
+                     forms_root: Path | None) -> None:
+    """Dérouler un circuit avec des réponses scriptées et un temps simulé."""
+    from engine.core.circuits import forms_root_for
+    bundle = file_bundle(bpmn, forms_root or forms_root_for(bpmn))
+    try:
+        circuit = compile_circuit(bundle)
+    except ProcessDefinitionError as exc:
+        for problem in exc.problems:
+            click.echo(problem.format(), err=True)
+        sys.exit(1)
+    try:
+        scenario = load_scenario(answers.read_bytes())
+        begin = timers.parse_instant(start) if start else None
+        walk = run(circuit, scenario, begin)
+    except timers.TimerValueError:
+        raise click.BadParameter("instant ISO-8601 avec fuseau attendu",
+                                 param_hint="--start") from None
+    except (ScenarioError, EngineError) as exc:
+        click.echo(f"Arrêt : {exc}", err=True)
+        sys.exit(1)
+    for event in walk.events:
+        click.echo(_line(event.at, event.kind, event.text, event.task))
+    expected = scenario.get("expect", {}).get("end")
+    if walk.end is None:
+        ready = ", ".join(t.bpmn_id for t in walk.ready) or "aucune"
+        click.echo(f"Circuit en cours ; étapes prêtes : {ready}")
+    if expected and (walk.end is None or walk.end.bpmn_id != expected):
+        click.echo(f"Fin attendue {expected}, obtenue {walk.end.bpmn_id if walk.end else 'aucune'}",
+                   err=True)
+        sys.exit(1)
+
+
+_KINDS = {"start": "Début", "ready": "Prête", "complete": "Faite", "timer": "Minuterie",
+          "notice": "Relance", "end": "Fin"}
+
+
+def _line(at: datetime, kind: str, text: str, task: object) -> str:
+    stamp = at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+    extra = ""
+    if kind == "ready" and task is not None:
+        lane = getattr(task, "lane", None) or "sans couloir"
+        due = getattr(task, "due_at", None)
+        extra = f" — {lane}" + (f" — échéance {due.astimezone(PARIS):%d/%m/%Y %H:%M}"
+                                 if due else " — sans échéance")
+    return f"{stamp}  {_KINDS.get(kind, kind):<9} {text}{extra}"

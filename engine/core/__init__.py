@@ -1,0 +1,1 @@
+"""Pure engine logic: circuits, checks, expressions, forms, deadlines, views. No database."""

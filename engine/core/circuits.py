@@ -1,0 +1,184 @@
+"""Circuits on disk or in memory: territory files, BPMN files and the forms they name."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+
+TERRITORY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "name", "roles"],
+    "additionalProperties": False,
+    "properties": {
+        "code": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$", "maxLength": 40},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "holiday_subdivision": {"type": ["string", "null"]},
+        "roles": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["key", "label"], "additionalProperties": False,
+            "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                           "label": {"type": "string", "minLength": 1}}}},
+        "circuits": {"type": "array", "items": {
+            "type": "object", "required": ["key", "title", "file", "process"],
+            "additionalProperties": False,
+            "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"},
+                           "title": {"type": "string", "minLength": 1},
+                           "file": {"type": "string"}, "process": {"type": "string"}}}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role people hold in a territory; lanes are named after roles."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class CircuitEntry:
+    """A circuit a territory declares: its main file and process id."""
+
+    key: str
+    title: str
+    file: str
+    process: str
+
+
+@dataclass(frozen=True)
+class Territory:
+    """A territory folder's settings."""
+
+    code: str
+    name: str
+    roles: tuple[Role, ...]
+    holiday_subdivision: str | None = None
+    circuits: tuple[CircuitEntry, ...] = ()
+
+    def role_for_lane(self, lane: str | None) -> Role | None:
+        """The role a lane name designates (by key or by label), if any."""
+        return role_for_lane(self.roles, lane)
+
+
+def role_for_lane(roles: Iterable[Role], lane: str | None) -> Role | None:
+    """The role whose key or label equals ``lane`` (case and spaces tolerated)."""
+    if lane is None:
+        return None
+    wanted = " ".join(lane.split()).casefold()
+    for role in roles:
+        if wanted in (role.key.casefold(), " ".join(role.label.split()).casefold()):
+            return role
+    return None
+
+
+@dataclass
+class CircuitBundle:
+    """Everything a circuit version is made of, as bytes: what gets checked and deployed."""
+
+    process_id: str | None
+    main_file: str
+    bpmn: dict[str, bytes]
+    forms: dict[str, bytes] = field(default_factory=dict)
+    roles: tuple[Role, ...] = ()
+    holiday_subdivision: str | None = None
+    title: str | None = None
+
+
+class TerritoryError(ValueError):
+    """The territory file is missing or invalid."""
+
+
+def parse_territory(raw: bytes | str) -> Territory:
+    """Read and validate a ``territory.json`` text."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise TerritoryError(str(exc)) from None
+    errors = sorted(Draft202012Validator(TERRITORY_SCHEMA).iter_errors(data), key=str)
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "racine"
+        raise TerritoryError(f"{where}: {first.message}")
+    keys = [r["key"] for r in data["roles"]]
+    if len(set(keys)) != len(keys):
+        raise TerritoryError("roles: clé en double")
+    return Territory(
+        code=data["code"], name=data["name"],
+        roles=tuple(Role(r["key"], r["label"]) for r in data["roles"]),
+        holiday_subdivision=data.get("holiday_subdivision"),
+        circuits=tuple(CircuitEntry(**c) for c in data.get("circuits", [])),
+    )
+
+
+def load_territory(folder: Path) -> Territory:
+    """Read ``folder/territory.json``."""
+    path = folder / "territory.json"
+    if not path.is_file():
+        raise TerritoryError(f"{path} introuvable")
+    return parse_territory(path.read_bytes())
+
+
+def safe_name(name: str) -> bool:
+    """True for a relative file name with no ``..``, no absolute path, no odd characters."""
+    return bool(_SAFE_NAME.match(name)) and ".." not in name.split("/")
+
+
+def forms_root_for(path: Path) -> Path:
+    """The ``forms/`` folder beside the nearest ancestor holding one (else ``./forms``)."""
+    for parent in [path if path.is_dir() else path.parent, *path.resolve().parents]:
+        if (parent / "forms").is_dir():
+            return parent / "forms"
+    return Path("forms")
+
+
+def read_forms(names: Iterable[str], root: Path) -> dict[str, bytes]:
+    """The named form files that exist under ``root`` (unsafe or missing names skipped)."""
+    out: dict[str, bytes] = {}
+    for name in sorted(set(names)):
+        if not safe_name(name):
+            continue
+        path = root / name
+        if path.is_file() and path.stat().st_size <= MAX_FILE_BYTES:
+            out[name] = path.read_bytes()
+    return out
+
+
+def read_bpmn_folder(folder: Path) -> dict[str, bytes]:
+    """Every ``.bpmn`` file of ``folder`` by file name."""
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.bpmn")) if p.is_file()}
+
+
+def territory_for_file(path: Path) -> Territory | None:
+    """The territory a BPMN file belongs to (its folder's ``territory.json``), if any."""
+    try:
+        return load_territory(path.parent)
+    except TerritoryError:
+        return None
+
+
+def entry_for_file(territory: Territory | None, name: str) -> CircuitEntry | None:
+    """The circuit entry whose main file is ``name``."""
+    if territory is None:
+        return None
+    return next((c for c in territory.circuits if c.file == name), None)
+
+
+def bundle(process_id: str | None, main_file: str, bpmn: Mapping[str, bytes],
+           forms: Mapping[str, bytes], territory: Territory | None,
+           title: str | None = None) -> CircuitBundle:
+    """Assemble a bundle from parts already read."""
+    return CircuitBundle(
+        process_id=process_id, main_file=main_file, bpmn=dict(bpmn), forms=dict(forms),
+        roles=territory.roles if territory else (),
+        holiday_subdivision=territory.holiday_subdivision if territory else None,
+        title=title,
+    )

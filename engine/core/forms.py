@@ -1,0 +1,344 @@
+"""Forms: JSON Schema (plus UI schema) or Camunda ``formData`` → one list of field specs.
+
+Submissions are always validated server-side with ``jsonschema``; errors come back per
+field path in French (English available); values are JSON-clean (dates as ISO strings).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from engine.core.messages import render
+
+FieldKind = Literal[
+    "text", "textarea", "integer", "number", "boolean", "date", "choice", "multichoice", "group"
+]
+TEXT_MAX = 500
+TEXTAREA_MAX = 5000
+MAX_FIELDS = 200
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of a single or multiple choice field."""
+
+    value: Any
+    label: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a form, whatever file format it came from."""
+
+    name: str
+    path: str
+    label: str
+    kind: FieldKind
+    required: bool = False
+    help: str | None = None
+    choices: tuple[Choice, ...] = ()
+    children: tuple[FieldSpec, ...] = ()
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+    widget: str | None = None
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A whole form: its fields and the JSON Schema submissions are validated against."""
+
+    title: str
+    fields: tuple[FieldSpec, ...]
+    schema: dict[str, Any] = field(repr=False)
+    description: str | None = None
+
+    def field_names(self) -> set[str]:
+        """Top-level field names (the case-data keys this form writes)."""
+        return {f.name for f in self.fields}
+
+    def validate(self, data: Mapping[str, Any], lang: str = "fr") -> dict[str, list[str]]:
+        """Errors per field path; empty when ``data`` is acceptable."""
+        return validate(self, data, lang)
+
+
+class FormError(ValueError):
+    """A form file is unusable; ``code`` keys the message catalogue."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}")
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_json_form(raw: bytes | str, ui_raw: bytes | str | None = None) -> FormSpec:
+    """Build a ``FormSpec`` from JSON-Schema text and optional UI-schema text."""
+    schema = _json(raw, "form.bad_json")
+    ui = _json(ui_raw, "form.bad_ui_json") if ui_raw is not None else {}
+    return form_from_schema(schema, ui)
+
+
+def _json(raw: bytes | str, code: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormError(code, str(exc)) from None
+    if not isinstance(value, dict):
+        raise FormError(code, "not an object")
+    return value
+
+
+def form_from_schema(schema: dict[str, Any], ui: Mapping[str, Any] | None = None) -> FormSpec:
+    """Field specs from a JSON Schema object; raise ``FormError`` if it is not usable."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise FormError("form.bad_schema", exc.message) from None
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        raise FormError("form.not_object")
+    fields = _fields(schema, ui or {}, prefix="")
+    if _count(fields) > MAX_FIELDS:
+        raise FormError("form.too_many_fields", str(_count(fields)))
+    return FormSpec(title=str(schema.get("title") or ""), fields=fields,
+                    schema=_with_limits(schema), description=schema.get("description"))
+
+
+def _count(fields: Sequence[FieldSpec]) -> int:
+    return sum(1 + _count(f.children) for f in fields)
+
+
+def _fields(schema: Mapping[str, Any], ui: Mapping[str, Any], prefix: str) -> tuple[FieldSpec, ...]:
+    props: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    order = [n for n in ui.get("ui:order", []) if n in props]
+    names = order + [n for n in props if n not in order]
+    return tuple(_field(n, props[n], ui.get(n, {}), n in required, prefix) for n in names)
+
+
+def _field(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any], required: bool,
+           prefix: str) -> FieldSpec:
+    if not isinstance(prop, Mapping):
+        raise FormError("form.bad_field", name)
+    path = f"{prefix}{name}"
+    kind = _kind(name, prop, ui)
+    children = _fields(prop, ui, f"{path}.") if kind == "group" else ()
+    items = prop.get("items", {}) if kind == "multichoice" else prop
+    return FieldSpec(
+        name=name, path=path, label=str(prop.get("title") or name), kind=kind,
+        required=required, help=ui.get("ui:help") or prop.get("description"),
+        choices=_choices(items), children=children, default=prop.get("default"),
+        minimum=prop.get("minimum"), maximum=prop.get("maximum"),
+        max_length=prop.get("maxLength"), widget=ui.get("ui:widget"),
+    )
+
+
+def _kind(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any]) -> FieldKind:
+    kind = prop.get("type")
+    if kind == "object":
+        return "group"
+    if kind == "array":
+        if _choices(prop.get("items", {})):
+            return "multichoice"
+        raise FormError("form.unsupported_array", name)
+    if "enum" in prop or "oneOf" in prop:
+        return "choice"
+    simple: dict[str, FieldKind] = {"integer": "integer", "number": "number",
+                                    "boolean": "boolean"}
+    if kind in simple:
+        return simple[kind]
+    if kind == "string":
+        if prop.get("format") == "date":
+            return "date"
+        return "textarea" if ui.get("ui:widget") == "textarea" else "text"
+    raise FormError("form.unsupported_type", f"{name}: {kind}")
+
+
+def _choices(prop: Mapping[str, Any]) -> tuple[Choice, ...]:
+    if "enum" in prop:
+        return tuple(Choice(v, str(v)) for v in prop["enum"])
+    if "oneOf" in prop:
+        out = []
+        for option in prop["oneOf"]:
+            if not isinstance(option, Mapping) or "const" not in option:
+                raise FormError("form.bad_choice", json.dumps(option)[:60])
+            out.append(Choice(option["const"], str(option.get("title", option["const"]))))
+        return tuple(out)
+    return ()
+
+
+def _with_limits(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` where every free-text field has a length limit and no unknown
+    field is accepted (a submission may not write case data the form does not show)."""
+    limited = copy.deepcopy(schema)
+
+    def walk(node: dict[str, Any]) -> None:
+        if node.get("type") == "object":
+            node.setdefault("additionalProperties", False)
+            for child in node.get("properties", {}).values():
+                if isinstance(child, dict):
+                    walk(child)
+        elif node.get("type") == "string" and "enum" not in node and "oneOf" not in node:
+            node.setdefault("maxLength", TEXTAREA_MAX)
+        elif node.get("type") == "array":
+            node.setdefault("maxItems", 100)
+
+    walk(limited)
+    return limited
+
+
+# --------------------------------------------------------------------------- Camunda
+
+_CAMUNDA_TYPES = {"string": "string", "long": "integer", "boolean": "boolean",
+                  "date": "string", "enum": "string"}
+
+
+def form_from_camunda(fields: Sequence[Mapping[str, Any]], title: str = "") -> FormSpec:
+    """Field specs from a Camunda ``formData`` field list (as read by the parser)."""
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    ui: dict[str, Any] = {"ui:order": []}
+    for f in fields:
+        name, ftype = f.get("id"), f.get("type")
+        if not name or ftype not in _CAMUNDA_TYPES:
+            raise FormError("form.unsupported_type", f"{name}: {ftype}")
+        prop: dict[str, Any] = {"type": _CAMUNDA_TYPES[ftype], "title": f.get("label") or name}
+        if ftype == "date":
+            prop["format"] = "date"
+        if ftype == "enum":
+            prop["oneOf"] = [{"const": o["id"], "title": o.get("name") or o["id"]}
+                             for o in f.get("options", [])]
+        constraints = f.get("constraints", {})
+        if "required" in constraints:
+            required.append(name)
+        _camunda_bounds(prop, constraints, ftype)
+        if f.get("properties", {}).get("widget") == "textarea":
+            ui[name] = {"ui:widget": "textarea"}
+        props[name] = prop
+        ui["ui:order"].append(name)
+    schema = {"type": "object", "title": title, "properties": props, "required": required}
+    return form_from_schema(schema, ui)
+
+
+def _camunda_bounds(prop: dict[str, Any], constraints: Mapping[str, Any], ftype: str) -> None:
+    names = {"min": "minimum", "max": "maximum"} if ftype == "long" else \
+        {"minlength": "minLength", "maxlength": "maxLength"}
+    for source, target in names.items():
+        if constraints.get(source) not in (None, ""):
+            try:
+                prop[target] = int(constraints[source])
+            except ValueError:
+                raise FormError("form.bad_constraint", f"{source}={constraints[source]}") from None
+
+
+# --------------------------------------------------------------------------- validation
+
+def validate(form: FormSpec, data: Mapping[str, Any], lang: str = "fr") -> dict[str, list[str]]:
+    """Validate ``data`` against ``form``; return ``{field path: [messages]}``."""
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError):
+        return {"": [render("form.not_json", lang, {})]}
+    errors: dict[str, list[str]] = {}
+    validator = Draft202012Validator(form.schema, format_checker=FormatChecker())
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        for path, message in _messages(error, lang):
+            errors.setdefault(path, [])
+            if message not in errors[path]:
+                errors[path].append(message)
+    return errors
+
+
+def _messages(error: ValidationError, lang: str) -> list[tuple[str, str]]:
+    base = ".".join(str(p) for p in error.absolute_path)
+    prefix = f"{base}." if base else ""
+    kind = error.validator
+    if kind == "required":
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        return [(f"{prefix}{name}", render("form.required", lang, {}))
+                for name in error.validator_value if name not in instance]
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return [(f"{prefix}{name}", render("form.unknown_field", lang, {})) for name in extra]
+    params: dict[str, Any] = {"limit": error.validator_value}
+    if kind == "type":
+        params = {"type": render(f"form.type.{error.validator_value}", lang, {})}
+    code = {
+        "type": "form.type", "enum": "form.choice", "oneOf": "form.choice", "const": "form.choice",
+        "minimum": "form.minimum", "maximum": "form.maximum",
+        "exclusiveMinimum": "form.minimum", "exclusiveMaximum": "form.maximum",
+        "minLength": "form.min_length", "maxLength": "form.max_length",
+        "format": "form.date", "uniqueItems": "form.unique", "maxItems": "form.max_items",
+        "minItems": "form.min_items", "pattern": "form.pattern",
+    }.get(str(kind), "form.invalid")
+    return [(base, render(code, lang, params))]
+
+
+def clean(form: FormSpec, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-clean deep copy of validated ``data`` (never shares structure with input)."""
+    result: dict[str, Any] = json.loads(json.dumps(data, allow_nan=False))
+    return result
+
+
+def coerce(form: FormSpec, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Turn posted strings (``{"path": "text" or [...]}``) into typed data, or errors.
+
+    Empty optional values are left out, so a blank field never overwrites with ``""``.
+    """
+    data: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    _coerce_fields(form.fields, raw, data, errors)
+    return data, errors
+
+
+def _coerce_fields(fields: Sequence[FieldSpec], raw: Mapping[str, Any], out: dict[str, Any],
+                   errors: dict[str, list[str]]) -> None:
+    for spec in fields:
+        if spec.kind == "group":
+            group: dict[str, Any] = {}
+            _coerce_fields(spec.children, raw, group, errors)
+            if group or spec.required:
+                out[spec.name] = group
+            continue
+        value = raw.get(spec.path)
+        try:
+            converted = _convert(spec, value)
+        except ValueError:
+            expected = render(f"form.type.{spec.kind}", "fr", {})
+            errors.setdefault(spec.path, []).append(render("form.type", "fr", {"type": expected}))
+            continue
+        if converted is not None:
+            out[spec.name] = converted
+
+
+def _convert(spec: FieldSpec, value: Any) -> Any:  # noqa: C901 - one branch per kind
+    if spec.kind == "boolean":
+        if value in (None, ""):
+            return False if not spec.choices else None
+        return str(value).lower() in ("1", "true", "on", "oui", "yes")
+    if spec.kind == "multichoice":
+        values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
+        mapping = {str(c.value): c.value for c in spec.choices}
+        return [mapping.get(str(v), v) for v in values] if values or spec.required else None
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    text = str(value).strip()
+    if spec.kind == "integer":
+        return int(text)
+    if spec.kind == "number":
+        return float(text.replace(",", "."))
+    if spec.kind == "choice":
+        mapping = {str(c.value): c.value for c in spec.choices}
+        return mapping.get(text, text)
+    return text if spec.kind != "textarea" else str(value)

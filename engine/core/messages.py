@@ -1,0 +1,207 @@
+"""Message catalogue of the engine: French first, English available.
+
+Codes are stable; parameters are filled with ``str.format``. An unknown code renders as
+itself so that a missing entry is visible instead of crashing a check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # XML and files
+    "xml.too_big": ("Fichier trop volumineux ({size} octets ; maximum {limit}).",
+                    "File too large ({size} bytes; limit {limit})."),
+    "xml.empty": ("Fichier vide.", "Empty file."),
+    "xml.syntax": ("XML mal formé : {detail}", "Malformed XML: {detail}"),
+    "xml.doctype": ("Les déclarations DOCTYPE et les entités sont refusées (risque XXE).",
+                    "DOCTYPE declarations and entities are refused (XXE risk)."),
+    "xml.not_bpmn": ("Ce fichier n'est pas un diagramme BPMN 2.0 (élément racine {root}).",
+                     "This file is not a BPMN 2.0 diagram (root element {root})."),
+    "xml.xsd": ("Non conforme au schéma BPMN : {detail}", "Not valid against the BPMN schema: {detail}"),
+    "file.missing": ("Fichier introuvable : {name}.", "File not found: {name}."),
+    "file.unsafe_name": ("Nom de fichier refusé : {name}.", "File name refused: {name}."),
+    # territory file
+    "territory.invalid": ("Fichier de territoire invalide : {detail}", "Invalid territory file: {detail}"),
+    "territory.process_missing": (
+        "Le circuit « {circuit} » désigne le processus {process}, absent de {file}.",
+        "Circuit '{circuit}' names process {process}, which is not in {file}."),
+    # BPMN structure
+    "bpmn.engine": ("Le moteur refuse cet élément : {detail}", "The engine refuses this element: {detail}"),
+    "bpmn.no_start": ("Aucun événement de début dans ce processus.", "This process has no start event."),
+    "bpmn.multiple_outgoing": (
+        "Une tâche ne peut avoir qu'un flux sortant : ajoutez une passerelle.",
+        "A task may have only one outgoing flow: add a gateway."),
+    "bpmn.flow_without_condition": (
+        "Flux sortant d'une passerelle sans condition et qui n'est pas le flux par défaut.",
+        "Gateway outgoing flow without a condition that is not the default flow."),
+    "bpmn.dangling_flow": ("Un flux de séquence pointe vers un élément inexistant.",
+                           "A sequence flow points to an element that does not exist."),
+    "bpmn.no_process": ("Aucun processus exécutable dans ce fichier.",
+                        "No executable process in this file."),
+    "bpmn.process_no_id": ("Processus sans identifiant (attribut id).",
+                           "Process without an id attribute."),
+    "bpmn.not_executable": (
+        "Processus marqué non exécutable : cochez « exécutable » (isExecutable=\"true\").",
+        "Process marked as not executable: set isExecutable=\"true\"."),
+    "bpmn.duplicate_process": ("Identifiant de processus en double : {process}.",
+                               "Duplicate process id: {process}."),
+    "bpmn.duplicate_id": ("Identifiant d'élément en double : {id}.", "Duplicate element id: {id}."),
+    "bpmn.missing_id": ("Élément {tag} sans identifiant.", "Element {tag} without an id."),
+    "bpmn.unsupported": ("Élément non pris en charge par Aiguillage : {what}.",
+                         "Element not supported by Aiguillage: {what}."),
+    "bpmn.script": ("Script interdit ({what}) : les circuits ne contiennent pas de code.",
+                    "Script refused ({what}): circuits contain no code."),
+    "bpmn.multiple_start": (
+        "Un processus ne peut avoir qu'un événement de début ; distinguez les entrées par un "
+        "champ du formulaire de saisine.",
+        "A process may have only one start event; tell entries apart with a start-form field."),
+    "bpmn.timer_start": ("Les événements de début temporisés ne sont pas pris en charge.",
+                         "Timer start events are not supported."),
+    "bpmn.multi_instance": ("Les tâches multi-instances ne sont pas prises en charge.",
+                            "Multi-instance tasks are not supported."),
+    "bpmn.event_subprocess": ("Les sous-processus événementiels ne sont pas pris en charge.",
+                              "Event sub-processes are not supported."),
+    "bpmn.no_lane": ("Étape sans couloir : placez-la dans le couloir du rôle qui la réalise.",
+                     "Step outside any lane: put it in the lane of the role that does it."),
+    "bpmn.unknown_lane": (
+        "Couloir « {lane} » inconnu : les rôles du territoire sont {roles}.",
+        "Unknown lane '{lane}': the territory's roles are {roles}."),
+    "bpmn.no_default": (
+        "Passerelle exclusive sans flux par défaut : choisissez le chemin pris quand aucune "
+        "condition n'est vraie.",
+        "Exclusive gateway without a default flow: choose the path taken when no condition holds."),
+    "bpmn.condition": ("Condition refusée « {expression} » : {reason}",
+                       "Condition refused '{expression}': {reason}"),
+    "bpmn.condition_name": (
+        "La condition « {expression} » lit {name}, qu'aucun formulaire du circuit ne remplit.",
+        "Condition '{expression}' reads {name}, which no form of the circuit fills."),
+    "bpmn.timer": ("Minuterie refusée « {expression} » : {reason}",
+                   "Timer refused '{expression}': {reason}"),
+    "bpmn.timer_unquoted": (
+        "Valeur de minuterie « {expression} » à écrire entre guillemets : \"{expression}\".",
+        "Timer value '{expression}' must be quoted: \"{expression}\"."),
+    "bpmn.due": ("Délai « {value} » invalide pour {prop} : {reason}",
+                 "Invalid deadline '{value}' for {prop}: {reason}"),
+    "bpmn.due_both": ("dueIn et dueInWorkingDays sont tous deux renseignés : dueIn l'emporte.",
+                      "Both dueIn and dueInWorkingDays are set: dueIn wins."),
+    "bpmn.notify": ("Destinataire de notification inconnu « {value} ».",
+                    "Unknown notification recipient '{value}'."),
+    "bpmn.form_missing": ("Formulaire introuvable : {name}.", "Form file not found: {name}."),
+    "bpmn.form_invalid": ("Formulaire {name} invalide : {reason}", "Invalid form {name}: {reason}"),
+    "bpmn.no_form": ("Étape sans formulaire : la personne ne pourra que la valider.",
+                     "Step without a form: the person can only mark it done."),
+    "bpmn.call_unresolved": (
+        "L'activité appelle le processus « {process} », introuvable dans le dossier du circuit.",
+        "The call activity calls process '{process}', not found in the circuit's folder."),
+    "bpmn.call_cycle": ("Appels circulaires entre processus : {chain}.",
+                        "Circular calls between processes: {chain}."),
+    "bpmn.loop_unbounded": (
+        "Boucle sans limite passant par {elements} : ajoutez une condition sur passages[...] "
+        "pour en sortir après un nombre de tours.",
+        "Unbounded loop through {elements}: add a condition on passages[...] to leave it after "
+        "a number of rounds."),
+    "bpmn.missing_flow": ("Référence au flux {flow}, qui n'existe pas.",
+                          "Reference to flow {flow}, which does not exist."),
+    "bpmn.unreachable": ("Élément sans flux entrant : il ne sera jamais atteint.",
+                         "Element without an incoming flow: it can never be reached."),
+    "bpmn.dead_end": ("Élément sans flux sortant : ajoutez un événement de fin après lui.",
+                      "Element without an outgoing flow: add an end event after it."),
+    "bpmn.no_end": ("Ce processus n'a pas d'événement de fin.", "This process has no end event."),
+    "bpmn.no_documentation": (
+        "Étape sans consignes (documentation) pour la personne qui la réalise.",
+        "Step without instructions (documentation) for the person doing it."),
+    # expressions
+    "expr.empty": ("expression vide", "empty expression"),
+    "expr.too_long": ("expression trop longue ({detail} caractères, 500 au plus)",
+                      "expression too long ({detail} characters, at most 500)"),
+    "expr.syntax": ("syntaxe invalide ({detail})", "invalid syntax ({detail})"),
+    "expr.node": ("construction interdite ({detail})", "construct not allowed ({detail})"),
+    "expr.private_name": ("nom interdit {detail}", "name not allowed {detail}"),
+    "expr.big_number": ("nombre trop grand ({detail})", "number too large ({detail})"),
+    "expr.call": ("appel de fonction interdit ({detail}) ; permises : len, min, max, abs, int, "
+                  "str, bool", "function call not allowed ({detail}); allowed: len, min, max, "
+                  "abs, int, str, bool"),
+    "expr.unknown_name": ("variable inconnue {detail}", "unknown variable {detail}"),
+    "expr.repetition": ("répétition de texte ou de liste interdite", "sequence repetition refused"),
+    "expr.zero_division": ("division par zéro", "division by zero"),
+    "expr.type": ("types incompatibles ({detail})", "incompatible types ({detail})"),
+    "expr.index": ("index absent {detail}", "missing index {detail}"),
+    "expr.too_big": ("résultat trop grand", "result too large"),
+    # timers
+    "timer.bad_duration": ("durée ISO-8601 invalide (exemples : P15D, PT48H, P2W)",
+                           "invalid ISO-8601 duration (examples: P15D, PT48H, P2W)"),
+    "timer.weeks_mixed": ("les semaines (W) ne se combinent pas avec années, mois ou jours",
+                          "weeks (W) cannot be combined with years, months or days"),
+    "timer.too_long": ("durée supérieure à dix ans", "duration longer than ten years"),
+    "timer.zero": ("durée nulle", "zero duration"),
+    "timer.bad_date": ("date ISO-8601 invalide", "invalid ISO-8601 date"),
+    "timer.naive_date": ("date sans fuseau : ajoutez Z ou +01:00",
+                         "date without offset: add Z or +01:00"),
+    "timer.bad_cycle": ("cycle ISO-8601 invalide (exemple : R3/P1M)",
+                        "invalid ISO-8601 cycle (example: R3/P1M)"),
+    "timer.expected_duration": ("une durée est attendue ici (exemple : P15D)",
+                                "a duration is expected here (example: P15D)"),
+    "timer.expected_date": ("une date est attendue ici", "a date is expected here"),
+    "timer.expected_cycle": ("un cycle est attendu ici (exemple : R3/P1M)",
+                             "a cycle is expected here (example: R3/P1M)"),
+    "timer.not_text": ("la valeur n'est pas un texte", "the value is not text"),
+    "timer.empty": ("valeur de minuterie vide", "empty timer value"),
+    # forms
+    "form.bad_json": ("JSON invalide ({detail})", "invalid JSON ({detail})"),
+    "form.bad_ui_json": ("schéma d'affichage JSON invalide ({detail})",
+                         "invalid UI schema JSON ({detail})"),
+    "form.bad_schema": ("JSON Schema invalide ({detail})", "invalid JSON Schema ({detail})"),
+    "form.not_object": ("le formulaire doit être un objet avec des propriétés",
+                        "the form must be an object with properties"),
+    "form.too_many_fields": ("trop de champs ({detail})", "too many fields ({detail})"),
+    "form.bad_field": ("champ mal décrit ({detail})", "badly described field ({detail})"),
+    "form.unsupported_array": ("liste sans choix proposés ({detail})",
+                               "list without choices ({detail})"),
+    "form.unsupported_type": ("type de champ non pris en charge ({detail})",
+                              "unsupported field type ({detail})"),
+    "form.bad_choice": ("choix sans valeur const ({detail})", "choice without const ({detail})"),
+    "form.bad_constraint": ("contrainte invalide ({detail})", "invalid constraint ({detail})"),
+    "form.not_json": ("Les données ne sont pas du JSON simple.", "The data is not plain JSON."),
+    "form.required": ("Ce champ est obligatoire.", "This field is required."),
+    "form.unknown_field": ("Ce champ n'existe pas dans le formulaire.",
+                           "This field is not part of the form."),
+    "form.type": ("Valeur attendue : {type}.", "Expected value: {type}."),
+    "form.type.string": ("texte", "text"),
+    "form.type.text": ("texte", "text"),
+    "form.type.textarea": ("texte", "text"),
+    "form.type.integer": ("nombre entier", "whole number"),
+    "form.type.number": ("nombre", "number"),
+    "form.type.boolean": ("oui ou non", "yes or no"),
+    "form.type.object": ("groupe de champs", "group of fields"),
+    "form.type.group": ("groupe de champs", "group of fields"),
+    "form.type.array": ("liste de choix", "list of choices"),
+    "form.type.multichoice": ("liste de choix", "list of choices"),
+    "form.type.choice": ("une des valeurs proposées", "one of the proposed values"),
+    "form.type.date": ("date (AAAA-MM-JJ)", "date (YYYY-MM-DD)"),
+    "form.type.null": ("vide", "empty"),
+    "form.choice": ("Choisissez une des valeurs proposées.", "Choose one of the proposed values."),
+    "form.minimum": ("La valeur doit être au moins {limit}.", "The value must be at least {limit}."),
+    "form.maximum": ("La valeur doit être au plus {limit}.", "The value must be at most {limit}."),
+    "form.min_length": ("Au moins {limit} caractères.", "At least {limit} characters."),
+    "form.max_length": ("Au plus {limit} caractères.", "At most {limit} characters."),
+    "form.date": ("Date invalide (AAAA-MM-JJ).", "Invalid date (YYYY-MM-DD)."),
+    "form.unique": ("Chaque choix ne peut figurer qu'une fois.", "Each choice may appear once."),
+    "form.max_items": ("Au plus {limit} éléments.", "At most {limit} items."),
+    "form.min_items": ("Au moins {limit} éléments.", "At least {limit} items."),
+    "form.pattern": ("Format invalide.", "Invalid format."),
+    "form.invalid": ("Valeur invalide.", "Invalid value."),
+}
+
+
+def render(code: str, lang: str, params: Mapping[str, Any]) -> str:
+    """The message for ``code`` in ``lang`` with ``params`` filled in."""
+    pair = CATALOGUE.get(code)
+    if pair is None:
+        return code if not params else f"{code} {dict(params)}"
+    template = pair[1] if lang == "en" else pair[0]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

@@ -1,0 +1,368 @@
+"""Circuit rules checked on the XML itself, beyond what SpiffWorkflow checks.
+
+Each rule walks the parsed documents and yields ``Problem``s located at the element at
+fault (file, source line, id, name). The library's own parse runs after these, in
+``engine.core.spiff.compiler``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from engine.core import expressions, timers
+from engine.core.bpmnxml import (
+    BPMN,
+    CAMUNDA,
+    NS,
+    SPIFF,
+    Document,
+    flow_nodes,
+    is_bpmn,
+    lanes_by_node,
+    local,
+    properties,
+    text_of,
+    where,
+)
+from engine.core.circuits import Role, role_for_lane
+from engine.core.problems import Problem
+
+HUMAN = ("userTask", "manualTask")
+UNSUPPORTED = {
+    "scriptTask": "tâche de script", "serviceTask": "tâche de service",
+    "businessRuleTask": "tâche de règle métier (DMN)", "sendTask": "tâche d'envoi",
+    "receiveTask": "tâche de réception", "eventBasedGateway": "passerelle basée sur événements",
+    "complexGateway": "passerelle complexe", "dataStoreReference": "magasin de données",
+    "transaction": "transaction", "adHocSubProcess": "sous-processus ad hoc",
+    "messageEventDefinition": "événement de message", "signalEventDefinition": "signal",
+    "errorEventDefinition": "erreur", "escalationEventDefinition": "escalade BPMN",
+    "compensateEventDefinition": "compensation", "conditionalEventDefinition": "condition",
+    "linkEventDefinition": "lien", "cancelEventDefinition": "annulation",
+}
+SCRIPT_EXTENSIONS = {
+    f"{{{SPIFF}}}preScript": "preScript", f"{{{SPIFF}}}postScript": "postScript",
+    f"{{{SPIFF}}}serviceTaskOperator": "serviceTaskOperator",
+    f"{{{SPIFF}}}calledDecisionId": "calledDecisionId", f"{{{CAMUNDA}}}script": "camunda:script",
+    f"{{{CAMUNDA}}}executionListener": "camunda:executionListener",
+    f"{{{CAMUNDA}}}taskListener": "camunda:taskListener",
+}
+NOTIFY_FIXED = {"assignee", "coordination"}
+COUNTER = "passages"
+
+
+@dataclass
+class Context:
+    """What the rules need besides the documents."""
+
+    roles: tuple[Role, ...]
+    field_names: set[str] = field(default_factory=set)
+    processes: set[str] = field(default_factory=set)
+
+
+def check_documents(docs: list[Document], ctx: Context) -> list[Problem]:
+    """Every rule over every document."""
+    problems: list[Problem] = []
+    for doc in docs:
+        lanes = lanes_by_node(doc)
+        for process in doc.processes():
+            problems += _process(doc, process)
+            for scope in [process, *process.iter(f"{{{BPMN}}}subProcess")]:
+                problems += _scope(doc, scope, ctx)
+            problems += _loops(doc, process)
+            problems += _connections(doc, process)
+        for element in doc.root.iter():
+            if isinstance(element.tag, str):
+                problems += _element(doc, element, ctx, lanes)
+    return problems
+
+
+def _process(doc: Document, process: etree._Element) -> list[Problem]:
+    out = []
+    if not process.get("id"):
+        out.append(where(doc, process, "bpmn.process_no_id"))
+    elif process.get("isExecutable") != "true":
+        out.append(where(doc, process, "bpmn.not_executable"))
+    if not list(process.iter(f"{{{BPMN}}}endEvent")):
+        out.append(where(doc, process, "bpmn.no_end"))
+    return out
+
+
+def _scope(doc: Document, scope: etree._Element, ctx: Context) -> list[Problem]:
+    starts = [n for n in flow_nodes(scope) if is_bpmn(n, "startEvent")]
+    if len(starts) > 1:
+        return [where(doc, s, "bpmn.multiple_start") for s in starts[1:]]
+    return []
+
+
+def _element(doc: Document, el: etree._Element, ctx: Context,  # noqa: C901 - a rule table
+             lanes: dict[str, str]) -> Iterator[Problem]:
+    name = local(el)
+    if el.tag in SCRIPT_EXTENSIONS:
+        owner = el.getparent().getparent() if el.getparent() is not None else el
+        yield where(doc, owner if owner is not None else el, "bpmn.script",
+                    what=SCRIPT_EXTENSIONS[el.tag])
+        return
+    if not el.tag.startswith(f"{{{BPMN}}}"):
+        return
+    if name in UNSUPPORTED:
+        target = el.getparent() if name.endswith("EventDefinition") else el
+        yield where(doc, target if target is not None else el, "bpmn.unsupported",
+                    what=UNSUPPORTED[name])
+    elif name in ("standardLoopCharacteristics", "multiInstanceLoopCharacteristics"):
+        yield where(doc, el.getparent(), "bpmn.multi_instance")
+    elif name == "subProcess" and el.get("triggeredByEvent") == "true":
+        yield where(doc, el, "bpmn.event_subprocess")
+    elif name == "startEvent" and el.find("bpmn:timerEventDefinition", NS) is not None:
+        yield where(doc, el, "bpmn.timer_start")
+    elif name in HUMAN:
+        yield from _human(doc, el, ctx, lanes)
+    elif name in ("exclusiveGateway", "inclusiveGateway"):
+        yield from _gateway(doc, el)
+    elif name == "sequenceFlow":
+        yield from _condition(doc, el, ctx)
+    elif name == "timerEventDefinition":
+        yield from _timer(doc, el)
+    elif name == "callActivity":
+        called = el.get("calledElement")
+        if not called or called not in ctx.processes:
+            yield where(doc, el, "bpmn.call_unresolved", process=called or "?")
+    if name in ("intermediateThrowEvent", "task", "endEvent"):
+        yield from _notify(doc, el, ctx)
+
+
+def _lane_of(el: etree._Element, lanes: dict[str, str]) -> str | None:
+    node: etree._Element | None = el
+    while node is not None:
+        if node.get("id") in lanes:
+            return lanes[node.get("id", "")]
+        node = node.getparent()
+    return None
+
+
+def _human(doc: Document, el: etree._Element, ctx: Context,
+           lanes: dict[str, str]) -> Iterator[Problem]:
+    lane = _lane_of(el, lanes)
+    if lane is None:
+        yield where(doc, el, "bpmn.no_lane")
+    elif role_for_lane(ctx.roles, lane) is None:
+        known = ", ".join(f"{r.key} ({r.label})" for r in ctx.roles) or "aucun"
+        yield where(doc, el, "bpmn.unknown_lane", lane=lane, roles=known)
+    props = properties(el)
+    yield from _due(doc, el, props)
+    if not text_of(el.find("bpmn:documentation", NS)) and not el.find(
+            "bpmn:extensionElements/spiffworkflow:instructionsForEndUser", NS) is not None:
+        yield where(doc, el, "bpmn.no_documentation", severity="warning")
+
+
+def _due(doc: Document, el: etree._Element, props: dict[str, str]) -> Iterator[Problem]:
+    due_in = props.get("dueIn")
+    working = props.get("dueInWorkingDays")
+    if due_in is not None:
+        try:
+            timers.parse_duration(due_in.strip().strip("'\""))
+        except timers.TimerValueError as exc:
+            yield where(doc, el, "bpmn.due", value=due_in, prop="dueIn",
+                        reason=_reason(exc.code))
+    if working is not None:
+        if not working.strip().isdigit() or not 1 <= int(working.strip()) <= 365:
+            yield where(doc, el, "bpmn.due", value=working, prop="dueInWorkingDays",
+                        reason="nombre entier de jours ouvrés entre 1 et 365")
+    if due_in is not None and working is not None:
+        yield where(doc, el, "bpmn.due_both", severity="warning")
+
+
+def _gateway(doc: Document, el: etree._Element) -> Iterator[Problem]:
+    outgoing = [f for f in doc.root.iter(f"{{{BPMN}}}sequenceFlow")
+                if f.get("sourceRef") == el.get("id")]
+    if local(el) == "exclusiveGateway" and len(outgoing) > 1 and not el.get("default"):
+        yield where(doc, el, "bpmn.no_default")
+
+
+def _condition(doc: Document, flow: etree._Element, ctx: Context) -> Iterator[Problem]:
+    cond = flow.find("bpmn:conditionExpression", NS)
+    if cond is None:
+        return
+    text = text_of(cond)
+    try:
+        if text.startswith("${") or text.startswith("#{"):
+            raise expressions.ExpressionError("expr.syntax", "expression Camunda (JUEL)")
+        read = expressions.names(text)
+    except expressions.ExpressionError as exc:
+        yield where(doc, flow, "bpmn.condition", expression=text, reason=_reason(exc.code,
+                                                                                 exc.detail))
+        return
+    for missing in sorted(read - ctx.field_names - {COUNTER}):
+        yield where(doc, flow, "bpmn.condition_name", severity="warning", expression=text,
+                    name=missing)
+
+
+def _timer(doc: Document, definition: etree._Element) -> Iterator[Problem]:
+    owner = definition.getparent()
+    found = [(k, definition.find(f"bpmn:{tag}", NS)) for k, tag in
+             (("duration", "timeDuration"), ("date", "timeDate"), ("cycle", "timeCycle"))]
+    present = [(k, e) for k, e in found if e is not None]
+    if not present or not text_of(present[0][1]):
+        yield where(doc, owner, "bpmn.timer", expression="", reason=_reason("timer.empty"))
+        return
+    kind, element = present[0]
+    text = text_of(element)
+    yield from _timer_value(doc, owner, text, kind)
+
+
+def _timer_value(doc: Document, owner: etree._Element, text: str,
+                 kind: timers.TimerKind) -> Iterator[Problem]:
+    try:
+        tree = expressions.parse(text)
+    except expressions.ExpressionError as exc:
+        if _looks_iso(text):
+            yield where(doc, owner, "bpmn.timer_unquoted", expression=text)
+        else:
+            yield where(doc, owner, "bpmn.timer", expression=text,
+                        reason=_reason(exc.code, exc.detail))
+        return
+    body = tree.body
+    if isinstance(body, ast.Constant) and isinstance(body.value, str):
+        try:
+            timers.check_for_kind(body.value, kind)
+        except timers.TimerValueError as exc:
+            yield where(doc, owner, "bpmn.timer", expression=text, reason=_reason(exc.code))
+    elif _looks_iso(text):
+        yield where(doc, owner, "bpmn.timer_unquoted", expression=text)
+    elif not isinstance(body, ast.Name):
+        yield where(doc, owner, "bpmn.timer", expression=text,
+                    reason="écrivez une valeur ISO entre guillemets ou un nom de champ")
+
+
+def _looks_iso(text: str) -> bool:
+    try:
+        timers.classify(text)
+    except timers.TimerValueError:
+        return False
+    return True
+
+
+def _notify(doc: Document, el: etree._Element, ctx: Context) -> Iterator[Problem]:
+    value = properties(el).get("notify")
+    if value is None:
+        return
+    if value not in NOTIFY_FIXED and value not in {r.key for r in ctx.roles}:
+        yield where(doc, el, "bpmn.notify", value=value)
+
+
+def _reason(code: str, detail: str = "") -> str:
+    from engine.core.messages import render
+    return render(code, "fr", {"detail": detail})
+
+
+# --------------------------------------------------------------------------- connections
+
+_NODES = ("userTask", "manualTask", "task", "exclusiveGateway", "inclusiveGateway",
+          "parallelGateway", "callActivity", "subProcess", "intermediateThrowEvent",
+          "intermediateCatchEvent", "endEvent", "startEvent", "boundaryEvent")
+
+
+def _connections(doc: Document, process: etree._Element) -> list[Problem]:
+    """Every node reachable and leading somewhere; no reference to a missing flow."""
+    problems = []
+    for scope in [process, *process.iter(f"{{{BPMN}}}subProcess")]:
+        flows = [n for n in flow_nodes(scope) if local(n) == "sequenceFlow"]
+        ids = {f.get("id") for f in flows}
+        sources = {f.get("sourceRef") for f in flows}
+        targets = {f.get("targetRef") for f in flows}
+        for node in flow_nodes(scope):
+            kind = local(node)
+            if kind not in _NODES or (kind == "subProcess" and node.get("triggeredByEvent")):
+                continue
+            for ref in node.iterfind("bpmn:incoming", NS):
+                if text_of(ref) not in ids:
+                    problems.append(where(doc, node, "bpmn.missing_flow", flow=text_of(ref)))
+            for ref in node.iterfind("bpmn:outgoing", NS):
+                if text_of(ref) not in ids:
+                    problems.append(where(doc, node, "bpmn.missing_flow", flow=text_of(ref)))
+            if kind not in ("startEvent", "boundaryEvent") and node.get("id") not in targets:
+                problems.append(where(doc, node, "bpmn.unreachable"))
+            if kind != "endEvent" and node.get("id") not in sources:
+                problems.append(where(doc, node, "bpmn.dead_end"))
+    return problems
+
+
+# --------------------------------------------------------------------------- loops
+
+def _loops(doc: Document, process: etree._Element) -> list[Problem]:
+    """Warn about cycles of the flow graph that no ``passages`` condition can leave."""
+    problems = []
+    for scope in [process, *process.iter(f"{{{BPMN}}}subProcess")]:
+        graph, conditions, nodes = _graph(scope)
+        for component in _cycles(graph):
+            bounded = any(COUNTER in conditions.get(n, "") for n in component)
+            if not bounded:
+                first = min(component, key=lambda n: nodes[n].sourceline or 0)
+                names = ", ".join(sorted(nodes[n].get("name") or n for n in component))
+                problems.append(where(doc, nodes[first], "bpmn.loop_unbounded",
+                                      severity="warning", elements=names))
+    return problems
+
+
+def _graph(scope: etree._Element) -> tuple[dict[str, set[str]], dict[str, str],
+                                           dict[str, etree._Element]]:
+    graph: dict[str, set[str]] = {}
+    conditions: dict[str, str] = {}
+    nodes = {n.get("id", ""): n for n in flow_nodes(scope) if n.get("id")}
+    for node in nodes.values():
+        if local(node) == "sequenceFlow":
+            src, dst = node.get("sourceRef", ""), node.get("targetRef", "")
+            graph.setdefault(src, set()).add(dst)
+            conditions[src] = conditions.get(src, "") + text_of(
+                node.find("bpmn:conditionExpression", NS))
+        elif local(node) == "boundaryEvent":
+            graph.setdefault(node.get("attachedToRef", ""), set()).add(node.get("id", ""))
+    return graph, conditions, nodes
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:  # noqa: C901 - Tarjan, one piece
+    """Strongly connected components with a cycle (iterative Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[set[str]] = []
+    counter = 0
+    for root in list(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    item = stack.pop()
+                    on_stack.discard(item)
+                    component.add(item)
+                    if item == node:
+                        break
+                if len(component) > 1 or node in graph.get(node, set()):
+                    result.append(component)
+    return result

@@ -1,0 +1,1 @@
+"""The only package that imports SpiffWorkflow. Everything it returns is ours."""

@@ -1,0 +1,232 @@
+"""From a circuit bundle (bytes) to a runnable, checked circuit, or the list of problems.
+
+Order: safe XML parse, XSD (every error, with lines), forms, our rules
+(``engine.core.rules``), then SpiffWorkflow's own parse, whose exceptions are translated
+into located problems. Nothing here evaluates diagram text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+
+from engine.core import bpmnxml, forms, rules
+from engine.core.bpmnxml import Document, camunda_fields, properties, where
+from engine.core.circuits import CircuitBundle, Role, safe_name
+from engine.core.problems import Problem, has_errors
+from engine.core.spiff import compat, serializer
+from engine.errors import ProcessDefinitionError
+
+_ENGINE_MESSAGES = {
+    "No start event found": "bpmn.no_start",
+    "Multiple outgoing flows are not supported": "bpmn.multiple_outgoing",
+    "Non-default exclusive outgoing sequence flow without condition":
+        "bpmn.flow_without_condition",
+    "When looking for a task spec": "bpmn.dangling_flow",
+}
+
+
+@dataclass
+class CompiledCircuit:
+    """A checked circuit, ready to start cases on."""
+
+    process_id: str
+    title: str
+    spec: Any = field(repr=False)
+    subprocess_specs: dict[str, Any] = field(repr=False)
+    spec_json: str = field(repr=False)
+    forms: dict[str, forms.FormSpec] = field(repr=False)
+    roles: tuple[Role, ...] = ()
+    holiday_subdivision: str | None = None
+    checksum: str = ""
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def check(bundle: CircuitBundle) -> list[Problem]:
+    """Every problem of ``bundle`` (errors and warnings), all at once."""
+    return _build(bundle)[1]
+
+
+def compile_circuit(bundle: CircuitBundle) -> CompiledCircuit:
+    """The runnable circuit; raise ``ProcessDefinitionError`` listing every error."""
+    compiled, problems = _build(bundle)
+    if compiled is None or has_errors(problems):
+        raise ProcessDefinitionError([p for p in problems if p.is_error])
+    return compiled
+
+
+def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]]:
+    problems: list[Problem] = []
+    docs: list[Document] = []
+    for name, raw in sorted(bundle.bpmn.items()):
+        doc, found = bpmnxml.parse_document(name, raw)
+        problems += found
+        if doc is not None:
+            problems += _xsd(doc)
+            docs.append(doc)
+    if not docs:
+        return None, problems
+    form_specs, form_problems = _forms(docs, bundle.forms)
+    problems += form_problems
+    field_names = {n for spec in form_specs.values() for n in spec.field_names()}
+    processes = _process_ids(docs, problems)
+    ctx = rules.Context(roles=bundle.roles, field_names=field_names, processes=processes)
+    problems += rules.check_documents(docs, ctx)
+    process_id = bundle.process_id or _main_process(docs, bundle.main_file, problems)
+    if has_errors(problems) or process_id is None:
+        return None, _sorted(problems)
+    spec, subs, parse_problems = _spiff_parse(docs, process_id)
+    problems += parse_problems
+    if spec is None:
+        return None, _sorted(problems)
+    _decorate(spec, subs, docs)
+    workflow = compat.CaseWorkflow(spec, subs)
+    digest = hashlib.sha256()
+    for name, raw in sorted([*bundle.bpmn.items(), *bundle.forms.items()]):
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+    compiled = CompiledCircuit(
+        process_id=process_id, title=bundle.title or spec.description or process_id,
+        spec=spec, subprocess_specs=subs, spec_json=serializer.dump_spec(workflow),
+        forms=form_specs, roles=bundle.roles, holiday_subdivision=bundle.holiday_subdivision,
+        checksum=digest.hexdigest(), warnings=[p for p in problems if not p.is_error],
+    )
+    return compiled, _sorted(problems)
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.code))
+
+
+def _xsd(doc: Document) -> list[Problem]:
+    VALIDATOR.preprocess(doc.root)
+    schema = VALIDATOR.validator
+    if schema.validate(doc.root):
+        return []
+    return [Problem("xml.xsd", file=doc.name, line=e.line or None,
+                    params={"detail": e.message}) for e in schema.error_log]
+
+
+def _forms(docs: list[Document], files: dict[str, bytes]) -> tuple[dict[str, forms.FormSpec],
+                                                                     list[Problem]]:
+    specs: dict[str, forms.FormSpec] = {}
+    problems: list[Problem] = []
+    for doc in docs:
+        for element in doc.root.iter():
+            if not isinstance(element.tag, str) or element.get("id") is None:
+                continue
+            props = properties(element)
+            name, ui_name = props.get("formJsonSchemaFilename"), props.get("formUiSchemaFilename")
+            if name:
+                problems += _json_form(doc, element, name, ui_name, files, specs)
+            fields = camunda_fields(element)
+            if fields:
+                key = camunda_form_key(doc.name, element.get("id", ""))
+                try:
+                    specs[key] = forms.form_from_camunda(fields, element.get("name") or "")
+                except forms.FormError as exc:
+                    problems.append(where(doc, element, "bpmn.form_invalid",
+                                          name="camunda:formData", reason=_reason(exc)))
+    return specs, problems
+
+
+def camunda_form_key(file: str, element_id: str) -> str:
+    """The key under which an element's Camunda form is stored."""
+    return f"camunda:{file}#{element_id}"
+
+
+def _json_form(doc: Document, element: etree._Element, name: str, ui_name: str | None,
+               files: dict[str, bytes], specs: dict[str, forms.FormSpec]) -> list[Problem]:
+    if name in specs:
+        return []
+    for wanted in filter(None, (name, ui_name)):
+        if not safe_name(wanted):
+            return [where(doc, element, "file.unsafe_name", name=wanted)]
+        if wanted not in files:
+            return [where(doc, element, "bpmn.form_missing", name=wanted)]
+    try:
+        specs[name] = forms.load_json_form(files[name], files[ui_name] if ui_name else None)
+    except forms.FormError as exc:
+        return [where(doc, element, "bpmn.form_invalid", name=name, reason=_reason(exc))]
+    return []
+
+
+def _reason(exc: forms.FormError) -> str:
+    from engine.core.messages import render
+    return render(exc.code, "fr", {"detail": exc.detail})
+
+
+def _process_ids(docs: list[Document], problems: list[Problem]) -> set[str]:
+    seen: dict[str, str] = {}
+    for doc in docs:
+        for process in doc.processes():
+            pid = process.get("id")
+            if pid and pid in seen:
+                problems.append(where(doc, process, "bpmn.duplicate_process", process=pid))
+            elif pid:
+                seen[pid] = doc.name
+    return set(seen)
+
+
+def _main_process(docs: list[Document], main_file: str, problems: list[Problem]) -> str | None:
+    doc = next((d for d in docs if d.name == main_file), docs[0])
+    executable = [p.get("id") for p in doc.processes()
+                  if p.get("id") and p.get("isExecutable") == "true"]
+    if not executable:
+        problems.append(Problem("bpmn.no_process", file=doc.name))
+        return None
+    return executable[0]
+
+
+def _spiff_parse(docs: list[Document], process_id: str) -> tuple[Any, dict[str, Any],
+                                                                   list[Problem]]:
+    parser = SpiffBpmnParser(validator=None)
+    by_name = {d.name: d for d in docs}
+    try:
+        for doc in docs:
+            parser.add_bpmn_xml(doc.root, filename=doc.name)
+        spec = parser.get_spec(process_id)
+        subs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        return None, {}, [_translate(exc, by_name)]
+    except SpiffWorkflowException as exc:
+        return None, {}, [Problem("bpmn.engine", params={"detail": str(exc)})]
+    return spec, subs, []
+
+
+def _translate(exc: ValidationException, docs: dict[str, Document]) -> Problem:
+    raw = str(exc.args[0]) if exc.args else str(exc)
+    code = next((c for prefix, c in _ENGINE_MESSAGES.items() if raw.startswith(prefix)),
+                "bpmn.engine")
+    doc = docs.get(exc.file_name or "")
+    line = None
+    if doc is not None and exc.id:
+        found = doc.root.xpath("//*[@id=$id]", id=exc.id)
+        line = found[0].sourceline if found else None
+    return Problem(code, file=exc.file_name or None, line=line, element_id=exc.id or None,
+                   element_name=exc.name or None, params={"detail": raw})
+
+
+def _decorate(spec: Any, subs: dict[str, Any], docs: Iterable[Document]) -> None:
+    """Put our reading of each element's properties and forms onto the task specs, and make
+    timers read the workflow clock. Extensions are serialized with the spec."""
+    index = {(d.name, e.get("id")): (d, e) for d in docs for e in d.root.iter()
+             if isinstance(e.tag, str) and e.get("id")}
+    for process in [spec, *subs.values()]:
+        for task_spec in process.task_specs.values():
+            compat.use_clocked_timers(task_spec)
+            found = index.get((process.file, getattr(task_spec, "bpmn_id", None)))
+            if found is None:
+                continue
+            doc, element = found
+            extensions = dict(getattr(task_spec, "extensions", None) or {})
+            extensions["properties"] = properties(element)
+            if camunda_fields(element):
+                extensions["camunda_form"] = camunda_form_key(doc.name, element.get("id"))
+            task_spec.extensions = extensions

@@ -1,0 +1,371 @@
+"""A running case: start, list ready steps, complete one, advance time, repair.
+
+The only place workflows are driven. Every call checks what the library does not
+(SPIFFWORKFLOW.md §2): a step is completed only when READY, human, and in the caller's
+lane; data is validated against its form and written with a plain update; library
+exceptions become ``WorkflowError``s naming the element.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task as SpiffTask
+from SpiffWorkflow.util.task import TaskState
+
+from engine.clock import Clock
+from engine.core import calendar, expressions, text, timers
+from engine.core.circuits import role_for_lane
+from engine.core.forms import FormSpec, clean
+from engine.core.rules import COUNTER
+from engine.core.spiff import serializer
+from engine.core.spiff.compat import CaseWorkflow
+from engine.core.spiff.compiler import CompiledCircuit
+from engine.core.spiff.scripts import SafeScriptEngine, ScriptsDisabled
+from engine.core.views import EndView, FiredTimer, NoticeView, TaskView, TimerView
+from engine.errors import FormInvalid, InvalidTransition, NotFound, PermissionDenied, WorkflowError
+
+MAX_ROUNDS = 200  # engine passes per call: catches runaway cycles instead of hanging
+START_FORM = "formJsonSchemaFilename"
+
+
+class Case:
+    """One case of a circuit, in memory. Persist it with ``dump()``."""
+
+    def __init__(self, circuit: CompiledCircuit, workflow: CaseWorkflow, clock: Clock) -> None:
+        self.circuit = circuit
+        self.workflow = workflow
+        self.clock = clock
+        self.workflow.script_engine = SafeScriptEngine(clock)  # never trust what a load left
+        self.notices: list[NoticeView] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def start(cls, circuit: CompiledCircuit, data: Mapping[str, Any], clock: Clock) -> Case:
+        """Open a case with its start-form ``data``; raise ``FormInvalid`` if it fails."""
+        form = start_form(circuit)
+        initial = _validated(form, data)
+        workflow = CaseWorkflow(circuit.spec, circuit.subprocess_specs)
+        case = cls(circuit, workflow, clock)
+        counters = {ts.bpmn_id: 0 for process in [circuit.spec, *circuit.subprocess_specs.values()]
+                    for ts in process.task_specs.values() if getattr(ts, "manual", False)}
+        workflow.task_tree.data.update({**initial, COUNTER: counters})
+        case._run()
+        return case
+
+    @classmethod
+    def load(cls, circuit: CompiledCircuit, state: str, clock: Clock) -> Case:
+        """Rebuild a stored case (state text from ``dump``)."""
+        return cls(circuit, serializer.load_state(state, circuit.spec_json), clock)
+
+    def dump(self) -> str:
+        """The state to store (JSON text without the spec; store as TEXT, never JSONB)."""
+        return serializer.dump_state(self.workflow)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def completed(self) -> bool:
+        """True once the case reached an end state."""
+        return bool(self.workflow.is_completed())
+
+    def end(self) -> EndView | None:
+        """The end state reached (the last top-level end event), if finished."""
+        if not self.completed:
+            return None
+        ends = [t for t in self.workflow.tasks.values() if isinstance(t.task_spec, EndEvent)
+                and t.state == TaskState.COMPLETED]
+        if not ends:
+            return None
+        last = max(ends, key=lambda t: t.internal_data.get("seq", 0))
+        return EndView(last.task_spec.bpmn_id, last.task_spec.bpmn_name or last.task_spec.bpmn_id)
+
+    def data(self) -> dict[str, Any]:
+        """The case data as the next step would see it (a copy)."""
+        if self.completed:
+            return copy.deepcopy(dict(self.workflow.data)) or self._last_data()
+        ready = self._ready()
+        source = ready[0].data if ready else self._last_data()
+        return copy.deepcopy(dict(source))
+
+    def _last_data(self) -> dict[str, Any]:
+        done = [t for t in self.workflow.get_tasks(state=TaskState.COMPLETED)]
+        return dict(done[-1].data) if done else dict(self.workflow.task_tree.data)
+
+    def ready_tasks(self) -> list[TaskView]:
+        """READY human steps, oldest first."""
+        return sorted((self._view(t) for t in self._ready()), key=lambda v: (v.ready_at, v.name))
+
+    def task(self, task_id: str) -> TaskView:
+        """A READY human step by id; raise ``NotFound`` or ``InvalidTransition``."""
+        return self._view(self._ready_task(task_id))
+
+    def form_for(self, task_id: str) -> FormSpec | None:
+        """The form a READY step shows (None for a step without form)."""
+        return self._form(self._ready_task(task_id).task_spec)
+
+    def waiting_timers(self) -> list[TimerView]:
+        """Timers armed and not yet fired, soonest first."""
+        out = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            view = _timer_view(task)
+            if view is not None:
+                out.append(view)
+        return sorted(out, key=lambda v: v.due_at)
+
+    def next_due(self) -> datetime | None:
+        """The earliest timer due time, if any."""
+        timers_ = self.waiting_timers()
+        return timers_[0].due_at if timers_ else None
+
+    # ------------------------------------------------------------------ acting
+
+    def complete(self, task_id: str, data: Mapping[str, Any],
+                 roles: Iterable[str] | None = None) -> None:
+        """Complete a READY step with form ``data``.
+
+        :raises NotFound: no such step in this case.
+        :raises InvalidTransition: the step is not ready (already done, or not yet).
+        :raises PermissionDenied: the step's lane is not one of ``roles``.
+        :raises FormInvalid: ``data`` fails the step's form.
+        """
+        task = self._ready_task(task_id)
+        if roles is not None and _role(self, task) not in set(roles):
+            raise PermissionDenied(f"step {task.task_spec.bpmn_id} belongs to another lane")
+        values = _validated(self._form(task.task_spec), data)
+        counters = dict(task.data.get(COUNTER) or {})
+        counters[task.task_spec.bpmn_id] = counters.get(task.task_spec.bpmn_id, 0) + 1
+        task.data.update({**values, COUNTER: counters})
+        self._guard(task.run)
+        self._run()
+
+    def advance(self) -> list[FiredTimer]:
+        """Fire every timer due at the clock's instant and run what follows."""
+        before = {v.id: v for v in self.waiting_timers()}
+        self._run()
+        after = {v.id: v for v in self.waiting_timers()}
+        now = self.clock.now()
+        return [FiredTimer(v.id, v.bpmn_id, v.name, v.due_at, now) for v in before.values()
+                if v.due_at <= now and (v.id not in after or after[v.id].due_at != v.due_at)]
+
+    def reset_to(self, step: str) -> None:
+        """Repair: make a step (task id, or BPMN id of its latest run) ready again."""
+        target = self._find(step)
+        self._guard(lambda: self.workflow.reset_from_task_id(target.id))
+        self.workflow.completed = False
+        # The library leaves the deleted branch's timers registered (they then crash the
+        # next refresh): forget every waiting event whose task is no longer in the tree.
+        manager = self.workflow.event_manager
+        for task_id, task in list(manager.tasks.items()):
+            try:
+                alive = self.workflow.get_task_from_id(task_id) is task
+            except SpiffWorkflowException:
+                alive = False
+            if not alive:
+                del manager.tasks[task_id]
+        for key in ("ready_at", "due_at"):
+            target.internal_data.pop(key, None)
+        self._run()
+
+    def drain_notices(self) -> list[NoticeView]:
+        """Notices produced since the last drain."""
+        out, self.notices = self.notices, []
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _ready(self) -> list[SpiffTask]:
+        return list(self.workflow.get_tasks(state=TaskState.READY, manual=True))
+
+    def _ready_task(self, task_id: str) -> SpiffTask:
+        try:
+            task = self.workflow.get_task_from_id(UUID(str(task_id)))
+        except (ValueError, SpiffWorkflowException):
+            task = None
+        if task is None or not getattr(task.task_spec, "manual", False):
+            raise NotFound(f"no step {task_id} in this case")
+        if task.state != TaskState.READY:
+            state = "completed" if task.state == TaskState.COMPLETED else TaskState.get_name(
+                task.state).lower()
+            raise InvalidTransition(f"step {task.task_spec.bpmn_id} is {state}")
+        return task
+
+    def _find(self, step: str) -> SpiffTask:
+        try:
+            task = self.workflow.get_task_from_id(UUID(step))
+        except (ValueError, SpiffWorkflowException):
+            matches = [t for t in self.workflow.get_tasks() if t.task_spec.bpmn_id == step
+                       and t.state in (TaskState.COMPLETED, TaskState.READY)]
+            task = matches[-1] if matches else None
+        if task is None:
+            raise NotFound(f"no step {step} in this case")
+        return task
+
+    def _form(self, task_spec: Any) -> FormSpec | None:
+        ext = getattr(task_spec, "extensions", None) or {}
+        name = ext.get("properties", {}).get(START_FORM) or ext.get("camunda_form")
+        return self.circuit.forms.get(name) if name else None
+
+    def _guard(self, action: Any) -> Any:
+        try:
+            return action()
+        except (SpiffWorkflowException, expressions.ExpressionError, ScriptsDisabled,
+                timers.TimerValueError) as exc:
+            spec = getattr(exc, "task_spec", None)
+            raise WorkflowError(_describe(exc), element_id=getattr(spec, "bpmn_id", None)) \
+                from exc
+        except Exception as exc:  # the library raises bare Exception for bad durations
+            if type(exc) is Exception:
+                raise WorkflowError(str(exc)) from exc
+            raise
+
+    def _run(self) -> None:
+        for _ in range(MAX_ROUNDS):
+            self._guard(self.workflow.refresh_timers)
+            self._guard(self.workflow.do_engine_steps)
+            self._stamp()
+            if not any(not t.task_spec.manual for t in self.workflow.get_tasks(
+                    state=TaskState.READY)):
+                return
+        raise WorkflowError("the case does not settle (runaway timer cycle?)")
+
+    def _stamp(self) -> None:
+        now = self.clock.now()
+        for task in self._ready():
+            if "ready_at" not in task.internal_data:
+                task.internal_data["ready_at"] = now.isoformat()
+                due = _due_at(self, task, now)
+                task.internal_data["due_at"] = due.isoformat() if due else None
+        seq = self.workflow.data.setdefault("aiguillage_seq", 0)
+        for task in self.workflow.get_tasks(state=TaskState.COMPLETED):
+            ext = getattr(task.task_spec, "extensions", None) or {}
+            if isinstance(task.task_spec, EndEvent) and "seq" not in task.internal_data:
+                seq += 1
+                task.internal_data["seq"] = seq
+            notify = ext.get("properties", {}).get("notify")
+            if notify and "noticed" not in task.internal_data:
+                task.internal_data["noticed"] = now.isoformat()
+                about = _attached_step(task)
+                self.notices.append(NoticeView(str(task.id), task.task_spec.bpmn_id,
+                                               task.task_spec.bpmn_name or "", notify, about))
+        self.workflow.data["aiguillage_seq"] = seq
+
+    def _view(self, task: SpiffTask) -> TaskView:
+        spec = task.task_spec
+        ext = getattr(spec, "extensions", None) or {}
+        props = ext.get("properties", {})
+        due = task.internal_data.get("due_at")
+        role = _role(self, task)
+        return TaskView(
+            id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+            lane=spec.lane, role=role, process_id=task.workflow.spec.name,
+            form=props.get(START_FORM) or ext.get("camunda_form"),
+            documentation=text.render_instructions(spec.documentation,
+                                                   ext.get("instructionsForEndUser"), task.data),
+            ready_at=datetime.fromisoformat(task.internal_data["ready_at"]),
+            due_at=datetime.fromisoformat(due) if due else None,
+        )
+
+
+def start_form(circuit: CompiledCircuit) -> FormSpec | None:
+    """The form of the circuit's start event, if it names one."""
+    for ts in circuit.spec.task_specs.values():
+        if type(ts).__name__ == "StartEvent":
+            name = (getattr(ts, "extensions", None) or {}).get("properties", {}).get(START_FORM)
+            if name:
+                return circuit.forms.get(name)
+    return None
+
+
+def _validated(form: FormSpec | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    if form is None:
+        if data:
+            raise FormInvalid({k: ["Ce champ n'existe pas dans le formulaire."] for k in data})
+        return {}
+    errors = form.validate(data)
+    if errors:
+        raise FormInvalid(errors)
+    return clean(form, data)
+
+
+def _role(case: Case, task: SpiffTask) -> str | None:
+    role = role_for_lane(case.circuit.roles, task.task_spec.lane)
+    return role.key if role else None
+
+
+def _boundary_timers(task: SpiffTask) -> list[tuple[datetime, bool]]:
+    parent = task.parent
+    if parent is None or type(parent.task_spec).__name__ != "BoundaryEventSplit":
+        return []
+    out = []
+    for sibling in parent.children:
+        view = _timer_view(sibling)
+        if view is not None:
+            out.append((view.due_at, view.interrupting))
+    return out
+
+
+def _due_at(case: Case, task: SpiffTask, now: datetime) -> datetime | None:
+    props = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
+    if props.get("dueIn"):
+        return timers.parse_duration(props["dueIn"].strip().strip("'\"")).after(now)
+    if props.get("dueInWorkingDays"):
+        return calendar.add_working_days(now, int(props["dueInWorkingDays"]),
+                                         case.circuit.holiday_subdivision)
+    found = _boundary_timers(task)
+    interrupting = [due for due, stops in found if stops]
+    candidates = interrupting or [due for due, _ in found]
+    return min(candidates) if candidates else None
+
+
+def _timer_view(task: SpiffTask) -> TimerView | None:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(definition, TimerEventDefinition) or task.state != TaskState.WAITING:
+        return None
+    value = definition.details(task).value
+    if not isinstance(value, str):
+        return None
+    kind = {"ClockedCycle": "cycle", "ClockedTimeDate": "date"}.get(type(definition).__name__,
+                                                                     "duration")
+    attached = _attached_step(task)
+    return TimerView(
+        id=str(task.id), bpmn_id=task.task_spec.bpmn_id,
+        name=task.task_spec.bpmn_name or definition.name or task.task_spec.bpmn_id,
+        kind=kind,  # type: ignore[arg-type]
+        due_at=TimerEventDefinition.get_datetime(value),
+        attached_to=attached,
+        interrupting=bool(getattr(task.task_spec, "cancel_activity", True)),
+    )
+
+
+def _attached_step(task: SpiffTask) -> str | None:
+    """The human step a boundary timer (or the branch that follows it) hangs on."""
+    node: SpiffTask = task
+    while node.parent is not None and not getattr(node.task_spec, "manual", False):
+        if type(node.parent.task_spec).__name__ == "BoundaryEventSplit":
+            if type(node.task_spec).__name__ != "BoundaryEvent":
+                return None
+            for child in node.parent.children:
+                if getattr(child.task_spec, "manual", False):
+                    return str(child.task_spec.bpmn_id)
+            return None
+        node = node.parent
+    return None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, expressions.ExpressionError):
+        from engine.core.messages import render
+        return render(exc.code, "fr", {"detail": exc.detail})
+    inner = getattr(exc, "exception", None)
+    if isinstance(inner, expressions.ExpressionError):
+        return _describe(inner)
+    return str(exc.args[0]) if exc.args else type(exc).__name__

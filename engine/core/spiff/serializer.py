@@ -1,0 +1,93 @@
+"""Case state as JSON text, with the circuit's spec stored once per version.
+
+Hazards guarded (SPIFFWORKFLOW.md §5): task data is rebuilt from parent deltas only when the
+parent is restored first, so the ``tasks`` mappings are put back parents-first before every
+load, whatever a database did to key order; the spec is split off at save and re-inserted
+at load; the workflow class defaults to the safe script engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import (
+    TimerConditionalEventDefinitionConverter,
+)
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from engine.core.spiff.compat import CLOCKED, CaseWorkflow
+
+_CONFIG = dict(SPIFF_CONFIG)
+_CONFIG[CaseWorkflow] = BpmnWorkflowConverter
+for _clocked in CLOCKED.values():
+    _CONFIG[_clocked] = TimerConditionalEventDefinitionConverter
+REGISTRY = BpmnWorkflowSerializer.configure(_CONFIG)
+SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
+SPEC_KEYS = ("spec", "subprocess_specs")
+
+
+def _to_dict(workflow: CaseWorkflow) -> dict[str, Any]:
+    REGISTRY._encoder_mode = True
+    try:
+        data: dict[str, Any] = SERIALIZER.to_dict(workflow)
+    finally:
+        REGISTRY._encoder_mode = False
+    data[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+    return data
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, cls=SERIALIZER._encoder_cls, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def dump_spec(workflow: CaseWorkflow) -> str:
+    """The spec part of a workflow (stored once per circuit version)."""
+    data = _to_dict(workflow)
+    return _dumps({key: data[key] for key in SPEC_KEYS})
+
+
+def dump_state(workflow: CaseWorkflow) -> str:
+    """The case state without its spec, as JSON text (never reorder it: store as TEXT)."""
+    data = _to_dict(workflow)
+    for key in SPEC_KEYS:
+        data.pop(key, None)
+    return _dumps(data)
+
+
+def load_state(state: str, spec: str) -> CaseWorkflow:
+    """Rebuild a workflow from its state text and its version's spec text."""
+    data: dict[str, Any] = json.loads(state)
+    data.update(json.loads(spec))
+    _parents_first(data)
+    for sub in data.get("subprocesses", {}).values():
+        _parents_first(sub)
+    SERIALIZER.migrate(data)
+    workflow = SERIALIZER.from_dict(data)
+    if not isinstance(workflow, CaseWorkflow):
+        raise TypeError(f"unexpected workflow class {type(workflow).__name__}")
+    return workflow
+
+
+def _parents_first(data: dict[str, Any]) -> None:
+    """Reorder ``data['tasks']`` so every task comes after its parent."""
+    tasks: dict[str, Any] = data.get("tasks", {})
+    children: dict[str | None, list[str]] = {}
+    for task_id, task in tasks.items():
+        children.setdefault(task.get("parent"), []).append(task_id)
+    roots = [t for t, task in tasks.items() if task.get("parent") not in tasks]
+    ordered: dict[str, Any] = {}
+    queue = deque(roots)
+    while queue:
+        task_id = queue.popleft()
+        if task_id in ordered:
+            continue
+        ordered[task_id] = tasks[task_id]
+        queue.extend(tasks[task_id].get("children") or children.get(task_id, []))
+    for task_id, task in tasks.items():  # anything unreachable keeps its place at the end
+        ordered.setdefault(task_id, task)
+    data["tasks"] = ordered

@@ -1,0 +1,129 @@
+"""ISO-8601 timer values: recognising durations, dates and cycles, and adding durations.
+
+Duration arithmetic follows SpiffWorkflow's own (months add the length of each month from
+the start month) so that a ``dueIn`` deadline and a timer of the same value agree.
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+TimerKind = Literal["duration", "date", "cycle"]
+
+_DURATION = re.compile(
+    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+_CYCLE = re.compile(r"^R(?P<count>\d*)/(?P<first>[^/]+)(?:/(?P<second>[^/]+))?$")
+MAX_DURATION_DAYS = 366 * 10
+
+
+class TimerValueError(ValueError):
+    """A timer value is not a valid ISO-8601 duration, dated instant or cycle."""
+
+    def __init__(self, code: str, value: str) -> None:
+        self.code = code
+        self.value = value
+        super().__init__(f"{code}: {value!r}")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A parsed ISO-8601 duration."""
+
+    years: int = 0
+    months: int = 0
+    weeks: int = 0
+    days: int = 0
+    hours: float = 0
+    minutes: float = 0
+    seconds: float = 0.0
+
+    def after(self, start: datetime) -> datetime:
+        """The instant this duration after ``start`` (SpiffWorkflow's month arithmetic)."""
+        months = self.years * 12 + self.months
+        days = self.days + 7 * self.weeks
+        for idx in range(months):
+            year = start.year + (start.month + idx - 1) // 12
+            month = (start.month + idx) % 12 or 12
+            days += monthrange(year, month)[1]
+        return start + timedelta(days=days, hours=self.hours, minutes=self.minutes,
+                                 seconds=self.seconds)
+
+    def approx_days(self) -> float:
+        """Length in days, months counted as 31 (for sanity bounds only)."""
+        return (self.years * 372 + self.months * 31 + self.weeks * 7 + self.days
+                + (self.hours * 3600 + self.minutes * 60 + self.seconds) / 86400)
+
+
+def parse_duration(value: str) -> Duration:
+    """Parse ``P15D``-style text; raise ``TimerValueError`` otherwise."""
+    match = _DURATION.match(value.strip().upper())
+    if not match:
+        raise TimerValueError("timer.bad_duration", value)
+    parts = {k: v for k, v in match.groupdict().items() if v is not None}
+    if "weeks" in parts and any(k in parts for k in ("years", "months", "days")):
+        raise TimerValueError("timer.weeks_mixed", value)
+    fractional = ("hours", "minutes", "seconds")
+    fractional = ("hours", "minutes", "seconds")
+    duration = Duration(**{k: (float(v) if k in fractional else int(v)) for k, v in parts.items()})
+    if duration.approx_days() > MAX_DURATION_DAYS:
+        raise TimerValueError("timer.too_long", value)
+    if duration.approx_days() <= 0:
+        raise TimerValueError("timer.zero", value)
+    return duration
+
+
+def parse_instant(value: str) -> datetime:
+    """Parse a dated instant that carries an explicit offset (``Z`` or ``+02:00``)."""
+    text = value.strip()
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise TimerValueError("timer.bad_date", value) from None
+    if instant.tzinfo is None:
+        raise TimerValueError("timer.naive_date", value)
+    return instant
+
+
+def parse_cycle(value: str) -> tuple[int, str, str | None]:
+    """Parse ``R3/P1M`` or ``R/2027-01-01T09:00:00Z/P1D``: (count or -1, first, second)."""
+    match = _CYCLE.match(value.strip().upper())
+    if not match:
+        raise TimerValueError("timer.bad_cycle", value)
+    count = int(match["count"]) if match["count"] else -1
+    first, second = match["first"], match["second"]
+    parts = [p for p in (first, second) if p is not None]
+    durations = [p for p in parts if p.startswith("P")]
+    if len(durations) != 1:
+        raise TimerValueError("timer.bad_cycle", value)
+    for part in parts:
+        if part.startswith("P"):
+            parse_duration(part)
+        else:
+            parse_instant(part)
+    return count, first, second
+
+
+def classify(value: str) -> TimerKind:
+    """Tell which kind of timer text ``value`` is, validating it."""
+    text = value.strip().upper()
+    if text.startswith("R"):
+        parse_cycle(value)
+        return "cycle"
+    if text.startswith("P"):
+        parse_duration(value)
+        return "duration"
+    parse_instant(value)
+    return "date"
+
+
+def check_for_kind(value: str, kind: TimerKind) -> None:
+    """Validate ``value`` as a timer of ``kind`` (the BPMN element it sits in)."""
+    found = classify(value)
+    if found != kind:
+        raise TimerValueError(f"timer.expected_{kind}", value)

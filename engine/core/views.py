@@ -1,0 +1,68 @@
+"""Typed views of a running case: what the rest of Aiguillage sees of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+TimerKindView = Literal["duration", "date", "cycle"]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A READY human step."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    lane: str | None
+    role: str | None
+    process_id: str
+    form: str | None
+    documentation: str
+    ready_at: datetime
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TimerView:
+    """A timer waiting to fire."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    kind: TimerKindView
+    due_at: datetime
+    attached_to: str | None
+    interrupting: bool
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    """A notice (relance) the circuit asks to send: who, and about which step."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    recipient: str
+    about: str | None
+
+
+@dataclass(frozen=True)
+class EndView:
+    """The end state a finished case reached."""
+
+    bpmn_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FiredTimer:
+    """A timer that fired during an ``advance``: when it was due, when it fired."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    due_at: datetime
+    fired_at: datetime

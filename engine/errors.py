@@ -1,0 +1,57 @@
+"""The engine's one error hierarchy. Nothing here knows about HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.core.problems import Problem
+
+
+class EngineError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class NotFound(EngineError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+
+class PermissionDenied(EngineError):
+    """The caller may not do this."""
+
+
+class Conflict(EngineError):
+    """The request clashes with the current state."""
+
+
+class ConcurrentUpdate(Conflict):
+    """Someone else changed the same case first."""
+
+
+class InvalidTransition(Conflict):
+    """The step is not in a state that allows this (already done, not ready yet...)."""
+
+
+class FormInvalid(EngineError):
+    """Submitted form data failed validation; ``errors`` maps field path to messages."""
+
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
+        self.errors = {k: list(v) for k, v in errors.items()}
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in self.errors.items()))
+
+
+class ProcessDefinitionError(EngineError):
+    """A circuit cannot be used: it failed the check. ``problems`` lists every finding."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+
+class WorkflowError(EngineError):
+    """The engine could not advance a case (a run-time fault in the circuit or its data)."""
+
+    def __init__(self, message: str, *, element_id: str | None = None) -> None:
+        self.element_id = element_id
+        super().__init__(message)
