@@ -47,7 +47,7 @@ def check_command(paths: tuple[Path, ...], lang: str, forms_root: Path | None,
         for label, bundle in loaded.bundles:
             checked.append(label)
             found += check(bundle)
-    unique = list(dict.fromkeys(found))
+    unique = list({p.format(): p for p in found}.values())
     errors = sum(p.is_error for p in unique)
     if as_json:
         click.echo(json.dumps({"checked": checked, "problems": [p.as_dict(lang) for p in unique]},
