@@ -117,3 +117,91 @@ def _line(at: datetime, kind: str, text: str, task: object) -> str:
         extra = f" — {lane}" + (f" — échéance {due.astimezone(PARIS):%d/%m/%Y %H:%M}"
                                  if due else " — sans échéance")
     return f"{stamp}  {_KINDS.get(kind, kind):<9} {text}{extra}"
+
+
+# --------------------------------------------------------------------------- database commands
+
+def _sessions():  # type: ignore[no-untyped-def]
+    from engine.persistence.db import default_url, make_engine, session_factory
+    return session_factory(make_engine(default_url()))
+
+
+@cli.group()
+def db() -> None:
+    """Base de données (AIGUILLAGE_DATABASE_URL, par défaut instance/aiguillage.sqlite)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Créer ou mettre à jour le schéma (migrations Alembic)."""
+    from engine.persistence.db import default_url, make_engine
+    from engine.persistence.migrate import upgrade
+    engine = make_engine(default_url())
+    upgrade(engine)
+    click.echo(f"Schéma à jour : {engine.url.render_as_string(hide_password=True)}")
+
+
+@circuits.command("deploy")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--territory", "territory_code", help="Code attendu du territoire (vérification).")
+@click.option("--note", default="", help="Note de version.")
+@click.option("--forms", "forms_root", type=click.Path(path_type=Path, file_okay=False))
+def deploy_command(path: Path, territory_code: str | None, note: str,
+                   forms_root: Path | None) -> None:
+    """Déployer les circuits d'un dossier de territoire comme nouvelles versions."""
+    from engine.clock import SystemClock
+    from engine.core.circuits import forms_root_for, load_territory
+    from engine.services import circuits as circuit_service
+    from engine.services.access import SYSTEM
+    settings = load_territory(path)
+    if territory_code and territory_code != settings.code:
+        raise click.BadParameter(f"le dossier décrit le territoire {settings.code}",
+                                 param_hint="--territory")
+    with _sessions()() as session:
+        try:
+            versions = circuit_service.deploy_folder(session, SystemClock(), SYSTEM, path,
+                                                     forms_root or forms_root_for(path), note)
+        except ProcessDefinitionError as exc:
+            for problem in exc.problems:
+                click.echo(problem.format(), err=True)
+            sys.exit(1)
+    for version in versions:
+        click.echo(f"{settings.code}: {version.process_id} version {version.number}")
+
+
+@cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Traiter les minuteries dues puis s'arrêter.")
+def scheduler_command(once: bool) -> None:
+    """Processus des minuteries (relances, escalades)."""
+    import logging
+
+    from engine import scheduler
+    from engine.clock import SystemClock
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+    if once:
+        tick = scheduler.run_once(_sessions(), SystemClock(), scheduler.worker_name())
+        click.echo(f"{tick.fired} minuterie(s) déclenchée(s), {tick.failed} en échec")
+        return
+    scheduler.main(_sessions())
+
+
+@cli.group()
+def timers_group() -> None:
+    """Minuteries."""
+
+
+cli.add_command(timers_group, name="timers")
+
+
+@timers_group.command("status")
+def timers_status() -> None:
+    """Minuteries en attente, dues, en retard, en échec."""
+    from engine.clock import SystemClock
+    from engine.services import timers as timer_service
+    with _sessions()() as session:
+        s = timer_service.status(session, SystemClock())
+    oldest = s.oldest_due.astimezone(PARIS).strftime("%d/%m/%Y %H:%M") if s.oldest_due else "—"
+    click.echo(f"en attente : {s.waiting}\ndues : {s.due}\nen retard : {s.late}\n"
+               f"en cours : {s.claimed}\nen échec (incidents) : {s.failed}\n"
+               f"plus ancienne échéance : {oldest}")

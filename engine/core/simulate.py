@@ -15,7 +15,7 @@ from typing import Any
 from engine.clock import FixedClock
 from engine.core import timers
 from engine.core.spiff.compiler import CompiledCircuit
-from engine.core.spiff.runner import Case
+from engine.core.spiff.runner import Instance
 from engine.core.views import EndView, TaskView
 from engine.errors import EngineError
 
@@ -41,7 +41,7 @@ class Walk:
     events: list[Event] = field(default_factory=list)
     end: EndView | None = None
     ready: list[TaskView] = field(default_factory=list)
-    case: Case | None = None
+    case: Instance | None = None
 
 
 def load_scenario(raw: bytes | str) -> dict[str, Any]:
@@ -61,13 +61,13 @@ def run(circuit: CompiledCircuit, scenario: dict[str, Any], start: datetime | No
     begin = start or _instant(scenario.get("start", "2026-01-05T09:00:00+01:00"))
     clock = FixedClock(begin)
     walk = Walk()
-    case = Case.start(circuit, scenario.get("data", {}), clock)
+    case = Instance.start(circuit, scenario.get("data", {}), clock)
     walk.events.append(Event(clock.now(), "start", circuit.title))
     seen: set[str] = set()
     _report(case, walk, seen)
     for number, step in enumerate(scenario.get("steps", []), start=1):
         if roundtrip:
-            case = Case.load(circuit, case.dump(), clock)
+            case = Instance.load(circuit, case.dump(), clock)
         _play(case, clock, step, number, walk)
         _report(case, walk, seen)
     walk.end, walk.ready, walk.case = case.end(), case.ready_tasks(), case
@@ -76,7 +76,7 @@ def run(circuit: CompiledCircuit, scenario: dict[str, Any], start: datetime | No
     return walk
 
 
-def _play(case: Case, clock: FixedClock, step: dict[str, Any], number: int, walk: Walk) -> None:
+def _play(case: Instance, clock: FixedClock, step: dict[str, Any], number: int, walk: Walk) -> None:
     if not isinstance(step, dict):
         raise ScenarioError(f"étape {number} : objet attendu")
     if "task" in step:
@@ -105,7 +105,7 @@ def _roles(step: dict[str, Any]) -> list[str] | None:
     return [role] if isinstance(role, str) else None
 
 
-def _ready(case: Case, bpmn_id: str, number: int) -> TaskView:
+def _ready(case: Instance, bpmn_id: str, number: int) -> TaskView:
     ready = case.ready_tasks()
     for task in ready:
         if task.bpmn_id == bpmn_id:
@@ -114,7 +114,7 @@ def _ready(case: Case, bpmn_id: str, number: int) -> TaskView:
     raise ScenarioError(f"étape {number} : {bpmn_id} n'est pas prête (prêtes : {names})")
 
 
-def _report(case: Case, walk: Walk, seen: set[str]) -> None:
+def _report(case: Instance, walk: Walk, seen: set[str]) -> None:
     now = case.clock.now()
     for notice in case.drain_notices():
         about = f" (étape {notice.about})" if notice.about else ""

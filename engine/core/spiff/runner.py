@@ -36,8 +36,8 @@ MAX_ROUNDS = 200  # engine passes per call: catches runaway cycles instead of ha
 START_FORM = "formJsonSchemaFilename"
 
 
-class Case:
-    """One case of a circuit, in memory. Persist it with ``dump()``."""
+class Instance:
+    """A running instance of a circuit (one case), in memory. Persist it with ``dump()``."""
 
     def __init__(self, circuit: CompiledCircuit, workflow: CaseWorkflow, clock: Clock) -> None:
         self.circuit = circuit
@@ -49,7 +49,7 @@ class Case:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def start(cls, circuit: CompiledCircuit, data: Mapping[str, Any], clock: Clock) -> Case:
+    def start(cls, circuit: CompiledCircuit, data: Mapping[str, Any], clock: Clock) -> Instance:
         """Open a case with its start-form ``data``; raise ``FormInvalid`` if it fails."""
         form = start_form(circuit)
         initial = _validated(form, data)
@@ -62,7 +62,7 @@ class Case:
         return case
 
     @classmethod
-    def load(cls, circuit: CompiledCircuit, state: str, clock: Clock) -> Case:
+    def load(cls, circuit: CompiledCircuit, state: str, clock: Clock) -> Instance:
         """Rebuild a stored case (state text from ``dump``)."""
         return cls(circuit, serializer.load_state(state, circuit.spec_json), clock)
 
@@ -120,6 +120,16 @@ class Case:
             if view is not None:
                 out.append(view)
         return sorted(out, key=lambda v: v.due_at)
+
+    def timer_outcome(self, task_id: str) -> str:
+        """What became of a timer that is no longer waiting: ``fired`` or ``cancelled``."""
+        try:
+            task = self.workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, SpiffWorkflowException):
+            task = None
+        if task is None or task.state == TaskState.CANCELLED:
+            return "cancelled"
+        return "fired"  # COMPLETED, or a cycle that moved on to its next occurrence
 
     def next_due(self) -> datetime | None:
         """The earliest timer due time, if any."""
@@ -296,7 +306,7 @@ def _validated(form: FormSpec | None, data: Mapping[str, Any]) -> dict[str, Any]
     return clean(form, data)
 
 
-def _role(case: Case, task: SpiffTask) -> str | None:
+def _role(case: Instance, task: SpiffTask) -> str | None:
     role = role_for_lane(case.circuit.roles, task.task_spec.lane)
     return role.key if role else None
 
@@ -313,7 +323,7 @@ def _boundary_timers(task: SpiffTask) -> list[tuple[datetime, bool]]:
     return out
 
 
-def _due_at(case: Case, task: SpiffTask, now: datetime) -> datetime | None:
+def _due_at(case: Instance, task: SpiffTask, now: datetime) -> datetime | None:
     props = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
     if props.get("dueIn"):
         return timers.parse_duration(props["dueIn"].strip().strip("'\"")).after(now)

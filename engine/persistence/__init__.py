@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 models, the engine/session factory, and the transaction helper."""

@@ -1,0 +1,124 @@
+"""Database plumbing: declarative base, UTC datetimes, engines for SQLite and PostgreSQL,
+and ``transaction()``, the one place that commits.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy timeout, and
+``BEGIN IMMEDIATE`` for every write transaction, so a read-then-write never fails with "database
+is locked" (RELIABILITY.md §5). PostgreSQL goes through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.types import TypeDecorator
+
+from engine.errors import ConcurrentUpdate
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+DEFAULT_URL_ENV = "AIGUILLAGE_DATABASE_URL"
+
+
+class Base(DeclarativeBase):
+    """Base of every model."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store UTC instants")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def default_url(instance: Path | None = None) -> str:
+    """``AIGUILLAGE_DATABASE_URL``, else a SQLite file under ``instance/``."""
+    url = os.environ.get(DEFAULT_URL_ENV)
+    if url:
+        return url
+    folder = instance or Path("instance")
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'aiguillage.sqlite').resolve()}"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine configured for its database (SQLite pragmas and IMMEDIATE writes)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **kwargs)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # Write transactions take the write lock up front; reads stay deferred (WAL readers
+    # never block). A deferred read that later writes could fail with "database is locked".
+    write = connection.get_execution_options().get("aiguillage_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (views read them afterwards)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error.
+
+    A stale version counter (another writer changed the same case) becomes
+    ``ConcurrentUpdate``.
+    """
+    if session.in_transaction():
+        session.commit()  # end a read snapshot left open by an earlier read
+    session.connection(execution_options={"aiguillage_write": True})
+    try:
+        yield session
+        session.commit()
+    except StaleDataError as exc:
+        session.rollback()
+        raise ConcurrentUpdate("le dossier a été modifié entre-temps ; rechargez") from exc
+    except BaseException:
+        session.rollback()
+        raise

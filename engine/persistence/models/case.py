@@ -1,0 +1,53 @@
+"""A household's case (dossier) running on one circuit version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.persistence.db import Base, UtcDateTime
+
+OPEN, COMPLETED, CANCELLED, CLOSED, ERROR = "open", "completed", "cancelled", "closed", "error"
+
+
+class Case(Base):
+    """The case row: status, state (SpiffWorkflow JSON as TEXT, never JSONB), version counter."""
+
+    __tablename__ = "case"
+    __table_args__ = (
+        Index("ix_case_territory_status", "territory_id", "status", "created_at"),
+        Index("ix_case_next_due", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"))
+    circuit_id: Mapped[int] = mapped_column(ForeignKey("circuit.id"), index=True)
+    circuit_version_id: Mapped[int] = mapped_column(ForeignKey("circuit_version.id"), index=True)
+    household_name: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=OPEN)
+    state: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end_state: Mapped[str | None] = mapped_column(String(200))
+    end_label: Mapped[str | None] = mapped_column(String(300))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    referent_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    close_reason: Mapped[str | None] = mapped_column(String(500))
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ReferenceCounter(Base):
+    """Last case number given per territory and year (``TLS-2026-00042``)."""
+
+    __tablename__ = "reference_counter"
+
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,41 @@
+"""Human steps, denormalised for listing: lists never deserialize a workflow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.persistence.db import Base, UtcDateTime
+
+OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+
+
+class HumanTask(Base):
+    """One READY (or past) human step of a case."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        UniqueConstraint("case_id", "spiff_task_id"),
+        Index("ix_human_task_offer", "territory_id", "role", "status", "due_at"),
+        Index("ix_human_task_assignee", "assignee_id", "status", "due_at"),
+        Index("ix_human_task_overdue", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"))
+    circuit_id: Mapped[int] = mapped_column(ForeignKey("circuit.id"))
+    spiff_task_id: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(60))
+    form: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default=OPEN)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    ready_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

@@ -1,0 +1,37 @@
+"""Territories (tenants) and the organisations working in them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.persistence.db import Base, UtcDateTime
+
+
+class Territory(Base):
+    """A territory's platform: its roles (lanes) and its case reference prefix."""
+
+    __tablename__ = "territory"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(8))
+    roles: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    holiday_subdivision: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Organisation(Base):
+    """A partner organisation (SIAO, CCAS, association, bailleur social...)."""
+
+    __tablename__ = "organisation"
+    __table_args__ = (UniqueConstraint("territory_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(default=True)

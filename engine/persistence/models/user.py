@@ -1,0 +1,39 @@
+"""People and what they may do where: memberships (territory, role, organisation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.persistence.db import Base, UtcDateTime
+
+ADMIN_ROLE = "admin"
+COORDINATOR_ROLE = "coordination"
+
+
+class User(Base):
+    """A person who signs in."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Membership(Base):
+    """A user holds a role (a lane role key, or ``admin``) in a territory, for an organisation."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("user_id", "territory_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
+    role: Mapped[str] = mapped_column(String(60))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))

@@ -1,0 +1,84 @@
+"""The timer process: APScheduler only ticks; the ``timer`` table is the truth.
+
+Each tick claims due timers with a lease and fires each in its own transaction until none is
+due. Late timers (after downtime) always fire, and their lateness is recorded. Cycle timers
+catch up: every missed occurrence fires once. Run it as ``aiguillage scheduler``; the
+embedded mode (one process with the web app) starts a background ticker instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import Clock, SystemClock
+from engine.errors import EngineError
+from engine.services import timers
+
+log = logging.getLogger("aiguillage.scheduler")
+POLL_SECONDS = 2.0
+
+
+def worker_name() -> str:
+    """A name unique to this process (lease owner)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Tick:
+    """What one tick did."""
+
+    claimed: int = 0
+    fired: int = 0
+    failed: int = 0
+
+
+def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
+             batch: int = 50, max_batches: int = 1000) -> Tick:
+    """Claim and fire due timers until none is due (bounded by ``max_batches``)."""
+    tick = Tick()
+    for _ in range(max_batches):
+        with sessions() as session:
+            ids = timers.claim_due(session, clock, worker, batch)
+        if not ids:
+            break
+        tick.claimed += len(ids)
+        for timer_id in ids:
+            with sessions() as session:
+                try:
+                    tick.fired += timers.fire(session, clock, worker, timer_id)
+                except EngineError as exc:
+                    tick.failed += 1
+                    log.warning("timer %s failed: %s", timer_id, exc)
+    return tick
+
+
+def start_background(sessions: sessionmaker[Session], clock: Clock | None = None,
+                     seconds: float = POLL_SECONDS):  # type: ignore[no-untyped-def]
+    """Embedded mode: a background ticker in this process (one web process only)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    scheduler = BackgroundScheduler(daemon=True)
+    worker = worker_name()
+    scheduler.add_job(run_once, "interval", seconds=seconds, args=[sessions, clock or SystemClock(),
+                      worker], id="timers", max_instances=1, coalesce=True,
+                      misfire_grace_time=None, replace_existing=True)
+    scheduler.start()
+    return scheduler
+
+
+def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS) -> None:
+    """Dedicated process: tick forever (``aiguillage scheduler``)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    clock = SystemClock()
+    worker = worker_name()
+    log.info("scheduler %s started", worker)
+    run_once(sessions, clock, worker)  # catch up at once after downtime
+    scheduler = BlockingScheduler()
+    scheduler.add_job(run_once, "interval", seconds=seconds, args=[sessions, clock, worker],
+                      id="timers", max_instances=1, coalesce=True, misfire_grace_time=None)
+    scheduler.start()

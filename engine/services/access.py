@@ -1,0 +1,108 @@
+"""Who the caller is and what they may do: memberships by territory, checked here only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import NotFound, PermissionDenied
+from engine.persistence.models import Membership, User
+from engine.persistence.models.user import ADMIN_ROLE, COORDINATOR_ROLE
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in person (or the system) and their roles per territory."""
+
+    user_id: int | None
+    roles: dict[int, frozenset[str]] = field(default_factory=dict)
+    organisations: dict[int, frozenset[int]] = field(default_factory=dict)
+    name: str = "système"
+
+    @property
+    def is_system(self) -> bool:
+        """True for the scheduler and command-line tools."""
+        return self.user_id is None
+
+    def roles_in(self, territory_id: int) -> frozenset[str]:
+        """Lane roles (and ``admin``) held in a territory."""
+        return self.roles.get(territory_id, frozenset())
+
+    def territories(self) -> list[int]:
+        """Territories where the actor holds any role."""
+        return sorted(self.roles)
+
+    def is_member(self, territory_id: int) -> bool:
+        """True if the actor works in the territory (or is the system)."""
+        return self.is_system or bool(self.roles_in(territory_id))
+
+    def is_coordinator(self, territory_id: int) -> bool:
+        """Coordinators (and administrators) assign work and manage circuits."""
+        return self.is_system or bool(self.roles_in(territory_id) & {COORDINATOR_ROLE, ADMIN_ROLE})
+
+    def is_admin(self, territory_id: int) -> bool:
+        """Administrators repair cases and manage users."""
+        return self.is_system or ADMIN_ROLE in self.roles_in(territory_id)
+
+
+SYSTEM = Actor(user_id=None)
+
+
+def load_actor(session: Session, user_id: int) -> Actor:
+    """The actor for an active user.
+
+    :raises NotFound: unknown or deactivated user.
+    """
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise NotFound("utilisateur inconnu")
+    roles: dict[int, set[str]] = {}
+    orgs: dict[int, set[int]] = {}
+    for m in session.scalars(select(Membership).where(Membership.user_id == user_id)):
+        roles.setdefault(m.territory_id, set()).add(m.role)
+        if m.organisation_id is not None:
+            orgs.setdefault(m.territory_id, set()).add(m.organisation_id)
+    return Actor(user_id=user.id, name=user.display_name,
+                 roles={t: frozenset(r) for t, r in roles.items()},
+                 organisations={t: frozenset(o) for t, o in orgs.items()})
+
+
+def require_member(actor: Actor, territory_id: int) -> None:
+    """Refuse an actor with no role in the territory (as "not found": no existence leak).
+
+    :raises NotFound:
+    """
+    if not actor.is_member(territory_id):
+        raise NotFound("introuvable")
+
+
+def require_coordinator(actor: Actor, territory_id: int) -> None:
+    """:raises PermissionDenied: the actor does not coordinate this territory."""
+    require_member(actor, territory_id)
+    if not actor.is_coordinator(territory_id):
+        raise PermissionDenied("réservé à la coordination du territoire")
+
+
+def require_admin(actor: Actor, territory_id: int) -> None:
+    """:raises PermissionDenied: the actor does not administer this territory."""
+    require_member(actor, territory_id)
+    if not actor.is_admin(territory_id):
+        raise PermissionDenied("réservé aux administrateurs")
+
+
+def can_work_on(actor: Actor, territory_id: int, role: str | None,
+                assignee_id: int | None) -> bool:
+    """May the actor complete a step of ``role`` held by ``assignee_id``?"""
+    if actor.is_system:
+        return True
+    if assignee_id is not None:
+        return assignee_id == actor.user_id
+    return role is not None and role in actor.roles_in(territory_id)
+
+
+def any_of(roles: Iterable[str], held: frozenset[str]) -> bool:
+    """True if one of ``roles`` is held."""
+    return any(r in held for r in roles)

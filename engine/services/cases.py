@@ -1,0 +1,174 @@
+"""Cases (dossiers): start, read, list and search, close or cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.core.spiff.runner import Instance
+from engine.errors import InvalidTransition, NotFound
+from engine.persistence.db import transaction
+from engine.persistence.models import (
+    Case,
+    Circuit,
+    CircuitVersion,
+    HumanTask,
+    ReferenceCounter,
+    Territory,
+    Timer,
+)
+from engine.persistence.models.case import CANCELLED, CLOSED, OPEN
+from engine.persistence.models.human_task import CANCELLED as TASK_CANCELLED
+from engine.persistence.models.human_task import COMPLETED as TASK_COMPLETED
+from engine.persistence.models.human_task import OPEN as TASK_OPEN
+from engine.persistence.models.timer import CANCELLED as TIMER_CANCELLED
+from engine.persistence.models.timer import CLAIMED, FAILED, WAITING
+from engine.services import audit, runtime
+from engine.services.access import Actor, require_coordinator, require_member
+from engine.services.tasks import task_items
+from engine.services.views import CaseDetail, CaseSummary, Page, TimerItem
+
+MAX_PER_PAGE = 100
+HOUSEHOLD_FIELD = "nom_menage"
+
+
+def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
+          data: Mapping[str, Any]) -> CaseSummary:
+    """Open a case on the circuit's active version with its start-form data (saisine).
+
+    :raises NotFound: unknown circuit, or one outside the actor's territories.
+    :raises FormInvalid: the start form rejects ``data``; nothing is stored.
+    """
+    with transaction(session):
+        circuit = session.get(Circuit, circuit_id)
+        if circuit is None or circuit.active_version_id is None:
+            raise NotFound("circuit inconnu")
+        require_member(actor, circuit.territory_id)
+        compiled = runtime.compiled(session, circuit.active_version_id)
+        instance = Instance.start(compiled, data, clock)
+        case = Case(reference=_next_reference(session, clock, circuit.territory_id),
+                    territory_id=circuit.territory_id, circuit_id=circuit.id,
+                    circuit_version_id=circuit.active_version_id,
+                    household_name=str(data.get(HOUSEHOLD_FIELD) or "—")[:200], status=OPEN,
+                    state="", created_at=clock.now(), created_by_id=actor.user_id)
+        session.add(case)
+        session.flush()
+        runtime.save(session, case, instance, clock)
+        audit.record(session, clock, actor, "case.start", territory_id=case.territory_id,
+                     case_id=case.id, reference=case.reference, fields=sorted(data))
+        return _summary(case, circuit.title)
+
+
+def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
+    year = clock.now().year
+    counter = session.scalar(select(ReferenceCounter).where(
+        ReferenceCounter.territory_id == territory_id, ReferenceCounter.year == year)
+        .with_for_update())
+    if counter is None:
+        counter = ReferenceCounter(territory_id=territory_id, year=year, last=0)
+        session.add(counter)
+    counter.last += 1
+    territory = session.get(Territory, territory_id)
+    assert territory is not None
+    return f"{territory.prefix}-{year}-{counter.last:05d}"
+
+
+def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetail:
+    """A case file; the read is audited.
+
+    :raises NotFound: unknown case or outside the actor's territories.
+    """
+    with transaction(session):
+        case = _case(session, actor, case_id)
+        circuit = session.get(Circuit, case.circuit_id)
+        version = session.get(CircuitVersion, case.circuit_version_id)
+        assert circuit is not None and version is not None
+        instance = runtime.load(session, case, clock)
+        tasks = session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
+                                                        HumanTask.status == TASK_OPEN))
+        done = session.scalars(select(HumanTask.name).where(
+            HumanTask.case_id == case.id, HumanTask.status == TASK_COMPLETED)
+            .order_by(HumanTask.completed_at))
+        timers = session.scalars(select(Timer).where(Timer.case_id == case.id)
+                                 .order_by(Timer.due_at))
+        audit.record(session, clock, actor, "case.read", territory_id=case.territory_id,
+                     case_id=case.id)
+        return CaseDetail(
+            summary=_summary(case, circuit.title), version=case.version,
+            version_number=version.number, data=instance.data(),
+            open_tasks=task_items(session, list(tasks)),
+            timers=[TimerItem(t.id, t.name, t.kind, t.due_at, t.status, t.attempts,
+                              t.last_error) for t in timers],
+            timeline=audit.case_timeline(session, actor, case.territory_id, case.id),
+            completed_steps=list(done))
+
+
+def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
+           circuit_id: int | None = None, status: str | None = None, step: str | None = None,
+           page: int = 1, per_page: int = 25) -> Page[CaseSummary]:
+    """Cases of a territory by reference or household name, with filters, newest first."""
+    require_member(actor, territory_id)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    query = select(Case, Circuit.title).join(Circuit, Circuit.id == Case.circuit_id).where(
+        Case.territory_id == territory_id)
+    if text.strip():
+        like = f"%{text.strip().lower()}%"
+        query = query.where(or_(func.lower(Case.reference).like(like),
+                                func.lower(Case.household_name).like(like)))
+    if circuit_id is not None:
+        query = query.where(Case.circuit_id == circuit_id)
+    if status:
+        query = query.where(Case.status == status)
+    if step:
+        query = query.where(Case.id.in_(select(HumanTask.case_id).where(
+            HumanTask.bpmn_id == step, HumanTask.status == TASK_OPEN)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Case.created_at.desc(), Case.id.desc())
+                           .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+    return Page([_summary(c, title) for c, title in rows], total, page, per_page)
+
+
+def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: str,
+          cancel: bool = False) -> CaseSummary:
+    """Close (or cancel) an open case: its steps and timers stop; the reason is kept.
+
+    :raises PermissionDenied: only the territory's coordination may do it.
+    :raises InvalidTransition: the case is not open.
+    """
+    if not reason.strip():
+        raise InvalidTransition("indiquez un motif")
+    with transaction(session):
+        case = _case(session, actor, case_id, lock=True)
+        require_coordinator(actor, case.territory_id)
+        if case.status != OPEN:
+            raise InvalidTransition("le dossier n'est pas en cours")
+        case.status = CANCELLED if cancel else CLOSED
+        case.closed_at, case.close_reason, case.next_due_at = clock.now(), reason[:500], None
+        for task in session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
+                                                            HumanTask.status == TASK_OPEN)):
+            task.status = TASK_CANCELLED
+        for timer in session.scalars(select(Timer).where(
+                Timer.case_id == case.id, Timer.status.in_((WAITING, CLAIMED, FAILED)))):
+            timer.status = TIMER_CANCELLED
+        audit.record(session, clock, actor, "case.cancel" if cancel else "case.close",
+                     territory_id=case.territory_id, case_id=case.id, reason=reason[:500])
+        circuit = session.get(Circuit, case.circuit_id)
+        return _summary(case, circuit.title if circuit else "")
+
+
+def _case(session: Session, actor: Actor, case_id: int, lock: bool = False) -> Case:
+    query = select(Case).where(Case.id == case_id)
+    case = session.scalar(query.with_for_update() if lock else query)
+    if case is None or not actor.is_member(case.territory_id):
+        raise NotFound("dossier introuvable")
+    return case
+
+
+def _summary(case: Case, circuit_title: str) -> CaseSummary:
+    return CaseSummary(case.id, case.reference, case.household_name, case.territory_id,
+                       case.circuit_id, circuit_title, case.status, case.created_at,
+                       case.next_due_at, case.end_label)

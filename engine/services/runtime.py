@@ -1,0 +1,142 @@
+"""Between rows and running instances: compiled-circuit cache, load, and save-with-sync.
+
+Saving writes, in the caller's transaction, the state, the case columns lists read, the
+human-task rows, the timer rows and the outbox rows for the notices the circuit produced.
+State and timers commit together, so a waiting timer never lacks its row.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from threading import Lock
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.core.circuits import CircuitBundle, Role
+from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
+from engine.core.spiff.runner import Instance
+from engine.persistence.models import Case, CircuitVersion, HumanTask, OutboxMessage, Territory
+from engine.persistence.models import Timer as TimerRow
+from engine.persistence.models.case import COMPLETED
+from engine.persistence.models.human_task import CANCELLED as TASK_CANCELLED
+from engine.persistence.models.human_task import OPEN as TASK_OPEN
+from engine.persistence.models.timer import CANCELLED, CLAIMED, DONE, WAITING
+
+_CACHE: OrderedDict[tuple[int, str], CompiledCircuit] = OrderedDict()
+_CACHE_LOCK = Lock()
+CACHE_SIZE = 64
+
+
+def bundle_of(version: CircuitVersion, territory: Territory) -> CircuitBundle:
+    """The files of a stored version, as a bundle."""
+    return CircuitBundle(
+        process_id=version.process_id, main_file=version.main_file,
+        bpmn={k: v.encode() for k, v in version.bpmn_files.items()},
+        forms={k: v.encode() for k, v in version.form_files.items()},
+        roles=tuple(Role(r["key"], r["label"]) for r in territory.roles),
+        holiday_subdivision=territory.holiday_subdivision)
+
+
+def compiled(session: Session, version_id: int) -> CompiledCircuit:
+    """The compiled circuit of a version (cached per process; specs come from the row)."""
+    version = session.get(CircuitVersion, version_id)
+    assert version is not None
+    key = (version.id, version.checksum)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    from engine.persistence.models import Circuit
+    circuit = session.get(Circuit, version.circuit_id)
+    territory = session.get(Territory, circuit.territory_id) if circuit else None
+    assert territory is not None
+    result = compile_circuit(bundle_of(version, territory))
+    result.spec_json = version.spec  # states were stored against this exact spec
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result
+
+
+def load(session: Session, case: Case, clock: Clock) -> Instance:
+    """The running instance of a case row."""
+    return Instance.load(compiled(session, case.circuit_version_id), case.state, clock)
+
+
+def save(session: Session, case: Case, instance: Instance, clock: Clock) -> None:
+    """Write the instance back into ``case`` and sync tasks, timers and notices."""
+    case.state = instance.dump()
+    case.next_due_at = instance.next_due()
+    end = instance.end()
+    if end is not None and case.status != COMPLETED:
+        case.status, case.end_state, case.end_label = COMPLETED, end.bpmn_id, end.name
+        case.closed_at = clock.now()
+    session.flush()
+    tasks = _sync_tasks(session, case, instance)
+    _sync_timers(session, case, instance, clock)
+    _notices(session, case, instance, clock, tasks)
+
+
+def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, HumanTask]:
+    rows = {r.spiff_task_id: r for r in session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TASK_OPEN))}
+    ready = {t.id: t for t in instance.ready_tasks()}
+    for task_id, row in rows.items():
+        if task_id not in ready:
+            row.status = TASK_CANCELLED
+    for task_id, view in ready.items():
+        if task_id in rows:
+            continue
+        rows[task_id] = HumanTask(
+            case_id=case.id, territory_id=case.territory_id, circuit_id=case.circuit_id,
+            spiff_task_id=view.id, bpmn_id=view.bpmn_id, name=view.name[:300],
+            lane=view.lane, role=view.role, form=view.form, status=TASK_OPEN,
+            ready_at=view.ready_at, due_at=view.due_at)
+        session.add(rows[task_id])
+    session.flush()
+    return rows
+
+
+def _sync_timers(session: Session, case: Case, instance: Instance, clock: Clock) -> None:
+    rows = {(r.spiff_task_id, r.due_at): r for r in session.scalars(
+        select(TimerRow).where(TimerRow.case_id == case.id,
+                               TimerRow.status.in_((WAITING, CLAIMED))))}
+    waiting = {(t.id, t.due_at): t for t in instance.waiting_timers()}
+    now = clock.now()
+    for key, row in rows.items():
+        if key in waiting:
+            continue
+        if instance.timer_outcome(row.spiff_task_id) == "fired":
+            row.status, row.fired_at = DONE, now
+            row.lateness_seconds = (now - row.due_at).total_seconds()
+        else:
+            row.status = CANCELLED
+        row.lease_owner = row.lease_until = None
+    for key, view in waiting.items():
+        if key not in rows:
+            session.add(TimerRow(case_id=case.id, spiff_task_id=view.id, bpmn_id=view.bpmn_id,
+                                 name=view.name[:300], kind=view.kind, due_at=view.due_at,
+                                 status=WAITING, created_at=now))
+    session.flush()
+
+
+def _notices(session: Session, case: Case, instance: Instance, clock: Clock,
+             tasks: dict[str, HumanTask]) -> None:
+    for notice in instance.drain_notices():
+        about = next((t for t in tasks.values() if t.bpmn_id == notice.about), None)
+        user_id = role = None
+        if notice.recipient == "assignee":
+            user_id = about.assignee_id if about is not None else None
+            role = about.role if about is not None and user_id is None else None
+        else:
+            role = notice.recipient
+        session.add(OutboxMessage(
+            dedupe_key=f"notice:{case.id}:{notice.id}", kind="relance",
+            territory_id=case.territory_id, case_id=case.id, recipient_user_id=user_id,
+            recipient_role=role, created_at=clock.now(),
+            payload={"case": case.reference, "notice": notice.name, "step": notice.about,
+                     "step_name": about.name if about is not None else None}))
+    session.flush()

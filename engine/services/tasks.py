@@ -1,0 +1,169 @@
+"""Steps: my tasks, claim, unclaim, assign, complete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
+from engine.persistence.db import transaction
+from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
+from engine.persistence.models.case import OPEN as CASE_OPEN
+from engine.persistence.models.human_task import COMPLETED, OPEN
+from engine.services import audit, runtime
+from engine.services.access import Actor, can_work_on, require_coordinator
+from engine.services.views import Page, TaskItem
+
+MAX_PER_PAGE = 100
+Due = Literal["overdue", "soon"] | None
+SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+         "ready": (HumanTask.ready_at, HumanTask.id),
+         "ready_desc": (HumanTask.ready_at.desc(), HumanTask.id.desc())}
+
+
+def task_items(session: Session, rows: list[HumanTask]) -> list[TaskItem]:
+    """Rows as list items (one query for their cases and circuits)."""
+    if not rows:
+        return []
+    case_ids = {r.case_id for r in rows}
+    cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
+    circuits = {c.id: c for c in session.scalars(
+        select(Circuit).where(Circuit.id.in_({r.circuit_id for r in rows})))}
+    return [_item(r, cases[r.case_id], circuits[r.circuit_id].title) for r in rows]
+
+
+def _item(row: HumanTask, case: Case, circuit_title: str) -> TaskItem:
+    return TaskItem(row.id, row.case_id, case.reference, case.household_name, row.circuit_id,
+                    circuit_title, row.bpmn_id, row.name, row.role, row.lane, row.assignee_id,
+                    row.ready_at, row.due_at, row.status)
+
+
+def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | None = None,
+             step: str | None = None, due: Due = None, assigned: bool | None = None,
+             sort: str = "due", page: int = 1, per_page: int = 25) -> Page[TaskItem]:
+    """Open steps assigned to me, or offered to my roles in my territories (reads the
+    ``human_task`` table only: no workflow is loaded)."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    offered = [and_(HumanTask.territory_id == t, HumanTask.role.in_(sorted(roles)),
+                    HumanTask.assignee_id.is_(None))
+               for t, roles in actor.roles.items() if roles]
+    mine = HumanTask.assignee_id == actor.user_id
+    who = {True: mine, False: or_(*offered) if offered else false()}.get(
+        assigned, or_(mine, *offered))  # type: ignore[arg-type]
+    query = select(HumanTask).where(HumanTask.status == OPEN, who)
+    if circuit_id is not None:
+        query = query.where(HumanTask.circuit_id == circuit_id)
+    if step:
+        query = query.where(HumanTask.bpmn_id == step)
+    now = clock.now()
+    if due == "overdue":
+        query = query.where(HumanTask.due_at < now)
+    elif due == "soon":
+        query = query.where(HumanTask.due_at >= now, HumanTask.due_at < now + timedelta(days=3))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(session.scalars(query.order_by(*SORTS.get(sort, SORTS["due"]))
+                                .limit(per_page).offset((max(page, 1) - 1) * per_page)))
+    return Page(task_items(session, rows), total, page, per_page)
+
+
+def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskItem:
+    """Take an offered step.
+
+    :raises Conflict: someone else holds it.
+    :raises PermissionDenied: the step's role is not the actor's.
+    """
+    with transaction(session):
+        row = _open_task(session, actor, task_id)
+        if row.assignee_id not in (None, actor.user_id):
+            raise Conflict("cette étape est déjà prise en charge par quelqu'un d'autre")
+        if row.role not in actor.roles_in(row.territory_id):
+            raise PermissionDenied("cette étape relève d'un autre rôle")
+        row.assignee_id = actor.user_id
+        audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
+                     case_id=row.case_id, task=row.bpmn_id)
+        return task_items(session, [row])[0]
+
+
+def unclaim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskItem:
+    """Give a step back to its role (its holder, or a coordinator)."""
+    with transaction(session):
+        row = _open_task(session, actor, task_id)
+        if row.assignee_id != actor.user_id and not actor.is_coordinator(row.territory_id):
+            raise PermissionDenied("seule la personne qui la tient peut rendre cette étape")
+        row.assignee_id = None
+        audit.record(session, clock, actor, "task.unclaim", territory_id=row.territory_id,
+                     case_id=row.case_id, task=row.bpmn_id)
+        return task_items(session, [row])[0]
+
+
+def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
+           user_id: int) -> TaskItem:
+    """Coordinator: give (or move) a step to someone holding its role in the territory.
+
+    :raises Conflict: that person does not hold the step's role there.
+    """
+    with transaction(session):
+        row = _open_task(session, actor, task_id)
+        require_coordinator(actor, row.territory_id)
+        holds = session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
+                               .where(Membership.user_id == user_id, User.active.is_(True),
+                                      Membership.territory_id == row.territory_id,
+                                      Membership.role == row.role))
+        if holds is None:
+            raise Conflict("cette personne n'a pas le rôle de l'étape dans ce territoire")
+        previous, row.assignee_id = row.assignee_id, user_id
+        audit.record(session, clock, actor, "task.assign", territory_id=row.territory_id,
+                     case_id=row.case_id, task=row.bpmn_id, to=user_id, previous=previous)
+        return task_items(session, [row])[0]
+
+
+def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
+             data: Mapping[str, Any]) -> TaskItem | None:
+    """Complete a step with its form data; return the case's next step for the same actor.
+
+    :raises InvalidTransition: the step is already completed (double submit) or gone.
+    :raises PermissionDenied: the step belongs to someone else or another role.
+    :raises FormInvalid: the data fails the form; nothing is written.
+    :raises ConcurrentUpdate: the case changed meanwhile.
+    """
+    with transaction(session):
+        row = _task(session, actor, task_id)
+        case = session.scalar(select(Case).where(Case.id == row.case_id).with_for_update())
+        session.refresh(row)  # re-read under the case lock: the winner already changed it
+        if row.status != OPEN or case is None or case.status != CASE_OPEN:
+            raise InvalidTransition("cette étape est déjà terminée")
+        if not can_work_on(actor, row.territory_id, row.role, row.assignee_id):
+            raise PermissionDenied("cette étape est tenue par quelqu'un d'autre")
+        instance = runtime.load(session, case, clock)
+        instance.complete(row.spiff_task_id, data)
+        row.status, row.completed_at, row.completed_by_id = COMPLETED, clock.now(), actor.user_id
+        row.assignee_id = row.assignee_id or actor.user_id
+        runtime.save(session, case, instance, clock)
+        audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
+                     case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
+        nxt = session.scalars(select(HumanTask).where(
+            HumanTask.case_id == case.id, HumanTask.status == OPEN)
+            .order_by(HumanTask.ready_at, HumanTask.id)).all()
+        for candidate in nxt:
+            if can_work_on(actor, candidate.territory_id, candidate.role, candidate.assignee_id):
+                return task_items(session, [candidate])[0]
+        return None
+
+
+def _task(session: Session, actor: Actor, task_id: int) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None or not actor.is_member(row.territory_id):
+        raise NotFound("étape introuvable")
+    return row
+
+
+def _open_task(session: Session, actor: Actor, task_id: int) -> HumanTask:
+    row = _task(session, actor, task_id)
+    if row.status != OPEN:
+        raise InvalidTransition("cette étape est déjà terminée")
+    return row

@@ -1,0 +1,79 @@
+"""Territories, their organisations, and importing a territory folder's settings."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.core.circuits import Territory as TerritoryFile
+from engine.errors import Conflict, NotFound
+from engine.persistence.db import transaction
+from engine.persistence.models import Organisation, Territory
+from engine.services import audit
+from engine.services.access import Actor, require_admin
+
+ORGANISATION_KINDS = {
+    "siao": "SIAO", "ccas": "CCAS", "association": "Association",
+    "bailleur": "Bailleur social", "departement": "Conseil départemental",
+    "sante": "Service de santé", "etat": "Services de l'État", "autre": "Autre",
+}
+
+
+def get_by_code(session: Session, code: str) -> Territory:
+    """:raises NotFound: no territory with that code."""
+    territory = session.scalar(select(Territory).where(Territory.code == code))
+    if territory is None:
+        raise NotFound(f"territoire {code} inconnu")
+    return territory
+
+
+def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: TerritoryFile,
+                     prefix: str | None = None) -> Territory:
+    """Create the territory of a ``territory.json``, or update its name and roles."""
+    with transaction(session):
+        territory = session.scalar(select(Territory).where(Territory.code == settings.code))
+        roles = [{"key": r.key, "label": r.label} for r in settings.roles]
+        if territory is None:
+            territory = Territory(code=settings.code, name=settings.name,
+                                  prefix=(prefix or _prefix(settings.code)).upper(), roles=roles,
+                                  holiday_subdivision=settings.holiday_subdivision,
+                                  created_at=clock.now())
+            session.add(territory)
+            session.flush()
+            audit.record(session, clock, actor, "territory.create", territory_id=territory.id,
+                         code=settings.code)
+        else:
+            territory.name, territory.roles = settings.name, roles
+            territory.holiday_subdivision = settings.holiday_subdivision
+            audit.record(session, clock, actor, "territory.update", territory_id=territory.id)
+    return territory
+
+
+def _prefix(code: str) -> str:
+    letters = re.sub(r"[^a-z]", "", code.lower())
+    return (letters[:3] or "CAS").upper()
+
+
+def create_organisation(session: Session, clock: Clock, actor: Actor, territory_id: int,
+                        name: str, kind: str) -> Organisation:
+    """Add an organisation to a territory.
+
+    :raises PermissionDenied: the actor does not administer the territory.
+    :raises Conflict: an organisation of that name exists; or the kind is unknown.
+    """
+    require_admin(actor, territory_id)
+    if kind not in ORGANISATION_KINDS:
+        raise Conflict(f"type d'organisation inconnu : {kind}")
+    with transaction(session):
+        if session.scalar(select(Organisation).where(Organisation.territory_id == territory_id,
+                                                     Organisation.name == name)):
+            raise Conflict(f"l'organisation « {name} » existe déjà")
+        org = Organisation(territory_id=territory_id, name=name, kind=kind, active=True)
+        session.add(org)
+        session.flush()
+        audit.record(session, clock, actor, "organisation.create", territory_id=territory_id,
+                     organisation_id=org.id)
+    return org

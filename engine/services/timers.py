@@ -1,0 +1,157 @@
+"""Timer rows: claim due ones with a lease, fire each in one transaction, retry, report.
+
+Exactly-once *effect*: firing = one transaction that advances the case and closes the timer
+row (RELIABILITY.md §4); attempts are at-least-once. A worker whose lease expired may not
+commit (fencing), so a slow worker and its successor never both apply a timer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock, FixedClock
+from engine.errors import EngineError, InvalidTransition, NotFound
+from engine.persistence.db import transaction
+from engine.persistence.models import Case, Timer
+from engine.persistence.models.case import OPEN as CASE_OPEN
+from engine.persistence.models.timer import CANCELLED, CLAIMED, DONE, FAILED, WAITING
+from engine.services import audit, runtime
+from engine.services.access import SYSTEM, Actor, require_admin
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 3
+BACKOFF = (timedelta(seconds=30), timedelta(minutes=5), timedelta(minutes=30))
+
+
+@dataclass(frozen=True)
+class TimerStatus:
+    """Counts for ``aiguillage timers status``."""
+
+    waiting: int
+    due: int
+    late: int
+    claimed: int
+    failed: int
+    oldest_due: datetime | None
+
+
+def _due_condition(now: datetime):  # type: ignore[no-untyped-def]
+    return and_(Timer.due_at <= now, or_(
+        and_(Timer.status == WAITING, or_(Timer.retry_at.is_(None), Timer.retry_at <= now)),
+        and_(Timer.status == CLAIMED, Timer.lease_until < now)))
+
+
+def claim_due(session: Session, clock: Clock, worker: str, batch: int = 50) -> list[int]:
+    """Lease up to ``batch`` due timers to ``worker`` and return their ids (committed).
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` keeps concurrent schedulers on disjoint rows.
+    SQLite: the write transaction (``BEGIN IMMEDIATE``) serialises claimers.
+    """
+    now = clock.now()
+    with transaction(session):
+        candidates = (select(Timer.id).where(_due_condition(now)).order_by(Timer.due_at)
+                      .limit(batch).with_for_update(skip_locked=True))
+        ids = list(session.scalars(candidates))
+        if not ids:
+            return []
+        session.execute(update(Timer).where(Timer.id.in_(ids)).values(
+            status=CLAIMED, lease_owner=worker, lease_until=now + LEASE,
+            attempts=Timer.attempts + 1))
+    return ids
+
+
+def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
+    """Fire one claimed timer: advance its case, close the row, arm new timers.
+
+    Returns False when there was nothing to do (lease lost, already fired, case closed).
+    On a failure the transaction is rolled back and the attempt recorded; after
+    ``MAX_ATTEMPTS`` the timer becomes an incident an administrator can retry.
+    """
+    now = clock.now()
+    try:
+        with transaction(session):
+            timer = session.get(Timer, timer_id, with_for_update=True)
+            if timer is None or timer.status != CLAIMED or timer.lease_owner != worker \
+                    or timer.lease_until is None or timer.lease_until < now:
+                return False  # fencing: another worker owns it now, or it is settled
+            case = session.scalar(select(Case).where(Case.id == timer.case_id)
+                                  .with_for_update())
+            assert case is not None
+            if case.status != CASE_OPEN:
+                timer.status, timer.lease_owner, timer.lease_until = CANCELLED, None, None
+                return False
+            instance = runtime.load(session, case, FixedClock(max(now, timer.due_at)))
+            fired = instance.advance()
+            runtime.save(session, case, instance, instance.clock)
+            session.refresh(timer)
+            if timer.status == CLAIMED:  # the engine saw nothing due: re-arm as it says
+                timer.status, timer.lease_owner, timer.lease_until = WAITING, None, None
+            audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,
+                         case_id=case.id, timer_id=timer.id, timer=timer.bpmn_id,
+                         due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],
+                         lateness_seconds=(now - timer.due_at).total_seconds())
+        return True
+    except EngineError as exc:
+        _failed(session, clock, worker, timer_id, str(exc))
+        raise
+
+
+def _failed(session: Session, clock: Clock, worker: str, timer_id: int, error: str) -> None:
+    with transaction(session):
+        timer = session.get(Timer, timer_id)
+        if timer is None or timer.lease_owner != worker:
+            return
+        timer.last_error = error[:2000]
+        timer.lease_owner = timer.lease_until = None
+        if timer.attempts >= MAX_ATTEMPTS:
+            timer.status = FAILED
+            audit.record(session, clock, SYSTEM, "timer.incident", case_id=timer.case_id,
+                         timer_id=timer.id, error=error[:500])
+        else:
+            timer.status = WAITING
+            timer.retry_at = clock.now() + BACKOFF[min(timer.attempts, len(BACKOFF)) - 1]
+
+
+def retry(session: Session, clock: Clock, actor: Actor, timer_id: int) -> None:
+    """Administrator: put a failed timer back in the queue.
+
+    :raises InvalidTransition: the timer is not in incident (for example it already fired).
+    """
+    with transaction(session):
+        timer = session.get(Timer, timer_id)
+        case = session.get(Case, timer.case_id) if timer else None
+        if timer is None or case is None or not actor.is_member(case.territory_id):
+            raise NotFound("minuterie introuvable")
+        require_admin(actor, case.territory_id)
+        if timer.status != FAILED:
+            raise InvalidTransition("cette minuterie n'est pas en échec")
+        timer.status, timer.attempts, timer.retry_at, timer.last_error = WAITING, 0, None, None
+        audit.record(session, clock, actor, "timer.retry", territory_id=case.territory_id,
+                     case_id=case.id, timer_id=timer.id)
+
+
+def status(session: Session, clock: Clock) -> TimerStatus:
+    """Waiting, due now, late (due more than a minute ago), claimed and failed counts."""
+    now = clock.now()
+
+    def count(*conditions: object) -> int:
+        return session.scalar(select(func.count()).select_from(Timer).where(*conditions)) or 0
+
+    return TimerStatus(
+        waiting=count(Timer.status == WAITING),
+        due=count(_due_condition(now)),
+        late=count(Timer.status.in_((WAITING, CLAIMED)), Timer.due_at < now - timedelta(minutes=1)),
+        claimed=count(Timer.status == CLAIMED),
+        failed=count(Timer.status == FAILED),
+        oldest_due=session.scalar(select(func.min(Timer.due_at)).where(
+            Timer.status.in_((WAITING, CLAIMED)))),
+    )
+
+
+def done_count(session: Session) -> int:
+    """Timers fired so far (benchmarks and tests)."""
+    return session.scalar(select(func.count()).select_from(Timer).where(Timer.status == DONE)) or 0

@@ -1,0 +1,91 @@
+"""What services return to the web app and the CLI: plain, typed, no ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least 1)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """A step as the task list shows it."""
+
+    id: int
+    case_id: int
+    case_reference: str
+    household_name: str
+    circuit_id: int
+    circuit_title: str
+    bpmn_id: str
+    name: str
+    role: str | None
+    lane: str | None
+    assignee_id: int | None
+    ready_at: datetime
+    due_at: datetime | None
+    status: str
+
+    def overdue(self, now: datetime) -> bool:
+        """Open and past its due date."""
+        return self.status == "open" and self.due_at is not None and self.due_at < now
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case as lists show it."""
+
+    id: int
+    reference: str
+    household_name: str
+    territory_id: int
+    circuit_id: int
+    circuit_title: str
+    status: str
+    created_at: datetime
+    next_due_at: datetime | None
+    end_label: str | None
+
+
+@dataclass(frozen=True)
+class TimerItem:
+    """A timer row as pages show it."""
+
+    id: int
+    name: str
+    kind: str
+    due_at: datetime
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    """A case file: summary, data, open steps, timers, timeline."""
+
+    summary: CaseSummary
+    version: int
+    version_number: int
+    data: dict[str, Any]
+    open_tasks: list[TaskItem]
+    timers: list[TimerItem]
+    timeline: list[tuple[datetime, str, dict[str, Any], int | None]] = field(default_factory=list)
+    completed_steps: list[str] = field(default_factory=list)
