@@ -47,7 +47,6 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=60), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('active_version_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['active_version_id'], ['circuit_version.id'], name=op.f('fk_circuit_active_version_id_circuit_version'), use_alter=True),
     sa.ForeignKeyConstraint(['territory_id'], ['territory.id'], name=op.f('fk_circuit_territory_id_territory')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_circuit')),
     sa.UniqueConstraint('territory_id', 'key', name=op.f('uq_circuit_territory_id'))
@@ -95,6 +94,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('circuit_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_circuit_version_circuit_id'), ['circuit_id'], unique=False)
+    with op.batch_alter_table('circuit', schema=None) as batch_op:
+        # added once circuit_version exists: the two tables point at each other
+        batch_op.create_foreign_key(op.f('fk_circuit_active_version_id_circuit_version'),
+                                    'circuit_version', ['active_version_id'], ['id'])
 
     op.create_table('membership',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -347,6 +350,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_membership_territory_id'))
 
     op.drop_table('membership')
+    with op.batch_alter_table('circuit', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('fk_circuit_active_version_id_circuit_version'),
+                                 type_='foreignkey')
     with op.batch_alter_table('circuit_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_circuit_version_circuit_id'))
 
