@@ -12,7 +12,6 @@ from engine.clock import Clock
 from engine.persistence.models import AuditEvent
 from engine.services.access import Actor, require_member
 
-
 READS = ("case.read",)
 
 
