@@ -60,7 +60,7 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         runtime.save(session, case, instance, clock)
         audit.record(session, clock, actor, "case.start", territory_id=case.territory_id,
                      case_id=case.id, reference=case.reference, fields=sorted(data))
-        return _summary(case, circuit.title)
+        return summary_of(case, circuit.title)
 
 
 def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
@@ -98,13 +98,26 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
         audit.record(session, clock, actor, "case.read", territory_id=case.territory_id,
                      case_id=case.id)
         return CaseDetail(
-            summary=_summary(case, circuit.title), version=case.version,
+            summary=summary_of(case, circuit.title), version=case.version,
             version_number=version.number, data=instance.data(),
             open_tasks=task_items(session, list(tasks)),
             timers=[TimerItem(t.id, t.name, t.kind, t.due_at, t.status, t.attempts,
                               t.last_error) for t in timers],
             timeline=audit.case_timeline(session, actor, case.territory_id, case.id),
             completed_steps=list(done))
+
+
+def diagram(session: Session, clock: Clock, actor: Actor,
+            case_id: int) -> tuple[str, list[str], list[str]]:
+    """The BPMN XML of the case's version with its current and completed elements.
+
+    :raises NotFound: unknown case or outside the actor's territories.
+    """
+    case = _case(session, actor, case_id)
+    version = session.get(CircuitVersion, case.circuit_version_id)
+    assert version is not None
+    current, done = runtime.load(session, case, clock).progress()
+    return version.bpmn_files[version.main_file], sorted(current), sorted(done)
 
 
 def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
@@ -129,7 +142,7 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(Case.created_at.desc(), Case.id.desc())
                            .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
-    return Page([_summary(c, title) for c, title in rows], total, page, per_page)
+    return Page([summary_of(c, title) for c, title in rows], total, page, per_page)
 
 
 def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: str,
@@ -157,7 +170,7 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
         audit.record(session, clock, actor, "case.cancel" if cancel else "case.close",
                      territory_id=case.territory_id, case_id=case.id, reason=reason[:500])
         circuit = session.get(Circuit, case.circuit_id)
-        return _summary(case, circuit.title if circuit else "")
+        return summary_of(case, circuit.title if circuit else "")
 
 
 def _case(session: Session, actor: Actor, case_id: int, lock: bool = False) -> Case:
@@ -168,7 +181,8 @@ def _case(session: Session, actor: Actor, case_id: int, lock: bool = False) -> C
     return case
 
 
-def _summary(case: Case, circuit_title: str) -> CaseSummary:
+def summary_of(case: Case, circuit_title: str) -> CaseSummary:
+    """A case row as lists show it."""
     return CaseSummary(case.id, case.reference, case.household_name, case.territory_id,
                        case.circuit_id, circuit_title, case.status, case.created_at,
                        case.next_due_at, case.end_label)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.circuits import CircuitBundle, Role, load_territory
+from engine.core.circuits import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
 from engine.core.spiff.compiler import check, compile_circuit
@@ -81,13 +83,17 @@ def deploy(session: Session, clock: Clock, actor: Actor, territory_id: int, key:
 
 
 def deploy_folder(session: Session, clock: Clock, actor: Actor, folder: Path,
-                  forms_root: Path, note: str = "") -> list[CircuitVersion]:
-    """Create or update the territory of a folder and deploy each circuit it lists.
+                  forms_root: Path, note: str = "",
+                  into: TerritoryFile | None = None, prefix: str | None = None,
+                  ) -> list[CircuitVersion]:
+    """Create or update the territory of a folder (or ``into``, keeping the folder's roles)
+    and deploy each circuit it lists.
 
     :raises ProcessDefinitionError: a circuit fails the check (circuits before it stay).
     """
     settings = load_territory(folder)
-    territory = territories.ensure_territory(session, clock, actor, settings)
+    target = replace(into, roles=settings.roles, circuits=settings.circuits) if into else settings
+    territory = territories.ensure_territory(session, clock, actor, target, prefix)
     loaded = load_path(folder, forms_root)
     if loaded.problems:
         raise ProcessDefinitionError(loaded.problems)
@@ -133,6 +139,19 @@ def list_circuits(session: Session, actor: Actor, territory_id: int) -> list[Cir
     return list(session.scalars(select(Circuit).where(
         Circuit.territory_id == territory_id, Circuit.active_version_id.is_not(None))
         .order_by(Circuit.title)))
+
+
+def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[Circuit, Any]:
+    """The circuit and the start form (``FormSpec`` or None) of its active version.
+
+    :raises NotFound: unknown circuit, no active version, or outside the actor's territories.
+    """
+    circuit = _circuit(session, actor, circuit_id)
+    if circuit.active_version_id is None:
+        raise NotFound("circuit sans version active")
+    from engine.core.spiff.runner import start_form as form_of
+    from engine.services import runtime
+    return circuit, form_of(runtime.compiled(session, circuit.active_version_id))
 
 
 def _circuit(session: Session, actor: Actor, circuit_id: int) -> Circuit:

@@ -17,7 +17,7 @@ from engine.persistence.models.case import OPEN as CASE_OPEN
 from engine.persistence.models.human_task import COMPLETED, OPEN
 from engine.services import audit, runtime
 from engine.services.access import Actor, can_work_on, require_coordinator
-from engine.services.views import Page, TaskItem
+from engine.services.views import Page, Person, TaskDetail, TaskItem
 
 MAX_PER_PAGE = 100
 Due = Literal["overdue", "soon"] | None
@@ -167,3 +167,43 @@ def _open_task(session: Session, actor: Actor, task_id: int) -> HumanTask:
     if row.status != OPEN:
         raise InvalidTransition("cette étape est déjà terminée")
     return row
+
+
+def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
+    """The task page: the step, its case summary, instructions and form (the one case
+    being acted on is loaded; the read is audited).
+
+    :raises NotFound: unknown step, or outside the actor's territories.
+    """
+    from engine.services.cases import summary_of
+    with transaction(session):
+        row = _task(session, actor, task_id)
+        case = session.get(Case, row.case_id)
+        assert case is not None
+        item = task_items(session, [row])[0]
+        instructions, form, values = "", None, {}
+        if row.status == OPEN:
+            instance = runtime.load(session, case, clock)
+            view = instance.task(row.spiff_task_id)
+            instructions, form = view.documentation, instance.form_for(row.spiff_task_id)
+            data = instance.data()
+            values = {k: data[k] for k in (form.field_names() if form else ()) if k in data}
+        coordinator = actor.is_coordinator(row.territory_id)
+        candidates = _candidates(session, row) if coordinator and row.status == OPEN else []
+        audit.record(session, clock, actor, "case.read", territory_id=row.territory_id,
+                     case_id=row.case_id, task=row.bpmn_id)
+        circuit = session.get(Circuit, case.circuit_id)
+        return TaskDetail(
+            task=item, case=summary_of(case, circuit.title if circuit else ""),
+            instructions=instructions, form=form, values=values,
+            can_complete=row.status == OPEN and can_work_on(
+                actor, row.territory_id, row.role, row.assignee_id),
+            can_assign=coordinator and row.status == OPEN, candidates=candidates)
+
+
+def _candidates(session: Session, row: HumanTask) -> list[Person]:
+    users = session.execute(select(User.id, User.display_name).join(
+        Membership, Membership.user_id == User.id).where(
+        Membership.territory_id == row.territory_id, Membership.role == row.role,
+        User.active.is_(True)).order_by(User.display_name).distinct()).all()
+    return [Person(uid, name) for uid, name in users]

@@ -89,3 +89,25 @@ class CaseDetail:
     timers: list[TimerItem]
     timeline: list[tuple[datetime, str, dict[str, Any], int | None]] = field(default_factory=list)
     completed_steps: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone a step can be given to."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """Everything the task page shows: the step, its case, its instructions and form."""
+
+    task: TaskItem
+    case: CaseSummary
+    instructions: str
+    form: Any  # engine.core.forms.FormSpec | None
+    values: dict[str, Any]
+    can_complete: bool
+    can_assign: bool
+    candidates: list[Person] = field(default_factory=list)

@@ -121,6 +121,19 @@ class Instance:
                 out.append(view)
         return sorted(out, key=lambda v: v.due_at)
 
+    def progress(self) -> tuple[set[str], set[str]]:
+        """BPMN ids of the main process: (current: ready or waiting, done: completed)."""
+        current, done = set(), set()
+        for task in self.workflow.tasks.values():
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if bpmn_id is None:
+                continue
+            if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+                current.add(bpmn_id)
+            elif task.state == TaskState.COMPLETED:
+                done.add(bpmn_id)
+        return current, done - current
+
     def timer_outcome(self, task_id: str) -> str:
         """What became of a timer that is no longer waiting: ``fired`` or ``cancelled``."""
         try:

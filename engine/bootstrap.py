@@ -1,0 +1,31 @@
+"""Composition root: one ``Engine`` per process (web app, scheduler, CLI)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import Clock, SystemClock
+from engine.persistence.db import default_url, make_engine, session_factory
+
+
+@dataclass
+class Engine:
+    """What every entry point needs: a database, sessions, and the clock."""
+
+    url: str
+    database: SqlEngine = field(repr=False)
+    sessions: sessionmaker[Session] = field(repr=False)
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def build(url: str | None = None, clock: Clock | None = None) -> Engine:
+    """Build the engine for ``url`` (default: ``AIGUILLAGE_DATABASE_URL`` or instance/)."""
+    logging.getLogger("spiff").setLevel(logging.WARNING)  # it logs task data (PII) at INFO
+    url = url or default_url()
+    database = make_engine(url)
+    return Engine(url=url, database=database, sessions=session_factory(database),
+                  clock=clock or SystemClock())

@@ -1,0 +1,176 @@
+"""Synthetic demo data: a territory, its people, and cases at various steps.
+
+Cases are opened by replaying the starts of the scripted scenarios (tests/scenarios/)
+through the real services, with a clock set in the past, so some steps are overdue.
+``generate`` then multiplies them by copying rows (for volume tests at 100k cases).
+Every name is invented; nothing here is real personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock, FixedClock
+from engine.core.circuits import Territory as TerritoryFile
+from engine.errors import EngineError
+from engine.persistence.db import transaction
+from engine.persistence.models import Case, Circuit, HumanTask, ReferenceCounter, Territory, Timer
+from engine.persistence.models.case import OPEN
+from engine.persistence.models.timer import WAITING
+from engine.services import cases, circuits, tasks, users
+from engine.services.access import SYSTEM
+
+DEMO = TerritoryFile(code="demo", name="Territoire de démonstration", roles=())
+FIELD_ROLES = ("orienteur", "operateur", "referent", "evaluation", "accueil", "aller_vers",
+               "travailleur_social", "presentateur", "partenaire", "bailleur", "siao")
+COORD_ROLES = ("coordination", "secretariat", "financeurs", "equipe")
+SURNAMES = ("Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois",
+            "Moreau", "Laurent", "Simon", "Michel", "Lefebvre", "Leroy", "Roux", "David",
+            "Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine")
+
+
+@dataclass(frozen=True)
+class DemoAccounts:
+    """The demo sign-ins (same password for all)."""
+
+    coordinator: str = "coord@demo.test"
+    social_worker: str = "ts@demo.test"
+    administrator: str = "admin@demo.test"
+
+
+def load(session: Session, clock: Clock, root: Path, password: str,
+         cases_per_circuit: int = 6, seed: int = 2026) -> int:
+    """Create the demo territory, accounts and synthetic cases; idempotent on the territory.
+
+    Returns the demo territory id.
+    """
+    existing = session.scalar(select(Territory).where(Territory.code == DEMO.code))
+    if existing is not None:
+        return existing.id
+    versions = circuits.deploy_folder(session, clock, SYSTEM, root / "processes" / "reference",
+                                      root / "forms", "Circuits de référence", into=DEMO,
+                                      prefix="TLS")
+    territory_id = session.get(Circuit, versions[0].circuit_id).territory_id  # type: ignore[union-attr]
+    accounts = DemoAccounts()
+    people = ((accounts.coordinator, "Camille Coordination", COORD_ROLES),
+              (accounts.social_worker, "Sacha Travail-Social", FIELD_ROLES),
+              (accounts.administrator, "Alex Administration", ("admin",)))
+    for email, name, roles in people:
+        user = users.create_user(session, clock, SYSTEM, email, name, password)
+        for role in roles:
+            users.add_membership(session, clock, SYSTEM, user.id, territory_id, role)
+    _replay_cases(session, clock, root, territory_id, cases_per_circuit, random.Random(seed))
+    return territory_id
+
+
+def _replay_cases(session: Session, clock: Clock, root: Path, territory_id: int,
+                  per_circuit: int, rng: random.Random) -> None:
+    now = clock.now()
+    for circuit in session.scalars(select(Circuit).where(Circuit.territory_id == territory_id)):
+        folder = root / "tests" / "scenarios" / "reference" / circuit.key
+        scenarios = sorted(folder.glob("*.json"))
+        for number in range(per_circuit):
+            if not scenarios:
+                break
+            scenario = json.loads(scenarios[number % len(scenarios)].read_text())
+            start = now - timedelta(days=rng.choice((1, 3, 8, 20, 35)), hours=rng.randint(0, 8))
+            _replay(session, FixedClock(start), circuit.id, scenario, rng, now)
+
+
+def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict,  # type: ignore[type-arg]
+            rng: random.Random, now: datetime) -> None:
+    data = dict(scenario.get("data", {}))
+    data["nom_menage"] = f"Ménage {rng.choice(SURNAMES)} (fictif)"
+    try:
+        summary = cases.start(session, clock, SYSTEM, circuit_id, data)
+    except EngineError:
+        return
+    steps = [s for s in scenario.get("steps", []) if "task" in s]
+    for step in steps[: rng.randint(0, max(0, len(steps) - 1))]:
+        later = clock.now() + timedelta(hours=rng.randint(2, 30))
+        if later >= now:
+            break
+        clock.set(later)
+        open_tasks = tasks.my_tasks(session, clock, SYSTEM, per_page=100).items
+        match = next((t for t in open_tasks if t.case_id == summary.id
+                      and t.bpmn_id == step["task"]), None)
+        if match is None:
+            break
+        try:
+            tasks.complete(session, clock, SYSTEM, match.id, step.get("data", {}))
+        except EngineError:
+            break
+
+
+def generate(session: Session, clock: Clock, territory_id: int, count: int,
+             seed: int = 7) -> int:
+    """Add ``count`` cases to a territory by copying its existing open cases (rows only),
+    with new references, household names and shifted dates. Returns the number added."""
+    rng = random.Random(seed)
+    with transaction(session):
+        templates = list(session.scalars(select(Case).where(Case.territory_id == territory_id,
+                                                            Case.status == OPEN)))
+        if not templates:
+            raise EngineError("aucun dossier modèle : chargez d'abord la démonstration")
+        tasks_by_case = {c.id: list(session.scalars(select(HumanTask).where(
+            HumanTask.case_id == c.id, HumanTask.status == "open"))) for c in templates}
+        timers_by_case = {c.id: list(session.scalars(select(Timer).where(
+            Timer.case_id == c.id, Timer.status == WAITING))) for c in templates}
+        territory = session.get(Territory, territory_id)
+        assert territory is not None
+        year = clock.now().year
+        counter = session.scalar(select(ReferenceCounter).where(
+            ReferenceCounter.territory_id == territory_id, ReferenceCounter.year == year))
+        if counter is None:
+            counter = ReferenceCounter(territory_id=territory_id, year=year, last=0)
+            session.add(counter)
+        first_id = (session.scalar(select(func.max(Case.id))) or 0) + 1
+        for chunk_start in range(0, count, 2000):
+            size = min(2000, count - chunk_start)
+            _copy_chunk(session, rng, templates, tasks_by_case, timers_by_case, territory,
+                        counter, year, first_id + chunk_start, size)
+        return count
+
+
+def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # noqa: PLR0913
+                tasks_by_case: dict[int, list[HumanTask]], timers_by_case: dict[int, list[Timer]],
+                territory: Territory, counter: ReferenceCounter, year: int, first_id: int,
+                size: int) -> None:
+    case_rows, task_rows, timer_rows = [], [], []
+    for offset in range(size):
+        template = rng.choice(templates)
+        shift = timedelta(days=rng.randint(-30, 20), minutes=rng.randint(0, 600))
+        counter.last += 1
+        case_id = first_id + offset
+        case_rows.append({
+            "id": case_id, "reference": f"{territory.prefix}-{year}-{counter.last:05d}",
+            "territory_id": territory.id, "circuit_id": template.circuit_id,
+            "circuit_version_id": template.circuit_version_id,
+            "household_name": f"Ménage {rng.choice(SURNAMES)} {case_id} (fictif)",
+            "status": OPEN, "state": template.state, "version": 1,
+            "next_due_at": template.next_due_at + shift if template.next_due_at else None,
+            "created_at": template.created_at + shift, "created_by_id": None})
+        for t in tasks_by_case[template.id]:
+            task_rows.append({
+                "case_id": case_id, "territory_id": t.territory_id, "circuit_id": t.circuit_id,
+                "spiff_task_id": t.spiff_task_id, "bpmn_id": t.bpmn_id, "name": t.name,
+                "lane": t.lane, "role": t.role, "form": t.form, "status": "open",
+                "ready_at": t.ready_at + shift, "due_at": t.due_at + shift if t.due_at else None})
+        for tm in timers_by_case[template.id]:
+            timer_rows.append({
+                "case_id": case_id, "spiff_task_id": tm.spiff_task_id, "bpmn_id": tm.bpmn_id,
+                "name": tm.name, "kind": tm.kind, "due_at": tm.due_at + shift,
+                "status": WAITING, "attempts": 0, "created_at": tm.created_at + shift})
+    session.execute(insert(Case), case_rows)
+    if task_rows:
+        session.execute(insert(HumanTask), task_rows)
+    if timer_rows:
+        session.execute(insert(Timer), timer_rows)
+    session.flush()

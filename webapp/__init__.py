@@ -1,0 +1,33 @@
+"""Aiguillage web application: thin server-rendered views over the engine's services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from engine.bootstrap import build
+from webapp import auth, config, db, errors, extensions, i18n, security
+from webapp.views import auth as auth_views
+from webapp.views import cases, main, tasks
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Application factory: configuration, engine, extensions, blueprints, error pages."""
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app, test_config)
+    app.extensions["aiguillage"] = build(app.config["DATABASE_URL"],
+                                         app.config.get("CLOCK"))
+    extensions.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    security.init_app(app)
+    db.init_app(app)
+    for blueprint in (main.bp, auth_views.bp, tasks.bp, cases.bp):
+        app.register_blueprint(blueprint)
+    errors.register_error_handlers(app)
+    if app.config["EMBEDDED_SCHEDULER"]:
+        from engine.scheduler import start_background
+        app.extensions["scheduler"] = start_background(app.extensions["aiguillage"].sessions)
+    return app

@@ -1,0 +1,80 @@
+"""The full ``aiguillage`` command: the engine's commands plus the web app's (run, demo)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+from engine.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _demo_password() -> tuple[str, bool]:
+    """``AIGUILLAGE_DEMO_PASSWORD`` or a generated one (then printed)."""
+    given = os.environ.get("AIGUILLAGE_DEMO_PASSWORD")
+    return (given, False) if given else (secrets.token_urlsafe(12), True)
+
+
+@cli.group()
+def demo() -> None:
+    """Données de démonstration (fictives)."""
+
+
+@demo.command("load")
+def demo_load() -> None:
+    """Créer le territoire de démonstration, ses comptes et des dossiers fictifs."""
+    from engine.bootstrap import build
+    from engine.services import demo as demo_service
+    engine = build()
+    password, generated = _demo_password()
+    with engine.sessions() as session:
+        from sqlalchemy import select
+
+        from engine.persistence.models import Territory
+        if session.scalar(select(Territory).where(Territory.code == "demo")) is not None:
+            click.echo("Territoire de démonstration déjà chargé.")
+            return
+        demo_service.load(session, engine.clock, ROOT, password)
+    accounts = demo_service.DemoAccounts()
+    click.echo("Comptes de démonstration :")
+    for role, email in (("coordination", accounts.coordinator),
+                        ("travail social", accounts.social_worker),
+                        ("administration", accounts.administrator)):
+        click.echo(f"  {email:<18} ({role})")
+    click.echo(f"Mot de passe : {password}" + (" (généré ; fixez AIGUILLAGE_DEMO_PASSWORD "
+                                                "pour le choisir)" if generated else ""))
+
+
+@demo.command("generate")
+@click.option("--cases", "count", type=click.IntRange(1, 1_000_000), required=True)
+def demo_generate(count: int) -> None:
+    """Ajouter N dossiers fictifs (copies des dossiers de démonstration)."""
+    from sqlalchemy import select
+
+    from engine.bootstrap import build
+    from engine.persistence.models import Territory
+    from engine.services import demo as demo_service
+    engine = build()
+    with engine.sessions() as session:
+        territory = session.scalar(select(Territory).where(Territory.code == "demo"))
+        if territory is None:
+            raise click.ClickException("chargez d'abord la démonstration : aiguillage demo load")
+        added = demo_service.generate(session, engine.clock, territory.id, count)
+    click.echo(f"{added} dossiers ajoutés.")
+
+
+@cli.command("run")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("AIGUILLAGE_PORT", "5000")))
+@click.option("--host", default="127.0.0.1")
+def run_command(port: int, host: str) -> None:
+    """Démarrer l'application (avec le planificateur intégré) sur http://127.0.0.1:5000."""
+    from webapp import create_app
+    app = create_app({"EMBEDDED_SCHEDULER": True,
+                      "SESSION_COOKIE_SECURE": os.environ.get("AIGUILLAGE_SESSION_COOKIE_SECURE",
+                                                              "0") == "1"})
+    click.echo(f"Aiguillage : http://{host}:{port}")
+    app.run(host=host, port=port, debug=False, use_reloader=False)

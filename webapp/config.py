@@ -1,0 +1,63 @@
+"""Settings: defaults, then ``instance/config.py``, then ``AIGUILLAGE_*`` environment
+variables, then the test mapping. Every setting is listed in docs/configuration.md."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from engine.persistence.db import default_url
+
+DEFAULTS: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": True,
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+    "IDLE_TIMEOUT": timedelta(minutes=30),
+    "WTF_CSRF_TIME_LIMIT": None,
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    "BABEL_DEFAULT_LOCALE": "fr",
+    "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+    "LANGUAGES": ("fr", "en"),
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "EMBEDDED_SCHEDULER": False,
+    "PER_PAGE": 25,
+}
+ENV = {"DATABASE_URL": str, "SECRET_KEY": str, "EMBEDDED_SCHEDULER": bool,
+       "SESSION_COOKIE_SECURE": bool, "LOGIN_RATE_LIMIT": str}
+
+
+def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config`` in order: defaults, instance file, environment, test mapping."""
+    app.config.update(DEFAULTS)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_pyfile("config.py", silent=True)
+    for name, kind in ENV.items():
+        raw = os.environ.get(f"AIGUILLAGE_{name}")
+        if raw is not None:
+            app.config[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else raw
+    if test_config:
+        app.config.update(test_config)
+    app.config.setdefault("DATABASE_URL", default_url(Path(app.instance_path)))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    if app.config["SESSION_COOKIE_SECURE"]:
+        app.config["SESSION_COOKIE_NAME"] = "__Host-aiguillage"
+    else:
+        app.config["SESSION_COOKIE_NAME"] = "aiguillage"
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random key kept in ``instance/secret_key`` (created once, readable by us only)."""
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,40 @@
+"""One SQLAlchemy session per request, created lazily in ``g`` and closed at teardown."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from engine.bootstrap import Engine
+from engine.clock import Clock
+
+
+def engine() -> Engine:
+    """The process's engine (database, sessions, clock)."""
+    built: Engine = current_app.extensions["aiguillage"]
+    return built
+
+
+def get_session() -> Session:
+    """The request's session."""
+    if "db_session" not in g:
+        g.db_session = engine().sessions()
+    session: Session = g.db_session
+    return session
+
+
+def clock() -> Clock:
+    """The clock services receive."""
+    return engine().clock
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    """Teardown: close the request's session if one was opened."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    """Register the teardown."""
+    app.teardown_appcontext(close_session)

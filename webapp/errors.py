@@ -1,0 +1,60 @@
+"""One mapping from errors to status codes and pages (STYLE.md 17)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import (
+    Conflict,
+    EngineError,
+    FormInvalid,
+    NotFound,
+    PermissionDenied,
+    ProcessDefinitionError,
+)
+
+log = logging.getLogger("aiguillage.web")
+STATUS: dict[type[Exception], int] = {
+    NotFound: 404, PermissionDenied: 403, Conflict: 409, FormInvalid: 422,
+    ProcessDefinitionError: 422,
+}
+TITLES = {400: "Requête invalide", 403: "Accès refusé", 404: "Page introuvable",
+          405: "Méthode non autorisée", 409: "Action impossible",
+          413: "Envoi trop volumineux", 422: "Données refusées",
+          429: "Trop de tentatives", 500: "Erreur interne"}
+
+
+def _page(code: int, message: str | None = None) -> tuple[str, int]:
+    return render_template("errors/error.html", code=code, title=TITLES.get(code, "Erreur"),
+                           message=message), code
+
+
+def _engine_error(exc: EngineError) -> tuple[str, int]:
+    code = next((c for cls, c in STATUS.items() if isinstance(exc, cls)), 400)
+    return _page(code, str(exc) if code in (409, 422) else None)
+
+
+def _http_error(exc: HTTPException) -> tuple[str, int]:
+    return _page(exc.code or 500)
+
+
+def _csrf_error(exc: CSRFError) -> tuple[str, int]:
+    return _page(400, "Le formulaire a expiré ou n'a pas été envoyé depuis Aiguillage. "
+                      "Rechargez la page et recommencez.")
+
+
+def _unexpected(exc: Exception) -> tuple[str, int]:
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return _page(500)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map every error kind to its page."""
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(EngineError, _engine_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

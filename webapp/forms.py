@@ -1,0 +1,42 @@
+"""Flask-WTF forms built in views (never in templates)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    """Sign in with e-mail and password."""
+
+    email = EmailField("Adresse e-mail", validators=[DataRequired("Indiquez votre adresse e-mail."),
+                                                     Length(max=254)])
+    password = PasswordField("Mot de passe", validators=[
+        DataRequired("Indiquez votre mot de passe."), Length(max=200)])
+
+
+class EmptyForm(FlaskForm):  # type: ignore[misc]
+    """A POST-only button (claim, unclaim, sign out...): carries the CSRF token."""
+
+
+class AssignForm(FlaskForm):  # type: ignore[misc]
+    """Coordinator: give a step to someone."""
+
+    user_id = SelectField("Confier à", coerce=int)
+
+
+class CloseForm(FlaskForm):  # type: ignore[misc]
+    """Close or cancel a case with a reason."""
+
+    reason = TextAreaField("Motif", validators=[DataRequired("Indiquez un motif."),
+                                                Length(max=500)])
+
+
+class SearchForm(FlaskForm):  # type: ignore[misc]
+    """Case search (GET, no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Référence ou nom du ménage", validators=[Length(max=100)])

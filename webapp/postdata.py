@@ -1,0 +1,39 @@
+"""Posted HTML form values → typed data for a schema form (the service validates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from engine.core.forms import FieldSpec, FormSpec, coerce
+
+
+def _paths(fields: tuple[FieldSpec, ...]) -> list[FieldSpec]:
+    out: list[FieldSpec] = []
+    for spec in fields:
+        out += _paths(spec.children) if spec.kind == "group" else [spec]
+    return out
+
+
+def parse(form: FormSpec | None, posted: MultiDict[str, str]) -> tuple[dict[str, Any],
+                                                                        dict[str, list[str]]]:
+    """Typed data and conversion errors for ``form`` from the posted values."""
+    if form is None:
+        return {}, {}
+    raw: dict[str, Any] = {}
+    for spec in _paths(form.fields):
+        raw[spec.path] = posted.getlist(spec.path) if spec.kind == "multichoice" \
+            else posted.get(spec.path)
+    return coerce(form, raw)
+
+
+def flat_values(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"group": {"a": 1}}`` → ``{"group.a": 1}``: how templates look values up."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flat_values(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -1,0 +1,116 @@
+"""Cases: list and search, start (saisine), case page with its diagram, close."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import login_required
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from engine.errors import FormInvalid, NotFound
+from engine.services import cases, circuits
+from webapp import postdata
+from webapp.auth import actor
+from webapp.db import clock, get_session
+from webapp.forms import CloseForm, EmptyForm, SearchForm
+
+bp = Blueprint("cases", __name__, url_prefix="/dossiers")
+STATUSES = {"open": "En cours", "completed": "Terminé", "closed": "Clôturé",
+            "cancelled": "Annulé", "error": "En erreur"}
+
+
+def _territory() -> int:
+    """The territory the user works in (the first one; a selector comes with several)."""
+    territories = actor().territories()
+    if not territories:
+        abort(403)
+    chosen = request.args.get("territoire", type=int)
+    return chosen if chosen in territories else territories[0]
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """Search cases by reference or household name, with filters."""
+    form = SearchForm(request.args)
+    territory = _territory()
+    page = cases.search(get_session(), actor(), territory, text=form.q.data or "",
+                        circuit_id=request.args.get("circuit", type=int),
+                        status=request.args.get("statut") or None,
+                        step=request.args.get("etape") or None,
+                        page=request.args.get("page", 1, type=int))
+    return render_template("cases/list.html", page=page, form=form, statuses=STATUSES,
+                           circuits=circuits.list_circuits(get_session(), actor(), territory),
+                           args=request.args)
+
+
+@bp.route("/nouveau", methods=["GET", "POST"])
+@login_required
+def new() -> str | WerkzeugResponse | tuple[str, int]:
+    """Start a case: choose a circuit, fill its start form, get the reference."""
+    territory = _territory()
+    choices = circuits.list_circuits(get_session(), actor(), territory)
+    circuit_id = request.values.get("circuit", type=int)
+    if circuit_id is None:
+        return render_template("cases/choose.html", circuits=choices)
+    circuit, form = circuits.start_form(get_session(), actor(), circuit_id)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        data, errors = postdata.parse(form, request.form)
+        if not errors:
+            try:
+                summary = cases.start(get_session(), clock(), actor(), circuit_id, data)
+            except FormInvalid as exc:
+                errors = exc.errors
+            else:
+                flash(f"Dossier {summary.reference} créé.", "success")
+                return redirect(url_for("cases.show", case_id=summary.id))
+    page = render_template("cases/new.html", circuit=circuit, schema=form, errors=errors,
+                           values=request.form.to_dict(), form=EmptyForm())
+    return (page, 422) if errors else page
+
+
+@bp.get("/<int:case_id>")
+@login_required
+def show(case_id: int) -> str:
+    """The case file: household, status, current steps, timeline, diagram."""
+    detail = cases.get(get_session(), clock(), actor(), case_id)
+    return render_template("cases/show.html", detail=detail, statuses=STATUSES,
+                           close=CloseForm(), now=clock().now(),
+                           can_close=actor().is_coordinator(detail.summary.territory_id))
+
+
+@bp.get("/<int:case_id>/diagramme")
+@login_required
+def diagram(case_id: int) -> WerkzeugResponse:
+    """The circuit diagram and the case's progress, for the viewer."""
+    try:
+        xml, current, done = cases.diagram(get_session(), clock(), actor(), case_id)
+    except NotFound:
+        abort(404)
+    return jsonify(xml=xml, current=current, done=done)
+
+
+@bp.post("/<int:case_id>/cloturer")
+@login_required
+def close(case_id: int) -> Response | WerkzeugResponse:
+    """Coordinator: close or cancel the case with a reason."""
+    form = CloseForm()
+    if not form.validate_on_submit():
+        flash("Indiquez un motif de clôture.", "error")
+        return redirect(url_for("cases.show", case_id=case_id))
+    cancel = request.form.get("annuler") == "1"
+    cases.close(get_session(), clock(), actor(), case_id, form.reason.data, cancel=cancel)
+    flash("Dossier annulé." if cancel else "Dossier clôturé.", "success")
+    return redirect(url_for("cases.show", case_id=case_id))

@@ -1,0 +1,56 @@
+"""Home, health check, accessibility statement, language choice."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import text
+from werkzeug.wrappers import Response
+
+from webapp.db import get_session
+from webapp.forms import EmptyForm
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def index() -> Response:
+    """Signed in: my tasks; otherwise: sign in."""
+    return redirect(url_for("tasks.index" if current_user.is_authenticated else "auth.login"))
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Liveness and database reachability, for monitoring."""
+    try:
+        get_session().execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok"), 200
+
+
+@bp.get("/accessibilite")
+def accessibility() -> str:
+    """Accessibility statement (RGAA)."""
+    return render_template("pages/accessibilite.html")
+
+
+@bp.post("/langue")
+def language() -> Response:
+    """Switch the interface language (French or English)."""
+    form = EmptyForm()
+    lang = request.form.get("lang", "fr")
+    if form.validate_on_submit() and lang in current_app.config["LANGUAGES"]:
+        session["lang"] = lang
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//")
+                    else url_for("main.index"))

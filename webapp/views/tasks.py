@@ -1,0 +1,107 @@
+"""My tasks, the task page, claim, unclaim, assign, complete."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from engine.errors import Conflict, FormInvalid, InvalidTransition, PermissionDenied
+from engine.services import tasks
+from webapp import postdata
+from webapp.auth import actor
+from webapp.db import clock, get_session
+from webapp.forms import AssignForm, EmptyForm
+
+bp = Blueprint("tasks", __name__, url_prefix="/taches")
+DUE = {"overdue", "soon"}
+SORTS = {"due": "Échéance", "ready": "Plus anciennes d'abord",
+         "ready_desc": "Plus récentes d'abord"}
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """Steps assigned to me and offered to my roles, with filters."""
+    args = request.args
+    assigned = {"moi": True, "offertes": False}.get(args.get("attribution", ""))
+    due = args.get("echeance") if args.get("echeance") in DUE else None
+    page = tasks.my_tasks(get_session(), clock(), actor(),
+                          circuit_id=args.get("circuit", type=int), step=args.get("etape") or None,
+                          due=due, assigned=assigned,  # type: ignore[arg-type]
+                          sort=args.get("tri", "due"), page=args.get("page", 1, type=int))
+    return render_template("tasks/list.html", page=page, now=clock().now(), sorts=SORTS,
+                           args=args, form=EmptyForm())
+
+
+@bp.route("/<int:task_id>", methods=["GET", "POST"])
+@login_required
+def show(task_id: int) -> str | Response | tuple[str, int]:
+    """The step: case summary, instructions, form; POST completes it."""
+    detail = tasks.details(get_session(), clock(), actor(), task_id)
+    errors: dict[str, list[str]] = {}
+    values = postdata.flat_values(detail.values)
+    if request.method == "POST":
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        data, errors = postdata.parse(detail.form, request.form)
+        values = {**values, **request.form.to_dict()}
+        if not errors:
+            try:
+                nxt = tasks.complete(get_session(), clock(), actor(), task_id, data)
+            except FormInvalid as exc:
+                errors = exc.errors
+            except InvalidTransition:
+                flash("Cette étape a déjà été réalisée ; rien n'a été enregistré.", "error")
+                return redirect(url_for("tasks.index"))
+            else:
+                flash(f"Étape « {detail.task.name} » terminée pour le dossier "
+                      f"{detail.case.reference}.", "success")
+                return redirect(url_for("tasks.show", task_id=nxt.id) if nxt
+                                else url_for("tasks.index"))
+    assign = AssignForm()
+    assign.user_id.choices = [(p.id, p.name) for p in detail.candidates]
+    page = render_template("tasks/show.html", detail=detail, errors=errors, values=values,
+                           form=EmptyForm(), assign=assign, now=clock().now())
+    return (page, 422) if errors else page
+
+
+@bp.post("/<int:task_id>/prendre")
+@login_required
+def claim(task_id: int) -> Response:
+    """Take the step."""
+    return _act(task_id, lambda: tasks.claim(get_session(), clock(), actor(), task_id),
+                "Vous avez pris en charge cette étape.")
+
+
+@bp.post("/<int:task_id>/rendre")
+@login_required
+def unclaim(task_id: int) -> Response:
+    """Give the step back to its role."""
+    return _act(task_id, lambda: tasks.unclaim(get_session(), clock(), actor(), task_id),
+                "L'étape est de nouveau proposée à son rôle.")
+
+
+@bp.post("/<int:task_id>/confier")
+@login_required
+def assign(task_id: int) -> Response:
+    """Coordinator: give the step to someone."""
+    user_id = request.form.get("user_id", type=int)
+    if user_id is None:
+        abort(400)
+    return _act(task_id, lambda: tasks.assign(get_session(), clock(), actor(), task_id, user_id),
+                "L'étape a été confiée.")
+
+
+def _act(task_id: int, action: object, message: str) -> Response:
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        action()  # type: ignore[operator]
+    except (Conflict, PermissionDenied) as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    else:
+        flash(message, "success")
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//")
+                    else url_for("tasks.show", task_id=task_id))
