@@ -142,7 +142,7 @@ class _Interpreter:
             return self.context[name]
         if name in FUNCTIONS:
             raise ExpressionError("expr.call", name)
-        raise ExpressionError("expr.unknown_name", name)
+        return None  # a form field left empty is absent from the data: it reads as None
 
     def _boolop(self, node: ast.BoolOp) -> Any:
         value: Any = None

@@ -31,7 +31,7 @@ from engine.core.bpmnxml import (
 from engine.core.circuits import Role, role_for_lane
 from engine.core.problems import Problem
 
-HUMAN = ("userTask", "manualTask")
+HUMAN = ("userTask", "manualTask", "task")  # SpiffWorkflow runs a none task as a human step
 UNSUPPORTED = {
     "scriptTask": "tâche de script", "serviceTask": "tâche de service",
     "businessRuleTask": "tâche de règle métier (DMN)", "sendTask": "tâche d'envoi",

@@ -74,12 +74,19 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
     now = clock.now()
     try:
         with transaction(session):
-            timer = session.get(Timer, timer_id, with_for_update=True)
+            case_id = session.scalar(select(Timer.case_id).where(Timer.id == timer_id))
+            if case_id is None:
+                return False
+            # Lock order: the case, then its timer rows, as tasks.complete and cases.close
+            # do (they lock the case, then update its timers). Locking the timer first
+            # deadlocks on PostgreSQL when a form is submitted while its timer fires.
+            case = session.scalar(select(Case).where(Case.id == case_id).with_for_update()
+                                  .execution_options(populate_existing=True))
+            timer = session.scalar(select(Timer).where(Timer.id == timer_id).with_for_update()
+                                   .execution_options(populate_existing=True))
             if timer is None or timer.status != CLAIMED or timer.lease_owner != worker \
                     or timer.lease_until is None or timer.lease_until < now:
                 return False  # fencing: another worker owns it now, or it is settled
-            case = session.scalar(select(Case).where(Case.id == timer.case_id)
-                                  .with_for_update())
             assert case is not None
             if case.status != CASE_OPEN:
                 timer.status, timer.lease_owner, timer.lease_until = CANCELLED, None, None
@@ -90,6 +97,7 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
             session.refresh(timer)
             if timer.status == CLAIMED:  # the engine saw nothing due: re-arm as it says
                 timer.status, timer.lease_owner, timer.lease_until = WAITING, None, None
+                timer.retry_at = now + BACKOFF[0]  # and never spin on it within a tick
             audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,
                          case_id=case.id, timer_id=timer.id, timer=timer.bpmn_id,
                          due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],

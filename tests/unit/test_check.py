@@ -12,7 +12,7 @@ from engine.core.circuits import MAX_FILE_BYTES, CircuitBundle
 from engine.core.loader import load_path
 from engine.core.problems import Problem
 from engine.core.spiff.compiler import check, compile_circuit
-from engine.core.spiff.runner import Case
+from engine.core.spiff.runner import Instance
 from engine.errors import ProcessDefinitionError
 from tests.conftest import MINI, mini_bundle
 
@@ -168,7 +168,7 @@ def test_camunda_modeler_diagram_runs_with_its_form() -> None:
     from datetime import UTC, datetime
 
     from engine.clock import FixedClock
-    case = Case.start(compile_circuit(bundle), {}, FixedClock(datetime(2026, 1, 5, tzinfo=UTC)))
+    case = Instance.start(compile_circuit(bundle), {}, FixedClock(datetime(2026, 1, 5, tzinfo=UTC)))
     [task] = case.ready_tasks()
     assert task.role == "aller_vers"
     assert (task.due_at - task.ready_at).days == 2

@@ -11,7 +11,7 @@ import pytest
 from engine.clock import FixedClock
 from engine.core.loader import load_path
 from engine.core.spiff.compiler import compile_circuit
-from engine.core.spiff.runner import Case
+from engine.core.spiff.runner import Instance
 
 LOOP = Path(__file__).parent / "fixtures" / "loop"
 
@@ -19,12 +19,12 @@ LOOP = Path(__file__).parent / "fixtures" / "loop"
 @pytest.mark.slow
 def test_four_hundred_reviews_with_a_boundary_timer() -> None:
     circuit = compile_circuit(load_path(LOOP, LOOP / "forms").bundles[0][1])
-    case = Case.start(circuit, {}, FixedClock(datetime(2026, 1, 5, tzinfo=UTC)))
+    case = Instance.start(circuit, {}, FixedClock(datetime(2026, 1, 5, tzinfo=UTC)))
     for number in range(400):  # a plain BpmnWorkflow stalls at 333, RecursionError at 247
         [task] = case.ready_tasks()
         case.complete(task.id, {"suite": "poursuivre"})
         if number % 100 == 99:
-            case = Case.load(circuit, case.dump(), case.clock)
+            case = Instance.load(circuit, case.dump(), case.clock)
     assert not case.completed
     [task] = case.ready_tasks()
     assert task.bpmn_id == "bilan"

@@ -10,7 +10,7 @@ import pytest
 from engine.clock import FixedClock
 from engine.core.expressions import ExpressionError
 from engine.core.spiff.compiler import CompiledCircuit
-from engine.core.spiff.runner import Case
+from engine.core.spiff.runner import Instance
 from engine.core.spiff.scripts import SafeScriptEngine
 from engine.core.spiff.serializer import SERIALIZER, load_state
 from engine.errors import FormInvalid, InvalidTransition, NotFound, PermissionDenied
@@ -26,11 +26,11 @@ class Driver:
 
     def __init__(self, circuit: CompiledCircuit, clock: FixedClock, mode: str) -> None:
         self.circuit, self.clock, self.mode = circuit, clock, mode
-        self.case = Case.start(circuit, {"nom_menage": "Ménage Test", "nb_enfants": 2}, clock)
+        self.case = Instance.start(circuit, {"nom_menage": "Ménage Test", "nb_enfants": 2}, clock)
 
-    def __call__(self) -> Case:
+    def __call__(self) -> Instance:
         if self.mode == "roundtrip":
-            self.case = Case.load(self.circuit, self.case.dump(), self.clock)
+            self.case = Instance.load(self.circuit, self.case.dump(), self.clock)
         return self.case
 
     def step(self, bpmn_id: str, data: dict[str, object] | None = None) -> None:
@@ -57,7 +57,7 @@ def test_start_lists_the_first_step_with_its_lane_due_date_and_instructions(
 
 def test_start_form_is_validated(mini: CompiledCircuit, clock: FixedClock) -> None:
     with pytest.raises(FormInvalid) as caught:
-        Case.start(mini, {"nb_enfants": -1}, clock)
+        Instance.start(mini, {"nb_enfants": -1}, clock)
     assert set(caught.value.errors) == {"nom_menage", "nb_enfants"}
 
 
@@ -154,17 +154,17 @@ def test_reset_to_an_earlier_step(drive: Driver) -> None:
 
 def test_state_survives_a_database_that_reorders_keys(mini: CompiledCircuit,
                                                       clock: FixedClock) -> None:
-    case = Case.start(mini, {"nom_menage": "Ménage Ordre"}, clock)
+    case = Instance.start(mini, {"nom_menage": "Ménage Ordre"}, clock)
     [task] = case.ready_tasks()
     case.complete(task.id, {"mesure": "avdl"})
     shuffled = json.dumps(json.loads(case.dump()), sort_keys=True)  # what JSONB would do
-    again = Case.load(mini, shuffled, clock)
+    again = Instance.load(mini, shuffled, clock)
     assert again.data()["nom_menage"] == "Ménage Ordre"
     assert again.data()["mesure"] == "avdl"
 
 
 def test_spec_is_stored_once_and_state_is_small(mini: CompiledCircuit, clock: FixedClock) -> None:
-    case = Case.start(mini, {"nom_menage": "x"}, clock)
+    case = Instance.start(mini, {"nom_menage": "x"}, clock)
     state = json.loads(case.dump())
     assert "spec" not in state and "subprocess_specs" not in state
     assert len(case.dump()) < 20 * 1024
@@ -172,8 +172,8 @@ def test_spec_is_stored_once_and_state_is_small(mini: CompiledCircuit, clock: Fi
 
 def test_a_loaded_workflow_never_runs_with_the_default_script_engine(
         mini: CompiledCircuit, clock: FixedClock) -> None:
-    case = Case.start(mini, {"nom_menage": "x"}, clock)
-    raw = load_state(case.dump(), mini.spec_json)  # even without Case.load's re-assignment
+    case = Instance.start(mini, {"nom_menage": "x"}, clock)
+    raw = load_state(case.dump(), mini.spec_json)  # even without Instance.load's re-assignment
     assert isinstance(raw.script_engine, SafeScriptEngine)
     data = json.loads(case.dump())
     data.update(json.loads(mini.spec_json))
