@@ -1,13 +1,16 @@
 # Aiguillage: the two commands of README.md, and their helpers.
-# Each target creates or reuses .venv; the install step is skipped when
-# pyproject.toml has not changed since the last successful install.
+# Each target creates or reuses .venv and webapp/node_modules; installs are skipped when
+# pyproject.toml / package.json have not changed since the last successful install.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := webapp/node_modules/.installed
+VENDOR := webapp/static/vendor/bpmn-js
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 
-.PHONY: run test lint check-circuits bench clean
+.PHONY: setup run test e2e lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,22 +20,40 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/aiguillage circuits check processes/reference processes/toulouse
+$(NODE_STAMP): webapp/package.json
+	cd webapp && npm install --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
 
-test: $(STAMP)
+$(VENDOR)/.copied: $(NODE_STAMP)
+	mkdir -p $(VENDOR)
+	cp -r webapp/node_modules/bpmn-js/dist/assets webapp/node_modules/bpmn-js/dist/*.production.min.js $(VENDOR)/
+	touch $(VENDOR)/.copied
+
+setup: $(STAMP) $(VENDOR)/.copied
+
+run: setup
+	$(BIN)/aiguillage db upgrade
+	$(BIN)/aiguillage demo load
+	$(BIN)/aiguillage run
+
+test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+	$(MAKE) --no-print-directory e2e
 
-lint: $(STAMP)
+e2e: setup
+ifeq ($(CHROMIUM),)
+	@echo "End-to-end tests NOT run: no Chromium found (install Debian's chromium package)."
+else
+	AIGUILLAGE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
+endif
+
+lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-check-circuits: $(STAMP)
-	$(BIN)/aiguillage circuits check processes/*
-
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) webapp/node_modules $(VENDOR) .pytest_cache .ruff_cache .mypy_cache

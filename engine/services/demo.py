@@ -66,7 +66,8 @@ def load(session: Session, clock: Clock, root: Path, password: str,
         user = users.create_user(session, clock, SYSTEM, email, name, password)
         for role in roles:
             users.add_membership(session, clock, SYSTEM, user.id, territory_id, role)
-    _replay_cases(session, clock, root, territory_id, cases_per_circuit, random.Random(seed))
+    if cases_per_circuit:
+        _replay_cases(session, clock, root, territory_id, cases_per_circuit, random.Random(seed))
     return territory_id
 
 

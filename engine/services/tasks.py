@@ -85,7 +85,7 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
             raise PermissionDenied("cette étape relève d'un autre rôle")
         row.assignee_id = actor.user_id
         audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
-                     case_id=row.case_id, task=row.bpmn_id)
+                     case_id=row.case_id, task=row.bpmn_id, name=row.name)
         return task_items(session, [row])[0]
 
 
@@ -97,7 +97,7 @@ def unclaim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskI
             raise PermissionDenied("seule la personne qui la tient peut rendre cette étape")
         row.assignee_id = None
         audit.record(session, clock, actor, "task.unclaim", territory_id=row.territory_id,
-                     case_id=row.case_id, task=row.bpmn_id)
+                     case_id=row.case_id, task=row.bpmn_id, name=row.name)
         return task_items(session, [row])[0]
 
 
@@ -118,7 +118,8 @@ def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
             raise Conflict("cette personne n'a pas le rôle de l'étape dans ce territoire")
         previous, row.assignee_id = row.assignee_id, user_id
         audit.record(session, clock, actor, "task.assign", territory_id=row.territory_id,
-                     case_id=row.case_id, task=row.bpmn_id, to=user_id, previous=previous)
+                     case_id=row.case_id, task=row.bpmn_id, name=row.name, to=user_id,
+                     previous=previous)
         return task_items(session, [row])[0]
 
 
@@ -191,7 +192,7 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
         coordinator = actor.is_coordinator(row.territory_id)
         candidates = _candidates(session, row) if coordinator and row.status == OPEN else []
         audit.record(session, clock, actor, "case.read", territory_id=row.territory_id,
-                     case_id=row.case_id, task=row.bpmn_id)
+                     case_id=row.case_id, task=row.bpmn_id, name=row.name)
         circuit = session.get(Circuit, case.circuit_id)
         return TaskDetail(
             task=item, case=summary_of(case, circuit.title if circuit else ""),

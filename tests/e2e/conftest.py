@@ -1,0 +1,67 @@
+"""End-to-end: the real app on a local port, driven by Debian's Chromium through Playwright.
+
+``make e2e`` sets ``AIGUILLAGE_CHROMIUM``; Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from engine.clock import SystemClock
+from engine.persistence.db import make_engine
+from engine.persistence.migrate import upgrade
+from webapp import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "mot-de-passe-e2e-demo"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("AIGUILLAGE_CHROMIUM") or shutil.which("chromium")
+
+
+@dataclass
+class LiveApp:
+    url: str
+    app: object
+
+
+@pytest.fixture
+def live_app(tmp_path: Path) -> Iterator[LiveApp]:
+    db = tmp_path / "e2e.sqlite"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    engine.dispose()
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e",
+                      "SESSION_COOKIE_SECURE": False, "CLOCK": SystemClock(),
+                      "RATELIMIT_ENABLED": False})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveApp(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        app.extensions["aiguillage"].database.dispose()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    path = chromium_path()
+    if not path:
+        pytest.fail("no Chromium: install Debian's chromium package (make e2e says so)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=path, args=FLAGS)
+        yield instance
+        instance.close()

@@ -1,0 +1,75 @@
+"""The social worker's journey in a real browser: sign in, claim a step, submit a form with
+an error, correct it, complete it, see the case advance on the diagram."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.services import cases, demo, tasks
+from engine.services.access import SYSTEM
+from tests.e2e.conftest import PASSWORD, ROOT, LiveApp
+
+SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
+
+
+def _case_waiting_for_the_operator(live: LiveApp) -> str:
+    """A coordination case whose next step (C1_T05) is offered to the social worker's role."""
+    built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    scenario = json.loads(SCENARIO.read_text())
+    with built.sessions() as session:
+        territory_id = demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
+        from sqlalchemy import select
+
+        from engine.persistence.models import Circuit
+        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
+                                                       Circuit.key == "coordination"))
+        summary = cases.start(session, built.clock, SYSTEM, circuit.id, scenario["data"])
+        for step in scenario["steps"][:3]:  # C1_T01, C1_T02, C1_T04
+            [task] = [t for t in tasks.my_tasks(session, built.clock, SYSTEM).items
+                      if t.case_id == summary.id]
+            assert task.bpmn_id == step["task"]
+            tasks.complete(session, built.clock, SYSTEM, task.id, step["data"])
+        return summary.reference
+
+
+def _sign_in(page: Any, url: str, email: str) -> None:
+    page.goto(f"{url}/connexion")
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def test_social_worker_completes_a_step_and_sees_the_case_advance(live_app: LiveApp,
+                                                                  browser: Any) -> None:
+    reference = _case_waiting_for_the_operator(live_app)
+    page = browser.new_page()
+    _sign_in(page, live_app.url, "ts@demo.test")
+    assert page.title() == "Mes tâches — Aiguillage"
+    row = page.locator("tr", has_text=reference)
+    assert "Statuer sur l'orientation proposée" in row.inner_text()
+    row.get_by_role("button", name="Prendre").click()
+    assert "Vous avez pris en charge cette étape." in page.content()
+
+    page.locator("tr", has_text=reference).get_by_role(
+        "link", name="Statuer sur l'orientation proposée").click()
+    page.get_by_label("Intervenant·e").fill("M. Intervenant Test")
+    page.get_by_role("button", name="Terminer l'étape").click()  # no decision chosen
+    summary = page.locator(".error-summary")
+    assert summary.is_visible()
+    assert "Ce champ est obligatoire." in page.locator(".field-error").first.inner_text()
+    assert page.get_by_label("Intervenant·e").input_value() == "M. Intervenant Test"
+
+    page.get_by_label("Orientation acceptée").check()
+    page.get_by_label("Date de démarrage prévue").fill("2026-12-07")
+    page.get_by_role("button", name="Terminer l'étape").click()
+    assert "terminée pour le dossier" in page.content()
+
+    page.goto(f"{live_app.url}/dossiers/")
+    page.get_by_role("link", name=reference).click()
+    steps = page.get_by_role("region", name="Étapes en cours").inner_text()
+    assert "Réaliser le premier rendez-vous" in steps
+    page.wait_for_selector("#diagramme[data-ready='true']", timeout=15000)
+    assert page.locator(".djs-element.step-done[data-element-id='C1_T05']").count() == 1
+    assert page.locator(".djs-element.step-current[data-element-id='C1_T06']").count() == 1
+    page.screenshot(path=str(ROOT / "tests" / "e2e" / "last-case-page.png"), full_page=True)
