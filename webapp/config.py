@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "LANGUAGES": ("fr", "en"),
     "LOGIN_RATE_LIMIT": "10 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,  # explicit: Flask-Limiter keeps the last app's value otherwise
     "EMBEDDED_SCHEDULER": False,
     "PER_PAGE": 25,
 }

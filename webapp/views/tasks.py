@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from engine.errors import Conflict, FormInvalid, InvalidTransition, PermissionDenied
+from engine.errors import Conflict, FormInvalid, InvalidTransition
 from engine.services import tasks
 from webapp import postdata
 from webapp.auth import actor
@@ -98,7 +98,7 @@ def _act(task_id: int, action: object, message: str) -> Response:
         abort(400)
     try:
         action()  # type: ignore[operator]
-    except (Conflict, PermissionDenied) as exc:
+    except Conflict as exc:  # a refusal by role (PermissionDenied) stays a 403 page
         flash(str(exc).capitalize() + ".", "error")
     else:
         flash(message, "success")

@@ -1,0 +1,134 @@
+"""Pages: task list filters, task page, case page, language, accessibility basics."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html import unescape
+
+from flask import Flask
+from flask.testing import FlaskClient
+from lxml import html
+
+from engine.clock import FixedClock
+from tests.integration.factories import PASSWORD, World
+from tests.web.conftest import AuthActions
+from tests.web.helpers import open_case
+
+
+def _labelled(page: str) -> list[str]:
+    """Form controls without a label (visible ones)."""
+    tree = html.fromstring(page)
+    labels = {label.get("for") for label in tree.iter("label")}
+    missing = []
+    for control in tree.xpath("//input|//select|//textarea"):
+        if control.get("type") in ("hidden", "submit"):
+            continue
+        if control.get("id") not in labels:
+            missing.append(control.get("name") or "?")
+    return missing
+
+
+def test_pages_have_titles_labels_skip_link_and_language(app: Flask, client: FlaskClient,
+                                                         auth: AuthActions, clock: FixedClock,
+                                                         world: World) -> None:
+    case_id, task_id = open_case(app, clock, world)
+    auth.login()
+    for url in ("/connexion", "/taches/", f"/taches/{task_id}", "/dossiers/",
+                f"/dossiers/{case_id}", "/dossiers/nouveau",
+                f"/dossiers/nouveau?circuit={world.circuit.id}", "/accessibilite"):
+        page = client.get(url, follow_redirects=True)
+        assert page.status_code == 200, url
+        assert re.search(r"<title>[^<]+ — Aiguillage</title>", page.text), url
+        assert 'href="#contenu"' in unescape(page.text) and '<html lang="fr">' in unescape(page.text)
+        assert _labelled(page.text) == [], url
+
+
+def test_task_list_shows_due_dates_badges_and_filters(app: Flask, client: FlaskClient,
+                                                      auth: AuthActions, clock: FixedClock,
+                                                      world: World) -> None:
+    open_case(app, clock, world)
+    clock.advance(timedelta(days=5))
+    open_case(app, clock, world)
+    auth.login()
+    page = client.get("/taches/")
+    assert unescape(page.text).count("Ménage Test Matrice") == 2
+    assert "En retard" in unescape(page.text) and "13/01/2026 23:59" in unescape(page.text)
+    assert unescape(client.get("/taches/?echeance=overdue").text).count("Ménage Test Matrice") == 1
+    assert unescape(client.get("/taches/?attribution=moi").text).count("Ménage Test Matrice") == 0
+
+
+def test_claim_then_unclaim_from_the_list(app: Flask, client: FlaskClient, auth: AuthActions,
+                                          clock: FixedClock, world: World) -> None:
+    _, task_id = open_case(app, clock, world)
+    auth.login()
+    page = client.post(f"/taches/{task_id}/prendre", data={"next": "/taches/"},
+                       follow_redirects=True)
+    assert "Vous avez pris en charge cette étape." in unescape(page.text)
+    assert unescape(client.get("/taches/?attribution=moi").text).count("Ménage Test Matrice") == 1
+    client.post(f"/taches/{task_id}/rendre")
+    assert unescape(client.get("/taches/?attribution=moi").text).count("Ménage Test Matrice") == 0
+
+
+def test_coordinator_assigns_a_step(app: Flask, client: FlaskClient, auth: AuthActions,
+                                    clock: FixedClock, world: World) -> None:
+    _, task_id = open_case(app, clock, world, analysed=True)
+    auth.login()
+    page = client.get(f"/taches/{task_id}")
+    assert "Confier l'étape" in unescape(page.text) and "Op" in unescape(page.text)
+    done = client.post(f"/taches/{task_id}/confier", data={"user_id": world.operator.user_id},
+                       follow_redirects=True)
+    assert "L'étape a été confiée." in unescape(done.text)
+    client.post("/deconnexion")
+    client.post("/connexion", data={"email": "op@demo.test", "password": PASSWORD})
+    assert unescape(client.get("/taches/?attribution=moi").text).count("Ménage Test Matrice") == 1
+
+
+def test_completing_leads_to_the_next_step_of_the_same_case(app: Flask, client: FlaskClient,
+                                                            clock: FixedClock,
+                                                            world: World) -> None:
+    from engine.services import users
+    from engine.services.access import SYSTEM
+    with app.extensions["aiguillage"].sessions() as session:
+        users.add_membership(session, clock, SYSTEM, world.coordinator.user_id,
+                             world.territory.id, "operateur")
+    _, task_id = open_case(app, clock, world)
+    client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
+    done = client.post(f"/taches/{task_id}", data={"mesure": "avdl"})
+    assert done.status_code == 302 and done.headers["Location"] != "/taches/"
+    assert "Statuer sur l'orientation" in unescape(client.get(done.headers["Location"]).text)
+
+
+def test_case_page_and_diagram(app: Flask, client: FlaskClient, auth: AuthActions,
+                               clock: FixedClock, world: World) -> None:
+    case_id, _ = open_case(app, clock, world, analysed=True)
+    auth.login()
+    page = client.get(f"/dossiers/{case_id}")
+    assert "Statuer sur l'orientation" in unescape(page.text) and "Historique" in unescape(page.text)
+    assert "Étape terminée : Analyser la demande" in unescape(page.text)
+    data = client.get(f"/dossiers/{case_id}/diagramme").json
+    assert data["current"] == ["decision", "escalade_timer", "relance_timer"]
+    assert "analyse" in data["done"] and data["xml"].startswith("<?xml")
+
+
+def test_close_a_case(app: Flask, client: FlaskClient, auth: AuthActions, clock: FixedClock,
+                      world: World) -> None:
+    case_id, _ = open_case(app, clock, world)
+    auth.login()
+    assert "Indiquez un motif" in client.post(f"/dossiers/{case_id}/cloturer", data={},
+                                              follow_redirects=True).text
+    page = client.post(f"/dossiers/{case_id}/cloturer", data={"reason": "Doublon"},
+                       follow_redirects=True)
+    assert "Dossier clôturé." in unescape(page.text) and "Clôturé" in unescape(page.text)
+
+
+def test_english_is_available(client: FlaskClient, auth: AuthActions, world: World) -> None:
+    client.post("/langue", data={"lang": "en", "next": "/connexion"})
+    assert '<html lang="en">' in unescape(client.get("/connexion").text)
+
+
+def test_healthz_and_error_pages(client: FlaskClient, auth: AuthActions, world: World) -> None:
+    assert client.get("/healthz").json == {"status": "ok", "database": "ok"}
+    auth.login()
+    missing = client.get("/nulle-part")
+    assert missing.status_code == 404 and "Page introuvable" in unescape(missing.text)
