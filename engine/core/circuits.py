@@ -25,7 +25,8 @@ TERRITORY_SCHEMA: dict[str, Any] = {
         "roles": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["key", "label"], "additionalProperties": False,
             "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-                           "label": {"type": "string", "minLength": 1}}}},
+                           "label": {"type": "string", "minLength": 1},
+                           "partner": {"type": "boolean"}}}},
         "circuits": {"type": "array", "items": {
             "type": "object", "required": ["key", "title", "file", "process"],
             "additionalProperties": False,
@@ -42,6 +43,7 @@ class Role:
 
     key: str
     label: str
+    partner: bool = False  # an outside partner: sees a case file only with the household's consent
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def parse_territory(raw: bytes | str) -> Territory:
         raise TerritoryError("roles: clé en double")
     return Territory(
         code=data["code"], name=data["name"],
-        roles=tuple(Role(r["key"], r["label"]) for r in data["roles"]),
+        roles=tuple(Role(r["key"], r["label"], r.get("partner", False)) for r in data["roles"]),
         holiday_subdivision=data.get("holiday_subdivision"),
         circuits=tuple(CircuitEntry(**c) for c in data.get("circuits", [])),
     )

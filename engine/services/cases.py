@@ -9,6 +9,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core.forms import FieldSpec
+from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import Instance
 from engine.errors import InvalidTransition, NotFound
 from engine.persistence.db import transaction
@@ -34,6 +36,42 @@ from engine.services.views import CaseDetail, CaseSummary, Page, TimerItem
 
 MAX_PER_PAGE = 100
 HOUSEHOLD_FIELD = "nom_menage"
+CONSENT_FIELD = "accord_partage"  # the household agreed to share information (forms' convention)
+HEALTH_CONSENT_FIELD = "partage_sante"
+HIDDEN_FIELDS = {"passages"}
+
+
+def _partner_only(session: Session, actor: Actor, territory_id: int) -> bool:
+    """True when the actor holds only outside-partner roles in the territory."""
+    if actor.is_system:
+        return False
+    territory = session.get(Territory, territory_id)
+    partners = {r["key"] for r in territory.roles if r.get("partner")} if territory else set()
+    held = actor.roles_in(territory_id)
+    return bool(held) and held <= partners
+
+
+def facts(circuit: CompiledCircuit, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The case data as (label, value) lines, labelled by the circuit's forms."""
+    labels: dict[str, FieldSpec] = {}
+    for form in circuit.forms.values():
+        for spec in form.fields:
+            labels.setdefault(spec.name, spec)
+    return [(labels[k].label if k in labels else k, _show(labels.get(k), v))
+            for k, v in data.items() if k not in HIDDEN_FIELDS and v not in (None, "", [], {})]
+
+
+def _show(spec: FieldSpec | None, value: Any) -> str:
+    choices = {str(c.value): c.label for c in spec.choices} if spec else {}
+    if isinstance(value, bool):
+        return "Oui" if value else "Non"
+    if isinstance(value, list):
+        return ", ".join(choices.get(str(v), str(v)) for v in value)
+    if isinstance(value, dict):
+        children = {c.name: c for c in spec.children} if spec else {}
+        return " ; ".join(f"{children[k].label if k in children else k} : {_show(children.get(k), v)}"
+                          for k, v in value.items() if v not in (None, ""))
+    return choices.get(str(value), str(value))
 
 
 def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
@@ -88,6 +126,9 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
         version = session.get(CircuitVersion, case.circuit_version_id)
         assert circuit is not None and version is not None
         instance = runtime.load(session, case, clock)
+        data = instance.data()
+        consent = data.get(CONSENT_FIELD)
+        minimal = _partner_only(session, actor, case.territory_id) and consent is not True
         tasks = session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
                                                         HumanTask.status == TASK_OPEN))
         done = session.scalars(select(HumanTask.name).where(
@@ -96,15 +137,19 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
         timers = session.scalars(select(Timer).where(Timer.case_id == case.id)
                                  .order_by(Timer.due_at))
         audit.record(session, clock, actor, "case.read", territory_id=case.territory_id,
-                     case_id=case.id)
+                     case_id=case.id, minimal=minimal)
+        full = not minimal
         return CaseDetail(
             summary=summary_of(case, circuit.title), version=case.version,
-            version_number=version.number, data=instance.data(),
+            version_number=version.number, data=data if full else {},
             open_tasks=task_items(session, list(tasks)),
             timers=[TimerItem(t.id, t.name, t.kind, t.due_at, t.status, t.attempts,
-                              t.last_error) for t in timers],
-            timeline=audit.case_timeline(session, actor, case.territory_id, case.id),
-            completed_steps=list(done))
+                              t.last_error) for t in timers] if full else [],
+            timeline=audit.case_timeline(session, actor, case.territory_id, case.id)
+            if full else [],
+            completed_steps=list(done) if full else [],
+            facts=facts(runtime.compiled(session, case.circuit_version_id), data) if full else [],
+            consent=consent, health_consent=data.get(HEALTH_CONSENT_FIELD), minimal=minimal)
 
 
 def diagram(session: Session, clock: Clock, actor: Actor,

@@ -35,7 +35,7 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
     """Create the territory of a ``territory.json``, or update its name and roles."""
     with transaction(session):
         territory = session.scalar(select(Territory).where(Territory.code == settings.code))
-        roles = [{"key": r.key, "label": r.label} for r in settings.roles]
+        roles = [{"key": r.key, "label": r.label, "partner": r.partner} for r in settings.roles]
         if territory is None:
             territory = Territory(code=settings.code, name=settings.name,
                                   prefix=(prefix or _prefix(settings.code)).upper(), roles=roles,

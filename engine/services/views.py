@@ -89,6 +89,10 @@ class CaseDetail:
     timers: list[TimerItem]
     timeline: list[tuple[datetime, str, dict[str, Any], int | None]] = field(default_factory=list)
     completed_steps: list[str] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    consent: bool | None = None
+    health_consent: bool | None = None
+    minimal: bool = False
 
 
 @dataclass(frozen=True)

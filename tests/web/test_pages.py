@@ -132,3 +132,27 @@ def test_healthz_and_error_pages(client: FlaskClient, auth: AuthActions, world: 
     auth.login()
     missing = client.get("/nulle-part")
     assert missing.status_code == 404 and "Page introuvable" in unescape(missing.text)
+
+
+def test_partner_without_consent_sees_the_minimal_view(app: Flask, client: FlaskClient,
+                                                       clock: FixedClock, world: World) -> None:
+    from engine.services import cases, users
+    from engine.services.access import SYSTEM
+    with app.extensions["aiguillage"].sessions() as session:
+        partner = users.create_user(session, clock, SYSTEM, "bailleur@demo.test", "Bailleur",
+                                    PASSWORD)
+        users.add_membership(session, clock, SYSTEM, partner.id, world.territory.id, "orienteur")
+        without = cases.start(session, clock, world.coordinator, world.circuit.id,
+                              {"nom_menage": "Ménage Sans Accord", "nb_enfants": 3})
+        with_consent = cases.start(session, clock, world.coordinator, world.circuit.id,
+                                   {"nom_menage": "Ménage Avec Accord", "nb_enfants": 3,
+                                    "accord_partage": True})
+    client.post("/connexion", data={"email": "bailleur@demo.test", "password": PASSWORD})
+    minimal = unescape(client.get(f"/dossiers/{without.id}").text)
+    assert "Vue restreinte" in minimal and "Nombre d'enfants à charge" not in minimal
+    assert "Historique" not in minimal
+    full = unescape(client.get(f"/dossiers/{with_consent.id}").text)
+    assert "Vue restreinte" not in full and "Nombre d'enfants à charge" in full
+    client.post("/deconnexion")
+    client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
+    assert "Nombre d'enfants à charge" in unescape(client.get(f"/dossiers/{without.id}").text)
