@@ -23,20 +23,20 @@ from engine.core.circuits import load_territory  # noqa: E402
 from engine.core.loader import load_path  # noqa: E402
 from engine.core.simulate import load_scenario  # noqa: E402
 from engine.core.spiff.compiler import compile_circuit  # noqa: E402
-from engine.core.spiff.runner import Case  # noqa: E402
+from engine.core.spiff.runner import Instance  # noqa: E402
 
 REPEAT = 20
 
 
 def _walk(circuit, scenario, persist: bool) -> list[float]:  # type: ignore[no-untyped-def]
     clock = FixedClock(timers.parse_instant(scenario.get("start", "2026-01-05T09:00:00+01:00")))
-    case = Case.start(circuit, scenario.get("data", {}), clock)
+    case = Instance.start(circuit, scenario.get("data", {}), clock)
     state = case.dump()
     costs = []
     for step in scenario["steps"]:
         if "task" not in step:
             if persist:
-                case = Case.load(circuit, state, clock)
+                case = Instance.load(circuit, state, clock)
             clock.set(timers.parse_duration(step["wait"]).after(clock.now())
                       if "wait" in step else timers.parse_instant(step["until"]))
             case.advance()
@@ -44,7 +44,7 @@ def _walk(circuit, scenario, persist: bool) -> list[float]:  # type: ignore[no-u
             continue
         begin = time.perf_counter()
         if persist:
-            case = Case.load(circuit, state, clock)
+            case = Instance.load(circuit, state, clock)
         task = next(t for t in case.ready_tasks() if t.bpmn_id == step["task"])
         case.complete(task.id, step.get("data", {}))
         if persist:
@@ -74,7 +74,7 @@ def main() -> None:
             raw += _walk(circuit, scenario, persist=False)
             cycle += _walk(circuit, scenario, persist=True)
         clock = FixedClock(timers.parse_instant("2026-01-05T09:00:00+01:00"))
-        size = len(Case.start(circuit, scenario.get("data", {}), clock).dump()) / 1024
+        size = len(Instance.start(circuit, scenario.get("data", {}), clock).dump()) / 1024
         print(f"{entry.key:<16}{len(raw) // REPEAT:>6}{statistics.median(raw) * 1000:>10.2f}"
               f"{statistics.median(cycle) * 1000:>20.2f}{size:>11.1f}")
 

@@ -69,8 +69,9 @@ def _show(spec: FieldSpec | None, value: Any) -> str:
         return ", ".join(choices.get(str(v), str(v)) for v in value)
     if isinstance(value, dict):
         children = {c.name: c for c in spec.children} if spec else {}
-        return " ; ".join(f"{children[k].label if k in children else k} : {_show(children.get(k), v)}"
-                          for k, v in value.items() if v not in (None, ""))
+        parts = [(children[k].label if k in children else k, _show(children.get(k), v))
+                 for k, v in value.items() if v not in (None, "")]
+        return " ; ".join(f"{label} : {shown}" for label, shown in parts)
     return choices.get(str(value), str(value))
 
 

@@ -18,6 +18,7 @@ class Case(Base):
     __tablename__ = "case"
     __table_args__ = (
         Index("ix_case_territory_status", "territory_id", "status", "created_at"),
+        Index("ix_case_territory_created", "territory_id", "created_at"),
         Index("ix_case_next_due", "next_due_at"),
     )
 
@@ -28,7 +29,7 @@ class Case(Base):
     circuit_version_id: Mapped[int] = mapped_column(ForeignKey("circuit_version.id"), index=True)
     household_name: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20), default=OPEN)
-    state: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, deferred=True)  # loaded only for the case acted on
     version: Mapped[int] = mapped_column(Integer, default=1)
     next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     end_state: Mapped[str | None] = mapped_column(String(200))

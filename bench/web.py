@@ -1,0 +1,85 @@
+"""Page response times at volume, on SQLite: every page of the social worker and the
+coordinator with N synthetic cases (default 100,000).
+
+Run: ``.venv/bin/python bench/web.py [--cases 100000]``. It builds a fresh SQLite database
+in a temporary folder (migrations, demo territory, then ``demo generate``), signs in through
+the real app with Flask's test client, and prints p50/p95 per page over repeated requests.
+Target (issue #4): every page under 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.bootstrap import build  # noqa: E402
+from engine.persistence.migrate import upgrade  # noqa: E402
+from engine.services import demo  # noqa: E402
+from webapp import create_app  # noqa: E402
+
+PASSWORD = "mot-de-passe-de-bench"
+REPEAT = 30
+
+
+def _time(client, url: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    samples, status = [], 0
+    for _ in range(REPEAT):
+        begin = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - begin) * 1000)
+        status = response.status_code
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1], status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=100_000)
+    count = parser.parse_args().cases
+    folder = Path(tempfile.mkdtemp(prefix="aiguillage-bench-"))
+    url = f"sqlite:///{folder / 'bench.sqlite'}"
+    engine = build(url)
+    upgrade(engine.database)
+    begin = time.perf_counter()
+    with engine.sessions() as session:
+        territory_id = demo.load(session, engine.clock, ROOT, PASSWORD, cases_per_circuit=12)
+        demo.generate(session, engine.clock, territory_id, count)
+    print("Aiguillage web benchmark (SQLite, Flask test client, whole request incl. templates)")
+    print(f"command: .venv/bin/python bench/web.py --cases {count}")
+    print(f"database: {count:,} generated cases + demo cases, built in "
+          f"{time.perf_counter() - begin:.0f} s")
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "SESSION_COOKIE_SECURE": False,
+                      "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False})
+    for email in ("ts@demo.test", "coord@demo.test"):
+        client = app.test_client()
+        client.post("/connexion", data={"email": email, "password": PASSWORD})
+        tasks_page = client.get("/taches/").text
+        task_id = re.search(r'href="/taches/(\d+)"', tasks_page).group(1)  # type: ignore[union-attr]
+        case_id = re.search(r'href="/dossiers/(\d+)"', tasks_page).group(1)  # type: ignore[union-attr]
+        circuit = re.search(r'name="circuit" value="(\d+)"',
+                            client.get("/dossiers/nouveau").text).group(1)  # type: ignore[union-attr]
+        pages = {
+            "my tasks": "/taches/", "my tasks, overdue": "/taches/?echeance=overdue",
+            "my tasks, page 50": "/taches/?page=50", "task page": f"/taches/{task_id}",
+            "cases list": "/dossiers/", "cases search": "/dossiers/?q=martin",
+            "cases, circuit filter": f"/dossiers/?circuit={circuit}&statut=open",
+            "case page": f"/dossiers/{case_id}", "case diagram": f"/dossiers/{case_id}/diagramme",
+            "new case form": f"/dossiers/nouveau?circuit={circuit}",
+        }
+        print(f"\n{email}")
+        print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'status':>8}")
+        for name, page in pages.items():
+            p50, p95, status = _time(client, page)
+            print(f"{name:<24}{p50:>9.1f}{p95:>9.1f}{status:>8}")
+
+
+if __name__ == "__main__":
+    main()
