@@ -89,14 +89,15 @@ def deploy_folder(session: Session, clock: Clock, actor: Actor, folder: Path,
     """Create or update the territory of a folder (or ``into``, keeping the folder's roles)
     and deploy each circuit it lists.
 
-    :raises ProcessDefinitionError: a circuit fails the check (circuits before it stay).
+    :raises ProcessDefinitionError: a circuit fails the check; nothing is stored.
     """
     settings = load_territory(folder)
     target = replace(into, roles=settings.roles, circuits=settings.circuits) if into else settings
-    territory = territories.ensure_territory(session, clock, actor, target, prefix)
     loaded = load_path(folder, forms_root)
-    if loaded.problems:
-        raise ProcessDefinitionError(loaded.problems)
+    problems = loaded.problems + [p for _, b in loaded.bundles for p in check(b) if p.is_error]
+    if problems:  # refuse the whole folder before anything is stored
+        raise ProcessDefinitionError(problems)
+    territory = territories.ensure_territory(session, clock, actor, target, prefix)
     by_label = dict(loaded.bundles)
     return [deploy(session, clock, actor, territory.id, entry.key,
                    by_label[f"{folder.name}/{entry.key}"], note)
