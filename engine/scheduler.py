@@ -55,6 +55,9 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
                 except EngineError as exc:
                     tick.failed += 1
                     log.warning("timer %s failed: %s", timer_id, exc)
+                except Exception:  # a bug or a database error: one timer never stops a sweep
+                    tick.failed += 1
+                    log.exception("timer %s failed", timer_id)
     return tick
 
 

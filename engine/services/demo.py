@@ -163,7 +163,8 @@ def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # 
                 "case_id": case_id, "territory_id": t.territory_id, "circuit_id": t.circuit_id,
                 "spiff_task_id": t.spiff_task_id, "bpmn_id": t.bpmn_id, "name": t.name,
                 "lane": t.lane, "role": t.role, "form": t.form, "status": "open",
-                "ready_at": t.ready_at + shift, "due_at": t.due_at + shift if t.due_at else None})
+                "ready_at": t.ready_at + shift, "due_at": t.due_at + shift if t.due_at else None,
+                "due_sort": t.due_sort + shift if t.due_at else t.due_sort})
         for tm in timers_by_case[template.id]:
             timer_rows.append({
                 "case_id": case_id, "spiff_task_id": tm.spiff_task_id, "bpmn_id": tm.bpmn_id,

@@ -21,6 +21,7 @@ from engine.persistence.models import Case, CircuitVersion, HumanTask, OutboxMes
 from engine.persistence.models import Timer as TimerRow
 from engine.persistence.models.case import COMPLETED
 from engine.persistence.models.human_task import CANCELLED as TASK_CANCELLED
+from engine.persistence.models.human_task import NO_DEADLINE
 from engine.persistence.models.human_task import OPEN as TASK_OPEN
 from engine.persistence.models.timer import CANCELLED, CLAIMED, DONE, WAITING
 
@@ -94,7 +95,7 @@ def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, H
             case_id=case.id, territory_id=case.territory_id, circuit_id=case.circuit_id,
             spiff_task_id=view.id, bpmn_id=view.bpmn_id, name=view.name[:300],
             lane=view.lane, role=view.role, form=view.form, status=TASK_OPEN,
-            ready_at=view.ready_at, due_at=view.due_at)
+            ready_at=view.ready_at, due_at=view.due_at, due_sort=view.due_at or NO_DEADLINE)
         session.add(rows[task_id])
     session.flush()
     return rows

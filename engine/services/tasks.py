@@ -21,7 +21,7 @@ from engine.services.views import Page, Person, TaskDetail, TaskItem
 
 MAX_PER_PAGE = 100
 Due = Literal["overdue", "soon"] | None
-SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+SORTS = {"due": (HumanTask.due_sort, HumanTask.id),
          "ready": (HumanTask.ready_at, HumanTask.id),
          "ready_desc": (HumanTask.ready_at.desc(), HumanTask.id.desc())}
 
@@ -65,10 +65,20 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
         query = query.where(HumanTask.due_at < now)
     elif due == "soon":
         query = query.where(HumanTask.due_at >= now, HumanTask.due_at < now + timedelta(days=3))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_capped(session, query)
     rows = list(session.scalars(query.order_by(*SORTS.get(sort, SORTS["due"]))
                                 .limit(per_page).offset((max(page, 1) - 1) * per_page)))
     return Page(task_items(session, rows), total, page, per_page)
+
+
+COUNT_CAP = 1000
+
+
+def count_capped(session: Session, query: Any) -> int:
+    """Rows of ``query``, counted up to ``COUNT_CAP + 1`` (lists say "more than 1,000"):
+    an exact count of every open step would cost more than the page itself."""
+    capped = query.with_only_columns(HumanTask.id).limit(COUNT_CAP + 1).subquery()
+    return session.scalar(select(func.count()).select_from(capped)) or 0
 
 
 def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskItem:

@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, FixedClock
-from engine.errors import EngineError, InvalidTransition, NotFound
+from engine.errors import InvalidTransition, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Timer
 from engine.persistence.models.case import OPEN as CASE_OPEN
@@ -68,8 +68,10 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
     """Fire one claimed timer: advance its case, close the row, arm new timers.
 
     Returns False when there was nothing to do (lease lost, already fired, case closed).
-    On a failure the transaction is rolled back and the attempt recorded; after
-    ``MAX_ATTEMPTS`` the timer becomes an incident an administrator can retry.
+    On a failure (an engine fault, a library bug, a database error) the transaction is
+    rolled back, the attempt recorded and the error re-raised; after ``MAX_ATTEMPTS`` the
+    timer becomes an incident an administrator can retry, instead of being retried at every
+    lease expiry without anyone knowing.
     """
     now = clock.now()
     try:
@@ -103,8 +105,8 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
                          due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],
                          lateness_seconds=(now - timer.due_at).total_seconds())
         return True
-    except EngineError as exc:
-        _failed(session, clock, worker, timer_id, str(exc))
+    except Exception as exc:
+        _failed(session, clock, worker, timer_id, str(exc) or type(exc).__name__)
         raise
 
 

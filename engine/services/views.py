@@ -23,6 +23,11 @@ class Page(Generic[T]):
         """Number of pages (at least 1)."""
         return max(1, -(-self.total // self.per_page))
 
+    @property
+    def capped(self) -> bool:
+        """True when the total was counted only up to the cap (more than 1,000)."""
+        return self.total > 1000
+
 
 @dataclass(frozen=True)
 class TaskItem:

@@ -20,7 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("case", schema=None) as batch_op:
-        batch_op.create_index("ix_case_territory_created", ["territory_id", "created_at"],
+        batch_op.create_index("ix_case_territory_created", ["territory_id", "created_at", "id"],
                               unique=False)
 
 

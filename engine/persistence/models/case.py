@@ -18,7 +18,7 @@ class Case(Base):
     __tablename__ = "case"
     __table_args__ = (
         Index("ix_case_territory_status", "territory_id", "status", "created_at"),
-        Index("ix_case_territory_created", "territory_id", "created_at"),
+        Index("ix_case_territory_created", "territory_id", "created_at", "id"),
         Index("ix_case_next_due", "next_due_at"),
     )
 

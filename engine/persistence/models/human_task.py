@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from engine.persistence.db import Base, UtcDateTime
 
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 class HumanTask(Base):
@@ -21,6 +22,7 @@ class HumanTask(Base):
         Index("ix_human_task_offer", "territory_id", "role", "status", "due_at"),
         Index("ix_human_task_assignee", "assignee_id", "status", "due_at"),
         Index("ix_human_task_overdue", "status", "due_at"),
+        Index("ix_human_task_queue", "status", "due_sort", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,5 +39,7 @@ class HumanTask(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     ready_at: Mapped[datetime] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # due_at, or far in the future for steps without deadline: lists sort on an index
+    due_sort: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
