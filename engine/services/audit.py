@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.persistence.models import AuditEvent
+from engine.persistence.models import AuditEvent, Case, Territory, User
 from engine.services.access import Actor, require_member
 
 READS = ("case.read",)
@@ -33,3 +36,72 @@ def case_timeline(session: Session, actor: Actor, territory_id: int,
                                                     AuditEvent.action.not_in(READS))
                            .order_by(AuditEvent.at, AuditEvent.id))
     return [(r.at, r.action, r.detail, r.user_id) for r in rows]
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Audit log filters (all optional); dates are Paris days, inclusive."""
+
+    user_email: str | None = None
+    case_reference: str | None = None
+    action: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One line of the audit log."""
+
+    at: datetime
+    user: str | None
+    action: str
+    case_reference: str | None
+    territory: str | None
+    detail: dict[str, Any]
+
+
+def search(session: Session, actor: Actor, filters: AuditFilters, page: int = 1,
+           per_page: int = 50) -> tuple[list[AuditRow], int]:
+    """The audit events of the territories the actor administers (newest first)."""
+    query = _filtered(actor, filters)
+    total = session.scalar(select(func.count()).select_from(
+        query.with_only_columns(AuditEvent.id).subquery())) or 0
+    rows = session.execute(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                           .limit(min(per_page, 200)).offset((max(page, 1) - 1) * per_page)).all()
+    return [AuditRow(e.at, email, e.action, ref, t, e.detail) for e, email, ref, t in rows], total
+
+
+def export_rows(session: Session, actor: Actor, filters: AuditFilters) -> Iterator[list[str]]:
+    """CSV lines of the filtered audit log (header first), oldest first, streamed."""
+    yield ["horodatage (UTC)", "personne", "action", "dossier", "territoire", "détail"]
+    query = _filtered(actor, filters).order_by(AuditEvent.at, AuditEvent.id)
+    for event, email, ref, territory in session.execute(query.execution_options(yield_per=500)):
+        yield [event.at.isoformat(), email or "système", event.action, ref or "",
+               territory or "", json.dumps(event.detail, ensure_ascii=False, sort_keys=True)]
+
+
+def _filtered(actor: Actor, filters: AuditFilters) -> Any:
+    from engine.services.oversight import overseen
+    territories = overseen(actor)
+    query = (select(AuditEvent, User.email, Case.reference, Territory.name)
+             .outerjoin(User, User.id == AuditEvent.user_id)
+             .outerjoin(Case, Case.id == AuditEvent.case_id)
+             .outerjoin(Territory, Territory.id == AuditEvent.territory_id)
+             .where(AuditEvent.territory_id.in_(territories)))
+    if filters.user_email:
+        query = query.where(User.email == filters.user_email.strip().lower())
+    if filters.case_reference:
+        query = query.where(Case.reference == filters.case_reference.strip().upper())
+    if filters.action:
+        query = query.where(AuditEvent.action == filters.action)
+    if filters.since:
+        query = query.where(AuditEvent.at >= _paris_midnight(filters.since))
+    if filters.until:
+        query = query.where(AuditEvent.at < _paris_midnight(filters.until + timedelta(days=1)))
+    return query
+
+
+def _paris_midnight(day: date) -> datetime:
+    from engine.core.calendar import PARIS
+    return datetime.combine(day, time(0, 0), tzinfo=PARIS).astimezone(UTC)

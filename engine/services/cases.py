@@ -232,3 +232,34 @@ def summary_of(case: Case, circuit_title: str) -> CaseSummary:
     return CaseSummary(case.id, case.reference, case.household_name, case.territory_id,
                        case.circuit_id, circuit_title, case.status, case.created_at,
                        case.next_due_at, case.end_label)
+
+
+def steps_done(session: Session, actor: Actor, case_id: int) -> list[tuple[str, str]]:
+    """(BPMN id, name) of the steps a case completed, for the reset choice."""
+    case = _case(session, actor, case_id)
+    rows = session.execute(select(HumanTask.bpmn_id, HumanTask.name).where(
+        HumanTask.case_id == case.id, HumanTask.status == TASK_COMPLETED)
+        .order_by(HumanTask.completed_at)).all()
+    return list(dict.fromkeys((b, n) for b, n in rows))
+
+
+def reset(session: Session, clock: Clock, actor: Actor, case_id: int, step: str) -> CaseSummary:
+    """Administrator repair: make an earlier step ready again (its data must be re-entered);
+    the steps and timers after it are withdrawn.
+
+    :raises PermissionDenied: only the territory's administrators may repair.
+    :raises NotFound: the case never went through that step.
+    """
+    with transaction(session):
+        case = _case(session, actor, case_id, lock=True)
+        from engine.services.access import require_admin
+        require_admin(actor, case.territory_id)
+        instance = runtime.load(session, case, clock)
+        instance.reset_to(step)
+        if case.status != OPEN:
+            case.status, case.closed_at, case.end_state, case.end_label = OPEN, None, None, None
+        runtime.save(session, case, instance, clock)
+        audit.record(session, clock, actor, "case.reset", territory_id=case.territory_id,
+                     case_id=case.id, step=step)
+        circuit = session.get(Circuit, case.circuit_id)
+        return summary_of(case, circuit.title if circuit else "")

@@ -91,6 +91,15 @@ def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, H
     for task_id, view in ready.items():
         if task_id in rows:
             continue
+        past = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id,
+                                                      HumanTask.spiff_task_id == task_id))
+        if past is not None:  # a repair made a finished step ready again: reopen its row
+            past.status, past.assignee_id, past.completed_at, past.completed_by_id = (
+                TASK_OPEN, None, None, None)
+            past.ready_at, past.due_at = view.ready_at, view.due_at
+            past.due_sort, past.overdue_noticed_at = view.due_at or NO_DEADLINE, None
+            rows[task_id] = past
+            continue
         rows[task_id] = HumanTask(
             case_id=case.id, territory_id=case.territory_id, circuit_id=case.circuit_id,
             spiff_task_id=view.id, bpmn_id=view.bpmn_id, name=view.name[:300],

@@ -77,3 +77,104 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         return None
     return user
+
+
+def administered_users(session: Session, actor: Actor) -> list[tuple[User, list[Membership]]]:
+    """Users with a membership in a territory the actor administers, with those memberships."""
+    from engine.services.oversight import overseen
+    territories = overseen(actor)
+    memberships = list(session.scalars(select(Membership).where(
+        Membership.territory_id.in_(territories))))
+    by_user: dict[int, list[Membership]] = {}
+    for m in memberships:
+        by_user.setdefault(m.user_id, []).append(m)
+    users = session.scalars(select(User).where(User.id.in_(by_user)).order_by(User.display_name))
+    return [(u, by_user[u.id]) for u in users]
+
+
+def _require_overseen_user(session: Session, actor: Actor, user_id: int) -> User:
+    from engine.services.oversight import overseen
+    territories = set(overseen(actor))
+    user = session.get(User, user_id)
+    held = set(session.scalars(select(Membership.territory_id).where(
+        Membership.user_id == user_id))) if user else set()
+    if user is None or not held & territories:
+        raise NotFound("utilisateur introuvable")
+    return user
+
+
+def update_user(session: Session, clock: Clock, actor: Actor, user_id: int, *,
+                display_name: str | None = None, email: str | None = None) -> User:
+    """Change a user's name or e-mail.
+
+    :raises Conflict: the e-mail belongs to someone else.
+    """
+    with transaction(session):
+        user = _require_overseen_user(session, actor, user_id)
+        if email is not None and email.strip().lower() != user.email:
+            email = email.strip().lower()
+            if session.scalar(select(User.id).where(User.email == email)):
+                raise Conflict(f"un compte existe déjà pour {email}")
+            user.email = email
+        if display_name:
+            user.display_name = display_name.strip()[:200]
+        audit.record(session, clock, actor, "user.update", target_user_id=user.id)
+    return user
+
+
+def set_active(session: Session, clock: Clock, actor: Actor, user_id: int,
+               active: bool) -> User:
+    """Deactivate or reactivate a user; the last active administrator of a territory stays.
+
+    :raises Conflict: deactivating would leave a territory without an administrator.
+    """
+    with transaction(session):
+        user = _require_overseen_user(session, actor, user_id)
+        if not active:
+            for territory_id in session.scalars(select(Membership.territory_id).where(
+                    Membership.user_id == user_id, Membership.role == ADMIN_ROLE)):
+                others = session.scalar(select(Membership.id).join(
+                    User, User.id == Membership.user_id).where(
+                    Membership.territory_id == territory_id, Membership.role == ADMIN_ROLE,
+                    Membership.user_id != user_id, User.active.is_(True)))
+                if others is None:
+                    raise Conflict("c'est le dernier administrateur actif de son territoire")
+        user.active = active
+        audit.record(session, clock, actor, "user.activate" if active else "user.deactivate",
+                     target_user_id=user.id)
+    return user
+
+
+def reset_password(session: Session, clock: Clock, actor: Actor, user_id: int) -> str:
+    """Give a user a new temporary password (shown once to the administrator)."""
+    import secrets
+    with transaction(session):
+        user = _require_overseen_user(session, actor, user_id)
+        password = secrets.token_urlsafe(12)
+        user.password_hash = generate_password_hash(password)
+        audit.record(session, clock, actor, "user.password_reset", target_user_id=user.id)
+    return password
+
+
+def remove_membership(session: Session, clock: Clock, actor: Actor, membership_id: int) -> None:
+    """Withdraw a role; never the last active administrator's.
+
+    :raises Conflict: it is the territory's last administrator membership.
+    """
+    with transaction(session):
+        membership = session.get(Membership, membership_id)
+        if membership is None:
+            raise NotFound("rôle introuvable")
+        require_admin(actor, membership.territory_id)
+        if membership.role == ADMIN_ROLE:
+            others = session.scalar(select(Membership.id).join(
+                User, User.id == Membership.user_id).where(
+                Membership.territory_id == membership.territory_id,
+                Membership.role == ADMIN_ROLE, Membership.id != membership.id,
+                User.active.is_(True)))
+            if others is None:
+                raise Conflict("c'est le dernier administrateur actif de son territoire")
+        session.delete(membership)
+        audit.record(session, clock, actor, "membership.remove",
+                     territory_id=membership.territory_id, target_user_id=membership.user_id,
+                     role=membership.role)

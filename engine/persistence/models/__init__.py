@@ -5,12 +5,14 @@ from engine.persistence.models.case import Case, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
 from engine.persistence.models.human_task import HumanTask
 from engine.persistence.models.outbox import OutboxMessage
+from engine.persistence.models.oversight import DailyCount
 from engine.persistence.models.records import Consent, Resource
 from engine.persistence.models.territory import Organisation, Territory
 from engine.persistence.models.timer import Timer
 from engine.persistence.models.user import Membership, User
 
 __all__ = [
-    "AuditEvent", "Case", "Circuit", "CircuitVersion", "Consent", "HumanTask", "Membership",
+    "AuditEvent", "Case", "Circuit", "CircuitVersion", "Consent", "DailyCount", "HumanTask",
+    "Membership",
     "Organisation", "OutboxMessage", "ReferenceCounter", "Resource", "Territory", "Timer", "User",
 ]

@@ -43,3 +43,4 @@ class HumanTask(Base):
     due_sort: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    overdue_noticed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,253 @@
+"""What administrators watch: overdue steps, coming deadlines, steps waiting without
+deadline, counts, daily history and timer incidents, across the territories they oversee.
+Reads ``human_task``, ``case``, ``timer`` and reference tables only; no workflow is loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.clock import Clock
+from engine.errors import PermissionDenied
+from engine.persistence.models import (
+    Case,
+    Circuit,
+    DailyCount,
+    HumanTask,
+    Membership,
+    Organisation,
+    Territory,
+    Timer,
+    User,
+)
+from engine.persistence.models.human_task import OPEN
+from engine.persistence.models.timer import FAILED
+from engine.persistence.models.user import ADMIN_ROLE
+from engine.services.access import Actor
+from engine.services.views import Page
+
+MAX_PER_PAGE = 200
+SOON = timedelta(days=3)
+View = Literal["overdue", "coming", "no_deadline"]
+SORTS = {"due": ("due_at", "id"), "territory": ("territory", "due_at"),
+         "step": ("step", "due_at"), "assignee": ("assignee", "due_at")}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Dashboard filters (all optional)."""
+
+    territory_id: int | None = None
+    circuit_id: int | None = None
+    step: str | None = None
+    organisation_id: int | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One open step as the dashboard lists it."""
+
+    task_id: int
+    case_id: int
+    case_reference: str
+    territory: str
+    circuit: str
+    step: str
+    role: str | None
+    lane: str | None
+    organisation: str | None
+    assignee: str | None
+    ready_at: datetime
+    due_at: datetime | None
+    days_late: int
+    days_waiting: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Overdue steps counted by step, by organisation and by territory."""
+
+    total: int
+    by_step: list[tuple[str, int]]
+    by_organisation: list[tuple[str, int]]
+    by_territory: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A timer that failed after its retries."""
+
+    timer_id: int
+    case_id: int
+    case_reference: str
+    territory: str
+    timer: str
+    due_at: datetime
+    attempts: int
+    error: str | None
+
+
+def overseen(actor: Actor) -> list[int]:
+    """Territories the actor administers.
+
+    :raises PermissionDenied: none.
+    """
+    if actor.is_system:
+        raise PermissionDenied("réservé aux administrateurs")
+    territories = [t for t, roles in actor.roles.items() if ADMIN_ROLE in roles]
+    if not territories:
+        raise PermissionDenied("réservé aux administrateurs")
+    return sorted(territories)
+
+
+_Assignee = aliased(User)
+
+
+def _base(actor: Actor, filters: Filters) -> Select[Any]:
+    territories = overseen(actor)
+    if filters.territory_id is not None:
+        if filters.territory_id not in territories:
+            raise PermissionDenied("territoire hors de votre périmètre")
+        territories = [filters.territory_id]
+    query = (
+        select(HumanTask, Case.reference, Territory.name, Circuit.title, Organisation.name,
+               _Assignee.display_name)
+        .join(Case, Case.id == HumanTask.case_id)
+        .join(Territory, Territory.id == HumanTask.territory_id)
+        .join(Circuit, Circuit.id == HumanTask.circuit_id)
+        .outerjoin(_Assignee, _Assignee.id == HumanTask.assignee_id)
+        .outerjoin(Membership, and_(Membership.user_id == HumanTask.assignee_id,
+                                    Membership.territory_id == HumanTask.territory_id,
+                                    Membership.role == HumanTask.role))
+        .outerjoin(Organisation, Organisation.id == Membership.organisation_id)
+        .where(HumanTask.status == OPEN, HumanTask.territory_id.in_(territories)))
+    if filters.circuit_id is not None:
+        query = query.where(HumanTask.circuit_id == filters.circuit_id)
+    if filters.step:
+        query = query.where(HumanTask.bpmn_id == filters.step)
+    if filters.organisation_id is not None:
+        query = query.where(Membership.organisation_id == filters.organisation_id)
+    if filters.role:
+        query = query.where(HumanTask.role == filters.role)
+    return query
+
+
+def _window(query: Select[Any], view: View, now: datetime, older_than: timedelta) -> Select[Any]:
+    if view == "overdue":
+        return query.where(HumanTask.due_at < now)
+    if view == "coming":
+        return query.where(HumanTask.due_at >= now, HumanTask.due_at < now + timedelta(days=7))
+    return query.where(HumanTask.due_at.is_(None), HumanTask.ready_at < now - older_than)
+
+
+def steps(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
+          filters: Filters | None = None, sort: str = "due", page: int = 1,
+          per_page: int = 50, older_than_days: int = 14) -> Page[StepRow]:
+    """Overdue steps, steps due in the next 7 days, or steps waiting without deadline for
+    more than ``older_than_days``."""
+    now = clock.now()
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    query = _window(_base(actor, filters or Filters()), view, now,
+                    timedelta(days=older_than_days))
+    total = session.scalar(select(func.count()).select_from(
+        query.with_only_columns(HumanTask.id).subquery())) or 0
+    order = {"territory": (Territory.name, HumanTask.due_at), "step": (HumanTask.name,
+             HumanTask.due_at), "assignee": (_Assignee.display_name, HumanTask.due_at)}.get(
+        sort, (HumanTask.due_at, HumanTask.id) if view != "no_deadline"
+        else (HumanTask.ready_at, HumanTask.id))
+    rows = session.execute(query.order_by(*order).limit(per_page)
+                           .offset((max(page, 1) - 1) * per_page)).all()
+    return Page([_row(r, now) for r in rows], total, page, per_page)
+
+
+def _row(row: Any, now: datetime) -> StepRow:
+    task, reference, territory, circuit, organisation, assignee = row
+    late = (now - task.due_at).days if task.due_at and task.due_at < now else 0
+    return StepRow(task.id, task.case_id, reference, territory, circuit, task.name, task.role,
+                   task.lane, organisation, assignee, task.ready_at, task.due_at, late,
+                   (now - task.ready_at).days)
+
+
+def counts(session: Session, clock: Clock, actor: Actor,
+           filters: Filters | None = None) -> Counts:
+    """Overdue steps counted by step, organisation and territory."""
+    query = _window(_base(actor, filters or Filters()), "overdue", clock.now(), timedelta(0))
+    sub = query.with_only_columns(HumanTask.id.label("id"), HumanTask.name.label("step"),
+                                  Organisation.name.label("org"),
+                                  Territory.name.label("territory")).subquery()
+
+    def group(column: Any) -> list[tuple[str, int]]:
+        rows = session.execute(select(column, func.count()).group_by(column)
+                               .order_by(func.count().desc(), column)).all()
+        return [(label or "Non attribuée", n) for label, n in rows]
+
+    total = session.scalar(select(func.count()).select_from(sub)) or 0
+    return Counts(total, group(sub.c.step), group(sub.c.org), group(sub.c.territory))
+
+
+def export_rows(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
+                filters: Filters | None = None) -> Iterator[list[str]]:
+    """CSV lines (header first) of every step of a view, in chunks (no size limit)."""
+    yield ["dossier", "territoire", "circuit", "étape", "rôle", "organisation", "personne",
+           "prête le", "échéance", "jours de retard"]
+    page = 1
+    while True:
+        chunk = steps(session, clock, actor, view, filters, page=page, per_page=MAX_PER_PAGE)
+        for r in chunk.items:
+            yield [r.case_reference, r.territory, r.circuit, r.step, r.lane or "",
+                   r.organisation or "", r.assignee or "", r.ready_at.isoformat(),
+                   r.due_at.isoformat() if r.due_at else "", str(r.days_late)]
+        if page >= chunk.pages:
+            return
+        page += 1
+
+
+def history(session: Session, actor: Actor, days: int = 30,
+            territory_id: int | None = None) -> list[tuple[date, int, int]]:
+    """Daily overdue and due-soon counts (recorded by the scheduler), oldest first."""
+    territories = overseen(actor) if territory_id is None else [territory_id]
+    if territory_id is not None and territory_id not in overseen(actor):
+        raise PermissionDenied("territoire hors de votre périmètre")
+    rows = session.execute(
+        select(DailyCount.day, func.sum(DailyCount.overdue), func.sum(DailyCount.due_soon))
+        .where(DailyCount.territory_id.in_(territories))
+        .group_by(DailyCount.day).order_by(DailyCount.day.desc()).limit(days)).all()
+    return [(d, int(o or 0), int(s or 0)) for d, o, s in reversed(rows)]
+
+
+def record_daily_counts(session: Session, clock: Clock) -> int:
+    """Store today's counts per territory once (the scheduler calls it; idempotent)."""
+    from engine.core.calendar import PARIS
+    now = clock.now()
+    today = now.astimezone(PARIS).date()
+    done = set(session.scalars(select(DailyCount.territory_id).where(DailyCount.day == today)))
+    added = 0
+    for territory_id in session.scalars(select(Territory.id)):
+        if territory_id in done:
+            continue
+        base = select(func.count()).select_from(HumanTask).where(
+            HumanTask.status == OPEN, HumanTask.territory_id == territory_id)
+        overdue = session.scalar(base.where(HumanTask.due_at < now)) or 0
+        soon = session.scalar(base.where(HumanTask.due_at >= now,
+                                         HumanTask.due_at < now + SOON)) or 0
+        session.add(DailyCount(territory_id=territory_id, day=today, overdue=overdue,
+                               due_soon=soon))
+        added += 1
+    return added
+
+
+def incidents(session: Session, actor: Actor) -> list[Incident]:
+    """Timers that failed after their retries, in the overseen territories."""
+    rows = session.execute(
+        select(Timer, Case.reference, Territory.name).join(Case, Case.id == Timer.case_id)
+        .join(Territory, Territory.id == Case.territory_id)
+        .where(Timer.status == FAILED, Case.territory_id.in_(overseen(actor)))
+        .order_by(Timer.due_at)).all()
+    return [Incident(t.id, t.case_id, ref, territory, t.name, t.due_at, t.attempts,
+                     t.last_error) for t, ref, territory in rows]
