@@ -59,8 +59,8 @@ def test_coming_deadlines_and_steps_without_deadline(session: Session, clock: Fi
     [task] = tasks.my_tasks(session, clock, world.coordinator).items
     tasks.complete(session, clock, world.coordinator, task.id, {"mesure": "avdl"})
     clock.advance(timedelta(days=16))  # escalation fires only with the scheduler
-    from engine.scheduler import run_once
     from engine.persistence.db import session_factory
+    from engine.scheduler import run_once
     run_once(session_factory(session.get_bind()), clock, "test")  # type: ignore[arg-type]
     clock.advance(timedelta(hours=1))
     waiting = oversight.steps(session, clock, admin, view="no_deadline", older_than_days=0)
