@@ -8,6 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := webapp/node_modules/.installed
 VENDOR := webapp/static/vendor/bpmn-js
+MO     := webapp/translations/en/LC_MESSAGES/messages.mo
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 
 .PHONY: setup run test e2e lint bench clean
@@ -29,7 +30,11 @@ $(VENDOR)/.copied: $(NODE_STAMP)
 	cp -r webapp/node_modules/bpmn-js/dist/assets webapp/node_modules/bpmn-js/dist/*.production.min.js $(VENDOR)/
 	touch $(VENDOR)/.copied
 
-setup: $(STAMP) $(VENDOR)/.copied
+# The compiled catalogue is built here, never committed (.gitignore: *.mo).
+$(MO): webapp/translations/en/LC_MESSAGES/messages.po | $(STAMP)
+	$(BIN)/pybabel compile -d webapp/translations
+
+setup: $(STAMP) $(VENDOR)/.copied $(MO)
 
 run: setup
 	$(BIN)/aiguillage db upgrade
@@ -57,3 +62,4 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) webapp/node_modules $(VENDOR) .pytest_cache .ruff_cache .mypy_cache
+	rm -f webapp/translations/*/LC_MESSAGES/*.mo

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 
 from flask import Flask, current_app, flash, session
+from flask_babel import gettext, lazy_gettext
 from flask_login import AnonymousUserMixin, current_user, logout_user
 
 from engine.errors import NotFound
 from engine.services.access import Actor, load_actor
 from webapp.db import get_session
 from webapp.extensions import login_manager
+from webapp.i18n import clear_session
 
 
 class LoginUser:
@@ -61,8 +63,9 @@ def _enforce_timeouts() -> None:
     last = session.get("seen", now)
     if now - last > current_app.config["IDLE_TIMEOUT"].total_seconds():
         logout_user()
-        session.clear()
-        flash("Votre session a expiré après une période d'inactivité. Reconnectez-vous.", "info")
+        clear_session()
+        flash(gettext("Votre session a expiré après une période d'inactivité. "
+                      "Reconnectez-vous."), "info")
         return
     session["seen"] = now
 
@@ -72,7 +75,8 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(_load)
     login_manager.anonymous_user = Anonymous
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message = lazy_gettext("Connectez-vous pour accéder à cette page.")
+    login_manager.localize_callback = str  # the lazy message, in the request's language
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
     app.before_request(_enforce_timeouts)

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     "BABEL_DEFAULT_LOCALE": "fr",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+    "BABEL_TRANSLATION_DIRECTORIES": "translations",  # relative to webapp/ (the app's root_path)
     "LANGUAGES": ("fr", "en"),
     "LOGIN_RATE_LIMIT": "10 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",

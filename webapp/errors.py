@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request
+from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -22,15 +23,16 @@ STATUS: dict[type[Exception], int] = {
     NotFound: 404, PermissionDenied: 403, Conflict: 409, FormInvalid: 422,
     ProcessDefinitionError: 422,
 }
-TITLES = {400: "Requête invalide", 403: "Accès refusé", 404: "Page introuvable",
-          405: "Méthode non autorisée", 409: "Action impossible",
-          413: "Envoi trop volumineux", 422: "Données refusées",
-          429: "Trop de tentatives", 500: "Erreur interne"}
+TITLES = {400: lazy_gettext("Requête invalide"), 403: lazy_gettext("Accès refusé"),
+          404: lazy_gettext("Page introuvable"), 405: lazy_gettext("Méthode non autorisée"),
+          409: lazy_gettext("Action impossible"), 413: lazy_gettext("Envoi trop volumineux"),
+          422: lazy_gettext("Données refusées"), 429: lazy_gettext("Trop de tentatives"),
+          500: lazy_gettext("Erreur interne")}
 
 
 def _page(code: int, message: str | None = None) -> tuple[str, int]:
-    return render_template("errors/error.html", code=code, title=TITLES.get(code, "Erreur"),
-                           message=message), code
+    title = TITLES.get(code) or gettext("Erreur")
+    return render_template("errors/error.html", code=code, title=title, message=message), code
 
 
 def _engine_error(exc: EngineError) -> tuple[str, int]:
@@ -43,8 +45,8 @@ def _http_error(exc: HTTPException) -> tuple[str, int]:
 
 
 def _csrf_error(exc: CSRFError) -> tuple[str, int]:
-    return _page(400, "Le formulaire a expiré ou n'a pas été envoyé depuis Aiguillage. "
-                      "Rechargez la page et recommencez.")
+    return _page(400, gettext("Le formulaire a expiré ou n'a pas été envoyé depuis Aiguillage. "
+                              "Rechargez la page et recommencez."))
 
 
 def _unexpected(exc: Exception) -> tuple[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -10,9 +11,10 @@ from wtforms.validators import DataRequired, Length
 class LoginForm(FlaskForm):  # type: ignore[misc]
     """Sign in with e-mail and password."""
 
-    email = EmailField("Adresse e-mail", validators=[DataRequired("Indiquez votre adresse e-mail."),
-                                                     Length(max=254)])
-    password = PasswordField("Mot de passe", validators=[
+    email = EmailField(lazy_gettext("Adresse e-mail"),
+                       validators=[DataRequired("Indiquez votre adresse e-mail."),
+                                   Length(max=254)])
+    password = PasswordField(lazy_gettext("Mot de passe"), validators=[
         DataRequired("Indiquez votre mot de passe."), Length(max=200)])
 
 
@@ -23,14 +25,14 @@ class EmptyForm(FlaskForm):  # type: ignore[misc]
 class AssignForm(FlaskForm):  # type: ignore[misc]
     """Coordinator: give a step to someone."""
 
-    user_id = SelectField("Confier à", coerce=int)
+    user_id = SelectField(lazy_gettext("Confier à"), coerce=int)
 
 
 class CloseForm(FlaskForm):  # type: ignore[misc]
     """Close or cancel a case with a reason."""
 
-    reason = TextAreaField("Motif", validators=[DataRequired("Indiquez un motif."),
-                                                Length(max=500)])
+    reason = TextAreaField(lazy_gettext("Motif"), validators=[DataRequired("Indiquez un motif."),
+                                                              Length(max=500)])
 
 
 class SearchForm(FlaskForm):  # type: ignore[misc]
@@ -39,4 +41,4 @@ class SearchForm(FlaskForm):  # type: ignore[misc]
     class Meta:
         csrf = False
 
-    q = StringField("Référence ou nom du ménage", validators=[Length(max=100)])
+    q = StringField(lazy_gettext("Référence ou nom du ménage"), validators=[Length(max=100)])

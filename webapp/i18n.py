@@ -18,6 +18,14 @@ def select_locale() -> str:
     return lang if lang in current_app.config["LANGUAGES"] else "fr"
 
 
+def clear_session() -> None:
+    """Empty the session (sign-in, sign-out, idle timeout) but keep the chosen language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang is not None:
+        session["lang"] = lang
+
+
 def local(instant: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     """An instant in Paris time (the UI shows Europe/Paris; storage is UTC)."""
     return instant.astimezone(PARIS).strftime(fmt) if instant else "—"

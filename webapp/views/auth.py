@@ -14,6 +14,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -23,6 +24,7 @@ from webapp.auth import LoginUser
 from webapp.db import get_session
 from webapp.extensions import limiter
 from webapp.forms import EmptyForm, LoginForm
+from webapp.i18n import clear_session
 
 bp = Blueprint("auth", __name__)
 
@@ -42,13 +44,13 @@ def login() -> str | Response:
         user = users.authenticate(get_session(), form.email.data, form.password.data)
         if user is not None:
             target = request.args.get("next", "")
-            session.clear()  # a new session: nothing from before sign-in survives
+            clear_session()  # a new session: nothing from before sign-in but the language
             login_user(LoginUser(load_actor(get_session(), user.id)))
             session["seen"] = time.time()
             session.permanent = True
             safe = target.startswith("/") and not target.startswith("//")
             return redirect(target if safe else url_for("tasks.index"))
-        flash("Adresse e-mail ou mot de passe incorrect.", "error")
+        flash(gettext("Adresse e-mail ou mot de passe incorrect."), "error")
     return render_template("auth/login.html", form=form)
 
 
@@ -58,6 +60,6 @@ def logout() -> Response:
     """Sign out (server side: the session is emptied)."""
     if EmptyForm().validate_on_submit():
         logout_user()
-        session.clear()
-        flash("Vous êtes déconnecté·e.", "info")
+        clear_session()
+        flash(gettext("Vous êtes déconnecté·e."), "info")
     return redirect(url_for("auth.login"))

@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext, lazy_gettext
 from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -24,8 +25,9 @@ from webapp.db import clock, get_session
 from webapp.forms import CloseForm, EmptyForm, SearchForm
 
 bp = Blueprint("cases", __name__, url_prefix="/dossiers")
-STATUSES = {"open": "En cours", "completed": "Terminé", "closed": "Clôturé",
-            "cancelled": "Annulé", "error": "En erreur"}
+STATUSES = {"open": lazy_gettext("En cours"), "completed": lazy_gettext("Terminé"),
+            "closed": lazy_gettext("Clôturé"), "cancelled": lazy_gettext("Annulé"),
+            "error": lazy_gettext("En erreur")}
 
 
 def _territory() -> int:
@@ -74,7 +76,8 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
             except FormInvalid as exc:
                 errors = exc.errors
             else:
-                flash(f"Dossier {summary.reference} créé.", "success")
+                flash(gettext("Dossier %(reference)s créé.", reference=summary.reference),
+                      "success")
                 return redirect(url_for("cases.show", case_id=summary.id))
     page = render_template("cases/new.html", circuit=circuit, schema=form, errors=errors,
                            values=request.form.to_dict(), form=EmptyForm())
@@ -108,9 +111,9 @@ def close(case_id: int) -> Response | WerkzeugResponse:
     """Coordinator: close or cancel the case with a reason."""
     form = CloseForm()
     if not form.validate_on_submit():
-        flash("Indiquez un motif de clôture.", "error")
+        flash(gettext("Indiquez un motif de clôture."), "error")
         return redirect(url_for("cases.show", case_id=case_id))
     cancel = request.form.get("annuler") == "1"
     cases.close(get_session(), clock(), actor(), case_id, form.reason.data, cancel=cancel)
-    flash("Dossier annulé." if cancel else "Dossier clôturé.", "success")
+    flash(gettext("Dossier annulé.") if cancel else gettext("Dossier clôturé."), "success")
     return redirect(url_for("cases.show", case_id=case_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -15,8 +16,8 @@ from webapp.forms import AssignForm, EmptyForm
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 DUE = {"overdue", "soon"}
-SORTS = {"due": "Échéance", "ready": "Plus anciennes d'abord",
-         "ready_desc": "Plus récentes d'abord"}
+SORTS = {"due": lazy_gettext("Échéance"), "ready": lazy_gettext("Plus anciennes d'abord"),
+         "ready_desc": lazy_gettext("Plus récentes d'abord")}
 
 
 @bp.get("/")
@@ -52,11 +53,12 @@ def show(task_id: int) -> str | Response | tuple[str, int]:
             except FormInvalid as exc:
                 errors = exc.errors
             except InvalidTransition:
-                flash("Cette étape a déjà été réalisée ; rien n'a été enregistré.", "error")
+                flash(gettext("Cette étape a déjà été réalisée ; rien n'a été enregistré."),
+                      "error")
                 return redirect(url_for("tasks.index"))
             else:
-                flash(f"Étape « {detail.task.name} » terminée pour le dossier "
-                      f"{detail.case.reference}.", "success")
+                flash(gettext("Étape « %(step)s » terminée pour le dossier %(reference)s.",
+                              step=detail.task.name, reference=detail.case.reference), "success")
                 return redirect(url_for("tasks.show", task_id=nxt.id) if nxt
                                 else url_for("tasks.index"))
     assign = AssignForm()
@@ -71,7 +73,7 @@ def show(task_id: int) -> str | Response | tuple[str, int]:
 def claim(task_id: int) -> Response:
     """Take the step."""
     return _act(task_id, lambda: tasks.claim(get_session(), clock(), actor(), task_id),
-                "Vous avez pris en charge cette étape.")
+                gettext("Vous avez pris en charge cette étape."))
 
 
 @bp.post("/<int:task_id>/rendre")
@@ -79,7 +81,7 @@ def claim(task_id: int) -> Response:
 def unclaim(task_id: int) -> Response:
     """Give the step back to its role."""
     return _act(task_id, lambda: tasks.unclaim(get_session(), clock(), actor(), task_id),
-                "L'étape est de nouveau proposée à son rôle.")
+                gettext("L'étape est de nouveau proposée à son rôle."))
 
 
 @bp.post("/<int:task_id>/confier")
@@ -90,7 +92,7 @@ def assign(task_id: int) -> Response:
     if user_id is None:
         abort(400)
     return _act(task_id, lambda: tasks.assign(get_session(), clock(), actor(), task_id, user_id),
-                "L'étape a été confiée.")
+                gettext("L'étape a été confiée."))
 
 
 def _act(task_id: int, action: object, message: str) -> Response:
