@@ -180,8 +180,11 @@ def scheduler_command(once: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("spiff").setLevel(logging.WARNING)
     if once:
-        tick = scheduler.run_once(_sessions(), SystemClock(), scheduler.worker_name())
-        click.echo(f"{tick.fired} minuterie(s) déclenchée(s), {tick.failed} en échec")
+        from engine.mail import sender_from_environment
+        tick = scheduler.run_once(_sessions(), SystemClock(), scheduler.worker_name(),
+                                  sender=sender_from_environment())
+        click.echo(f"{tick.fired} minuterie(s) déclenchée(s), {tick.failed} en échec, "
+                   f"{tick.notices} avis envoyé(s)")
         return
     scheduler.main(_sessions())
 

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import Clock, SystemClock
 from engine.errors import EngineError
-from engine.services import timers
+from engine.mail import Sender, sender_from_environment
+from engine.services import notices, timers
 
 log = logging.getLogger("aiguillage.scheduler")
 POLL_SECONDS = 2.0
@@ -36,11 +37,13 @@ class Tick:
     claimed: int = 0
     fired: int = 0
     failed: int = 0
+    notices: int = 0
 
 
 def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
-             batch: int = 50, max_batches: int = 1000) -> Tick:
-    """Claim and fire due timers until none is due (bounded by ``max_batches``)."""
+             batch: int = 50, max_batches: int = 1000, sender: Sender | None = None) -> Tick:
+    """Claim and fire due timers until none is due (bounded by ``max_batches``); then, with
+    a ``sender``, write and deliver notices (overdue steps, daily digests, reminders)."""
     tick = Tick()
     for _ in range(max_batches):
         with sessions() as session:
@@ -58,6 +61,10 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
                 except Exception:  # a bug or a database error: one timer never stops a sweep
                     tick.failed += 1
                     log.exception("timer %s failed", timer_id)
+    if sender is not None:
+        with sessions() as session:
+            report = notices.tick(session, clock, sender)
+        tick.notices = report.sent
     return tick
 
 
@@ -67,9 +74,11 @@ def start_background(sessions: sessionmaker[Session], clock: Clock | None = None
     from apscheduler.schedulers.background import BackgroundScheduler
     scheduler = BackgroundScheduler(daemon=True)
     worker = worker_name()
-    scheduler.add_job(run_once, "interval", seconds=seconds, args=[sessions, clock or SystemClock(),
-                      worker], id="timers", max_instances=1, coalesce=True,
-                      misfire_grace_time=None, replace_existing=True)
+    scheduler.add_job(run_once, "interval", seconds=seconds,
+                      args=[sessions, clock or SystemClock(), worker],
+                      kwargs={"sender": sender_from_environment()}, id="timers",
+                      max_instances=1, coalesce=True, misfire_grace_time=None,
+                      replace_existing=True)
     scheduler.start()
     return scheduler
 
@@ -80,8 +89,10 @@ def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS) -> None
     clock = SystemClock()
     worker = worker_name()
     log.info("scheduler %s started", worker)
-    run_once(sessions, clock, worker)  # catch up at once after downtime
+    sender = sender_from_environment()
+    run_once(sessions, clock, worker, sender=sender)  # catch up at once after downtime
     scheduler = BlockingScheduler()
     scheduler.add_job(run_once, "interval", seconds=seconds, args=[sessions, clock, worker],
-                      id="timers", max_instances=1, coalesce=True, misfire_grace_time=None)
+                      kwargs={"sender": sender}, id="timers", max_instances=1, coalesce=True,
+                      misfire_grace_time=None)
     scheduler.start()

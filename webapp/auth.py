@@ -34,6 +34,11 @@ class LoginUser:
         """Display name."""
         return self.actor.name
 
+    @property
+    def administers(self) -> bool:
+        """True if the user administers at least one territory (shows « Supervision »)."""
+        return any(self.actor.is_admin(t) for t in self.actor.territories())
+
 
 class Anonymous(AnonymousUserMixin):  # type: ignore[misc]
     """Nobody signed in."""

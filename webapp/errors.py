@@ -41,7 +41,8 @@ def _engine_error(exc: EngineError) -> tuple[str, int]:
 
 
 def _http_error(exc: HTTPException) -> tuple[str, int]:
-    return _page(exc.code or 500)
+    own = exc.description if exc.description != type(exc).description else None
+    return _page(exc.code or 500, own)
 
 
 def _csrf_error(exc: CSRFError) -> tuple[str, int]:

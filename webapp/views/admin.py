@@ -1,0 +1,260 @@
+"""Administrators: overdue dashboard, incidents and repairs, users, organisations, audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext
+from flask_login import login_required
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from engine.errors import Conflict
+from engine.services import audit, cases, oversight, territories, timers, users
+from webapp.auth import actor
+from webapp.db import clock, get_session
+from webapp.forms import EmptyForm
+
+bp = Blueprint("admin", __name__, url_prefix="/supervision")
+VIEWS: dict[str, oversight.View] = {"retard": "overdue", "echeances": "coming",
+                                    "sans-echeance": "no_deadline"}
+
+
+def _filters() -> oversight.Filters:
+    args = request.args
+    return oversight.Filters(territory_id=args.get("territoire", type=int),
+                             circuit_id=args.get("circuit", type=int),
+                             step=args.get("etape") or None,
+                             organisation_id=args.get("organisation", type=int),
+                             role=args.get("role") or None)
+
+
+def _view() -> oversight.View:
+    name = request.args.get("vue", "retard")
+    if name not in VIEWS:
+        abort(400)
+    return VIEWS[name]
+
+
+@bp.get("/")
+@login_required
+def dashboard() -> str:
+    """Overdue steps (or coming deadlines, or steps waiting without deadline), with counts."""
+    view, filters = _view(), _filters()
+    page = oversight.steps(get_session(), clock(), actor(), view, filters,
+                           sort=request.args.get("tri", "due"),
+                           page=request.args.get("page", 1, type=int),
+                           older_than_days=request.args.get("jours", 14, type=int))
+    counts = oversight.counts(get_session(), clock(), actor(), filters) \
+        if view == "overdue" else None
+    history = oversight.history(get_session(), actor(), territory_id=filters.territory_id)
+    return render_template("admin/dashboard.html", page=page, counts=counts, history=history,
+                           view=request.args.get("vue", "retard"), args=request.args,
+                           now=clock().now())
+
+
+@bp.get("/export.csv")
+@login_required
+def export() -> Response:
+    """The current view as CSV (semicolon-separated, UTF-8 with BOM for spreadsheets)."""
+    oversight.overseen(actor())  # refuse before streaming starts
+    rows = oversight.export_rows(get_session(), clock(), actor(), _view(), _filters())
+    return _csv(rows, f"aiguillage-{request.args.get('vue', 'retard')}.csv")
+
+
+def _csv(rows: Iterator[list[str]], filename: str) -> Response:
+    def generate() -> Iterator[str]:
+        yield "\ufeff"
+        for row in rows:
+            buffer = io.StringIO()
+            csv.writer(buffer, delimiter=";").writerow(row)
+            yield buffer.getvalue()
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/incidents")
+@login_required
+def incidents() -> str:
+    """Timers that failed after their retries."""
+    return render_template("admin/incidents.html",
+                           incidents=oversight.incidents(get_session(), actor()), form=EmptyForm())
+
+
+@bp.post("/minuteries/<int:timer_id>/relancer")
+@login_required
+def retry(timer_id: int) -> WerkzeugResponse:
+    """Put a failed timer back in the queue."""
+    _check_form()
+    timers.retry(get_session(), clock(), actor(), timer_id)
+    flash(gettext("La minuterie sera de nouveau déclenchée."), "success")
+    return redirect(url_for("admin.incidents"))
+
+
+@bp.route("/dossiers/<int:case_id>/reparer", methods=["GET", "POST"])
+@login_required
+def repair(case_id: int) -> str | WerkzeugResponse:
+    """Reset a case to an earlier step, or cancel it."""
+    if request.method == "POST":
+        _check_form()
+        step = request.form.get("etape", "")
+        if request.form.get("annuler") == "1":
+            cases.close(get_session(), clock(), actor(), case_id,
+                        request.form.get("motif", "") or gettext("Annulé par l'administration"),
+                        cancel=True)
+            flash(gettext("Dossier annulé."), "success")
+        else:
+            cases.reset(get_session(), clock(), actor(), case_id, step)
+            flash(gettext("Le dossier est revenu à l'étape choisie."), "success")
+        return redirect(url_for("cases.show", case_id=case_id))
+    detail = cases.get(get_session(), clock(), actor(), case_id)
+    return render_template("admin/repair.html", detail=detail, form=EmptyForm(),
+                           steps=cases.steps_done(get_session(), actor(), case_id))
+
+
+@bp.get("/utilisateurs")
+@login_required
+def people() -> str:
+    """Users of the administered territories, their roles and organisations."""
+    session = get_session()
+    territory_ids = oversight.overseen(actor())
+    from engine.persistence.models import Organisation, Territory
+    places = {t.id: t for t in session.query(Territory).filter(Territory.id.in_(territory_ids))}
+    organisations = session.query(Organisation).filter(
+        Organisation.territory_id.in_(territory_ids)).order_by(Organisation.name).all()
+    return render_template("admin/people.html", people=users.administered_users(session, actor()),
+                           territories=places, organisations=organisations, form=EmptyForm(),
+                           kinds=territories.ORGANISATION_KINDS)
+
+
+@bp.post("/utilisateurs")
+@login_required
+def create_person() -> WerkzeugResponse:
+    """Create a user with a first role; the temporary password is shown once."""
+    _check_form()
+    form = request.form
+    territory_id = form.get("territoire", type=int)
+    if territory_id not in oversight.overseen(actor()):
+        abort(403)
+    import secrets
+    password = secrets.token_urlsafe(12)
+    try:
+        user = users.create_user(get_session(), clock(), actor(), form.get("email", ""),
+                                 form.get("nom", ""), password)
+        users.add_membership(get_session(), clock(), actor(), user.id, territory_id,
+                             form.get("role", ""), form.get("organisation", type=int))
+    except Conflict as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.people"))
+    flash(gettext("Compte créé pour %(email)s. Mot de passe provisoire, à transmettre en main "
+                  "propre : %(password)s", email=user.email, password=password), "success")
+    return redirect(url_for("admin.people"))
+
+
+@bp.post("/utilisateurs/<int:user_id>/<string:action>")
+@login_required
+def person_action(user_id: int, action: str) -> WerkzeugResponse:
+    """Deactivate, reactivate, reset password, add a role."""
+    _check_form()
+    session, now, me = get_session(), clock(), actor()
+    try:
+        if action == "desactiver":
+            users.set_active(session, now, me, user_id, False)
+            flash(gettext("Compte désactivé."), "success")
+        elif action == "reactiver":
+            users.set_active(session, now, me, user_id, True)
+            flash(gettext("Compte réactivé."), "success")
+        elif action == "mot-de-passe":
+            password = users.reset_password(session, now, me, user_id)
+            flash(gettext("Nouveau mot de passe provisoire : %(password)s", password=password),
+                  "success")
+        elif action == "role":
+            users.add_membership(session, now, me, user_id,
+                                 request.form.get("territoire", type=int) or 0,
+                                 request.form.get("role", ""),
+                                 request.form.get("organisation", type=int))
+            flash(gettext("Rôle ajouté."), "success")
+        else:
+            abort(404)
+    except Conflict as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.people"))
+
+
+@bp.post("/roles/<int:membership_id>/retirer")
+@login_required
+def remove_role(membership_id: int) -> WerkzeugResponse:
+    """Withdraw a role."""
+    _check_form()
+    try:
+        users.remove_membership(get_session(), clock(), actor(), membership_id)
+        flash(gettext("Rôle retiré."), "success")
+    except Conflict as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.people"))
+
+
+@bp.post("/organisations")
+@login_required
+def create_organisation() -> WerkzeugResponse:
+    """Add an organisation to a territory."""
+    _check_form()
+    try:
+        territories.create_organisation(get_session(), clock(), actor(),
+                                        request.form.get("territoire", type=int) or 0,
+                                        request.form.get("nom", "").strip(),
+                                        request.form.get("type", ""))
+        flash(gettext("Organisation ajoutée."), "success")
+    except Conflict as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.people"))
+
+
+def _audit_filters() -> audit.AuditFilters:
+    args = request.args
+    try:
+        since = date.fromisoformat(args["du"]) if args.get("du") else None
+        until = date.fromisoformat(args["au"]) if args.get("au") else None
+    except ValueError:
+        abort(400, description=gettext("Dates attendues au format AAAA-MM-JJ."))
+    return audit.AuditFilters(user_email=args.get("personne") or None,
+                              case_reference=args.get("dossier") or None,
+                              action=args.get("action") or None, since=since, until=until)
+
+
+@bp.get("/journal")
+@login_required
+def journal() -> str:
+    """The audit log, filtered by person, case, action and period."""
+    rows, total = audit.search(get_session(), actor(), _audit_filters(),
+                               page=request.args.get("page", 1, type=int))
+    return render_template("admin/journal.html", rows=rows, total=total, args=request.args)
+
+
+@bp.get("/journal.csv")
+@login_required
+def journal_export() -> Response:
+    """The filtered audit log as CSV."""
+    oversight.overseen(actor())  # refuse before streaming starts
+    return _csv(audit.export_rows(get_session(), actor(), _audit_filters()),
+                "aiguillage-journal.csv")
+
+
+def _check_form() -> None:
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    oversight.overseen(actor())
+
