@@ -1,0 +1,67 @@
+"""The administrator's journey in a real browser: time moves past a deadline, the step
+appears on the supervision dashboard, the administrator gives it to someone, and the overdue
+notice is delivered once."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.clock import FixedClock
+from engine.mail import LogSender
+from engine.persistence.models import Circuit
+from engine.scheduler import run_once
+from engine.services import cases, demo, tasks
+from engine.services.access import SYSTEM
+from tests.e2e.conftest import PASSWORD, ROOT, LiveApp
+
+SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
+
+
+def _overdue_case(live: LiveApp) -> str:
+    built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    scenario = json.loads(SCENARIO.read_text())
+    past = FixedClock(built.clock.now() - timedelta(days=20))
+    with built.sessions() as session:
+        territory_id = demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
+        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
+                                                       Circuit.key == "coordination"))
+        summary = cases.start(session, past, SYSTEM, circuit.id, scenario["data"])
+        [first] = [t for t in tasks.my_tasks(session, past, SYSTEM).items
+                   if t.case_id == summary.id]
+        tasks.complete(session, past, SYSTEM, first.id, scenario["steps"][0]["data"])
+        return summary.reference
+
+
+def test_administrator_sees_the_overdue_step_reassigns_it_and_one_notice_goes(
+        live_app: LiveApp, browser: Any) -> None:
+    reference = _overdue_case(live_app)
+    built = live_app.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    sender = LogSender()
+    run_once(built.sessions, built.clock, "e2e", sender=sender)  # the scheduler's tick
+    overdue = [m for m in sender.sent if m.message_id.startswith("overdue:")]
+    assert len(overdue) == 2  # the step's role, and the territory's coordination
+    assert all(reference in m.subject for m in overdue)
+
+    page = browser.new_page()
+    page.goto(f"{live_app.url}/connexion")
+    page.get_by_label("Adresse e-mail").fill("admin@demo.test")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("link", name="Supervision").click()
+    assert "1 étape en retard" in page.content()
+    row = page.locator("tr", has_text=reference)
+    assert "Vérifier la recevabilité de la demande" in row.inner_text()
+    row.get_by_role("link", name="Vérifier la recevabilité de la demande").click()
+    page.get_by_label("Confier à").select_option(label="Camille Coordination")
+    page.get_by_role("button", name="Confier l'étape").click()
+    assert "L'étape a été confiée." in page.content()
+
+    page.get_by_role("link", name="Supervision").click()
+    assert "Camille Coordination" in page.locator("tr", has_text=reference).inner_text()
+    again = LogSender()
+    run_once(built.sessions, built.clock, "e2e", sender=again)  # a later tick, or a restart
+    assert [m for m in again.sent if m.message_id.startswith("overdue:")] == []
