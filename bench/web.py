@@ -79,6 +79,29 @@ def main() -> None:
         for name, page in pages.items():
             p50, p95, status = _time(client, page)
             print(f"{name:<24}{p50:>9.1f}{p95:>9.1f}{status:>8}")
+    _admin(app, url)
+
+
+def _admin(app, url: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from engine.persistence.models import HumanTask
+    engine = build(url)
+    with engine.sessions() as session:
+        overdue = session.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.status == "open", HumanTask.due_at < engine.clock.now()))
+    client = app.test_client()
+    client.post("/connexion", data={"email": "admin@demo.test", "password": PASSWORD})
+    print(f"\nadmin@demo.test ({overdue:,} overdue steps)")
+    print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'status':>8}")
+    for name, page in {"dashboard (overdue)": "/supervision/",
+                       "dashboard page 20": "/supervision/?page=20",
+                       "coming deadlines": "/supervision/?vue=echeances",
+                       "waiting, no deadline": "/supervision/?vue=sans-echeance",
+                       "incidents": "/supervision/incidents",
+                       "audit log": "/supervision/journal"}.items():
+        p50, p95, status = _time(client, page)
+        print(f"{name:<24}{p50:>9.1f}{p95:>9.1f}{status:>8}")
 
 
 if __name__ == "__main__":

@@ -109,13 +109,37 @@ def overseen(actor: Actor) -> list[int]:
 _Assignee = aliased(User)
 
 
-def _base(actor: Actor, filters: Filters) -> Select[Any]:
+def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
+                older_than: timedelta) -> list[Any]:
+    """WHERE clauses on ``human_task`` alone: counts never join other tables."""
     territories = overseen(actor)
     if filters.territory_id is not None:
         if filters.territory_id not in territories:
             raise PermissionDenied("territoire hors de votre périmètre")
         territories = [filters.territory_id]
-    query = (
+    where: list[Any] = [HumanTask.status == OPEN, HumanTask.territory_id.in_(territories)]
+    if view == "overdue":
+        where.append(HumanTask.due_at < now)
+    elif view == "coming":
+        where += [HumanTask.due_at >= now, HumanTask.due_at < now + timedelta(days=7)]
+    else:
+        where += [HumanTask.due_at.is_(None), HumanTask.ready_at < now - older_than]
+    if filters.circuit_id is not None:
+        where.append(HumanTask.circuit_id == filters.circuit_id)
+    if filters.step:
+        where.append(HumanTask.bpmn_id == filters.step)
+    if filters.role:
+        where.append(HumanTask.role == filters.role)
+    if filters.organisation_id is not None:
+        where.append(HumanTask.assignee_id.in_(select(Membership.user_id).where(
+            Membership.organisation_id == filters.organisation_id,
+            Membership.territory_id == HumanTask.territory_id,
+            Membership.role == HumanTask.role)))
+    return where
+
+
+def _display(where: list[Any]) -> Select[Any]:
+    return (
         select(HumanTask, Case.reference, Territory.name, Circuit.title, Organisation.name,
                _Assignee.display_name)
         .join(Case, Case.id == HumanTask.case_id)
@@ -126,24 +150,7 @@ def _base(actor: Actor, filters: Filters) -> Select[Any]:
                                     Membership.territory_id == HumanTask.territory_id,
                                     Membership.role == HumanTask.role))
         .outerjoin(Organisation, Organisation.id == Membership.organisation_id)
-        .where(HumanTask.status == OPEN, HumanTask.territory_id.in_(territories)))
-    if filters.circuit_id is not None:
-        query = query.where(HumanTask.circuit_id == filters.circuit_id)
-    if filters.step:
-        query = query.where(HumanTask.bpmn_id == filters.step)
-    if filters.organisation_id is not None:
-        query = query.where(Membership.organisation_id == filters.organisation_id)
-    if filters.role:
-        query = query.where(HumanTask.role == filters.role)
-    return query
-
-
-def _window(query: Select[Any], view: View, now: datetime, older_than: timedelta) -> Select[Any]:
-    if view == "overdue":
-        return query.where(HumanTask.due_at < now)
-    if view == "coming":
-        return query.where(HumanTask.due_at >= now, HumanTask.due_at < now + timedelta(days=7))
-    return query.where(HumanTask.due_at.is_(None), HumanTask.ready_at < now - older_than)
+        .where(*where))
 
 
 def steps(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
@@ -153,15 +160,13 @@ def steps(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
     more than ``older_than_days``."""
     now = clock.now()
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    query = _window(_base(actor, filters or Filters()), view, now,
-                    timedelta(days=older_than_days))
-    total = session.scalar(select(func.count()).select_from(
-        query.with_only_columns(HumanTask.id).subquery())) or 0
+    where = _conditions(actor, filters or Filters(), view, now, timedelta(days=older_than_days))
+    total = session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
     order = {"territory": (Territory.name, HumanTask.due_at), "step": (HumanTask.name,
              HumanTask.due_at), "assignee": (_Assignee.display_name, HumanTask.due_at)}.get(
         sort, (HumanTask.due_at, HumanTask.id) if view != "no_deadline"
         else (HumanTask.ready_at, HumanTask.id))
-    rows = session.execute(query.order_by(*order).limit(per_page)
+    rows = session.execute(_display(where).order_by(*order).limit(per_page)
                            .offset((max(page, 1) - 1) * per_page)).all()
     return Page([_row(r, now) for r in rows], total, page, per_page)
 
@@ -176,19 +181,31 @@ def _row(row: Any, now: datetime) -> StepRow:
 
 def counts(session: Session, clock: Clock, actor: Actor,
            filters: Filters | None = None) -> Counts:
-    """Overdue steps counted by step, organisation and territory."""
-    query = _window(_base(actor, filters or Filters()), "overdue", clock.now(), timedelta(0))
-    sub = query.with_only_columns(HumanTask.id.label("id"), HumanTask.name.label("step"),
-                                  Organisation.name.label("org"),
-                                  Territory.name.label("territory")).subquery()
-
-    def group(column: Any) -> list[tuple[str, int]]:
-        rows = session.execute(select(column, func.count()).group_by(column)
-                               .order_by(func.count().desc(), column)).all()
-        return [(label or "Non attribuée", n) for label, n in rows]
-
-    total = session.scalar(select(func.count()).select_from(sub)) or 0
-    return Counts(total, group(sub.c.step), group(sub.c.org), group(sub.c.territory))
+    """Overdue steps counted by step, organisation and territory (grouped on human_task)."""
+    where = _conditions(actor, filters or Filters(), "overdue", clock.now(), timedelta(0))
+    total = session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
+    by_step = session.execute(select(HumanTask.name, func.count()).where(*where)
+                              .group_by(HumanTask.name)
+                              .order_by(func.count().desc(), HumanTask.name)).all()
+    names = dict(session.execute(select(Territory.id, Territory.name)).all())
+    by_territory = session.execute(select(HumanTask.territory_id, func.count()).where(*where)
+                                   .group_by(HumanTask.territory_id)
+                                   .order_by(func.count().desc())).all()
+    by_org = session.execute(
+        select(Organisation.name, func.count())
+        .select_from(HumanTask)
+        .join(Membership, and_(Membership.user_id == HumanTask.assignee_id,
+                               Membership.territory_id == HumanTask.territory_id,
+                               Membership.role == HumanTask.role))
+        .join(Organisation, Organisation.id == Membership.organisation_id)
+        .where(*where).group_by(Organisation.name)
+        .order_by(func.count().desc(), Organisation.name)).all()
+    placed = sum(n for _, n in by_org)
+    organisations = [(str(name), int(n)) for name, n in by_org]
+    if total - placed:
+        organisations.append(("Non attribuée", total - placed))
+    return Counts(total, [(str(s), int(n)) for s, n in by_step], organisations,
+                  [(str(names.get(t, t)), int(n)) for t, n in by_territory])
 
 
 def export_rows(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
