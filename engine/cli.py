@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -121,7 +122,7 @@ def _line(at: datetime, kind: str, text: str, task: object) -> str:
 
 # --------------------------------------------------------------------------- database commands
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions() -> Any:
     from engine.persistence.db import default_url, make_engine, session_factory
     return session_factory(make_engine(default_url()))
 

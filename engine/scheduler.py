@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from typing import Any
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,7 +70,7 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
 
 
 def start_background(sessions: sessionmaker[Session], clock: Clock | None = None,
-                     seconds: float = POLL_SECONDS):  # type: ignore[no-untyped-def]
+                     seconds: float = POLL_SECONDS) -> Any:
     """Embedded mode: a background ticker in this process (one web process only)."""
     from apscheduler.schedulers.background import BackgroundScheduler
     scheduler = BackgroundScheduler(daemon=True)

@@ -13,7 +13,8 @@ PARIS = ZoneInfo("Europe/Paris")
 
 @lru_cache(maxsize=64)
 def _holidays(year: int, subdivision: str | None) -> frozenset[date]:
-    return frozenset(holidays.France(years=year, subdiv=subdivision).keys())
+    france = holidays.country_holidays("FR", years=year, subdiv=subdivision)
+    return frozenset(france.keys())
 
 
 def is_working_day(day: date, subdivision: str | None = None) -> bool:
@@ -41,4 +42,4 @@ def add_working_days(start: datetime, count: int, subdivision: str | None = None
 
 def known_subdivisions() -> tuple[str, ...]:
     """Subdivision codes the holiday calendar knows for France."""
-    return tuple(holidays.France.subdivisions)
+    return tuple(holidays.country_holidays("FR").subdivisions)

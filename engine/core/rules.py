@@ -210,7 +210,7 @@ def _timer(doc: Document, definition: etree._Element) -> Iterator[Problem]:
         return
     kind, element = present[0]
     text = text_of(element)
-    yield from _timer_value(doc, owner, text, kind)
+    yield from _timer_value(doc, owner, text, kind)  # type: ignore[arg-type]
 
 
 def _timer_value(doc: Document, owner: etree._Element, text: str,

@@ -35,17 +35,17 @@ class TimerValueError(ValueError):
 class Duration:
     """A parsed ISO-8601 duration."""
 
-    years: int = 0
-    months: int = 0
-    weeks: int = 0
-    days: int = 0
+    years: float = 0
+    months: float = 0
+    weeks: float = 0
+    days: float = 0
     hours: float = 0
     minutes: float = 0
     seconds: float = 0.0
 
     def after(self, start: datetime) -> datetime:
         """The instant this duration after ``start`` (SpiffWorkflow's month arithmetic)."""
-        months = self.years * 12 + self.months
+        months = int(self.years * 12 + self.months)
         days = self.days + 7 * self.weeks
         for idx in range(months):
             year = start.year + (start.month + idx - 1) // 12

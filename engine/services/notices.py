@@ -50,6 +50,7 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
                    HumanTask.overdue_noticed_at.is_(None))
             .order_by(HumanTask.due_at).limit(batch).with_for_update(skip_locked=True)).all()
         for task, reference in rows:
+            assert task.due_at is not None
             payload = {"case": reference, "step": task.name, "due_at": task.due_at.isoformat(),
                        "task_id": task.id}
             holder = dict(recipient_user_id=task.assignee_id,
@@ -98,7 +99,7 @@ def _steps_for(session: Session, user_id: int, now: object) -> list[dict[str, st
         .where(HumanTask.status == OPEN, HumanTask.due_at < now + SOON,  # type: ignore[operator]
                or_(HumanTask.assignee_id == user_id, *offered))
         .order_by(HumanTask.due_sort).limit(20)).all()
-    return [{"step": n, "due_at": d.isoformat(), "case": r} for n, d, r in rows]
+    return [{"step": n, "due_at": d.isoformat(), "case": r} for n, d, r in rows if d]
 
 
 def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) -> Report:
@@ -116,8 +117,9 @@ def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) ->
         mails = {m.id: _mail(session, m) for m in claimed}
     for message_id, mail in mails.items():
         with transaction(session):
-            message = session.get(OutboxMessage, message_id)
-            assert message is not None
+            found = session.get(OutboxMessage, message_id)
+            assert found is not None
+            message = found
             try:
                 if mail.to:
                     sender.send(mail)

@@ -138,7 +138,7 @@ def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
     return where
 
 
-def _display(where: list[Any]) -> Select[Any]:
+def _display(where: list[Any]) -> Any:
     return (
         select(HumanTask, Case.reference, Territory.name, Circuit.title, Organisation.name,
                _Assignee.display_name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +36,8 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
     """Create the territory of a ``territory.json``, or update its name and roles."""
     with transaction(session):
         territory = session.scalar(select(Territory).where(Territory.code == settings.code))
-        roles = [{"key": r.key, "label": r.label, "partner": r.partner} for r in settings.roles]
+        roles: list[dict[str, Any]] = [{"key": r.key, "label": r.label, "partner": r.partner}
+                                       for r in settings.roles]
         if territory is None:
             territory = Territory(code=settings.code, name=settings.name,
                                   prefix=(prefix or _prefix(settings.code)).upper(), roles=roles,

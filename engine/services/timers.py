@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -148,7 +149,7 @@ def status(session: Session, clock: Clock) -> TimerStatus:
     """Waiting, due now, late (due more than a minute ago), claimed and failed counts."""
     now = clock.now()
 
-    def count(*conditions: object) -> int:
+    def count(*conditions: Any) -> int:
         return session.scalar(select(func.count()).select_from(Timer).where(*conditions)) or 0
 
     return TimerStatus(

@@ -176,7 +176,7 @@ def _process_ids(docs: list[Document], problems: list[Problem]) -> set[str]:
 
 def _main_process(docs: list[Document], main_file: str, problems: list[Problem]) -> str | None:
     doc = next((d for d in docs if d.name == main_file), docs[0])
-    executable = [p.get("id") for p in doc.processes()
+    executable = [str(p.get("id")) for p in doc.processes()
                   if p.get("id") and p.get("isExecutable") == "true"]
     if not executable:
         problems.append(Problem("bpmn.no_process", file=doc.name))
