@@ -12,8 +12,8 @@ import logging
 import os
 import socket
 import uuid
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
