@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.core.circuits import CircuitBundle, Role
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
+from engine.core.spiff import serializer
 from engine.core.spiff.runner import Instance
 from engine.persistence.models import Case, CircuitVersion, HumanTask, OutboxMessage, Territory
 from engine.persistence.models import Timer as TimerRow
@@ -54,7 +55,9 @@ def compiled(session: Session, version_id: int) -> CompiledCircuit:
     territory = session.get(Territory, circuit.territory_id) if circuit else None
     assert territory is not None
     result = compile_circuit(bundle_of(version, territory))
-    result.spec_json = version.spec  # states were stored against this exact spec
+    # cases run on the spec stored at deploy time, whatever today's compiler would produce
+    result.spec_json = version.spec
+    result.spec, result.subprocess_specs = serializer.restore_spec(version.spec)
     with _CACHE_LOCK:
         _CACHE[key] = result
         while len(_CACHE) > CACHE_SIZE:

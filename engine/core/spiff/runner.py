@@ -64,7 +64,8 @@ class Instance:
     @classmethod
     def load(cls, circuit: CompiledCircuit, state: str, clock: Clock) -> Instance:
         """Rebuild a stored case (state text from ``dump``)."""
-        return cls(circuit, serializer.load_state(state, circuit.spec_json), clock)
+        specs = (circuit.spec, circuit.subprocess_specs)
+        return cls(circuit, serializer.load_state(state, circuit.spec_json, specs), clock)
 
     def dump(self) -> str:
         """The state to store (JSON text without the spec; store as TEXT, never JSONB)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import (
@@ -21,8 +22,30 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from engine.core.spiff.compat import CLOCKED, CaseWorkflow
 
+PRELOADED = "_aiguillage_specs"
+
+
+class CaseWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+    """Rebuilds a case on spec objects already restored for its version (the spec is the
+    costliest part of a load), or from the spec in the document when none are given."""
+
+    def from_dict(self, dct: dict[str, Any]) -> Any:
+        specs = dct.pop(PRELOADED, None)
+        if specs is None:
+            return super().from_dict(dct)
+        dct.pop("spec", None)
+        dct.pop("subprocess_specs", None)
+        workflow = self.target_class(specs[0], specs[1], deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
 _CONFIG = dict(SPIFF_CONFIG)
-_CONFIG[CaseWorkflow] = BpmnWorkflowConverter
+_CONFIG[CaseWorkflow] = CaseWorkflowConverter
 for _clocked in CLOCKED.values():
     _CONFIG[_clocked] = TimerConditionalEventDefinitionConverter
 REGISTRY = BpmnWorkflowSerializer.configure(_CONFIG)
@@ -59,10 +82,22 @@ def dump_state(workflow: CaseWorkflow) -> str:
     return _dumps(data)
 
 
-def load_state(state: str, spec: str) -> CaseWorkflow:
-    """Rebuild a workflow from its state text and its version's spec text."""
+def restore_spec(spec: str) -> tuple[Any, dict[str, Any]]:
+    """The spec objects of a stored spec text (restore once per version, then share)."""
+    data = json.loads(spec)
+    return (REGISTRY.restore(data["spec"]),
+            {name: REGISTRY.restore(sub) for name, sub in data["subprocess_specs"].items()})
+
+
+def load_state(state: str, spec: str,
+               specs: tuple[Any, dict[str, Any]] | None = None) -> CaseWorkflow:
+    """Rebuild a workflow from its state text and its version's spec (text, or objects
+    already restored from that text when the state is in the current format)."""
     data: dict[str, Any] = json.loads(state)
-    data.update(json.loads(spec))
+    if specs is not None and data.get(SERIALIZER.VERSION_KEY) == SERIALIZER.VERSION:
+        data[PRELOADED] = specs
+    else:
+        data.update(json.loads(spec))
     _parents_first(data)
     for sub in data.get("subprocesses", {}).values():
         _parents_first(sub)
