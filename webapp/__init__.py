@@ -9,7 +9,7 @@ from flask import Flask
 
 from engine.bootstrap import build
 from webapp import auth, config, db, errors, extensions, i18n, security
-from webapp.views import admin, cases, main, tasks
+from webapp.views import admin, cases, circuits, main, tasks
 from webapp.views import auth as auth_views
 
 
@@ -24,7 +24,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     db.init_app(app)
-    for blueprint in (main.bp, auth_views.bp, tasks.bp, cases.bp, admin.bp):
+    for blueprint in (main.bp, auth_views.bp, tasks.bp, cases.bp, admin.bp, circuits.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core import diff as semantic
 from engine.core.circuits import CircuitBundle, Role, load_territory
 from engine.core.circuits import Territory as TerritoryFile
 from engine.core.loader import load_path
@@ -18,8 +22,9 @@ from engine.core.problems import Problem
 from engine.core.spiff.compiler import check, compile_circuit
 from engine.errors import NotFound, ProcessDefinitionError
 from engine.persistence.db import transaction
-from engine.persistence.models import Case, Circuit, CircuitVersion, Territory
+from engine.persistence.models import Case, Circuit, CircuitVersion, HumanTask, Territory, User
 from engine.persistence.models.case import OPEN
+from engine.persistence.models.human_task import OPEN as TASK_OPEN
 from engine.services import audit, territories
 from engine.services.access import Actor, require_coordinator, require_member
 
@@ -35,6 +40,7 @@ class VersionInfo:
     deployed_by_id: int | None
     active: bool
     open_cases: int
+    deployed_by: str | None = None
 
 
 def check_bundle(session: Session, territory_id: int, bundle: CircuitBundle) -> list[Problem]:
@@ -52,33 +58,43 @@ def deploy(session: Session, clock: Clock, actor: Actor, territory_id: int, key:
     """
     require_coordinator(actor, territory_id)
     with transaction(session):
-        territory = _territory(session, territory_id)
-        bundle = _with_territory(bundle, territory)
-        compiled = compile_circuit(bundle)
-        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
-                                                       Circuit.key == key))
-        if circuit is None:
-            circuit = Circuit(territory_id=territory_id, key=key,
-                              title=(bundle.title or compiled.title)[:200])
-            session.add(circuit)
-            session.flush()
-        latest = session.scalar(select(CircuitVersion).where(
-            CircuitVersion.circuit_id == circuit.id).order_by(CircuitVersion.number.desc()))
-        if latest is not None and latest.checksum == compiled.checksum:
-            return latest
-        version = CircuitVersion(
-            circuit_id=circuit.id, number=(latest.number + 1) if latest else 1,
-            process_id=compiled.process_id, main_file=bundle.main_file,
-            bpmn_files={k: v.decode() for k, v in bundle.bpmn.items()},
-            form_files={k: v.decode() for k, v in bundle.forms.items()},
-            spec=compiled.spec_json, checksum=compiled.checksum, note=note[:500],
-            deployed_by_id=actor.user_id, deployed_at=clock.now())
-        session.add(version)
+        version = store_version(session, clock, actor, territory_id, key, bundle, note, activate)
+    return version
+
+
+def store_version(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,
+                  bundle: CircuitBundle, note: str = "", activate: bool = True) -> CircuitVersion:
+    """``deploy`` inside the caller's transaction (the caller checked the actor).
+
+    :raises ProcessDefinitionError: the circuit fails the check.
+    """
+    territory = _territory(session, territory_id)
+    bundle = _with_territory(bundle, territory)
+    compiled = compile_circuit(bundle)
+    circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
+                                                   Circuit.key == key))
+    if circuit is None:
+        circuit = Circuit(territory_id=territory_id, key=key,
+                          title=(bundle.title or compiled.title)[:200])
+        session.add(circuit)
         session.flush()
-        if activate or circuit.active_version_id is None:
-            circuit.active_version_id = version.id
-        audit.record(session, clock, actor, "circuit.deploy", territory_id=territory_id,
-                     circuit=key, version=version.number)
+    latest = session.scalar(select(CircuitVersion).where(
+        CircuitVersion.circuit_id == circuit.id).order_by(CircuitVersion.number.desc()))
+    if latest is not None and latest.checksum == compiled.checksum:
+        return latest
+    version = CircuitVersion(
+        circuit_id=circuit.id, number=(latest.number + 1) if latest else 1,
+        process_id=compiled.process_id, main_file=bundle.main_file,
+        bpmn_files={k: v.decode() for k, v in bundle.bpmn.items()},
+        form_files={k: v.decode() for k, v in bundle.forms.items()},
+        spec=compiled.spec_json, checksum=compiled.checksum, note=note[:500],
+        deployed_by_id=actor.user_id, deployed_at=clock.now())
+    session.add(version)
+    session.flush()
+    if activate or circuit.active_version_id is None:
+        circuit.active_version_id = version.id
+    audit.record(session, clock, actor, "circuit.deploy", territory_id=territory_id,
+                 circuit=key, version=version.number)
     return version
 
 
@@ -111,10 +127,14 @@ def versions(session: Session, actor: Actor, circuit_id: int) -> list[VersionInf
         select(Case.circuit_version_id, func.count()).where(
             Case.circuit_id == circuit_id, Case.status == OPEN)
         .group_by(Case.circuit_version_id)).all())
-    rows = session.scalars(select(CircuitVersion).where(CircuitVersion.circuit_id == circuit_id)
-                           .order_by(CircuitVersion.number.desc()))
+    rows = session.execute(
+        select(CircuitVersion, User.display_name)
+        .outerjoin(User, User.id == CircuitVersion.deployed_by_id)
+        .where(CircuitVersion.circuit_id == circuit_id)
+        .order_by(CircuitVersion.number.desc())).all()
     return [VersionInfo(v.id, v.number, v.note, v.deployed_at, v.deployed_by_id,
-                        v.id == circuit.active_version_id, counts.get(v.id, 0)) for v in rows]
+                        v.id == circuit.active_version_id, counts.get(v.id, 0), name)
+            for v, name in rows]
 
 
 def activate(session: Session, clock: Clock, actor: Actor, circuit_id: int,
@@ -174,3 +194,160 @@ def _with_territory(bundle: CircuitBundle, territory: Territory) -> CircuitBundl
     bundle.roles = tuple(Role(r["key"], r["label"]) for r in territory.roles)
     bundle.holiday_subdivision = territory.holiday_subdivision
     return bundle
+
+
+# --------------------------------------------------------------------------- circuits page
+
+@dataclass(frozen=True)
+class CircuitOverview:
+    """A circuit of the territory as the circuits page shows it."""
+
+    id: int | None  # None: a draft (variant, import) not deployed yet
+    key: str
+    title: str
+    versions: list[VersionInfo]
+    draft_id: int | None = None
+
+    @property
+    def active(self) -> VersionInfo | None:
+        """The version new cases start on."""
+        return next((v for v in self.versions if v.active), None)
+
+
+def overview(session: Session, actor: Actor, territory_id: int) -> list[CircuitOverview]:
+    """Every circuit of a territory with its versions and draft, then the drafts of circuits
+    never deployed (coordinators only).
+
+    :raises PermissionDenied: the actor does not coordinate the territory.
+    """
+    require_coordinator(actor, territory_id)
+    from engine.persistence.models import CircuitDraft
+    drafts = {d.key: d for d in session.scalars(select(CircuitDraft).where(
+        CircuitDraft.territory_id == territory_id).order_by(CircuitDraft.title))}
+    rows = session.scalars(select(Circuit).where(Circuit.territory_id == territory_id)
+                           .order_by(Circuit.title)).all()
+    out = [CircuitOverview(c.id, c.key, c.title, versions(session, actor, c.id),
+                           drafts.pop(c.key).id if c.key in drafts else None) for c in rows]
+    return out + [CircuitOverview(None, d.key, d.title, [], d.id) for d in drafts.values()]
+
+
+def version_of(session: Session, actor: Actor, version_id: int) -> tuple[Circuit, CircuitVersion]:
+    """A version and its circuit (members of the territory only).
+
+    :raises NotFound: unknown version, or outside the actor's territories.
+    """
+    version = session.get(CircuitVersion, version_id)
+    if version is None:
+        raise NotFound("version inconnue")
+    return _circuit(session, actor, version.circuit_id), version
+
+
+def export_zip(session: Session, actor: Actor, version_id: int) -> tuple[str, bytes]:
+    """A version as a zip of its files (``processes/``, ``forms/``, ``circuit.json``).
+
+    :raises PermissionDenied: the actor does not coordinate the territory.
+    """
+    circuit, version = version_of(session, actor, version_id)
+    require_coordinator(actor, circuit.territory_id)
+    manifest = {"key": circuit.key, "title": circuit.title, "file": version.main_file,
+                "process": version.process_id, "version": version.number,
+                "note": version.note, "deployed_at": version.deployed_at.isoformat()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("circuit.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+        for name, text in sorted(version.bpmn_files.items()):
+            archive.writestr(f"processes/{name}", text)
+        for name, text in sorted(version.form_files.items()):
+            archive.writestr(f"forms/{name}", text)
+    return f"{circuit.key}-v{version.number}.zip", buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- diff
+
+@dataclass(frozen=True)
+class Touched:
+    """Running cases of one version standing on a changed or removed step."""
+
+    version_number: int
+    references: list[str]
+
+
+@dataclass
+class DiffView:
+    """Two versions side by side: what changed, and which running cases it touches."""
+
+    circuit: Circuit
+    old_label: str
+    new_label: str
+    old_xml: str
+    new_xml: str
+    changes: list[semantic.Change]
+    touched: dict[str, list[Touched]] = field(default_factory=dict)
+
+    def markers(self) -> dict[str, dict[str, str]]:
+        """Element id → marker, for the old diagram and for the new one."""
+        old = {c.element_id: c.kind for c in self.changes if c.element_id and
+               c.kind in ("removed", "changed")}
+        new = {c.element_id: c.kind for c in self.changes if c.element_id and
+               c.kind in ("added", "changed")}
+        return {"old": old, "new": new}  # type: ignore[dict-item]
+
+
+def diff_versions(session: Session, actor: Actor, circuit_id: int, old_id: int,
+                  new_id: int) -> DiffView:
+    """The changes from one version of a circuit to another, with the cases they touch.
+
+    :raises NotFound: a version that is not the circuit's.
+    """
+    circuit = _circuit(session, actor, circuit_id)
+    old, new = (session.get(CircuitVersion, i) for i in (old_id, new_id))
+    if old is None or new is None or {old.circuit_id, new.circuit_id} != {circuit_id}:
+        raise NotFound("version inconnue")
+    changes = semantic.diff_files(_encoded(old.bpmn_files), _encoded(new.bpmn_files),
+                                  _encoded(old.form_files), _encoded(new.form_files))
+    return DiffView(circuit, f"version {old.number}", f"version {new.number}",
+                    old.bpmn_files[old.main_file], new.bpmn_files[new.main_file], changes,
+                    touched_cases(session, circuit_id, changes))
+
+
+def diff_reference(session: Session, actor: Actor, circuit_id: int, version_id: int,
+                   reference: Path, forms_root: Path) -> DiffView:
+    """The changes from the reference circuit (``reference`` folder) to a version.
+
+    :raises NotFound: the reference folder has no circuit with this key.
+    """
+    circuit, version = version_of(session, actor, version_id)
+    if circuit.id != circuit_id:
+        raise NotFound("version inconnue")
+    loaded = dict(load_path(reference, forms_root).bundles) if reference.is_dir() else {}
+    ref = loaded.get(f"{reference.name}/{circuit.key}")
+    if ref is None:
+        raise NotFound("pas de circuit de référence pour ce circuit")
+    changes = semantic.diff_files(ref.bpmn, _encoded(version.bpmn_files), ref.forms,
+                                  _encoded(version.form_files))
+    return DiffView(circuit, "référence", f"version {version.number}",
+                    ref.bpmn[ref.main_file].decode(), version.bpmn_files[version.main_file],
+                    changes, touched_cases(session, circuit.id, changes))
+
+
+def touched_cases(session: Session, circuit_id: int,
+                  changes: list[semantic.Change]) -> dict[str, list[Touched]]:
+    """Element id → open cases (by version) whose open step is that changed/removed element."""
+    ids = [c.element_id for c in changes if c.element_id and c.kind != "added"]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(HumanTask.bpmn_id, CircuitVersion.number, Case.reference)
+        .join(Case, Case.id == HumanTask.case_id)
+        .join(CircuitVersion, CircuitVersion.id == Case.circuit_version_id)
+        .where(HumanTask.circuit_id == circuit_id, HumanTask.status == TASK_OPEN,
+               HumanTask.bpmn_id.in_(ids), Case.status == OPEN)
+        .order_by(CircuitVersion.number, Case.reference).limit(2000)).all()
+    grouped: dict[str, dict[int, list[str]]] = {}
+    for bpmn_id, number, reference in rows:
+        grouped.setdefault(bpmn_id, {}).setdefault(number, []).append(reference)
+    return {k: [Touched(n, refs) for n, refs in sorted(v.items())] for k, v in grouped.items()}
+
+
+def _encoded(files: dict[str, str]) -> dict[str, bytes]:
+    return {k: v.encode() for k, v in files.items()}

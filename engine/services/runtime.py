@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.circuits import CircuitBundle, Role
-from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.core.spiff import serializer
+from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.core.spiff.runner import Instance
 from engine.persistence.models import Case, CircuitVersion, HumanTask, OutboxMessage, Territory
 from engine.persistence.models import Timer as TimerRow

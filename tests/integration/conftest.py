@@ -1,8 +1,9 @@
 """Services against real databases: every test here runs on SQLite and on PostgreSQL.
 
-PostgreSQL: a database ``aiguillage_test`` is created fresh on the server named by
-``AIGUILLAGE_TEST_POSTGRES`` (default: the local trust-auth server) and migrated once; each
-test starts from empty tables. SQLite: a migrated template file is copied for each test.
+PostgreSQL: a database ``aiguillage_test`` (``AIGUILLAGE_TEST_PG_DB`` to run two suites at
+once) is created fresh on the server named by ``AIGUILLAGE_TEST_POSTGRES`` (default: the
+local trust-auth server) and migrated once; each test starts from empty tables. SQLite: a
+migrated template file is copied for each test.
 Set ``AIGUILLAGE_SKIP_POSTGRES=1`` to run on SQLite alone (CI never does).
 """
 
@@ -21,7 +22,7 @@ from engine.persistence.db import Base, make_engine, session_factory
 from engine.persistence.migrate import upgrade
 
 PG_SERVER = os.environ.get("AIGUILLAGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-PG_DB = "aiguillage_test"
+PG_DB = os.environ.get("AIGUILLAGE_TEST_PG_DB", "aiguillage_test")
 BACKENDS = ["sqlite"] + ([] if os.environ.get("AIGUILLAGE_SKIP_POSTGRES") else ["postgresql"])
 
 

@@ -1,0 +1,139 @@
+"""The coordinator's journey in a real browser: open the modeler, change a deadline in the
+side panel, see the check (an error marked on its step, deploy disabled, then fixed), deploy,
+see the diff, start a case on the new version while an older case stays on its version."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.persistence.models import Case, Circuit
+from engine.services import cases, demo, tasks
+from engine.services.access import SYSTEM
+from tests.e2e.conftest import PASSWORD, ROOT, LiveApp
+
+SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
+STEP = "C1_T04"  # « Analyser la demande et proposer une orientation », dueIn P10D
+
+
+def _older_case(live: LiveApp) -> tuple[int, str]:
+    """A coordination case on version 1, waiting at C1_T04."""
+    built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    scenario = json.loads(SCENARIO.read_text())
+    with built.sessions() as session:
+        territory_id = demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
+        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
+                                                       Circuit.key == "coordination"))
+        summary = cases.start(session, built.clock, SYSTEM, circuit.id, scenario["data"])
+        for step in scenario["steps"][:2]:  # C1_T01, C1_T02
+            [task] = [t for t in tasks.my_tasks(session, built.clock, SYSTEM).items
+                      if t.case_id == summary.id]
+            tasks.complete(session, built.clock, SYSTEM, task.id, step["data"])
+        return circuit.id, summary.reference
+
+
+def _sign_in(page: Any, url: str, email: str) -> None:
+    page.goto(f"{url}/connexion")
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def _set_deadline(page: Any, mode: str, value: str) -> None:
+    page.get_by_label("Délai", exact=True).select_option(mode)
+    page.get_by_label("Valeur du délai").fill(value)
+    page.get_by_label("Valeur du délai").press("Tab")  # the change event applies it
+
+
+def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: Any) -> None:
+    circuit_id, older = _older_case(live_app)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _sign_in(page, live_app.url, "coord@demo.test")
+    page.get_by_role("link", name="Circuits").click()
+    section = page.get_by_role("region", name="Plateforme de coordination")
+    section.get_by_role("button", name="Modifier le circuit").click()
+    page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
+    assert page.locator(".bjs-powered-by").is_visible()  # the bpmn.io notice stays
+    page.wait_for_selector("#mp-problemes p")
+
+    page.get_by_label("Élément").select_option(STEP)  # keyboard-usable element picker
+    assert page.get_by_label("Nom", exact=True).input_value() == \
+        "Analyser la demande et proposer une orientation"
+    assert page.get_by_label("Valeur du délai").input_value() == "P10D"
+    _set_deadline(page, "working", "0")  # out of range: the check refuses it
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector(f".djs-element.probleme-erreur[data-element-id='{STEP}']")
+    assert "Délai « 0 » invalide" in page.locator("#mp-problemes").inner_text()
+    assert page.get_by_role("button", name="Déployer une nouvelle version").is_disabled()
+
+    page.get_by_label("Élément").select_option(STEP)
+    _set_deadline(page, "working", "8")
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector("#mp-problemes .flash-success, #mp-problemes ul:not(:has(.problem-error))")
+    assert page.locator(".probleme-erreur").count() == 0
+    assert page.get_by_role("button", name="Déployer une nouvelle version").is_enabled()
+
+    page.get_by_label("Note de version").fill("Analyse en 8 jours ouvrés")
+    page.get_by_role("button", name="Déployer une nouvelle version").click()
+    page.wait_for_selector("#diff-nouveau[data-ready='true']", timeout=20000)
+    text = page.locator("main").inner_text()
+    assert "Version 2 déployée" in text
+    assert ("Étape « Analyser la demande et proposer une orientation » : délai 10 j → "
+            "8 j ouvrés") in text
+    assert f"1 dossier en cours de la version 1 est à cette étape : {older}" in text
+    assert page.locator(f"#diff-nouveau .djs-element.diff-changed[data-element-id='{STEP}']"
+                        ).count() == 1
+
+    built = live_app.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    scenario = json.loads(SCENARIO.read_text())
+    with built.sessions() as session:
+        newer = cases.start(session, built.clock, SYSTEM, circuit_id, scenario["data"])
+        numbers = dict(session.execute(select(Case.reference, Case.circuit_version_id)).all())
+    assert numbers[older] != numbers[newer.reference]
+    page.goto(f"{live_app.url}/dossiers/{newer.id}")
+    assert "(version 2)" in page.locator("main").inner_text()
+    page.goto(f"{live_app.url}/dossiers/")
+    page.get_by_role("link", name=older).click()
+    assert "(version 1)" in page.locator("main").inner_text()
+    assert errors == []
+
+
+def test_side_panel_writes_timers_conditions_lanes_and_instructions(live_app: LiveApp,
+                                                                    browser: Any) -> None:
+    circuit_id, _ = _older_case(live_app)
+    page = browser.new_page()
+    _sign_in(page, live_app.url, "coord@demo.test")
+    page.goto(f"{live_app.url}/circuits/")
+    page.get_by_role("region", name="Plateforme de coordination").get_by_role(
+        "button", name="Modifier le circuit").click()
+    page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
+    picker = page.get_by_label("Élément")
+    picker.select_option("C1_B05E")  # escalation timer, "P15D"
+    assert page.get_by_label("Valeur (sans guillemets, ou nom de champ)").input_value() == "P15D"
+    page.get_by_label("Valeur (sans guillemets, ou nom de champ)").fill("P12D")
+    page.get_by_label("Valeur (sans guillemets, ou nom de champ)").press("Tab")
+    picker.select_option("F_C1_G0_C1_T00")
+    page.get_by_label("Condition (ex. decision == 'acceptee')").fill(
+        "canal in ['personne', 'proche']")
+    page.get_by_label("Condition (ex. decision == 'acceptee')").press("Tab")
+    picker.select_option("C1_T02")
+    page.get_by_label("Consignes pour la personne").fill("Vérifiez la demande sous 48 h.")
+    page.get_by_label("Consignes pour la personne").press("Tab")
+    page.get_by_label("Couloir (rôle)").select_option(label="Partenaire orienteur")
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector("#modeleur-etat:has-text('Brouillon enregistré')")
+
+    from engine.persistence.models import CircuitDraft
+    built = live_app.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    with built.sessions() as session:
+        draft = session.scalar(select(CircuitDraft).where(CircuitDraft.circuit_id == circuit_id))
+        xml = draft.bpmn_files[draft.main_file]  # type: ignore[union-attr]
+    assert '"P12D"' in xml and "canal in ['personne', 'proche']" in xml
+    assert "Vérifiez la demande sous 48 h." in xml
+    lane = xml[xml.index('name="Partenaire orienteur"'):]
+    assert "<bpmn:flowNodeRef>C1_T02</bpmn:flowNodeRef>" in lane[:lane.index("</bpmn:lane>")]
+    assert "spiffworkflow:property" in xml  # untouched properties survive the round trip

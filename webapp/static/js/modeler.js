@@ -1,0 +1,463 @@
+// The circuit modeler: bpmn-js modeler (from npm) and our own side panel (plain JS).
+// The panel edits, for the selected element, what circuits need without XML: lane (role),
+// form, deadline, instructions, timer values, gateway conditions; it writes
+// <spiffworkflow:properties> through the modeler's moddle and modeling APIs (undoable).
+// Saving posts the XML with the CSRF token; the server checks the circuit and answers with
+// the problems, listed beside the diagram and marked on their elements.
+(function () {
+  "use strict";
+  var root = document.getElementById("modeleur");
+  if (!root || typeof window.BpmnJS !== "function") { return; }
+  var T = JSON.parse(document.getElementById("modeleur-textes").textContent);
+  var token = document.querySelector("meta[name='csrf-token']").getAttribute("content");
+  var statusLine = document.getElementById("modeleur-etat");
+  var panel = document.getElementById("mp-proprietes");
+  var picker = document.getElementById("mp-element");
+  var problemsBox = document.getElementById("mp-problemes");
+  var deployButton = document.getElementById("mp-deployer");
+  var deployForm = document.getElementById("mp-deployer-form");
+  var saveButton = document.getElementById("mp-enregistrer");
+  var modeler = new window.BpmnJS({
+    container: document.getElementById("modeleur-canvas"),
+    moddleExtensions: { spiffworkflow: window.AiguillageSpiffModdle }
+  });
+  var moddle = modeler.get("moddle");
+  var modeling = modeler.get("modeling");
+  var registry = modeler.get("elementRegistry");
+  var canvas = modeler.get("canvas");
+  var selection = modeler.get("selection");
+  var state = { revision: null, forms: [], roles: [], errors: 1, dirty: false, marked: [],
+                current: null };
+
+  var HUMAN = ["bpmn:UserTask", "bpmn:ManualTask", "bpmn:Task"];
+  var PROPS = "spiffworkflow:Properties";
+
+  function text(key, n) { return (T[key] || key).replace("{n}", n); }
+  function say(message) { statusLine.textContent = message; }
+  function is(element, types) { return types.indexOf(element.type) !== -1; }
+
+  // ---------------------------------------------------------------- properties
+
+  function readProps(bo) {
+    var out = {};
+    var values = (bo.extensionElements && bo.extensionElements.values) || [];
+    values.forEach(function (v) {
+      if (v.$type === PROPS) {
+        (v.properties || []).forEach(function (p) { out[p.name] = p.value; });
+      }
+    });
+    return out;
+  }
+
+  function writeProps(element, changes) {
+    var bo = element.businessObject;
+    var values = ((bo.extensionElements && bo.extensionElements.values) || []).slice();
+    var props = readProps(bo);
+    Object.keys(changes).forEach(function (name) {
+      if (changes[name] === null || changes[name] === "") { delete props[name]; }
+      else { props[name] = changes[name]; }
+    });
+    values = values.filter(function (v) { return v.$type !== PROPS; });
+    var list = Object.keys(props).map(function (name) {
+      return moddle.create("spiffworkflow:Property", { name: name, value: props[name] });
+    });
+    if (list.length) { values.push(moddle.create(PROPS, { properties: list })); }
+    var ext = values.length ? moddle.create("bpmn:ExtensionElements", { values: values }) : undefined;
+    modeling.updateProperties(element, { extensionElements: ext });
+  }
+
+  function documentation(bo) {
+    var docs = bo.documentation || [];
+    return docs.length ? (docs[0].text || "") : "";
+  }
+
+  function setDocumentation(element, value) {
+    var docs = value ? [moddle.create("bpmn:Documentation", { text: value })] : [];
+    modeling.updateProperties(element, { documentation: docs });
+  }
+
+  // ---------------------------------------------------------------- lanes
+
+  function lanes() {
+    return registry.filter(function (e) { return e.type === "bpmn:Lane"; });
+  }
+
+  function laneOf(element) {
+    var found = null;
+    lanes().forEach(function (lane) {
+      var refs = lane.businessObject.flowNodeRef || [];
+      if (refs.indexOf(element.businessObject) !== -1) { found = lane; }
+    });
+    return found;
+  }
+
+  function moveToLane(element, laneId) {
+    var lane = registry.get(laneId);
+    if (!lane) { return; }
+    var dy = (lane.y + lane.height / 2) - (element.y + element.height / 2);
+    modeling.moveElements([element], { x: 0, y: Math.round(dy) });
+  }
+
+  // ---------------------------------------------------------------- panel widgets
+
+  var counter = 0;
+  function field(labelText, control) {
+    var wrap = document.createElement("div");
+    wrap.className = "field";
+    var label = document.createElement("label");
+    control.id = control.id || "mp-f-" + (counter += 1);
+    label.setAttribute("for", control.id);
+    label.textContent = labelText;
+    wrap.appendChild(label);
+    wrap.appendChild(control);
+    panel.appendChild(wrap);
+    return control;
+  }
+
+  function input(value, onChange, id) {
+    var el = document.createElement("input");
+    el.type = "text";
+    el.value = value || "";
+    if (id) { el.id = id; }
+    el.addEventListener("change", function () { onChange(el.value.trim()); });
+    return el;
+  }
+
+  function area(value, onChange, id) {
+    var el = document.createElement("textarea");
+    el.rows = 4;
+    el.value = value || "";
+    if (id) { el.id = id; }
+    el.addEventListener("change", function () { onChange(el.value.trim()); });
+    return el;
+  }
+
+  function choose(options, value, onChange, id) {
+    var el = document.createElement("select");
+    if (id) { el.id = id; }
+    options.forEach(function (pair) {
+      var option = document.createElement("option");
+      option.value = pair[0];
+      option.textContent = pair[1];
+      if (pair[0] === (value || "")) { option.selected = true; }
+      el.appendChild(option);
+    });
+    el.addEventListener("change", function () { onChange(el.value); });
+    return el;
+  }
+
+  function check(labelText, checked, onChange, id) {
+    var wrap = document.createElement("div");
+    wrap.className = "field field-check";
+    var box = document.createElement("input");
+    box.type = "checkbox";
+    box.id = id || "mp-f-" + (counter += 1);
+    box.checked = checked;
+    box.addEventListener("change", function () { onChange(box.checked); });
+    var label = document.createElement("label");
+    label.setAttribute("for", box.id);
+    label.textContent = labelText;
+    wrap.appendChild(box);
+    wrap.appendChild(label);
+    panel.appendChild(wrap);
+  }
+
+  // ---------------------------------------------------------------- panel per element
+
+  function render(element) {
+    state.current = element;
+    panel.innerHTML = "";
+    if (!element || element.type === "bpmn:Process" || element.type === "bpmn:Collaboration") {
+      var p = document.createElement("p");
+      p.className = "muted";
+      p.textContent = T.noElement;
+      panel.appendChild(p);
+      picker.value = "";
+      return;
+    }
+    picker.value = element.id;
+    var bo = element.businessObject;
+    if (element.type === "bpmn:Lane") { return renderLane(element); }
+    field(T.name, input(bo.name, function (v) { modeling.updateLabel(element, v); }, "mp-nom"));
+    if (is(element, HUMAN)) { renderStep(element); }
+    if (element.type === "bpmn:StartEvent") {
+      field(T.startForm, formSelect(element, "mp-formulaire"));
+    }
+    var timer = timerOf(bo);
+    if (timer) { renderTimer(element, timer); }
+    if (element.type === "bpmn:IntermediateThrowEvent") { renderNotify(element); }
+    if (element.type === "bpmn:SequenceFlow") { renderFlow(element); }
+  }
+
+  function formSelect(element, id) {
+    var current = readProps(element.businessObject).formJsonSchemaFilename || "";
+    var options = [["", T.none]].concat(state.forms.map(function (f) { return [f, f]; }));
+    if (current && state.forms.indexOf(current) === -1) { options.push([current, current]); }
+    return choose(options, current, function (v) {
+      writeProps(element, { formJsonSchemaFilename: v || null, formUiSchemaFilename: null });
+    }, id);
+  }
+
+  function renderStep(element) {
+    var bo = element.businessObject;
+    var lane = laneOf(element);
+    var options = lanes().map(function (l) { return [l.id, l.businessObject.name || l.id]; });
+    field(T.lane, choose([["", T.none]].concat(options), lane ? lane.id : "", function (v) {
+      moveToLane(element, v);
+    }, "mp-couloir"));
+    field(T.form, formSelect(element, "mp-formulaire"));
+    var props = readProps(bo);
+    var mode = props.dueIn ? "dueIn" : (props.dueInWorkingDays ? "working" : "");
+    var value = (props.dueIn || props.dueInWorkingDays || "").replace(/^["']|["']$/g, "");
+    var valueInput;
+    function apply() {
+      var v = valueInput.value.trim();
+      var m = modeSelect.value;
+      if (!m || !v) {
+        writeProps(element, { dueIn: null, dueInWorkingDays: null });
+      } else if (m === "dueIn") {
+        writeProps(element, { dueIn: v.toUpperCase(), dueInWorkingDays: null });
+      } else {
+        writeProps(element, { dueIn: null, dueInWorkingDays: v });
+      }
+    }
+    var modeSelect = field(T.due, choose([["", T.dueNone], ["dueIn", T.dueIn],
+                                          ["working", T.dueWorking]], mode, apply, "mp-delai-type"));
+    valueInput = field(T.dueValue, input(value, apply, "mp-delai"));
+    field(T.instructions, area(documentation(bo), function (v) {
+      setDocumentation(element, v);
+    }, "mp-consignes"));
+  }
+
+  function timerOf(bo) {
+    var defs = bo.eventDefinitions || [];
+    for (var i = 0; i < defs.length; i += 1) {
+      if (defs[i].$type === "bpmn:TimerEventDefinition") { return defs[i]; }
+    }
+    return null;
+  }
+
+  function renderTimer(element, timer) {
+    var kinds = [["timeDuration", T.timerDuration], ["timeDate", T.timerDate],
+                 ["timeCycle", T.timerCycle]];
+    var kind = timer.timeDate ? "timeDate" : (timer.timeCycle ? "timeCycle" : "timeDuration");
+    var raw = timer[kind] ? (timer[kind].body || "") : "";
+    var shown = raw.trim().replace(/^["']|["']$/g, "");
+    var valueInput;
+    function apply() {
+      var v = valueInput.value.trim().replace(/^["']|["']$/g, "");
+      var body = /^[a-z_][a-z0-9_]*$/.test(v) ? v : '"' + v.toUpperCase() + '"';
+      var changes = { timeDuration: undefined, timeDate: undefined, timeCycle: undefined };
+      if (v) { changes[kindSelect.value] = moddle.create("bpmn:FormalExpression", { body: body }); }
+      modeling.updateModdleProperties(element, timer, changes);
+    }
+    var kindSelect = field(T.timerKind, choose(kinds, kind, apply, "mp-minuterie-type"));
+    valueInput = field(T.timerValue, input(shown, apply, "mp-minuterie"));
+    if (element.type === "bpmn:BoundaryEvent") {
+      check(T.interrupting, element.businessObject.cancelActivity !== false, function (on) {
+        modeling.updateProperties(element, { cancelActivity: on });
+      }, "mp-interrompt");
+    }
+  }
+
+  function renderNotify(element) {
+    var current = readProps(element.businessObject).notify || "";
+    var options = [["", T.none], ["assignee", "assignee"], ["coordination", "coordination"]];
+    state.roles.forEach(function (r) {
+      if (r.key !== "coordination") { options.push([r.key, r.label]); }
+    });
+    field(T.notify, choose(options, current, function (v) {
+      writeProps(element, { notify: v || null });
+    }, "mp-notification"));
+  }
+
+  function renderFlow(element) {
+    var bo = element.businessObject;
+    var source = element.source;
+    if (!source || ["bpmn:ExclusiveGateway", "bpmn:InclusiveGateway"].indexOf(source.type) === -1) {
+      return;
+    }
+    var condition = bo.conditionExpression ? (bo.conditionExpression.body || "") : "";
+    field(T.condition, input(condition, function (v) {
+      var expr = v ? moddle.create("bpmn:FormalExpression", { body: v }) : undefined;
+      modeling.updateProperties(element, { conditionExpression: expr });
+    }, "mp-condition"));
+    var isDefault = source.businessObject.default === bo;
+    check(T.isDefault, isDefault, function (on) {
+      modeling.updateProperties(source, { "default": on ? bo : undefined });
+      if (on && bo.conditionExpression) {
+        modeling.updateProperties(element, { conditionExpression: undefined });
+      }
+    }, "mp-defaut");
+  }
+
+  function renderLane(element) {
+    var name = element.businessObject.name || "";
+    var options = [["", T.none]].concat(state.roles.map(function (r) { return [r.label, r.label]; }));
+    var known = state.roles.some(function (r) { return r.label === name || r.key === name; });
+    if (name && !known) { options.push([name, name]); }
+    var current = state.roles.filter(function (r) { return r.key === name; })[0];
+    field(T.role, choose(options, current ? current.label : name, function (v) {
+      modeling.updateLabel(element, v);
+    }, "mp-role"));
+  }
+
+  // ---------------------------------------------------------------- element picker
+
+  function fillPicker() {
+    var items = registry.filter(function (e) {
+      return e.type !== "label" && e.businessObject && e.type !== "bpmn:Process" &&
+        e.type !== "bpmn:Collaboration" && e.type.indexOf("bpmn:") === 0 && !e.labelTarget;
+    }).map(function (e) {
+      var name = e.businessObject.name || "";
+      if (e.type === "bpmn:SequenceFlow" && !name) {
+        name = (e.source && (e.source.businessObject.name || e.source.id)) + " → " +
+          (e.target && (e.target.businessObject.name || e.target.id));
+      }
+      return [e.id, name + " (" + e.type.replace("bpmn:", "") + ", " + e.id + ")"];
+    }).sort(function (a, b) { return a[1].localeCompare(b[1], "fr"); });
+    var current = picker.value;
+    picker.innerHTML = "";
+    [["", T.noElement]].concat(items).forEach(function (pair) {
+      var option = document.createElement("option");
+      option.value = pair[0];
+      option.textContent = pair[1];
+      picker.appendChild(option);
+    });
+    picker.value = current;
+  }
+
+  function show(id) {
+    var element = registry.get(id);
+    if (!element) { return; }
+    selection.select(element);
+    try { canvas.scrollToElement(element); } catch (e) { /* older canvas */ }
+  }
+
+  picker.addEventListener("change", function () {
+    if (picker.value) { show(picker.value); } else { selection.select(null); }
+  });
+
+  // ---------------------------------------------------------------- problems
+
+  function showProblems(problems) {
+    state.marked.forEach(function (m) { canvas.removeMarker(m[0], m[1]); });
+    state.marked = [];
+    problemsBox.innerHTML = "";
+    state.errors = problems.filter(function (p) { return p.severity === "error"; }).length;
+    if (!problems.length) {
+      var ok = document.createElement("p");
+      ok.className = "flash flash-success";
+      ok.textContent = T.noProblem;
+      problemsBox.appendChild(ok);
+    } else {
+      var summary = document.createElement("p");
+      summary.textContent = text("errorsLeft", state.errors);
+      problemsBox.appendChild(summary);
+      var list = document.createElement("ul");
+      list.className = "problems";
+      problems.forEach(function (p) { list.appendChild(problemItem(p)); });
+      problemsBox.appendChild(list);
+    }
+    deployButton.disabled = state.errors > 0;
+  }
+
+  function problemItem(p) {
+    var item = document.createElement("li");
+    item.className = "problem problem-" + p.severity;
+    var label = p.severity === "error" ? T.error : T.warning;
+    var where = p.element_name || p.element_id || T.elementless;
+    item.textContent = label + " — " + where + " : " + p.message + " ";
+    if (p.element_id && registry.get(p.element_id)) {
+      var marker = "probleme-" + (p.severity === "error" ? "erreur" : "avertissement");
+      canvas.addMarker(p.element_id, marker);
+      state.marked.push([p.element_id, marker]);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button-link";
+      button.textContent = T.show;
+      button.addEventListener("click", function () { show(p.element_id); });
+      item.appendChild(button);
+    }
+    return item;
+  }
+
+  // ---------------------------------------------------------------- save and deploy
+
+  function save() {
+    say(T.saving);
+    saveButton.disabled = true;
+    return modeler.saveXML({ format: true }).then(function (result) {
+      return fetch(root.getAttribute("data-save"), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+        body: JSON.stringify({ revision: state.revision, xml: result.xml })
+      });
+    }).then(function (response) {
+      return response.json().then(function (body) { return [response.status, body]; });
+    }).then(function (answer) {
+      saveButton.disabled = false;
+      var status = answer[0], body = answer[1];
+      if (status === 200) {
+        state.revision = body.revision;
+        state.dirty = false;
+        deployForm.querySelector("input[name='revision']").value = body.revision;
+        showProblems(body.problems);
+        say(text("saved", body.revision));
+        return true;
+      }
+      if (body.problems) { showProblems(body.problems); }
+      say(body.error || T.saveFailed);
+      deployButton.disabled = true;
+      return false;
+    }).catch(function () {
+      saveButton.disabled = false;
+      say(T.saveFailed);
+      return false;
+    });
+  }
+
+  saveButton.addEventListener("click", function () { save(); });
+  deployForm.addEventListener("submit", function (event) {
+    if (!state.dirty) { return; }
+    event.preventDefault();  // save the latest diagram first; deploy only if it checks
+    save().then(function (ok) {
+      if (ok && state.errors === 0) { deployForm.submit(); }
+    });
+  });
+
+  // ---------------------------------------------------------------- wiring
+
+  var eventBus = modeler.get("eventBus");
+  eventBus.on("selection.changed", function (event) {
+    render(event.newSelection.length === 1 ? event.newSelection[0] : null);
+  });
+  eventBus.on("commandStack.changed", function () {
+    state.dirty = true;
+    say(T.unsaved);
+    fillPicker();
+  });
+  eventBus.on("elements.changed", function () {
+    // re-render the panel for the element being edited, unless the user is typing in it
+    if (state.current && !panel.contains(document.activeElement)) {
+      var fresh = registry.get(state.current.id);
+      render(fresh || null);
+    }
+  });
+
+  fetch(root.getAttribute("data-src"), { credentials: "same-origin" })
+    .then(function (response) { return response.json(); })
+    .then(function (data) {
+      state.revision = data.revision;
+      state.forms = data.forms;
+      state.roles = data.roles;
+      return modeler.importXML(data.xml).then(function () {
+        canvas.zoom("fit-viewport");
+        fillPicker();
+        showProblems(data.problems);
+        state.dirty = false;
+        root.setAttribute("data-ready", "true");
+      });
+    })
+    .catch(function () { say(T.loadFailed); });
+})();
