@@ -198,3 +198,37 @@ def test_retry_refuses_a_timer_that_already_fired(session: Session, clock: Fixed
     assert timer is not None
     with pytest.raises(InvalidTransition):
         timers.retry(session, clock, admin, timer.id)
+
+
+def test_move_running_cases_to_a_new_version(session: Session, clock: FixedClock, world: World,
+                                             admin: Actor) -> None:
+    from dataclasses import replace as dc_replace
+
+    from engine.errors import Conflict
+    from engine.services import circuits, moves
+    from tests.conftest import mini_bundle
+    [waiting_decision, at_analysis] = _cases(session, clock, world, 2)
+    [task] = [t for t in tasks.my_tasks(session, clock, world.coordinator).items
+              if t.case_id == waiting_decision]
+    tasks.complete(session, clock, world.coordinator, task.id, {"mesure": "avdl"})
+    base = mini_bundle()
+    text = base.bpmn["mini.bpmn"].decode().replace('name="Statuer sur l\'orientation"',
+                                                   'name="Décider de l\'orientation"')
+    v2 = circuits.deploy(session, clock, world.coordinator, world.territory.id, "mini",
+                         dc_replace(base, bpmn={**base.bpmn, "mini.bpmn": text.encode()}),
+                         "renommage")
+    with pytest.raises(PermissionDenied):
+        moves.preview(session, clock, world.coordinator, world.circuit.id, v2.id)
+    found = {m.case_id: m for m in moves.preview(session, clock, admin, world.circuit.id, v2.id)}
+    assert set(found) == {waiting_decision, at_analysis}
+    assert found[waiting_decision].preview.changed_active == ["Statuer sur l'orientation"]
+    assert not found[waiting_decision].preview.blocked
+    moves.move(session, clock, admin, waiting_decision, v2.id)
+    [moved] = [t for t in tasks.my_tasks(session, clock, world.operator).items
+               if t.case_id == waiting_decision]
+    assert moved.name == "Décider de l'orientation"
+    with pytest.raises(InvalidTransition):
+        moves.move(session, clock, admin, waiting_decision, v2.id)
+    detail = cases.get(session, clock, admin, waiting_decision)
+    assert detail.version_number == 2 and detail.timeline[-1][1] == "case.move"
+    del Conflict

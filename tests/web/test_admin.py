@@ -90,3 +90,24 @@ def test_journal_filters_export_and_bad_dates(app: Flask, admin_client: FlaskCli
     assert bad.status_code == 400 and "AAAA-MM-JJ" in unescape(bad.text)
     export = admin_client.get("/supervision/journal.csv?action=case.start")
     assert export.get_data(as_text=True).count("case.start") == 1
+
+
+def test_move_cases_page(app: Flask, admin_client: FlaskClient, clock: FixedClock,
+                         world: World) -> None:
+    from dataclasses import replace as dc_replace
+
+    from engine.services import circuits
+    from tests.conftest import mini_bundle
+    case_id, _ = open_case(app, clock, world, analysed=True)
+    base = mini_bundle()
+    text = base.bpmn["mini.bpmn"].decode().replace('name="Statuer sur l\'orientation"',
+                                                   'name="Décider de l\'orientation"')
+    with app.extensions["aiguillage"].sessions() as session:
+        v2 = circuits.deploy(session, clock, world.coordinator, world.territory.id, "mini",
+                             dc_replace(base, bpmn={**base.bpmn, "mini.bpmn": text.encode()}))
+    url = f"/supervision/circuits/{world.circuit.id}/versions/{v2.id}/deplacer"
+    page = unescape(admin_client.get(url).text)
+    assert "Étapes remises à zéro : Statuer sur l'orientation" in page
+    done = admin_client.post(url, data={"dossier": case_id}, follow_redirects=True)
+    assert "1 dossier déplacé." in unescape(done.text)
+    assert "Aucun dossier en cours sur une autre version." in unescape(done.text)

@@ -18,12 +18,12 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import Conflict
-from engine.services import audit, cases, oversight, territories, timers, users
+from engine.services import audit, cases, moves, oversight, territories, timers, users
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.forms import EmptyForm
@@ -123,6 +123,29 @@ def repair(case_id: int) -> str | WerkzeugResponse:
     detail = cases.get(get_session(), clock(), actor(), case_id)
     return render_template("admin/repair.html", detail=detail, form=EmptyForm(),
                            steps=cases.steps_done(get_session(), actor(), case_id))
+
+
+@bp.route("/circuits/<int:circuit_id>/versions/<int:version_id>/deplacer",
+          methods=["GET", "POST"])
+@login_required
+def move_cases(circuit_id: int, version_id: int) -> str | WerkzeugResponse:
+    """Preview, then move running cases onto a version of their circuit."""
+    if request.method == "POST":
+        _check_form()
+        moved, refused = 0, []
+        for case_id in request.form.getlist("dossier", type=int):
+            try:
+                moves.move(get_session(), clock(), actor(), case_id, version_id)
+                moved += 1
+            except Conflict as exc:
+                refused.append(str(exc))
+        flash(ngettext("%(num)d dossier déplacé.", "%(num)d dossiers déplacés.", moved), "success")
+        for reason in refused:
+            flash(reason, "error")
+        return redirect(url_for("admin.move_cases", circuit_id=circuit_id, version_id=version_id))
+    rows = moves.preview(get_session(), clock(), actor(), circuit_id, version_id)
+    return render_template("admin/moves.html", rows=rows, form=EmptyForm(),
+                           circuit_id=circuit_id, version_id=version_id)
 
 
 @bp.get("/utilisateurs")

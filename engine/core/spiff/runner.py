@@ -199,6 +199,11 @@ class Instance:
             target.internal_data.pop(key, None)
         self._run()
 
+    def settle(self) -> None:
+        """Run what is runnable and stamp new ready steps (after a repair or a move)."""
+        self.workflow.completed = False
+        self._run()
+
     def drain_notices(self) -> list[NoticeView]:
         """Notices produced since the last drain."""
         out, self.notices = self.notices, []
