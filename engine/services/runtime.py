@@ -94,7 +94,8 @@ def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, H
     for task_id, view in ready.items():
         if task_id in rows:  # a move to another version may rename a step or change its lane
             row = rows[task_id]
-            row.name, row.lane, row.role, row.form = view.name[:300], view.lane, view.role, view.form
+            row.name, row.lane = view.name[:300], view.lane
+            row.role, row.form = view.role, view.form
             continue
         past = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id,
                                                       HumanTask.spiff_task_id == task_id))
