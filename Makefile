@@ -43,6 +43,7 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
 	$(MAKE) --no-print-directory e2e
 
