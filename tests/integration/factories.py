@@ -57,3 +57,24 @@ def make_world(session: Session, clock: Clock, folder: Path = MINI) -> World:
         operator=make_user(session, clock, "op@demo.test", territory.id, "operateur"),
         outsider=load_actor(session, other.id),
     )
+
+
+RELANCES = Path(__file__).resolve().parent / "fixtures" / "relances"
+
+
+def start_at_decision(session: Session, clock: Clock, world: World, name: str) -> int:
+    """Open a case on the small circuit and complete ``analyse``; return the case id.
+
+    The case then waits on ``decision`` with its two timers armed (reminder at 10 days,
+    escalation at 15 days).
+    """
+    from sqlalchemy import select
+
+    from engine.persistence.models import HumanTask
+    from engine.services import cases, tasks
+    case = cases.start(session, clock, world.coordinator, world.circuit.id, {"nom_menage": name})
+    task_id = session.scalar(select(HumanTask.id).where(
+        HumanTask.case_id == case.id, HumanTask.bpmn_id == "analyse", HumanTask.status == "open"))
+    assert task_id is not None
+    tasks.complete(session, clock, world.coordinator, task_id, {"mesure": "avdl"})
+    return case.id
