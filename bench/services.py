@@ -45,7 +45,7 @@ from engine.clock import FixedClock  # noqa: E402
 from engine.core.spiff.runner import Instance  # noqa: E402
 from engine.persistence.db import make_engine, session_factory, transaction  # noqa: E402
 from engine.persistence.migrate import upgrade  # noqa: E402
-from engine.persistence.models import Case, HumanTask, Membership, Timer, User  # noqa: E402
+from engine.persistence.models import Case, CaseState, HumanTask, Membership, Timer, User  # noqa: E402
 from engine.services import cases, runtime, tasks  # noqa: E402
 from engine.services.access import load_actor  # noqa: E402
 from tests.integration.factories import World, make_world, start_at_decision  # noqa: E402
@@ -125,7 +125,7 @@ def bench_complete(db: Db, repeat: int) -> tuple[list[float], list[float], list[
         case = session.get(Case, ids[0])
         assert case is not None
         compiled = runtime.compiled(session, case.circuit_version_id)
-        state = case.state
+        state = session.get(CaseState, case.id).state  # type: ignore[union-attr]
         [spiff_id] = session.scalars(select(HumanTask.spiff_task_id).where(
             HumanTask.id == steps[0]))
     actor = db.world.coordinator

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -93,7 +95,7 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
                     territory_id=circuit.territory_id, circuit_id=circuit.id,
                     circuit_version_id=circuit.active_version_id,
                     household_name=str(data.get(HOUSEHOLD_FIELD) or "—")[:200], status=OPEN,
-                    state="", created_at=clock.now(), created_by_id=actor.user_id)
+                    created_at=clock.now(), created_by_id=actor.user_id)
         session.add(case)
         session.flush()
         runtime.save(session, case, instance, clock)
@@ -104,12 +106,15 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
 
 def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
     year = clock.now().year
+    # Two first cases of the year at once must not both create the counter: insert it if
+    # missing (ignored when another transaction did), then lock it.
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
+    session.execute(insert(ReferenceCounter).values(territory_id=territory_id, year=year, last=0)
+                    .on_conflict_do_nothing())
     counter = session.scalar(select(ReferenceCounter).where(
         ReferenceCounter.territory_id == territory_id, ReferenceCounter.year == year)
-        .with_for_update())
-    if counter is None:
-        counter = ReferenceCounter(territory_id=territory_id, year=year, last=0)
-        session.add(counter)
+        .with_for_update().execution_options(populate_existing=True))
+    assert counter is not None
     counter.last += 1
     territory = session.get(Territory, territory_id)
     assert territory is not None
@@ -172,22 +177,23 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
     """Cases of a territory by reference or household name, with filters, newest first."""
     require_member(actor, territory_id)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    query = select(Case, Circuit.title).join(Circuit, Circuit.id == Case.circuit_id).where(
-        Case.territory_id == territory_id)
+    where: list[Any] = [Case.territory_id == territory_id]
     if text.strip():
         like = f"%{text.strip().lower()}%"
-        query = query.where(or_(func.lower(Case.reference).like(like),
-                                func.lower(Case.household_name).like(like)))
+        where.append(or_(func.lower(Case.reference).like(like),
+                         func.lower(Case.household_name).like(like)))
     if circuit_id is not None:
-        query = query.where(Case.circuit_id == circuit_id)
+        where.append(Case.circuit_id == circuit_id)
     if status:
-        query = query.where(Case.status == status)
+        where.append(Case.status == status)
     if step:
-        query = query.where(Case.id.in_(select(HumanTask.case_id).where(
+        where.append(Case.id.in_(select(HumanTask.case_id).where(
             HumanTask.bpmn_id == step, HumanTask.status == TASK_OPEN)))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by(Case.created_at.desc(), Case.id.desc())
-                           .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+    total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    rows = session.execute(
+        select(Case, Circuit.title).join(Circuit, Circuit.id == Case.circuit_id).where(*where)
+        .order_by(Case.created_at.desc(), Case.id.desc())
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
     return Page([summary_of(c, title) for c, title in rows], total, page, per_page)
 
 

@@ -21,7 +21,15 @@ from engine.clock import Clock, FixedClock
 from engine.core.circuits import Territory as TerritoryFile
 from engine.errors import EngineError
 from engine.persistence.db import transaction
-from engine.persistence.models import Case, Circuit, HumanTask, ReferenceCounter, Territory, Timer
+from engine.persistence.models import (
+    Case,
+    CaseState,
+    Circuit,
+    HumanTask,
+    ReferenceCounter,
+    Territory,
+    Timer,
+)
 from engine.persistence.models.case import OPEN
 from engine.persistence.models.timer import WAITING
 from engine.services import cases, circuits, tasks, users
@@ -145,8 +153,12 @@ def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # 
                 territory: Territory, counter: ReferenceCounter, year: int, first_id: int,
                 size: int) -> None:
     case_rows, task_rows, timer_rows = [], [], []
+    origins: list[int] = []
+    states = dict(session.execute(select(CaseState.case_id, CaseState.state).where(
+        CaseState.case_id.in_([t.id for t in templates]))).all())
     for offset in range(size):
         template = rng.choice(templates)
+        origins.append(template.id)
         shift = timedelta(days=rng.randint(-30, 20), minutes=rng.randint(0, 600))
         counter.last += 1
         case_id = first_id + offset
@@ -155,7 +167,7 @@ def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # 
             "territory_id": territory.id, "circuit_id": template.circuit_id,
             "circuit_version_id": template.circuit_version_id,
             "household_name": f"Ménage {rng.choice(SURNAMES)} {case_id} (fictif)",
-            "status": OPEN, "state": template.state, "version": 1,
+            "status": OPEN, "version": 1,
             "next_due_at": template.next_due_at + shift if template.next_due_at else None,
             "created_at": template.created_at + shift, "created_by_id": None})
         for t in tasks_by_case[template.id]:
@@ -171,6 +183,8 @@ def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # 
                 "name": tm.name, "kind": tm.kind, "due_at": tm.due_at + shift,
                 "status": WAITING, "attempts": 0, "created_at": tm.created_at + shift})
     session.execute(insert(Case), case_rows)
+    session.execute(insert(CaseState), [{"case_id": row["id"], "state": states[tid]}
+                                        for row, tid in zip(case_rows, origins, strict=True)])
     if task_rows:
         session.execute(insert(HumanTask), task_rows)
     if timer_rows:

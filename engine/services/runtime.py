@@ -18,7 +18,14 @@ from engine.core.circuits import CircuitBundle, Role
 from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.core.spiff.runner import Instance
-from engine.persistence.models import Case, CircuitVersion, HumanTask, OutboxMessage, Territory
+from engine.persistence.models import (
+    Case,
+    CaseState,
+    CircuitVersion,
+    HumanTask,
+    OutboxMessage,
+    Territory,
+)
 from engine.persistence.models import Timer as TimerRow
 from engine.persistence.models.case import COMPLETED
 from engine.persistence.models.human_task import CANCELLED as TASK_CANCELLED
@@ -43,13 +50,17 @@ def bundle_of(version: CircuitVersion, territory: Territory) -> CircuitBundle:
 
 def compiled(session: Session, version_id: int) -> CompiledCircuit:
     """The compiled circuit of a version (cached per process; specs come from the row)."""
-    version = session.get(CircuitVersion, version_id)
-    assert version is not None
-    key = (version.id, version.checksum)
+    # Versions are immutable; the checksum alone is read on a hit (never the 250 KB row), and
+    # guards against an id reused by another database in the same process (tests).
+    checksum = session.scalar(select(CircuitVersion.checksum).where(
+        CircuitVersion.id == version_id))
+    key = (version_id, str(checksum))
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
+    version = session.get(CircuitVersion, version_id)
+    assert version is not None
     from engine.persistence.models import Circuit
     circuit = session.get(Circuit, version.circuit_id)
     territory = session.get(Territory, circuit.territory_id) if circuit else None
@@ -67,12 +78,19 @@ def compiled(session: Session, version_id: int) -> CompiledCircuit:
 
 def load(session: Session, case: Case, clock: Clock) -> Instance:
     """The running instance of a case row."""
-    return Instance.load(compiled(session, case.circuit_version_id), case.state, clock)
+    state = session.scalar(select(CaseState.state).where(CaseState.case_id == case.id))
+    assert state is not None, f"case {case.id} has no state"
+    return Instance.load(compiled(session, case.circuit_version_id), state, clock)
 
 
 def save(session: Session, case: Case, instance: Instance, clock: Clock) -> None:
     """Write the instance back into ``case`` and sync tasks, timers and notices."""
-    case.state = instance.dump()
+    stored = session.get(CaseState, case.id)
+    if stored is None:
+        stored = CaseState(case_id=case.id, state="")
+        session.add(stored)
+    stored.state = instance.dump()
+    case.updated_at = clock.now()  # always touch the case row: its version counter moves
     case.next_due_at = instance.next_due()
     end = instance.end()
     if end is not None and case.status != COMPLETED:

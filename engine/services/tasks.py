@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -47,38 +47,61 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
              step: str | None = None, due: Due = None, assigned: bool | None = None,
              sort: str = "due", page: int = 1, per_page: int = 25) -> Page[TaskItem]:
     """Open steps assigned to me, or offered to my roles in my territories (reads the
-    ``human_task`` table only: no workflow is loaded)."""
+    ``human_task`` table only: no workflow is loaded).
+
+    Each source (assigned to me; offered to one role of one territory) is read in due order
+    on its own index and cut at the page's end, then the sources are merged: the cost
+    follows the page, not the number of open steps in the territory.
+    """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    offered = [and_(HumanTask.territory_id == t, HumanTask.role.in_(sorted(roles)),
-                    HumanTask.assignee_id.is_(None))
-               for t, roles in actor.roles.items() if roles]
-    mine = HumanTask.assignee_id == actor.user_id
-    who = {True: mine, False: or_(*offered) if offered else false()}.get(
-        assigned, or_(mine, *offered))  # type: ignore[arg-type]
-    query = select(HumanTask).where(HumanTask.status == OPEN, who)
-    if circuit_id is not None:
-        query = query.where(HumanTask.circuit_id == circuit_id)
-    if step:
-        query = query.where(HumanTask.bpmn_id == step)
+    page = max(page, 1)
     now = clock.now()
+    common: list[Any] = [HumanTask.status == OPEN]
+    if circuit_id is not None:
+        common.append(HumanTask.circuit_id == circuit_id)
+    if step:
+        common.append(HumanTask.bpmn_id == step)
     if due == "overdue":
-        query = query.where(HumanTask.due_at < now)
+        common.append(HumanTask.due_sort < now)
     elif due == "soon":
-        query = query.where(HumanTask.due_at >= now, HumanTask.due_at < now + timedelta(days=3))
-    total = count_capped(session, query)
-    rows = list(session.scalars(query.order_by(*SORTS.get(sort, SORTS["due"]))
-                                .limit(per_page).offset((max(page, 1) - 1) * per_page)))
-    return Page(task_items(session, rows), total, page, per_page)
+        common += [HumanTask.due_sort >= now, HumanTask.due_sort < now + timedelta(days=3)]
+    sources: list[list[Any]] = [[]] if actor.is_system else []  # the system sees every step
+    if assigned in (None, True) and actor.user_id is not None:
+        sources.append([HumanTask.assignee_id == actor.user_id])
+    if assigned in (None, False):
+        sources += [[HumanTask.territory_id == t, HumanTask.role == role,
+                     HumanTask.assignee_id.is_(None)]
+                    for t, roles in sorted(actor.roles.items()) for role in sorted(roles)]
+    if not sources:
+        return Page([], 0, page, per_page)
+    order = SORTS.get(sort, SORTS["due"])
+    ids = _merged(session, [common + s for s in sources], order, page * per_page)
+    total = len(_merged(session, [common + s for s in sources], order, COUNT_CAP + 1))
+    wanted = ids[(page - 1) * per_page:]
+    rows = {r.id: r for r in session.scalars(select(HumanTask).where(HumanTask.id.in_(wanted)))}
+    return Page(task_items(session, [rows[i] for i in wanted if i in rows]), total, page,
+                per_page)
+
+
+def _merged(session: Session, sources: list[list[Any]], order: Any, limit: int) -> list[int]:
+    """Ids of the first ``limit`` rows of the union of ``sources`` in ``order``."""
+    parts = [select(HumanTask.id, *[c.label(f"k{i}") for i, c in enumerate(_keys(order))])
+             .where(*where).order_by(*order).limit(limit).subquery() for where in sources]
+    union = union_all(*[select(*p.c) for p in parts]).subquery()
+    keys = [union.c[f"k{i}"] for i in range(len(_keys(order)))]
+    directions = [k.desc() if _descending(o) else k for k, o in zip(keys, order, strict=True)]
+    return list(session.scalars(select(union.c.id).order_by(*directions).limit(limit)))
+
+
+def _keys(order: Any) -> list[Any]:
+    return [getattr(o, "element", o) for o in order]
+
+
+def _descending(clause: Any) -> bool:
+    return getattr(getattr(clause, "modifier", None), "__name__", "") == "desc_op"
 
 
 COUNT_CAP = 1000
-
-
-def count_capped(session: Session, query: Any) -> int:
-    """Rows of ``query``, counted up to ``COUNT_CAP + 1`` (lists say "more than 1,000"):
-    an exact count of every open step would cost more than the page itself."""
-    capped = query.with_only_columns(HumanTask.id).limit(COUNT_CAP + 1).subquery()
-    return session.scalar(select(func.count()).select_from(capped)) or 0
 
 
 def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskItem:

@@ -180,3 +180,15 @@ def test_a_timer_firing_while_the_form_is_submitted_never_both_win(
             [["relance_timer"]] if submitted[0] == "ok"
             else [["relance_timer"], ["escalade_timer"]])
     print(f"\nwinners over {ROUNDS * 2} rounds: {dict(winners)}")
+
+
+def test_first_cases_of_the_year_opened_at_once_get_distinct_references(
+        sessions: sessionmaker[Session], clock: FixedClock, world: World) -> None:
+    def start(session: Session) -> str:
+        return cases.start(session, clock, world.coordinator, world.circuit.id,
+                           {"nom_menage": "Ménage Simultané"}).reference
+
+    results = race(sessions, start, start, start)
+    assert [kind for kind, _ in results] == ["ok", "ok", "ok"], results
+    references = sorted(value for _, value in results)
+    assert references == [f"{world.territory.prefix}-2026-0000{n}" for n in (1, 2, 3)]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import scheduler
 from engine.clock import FixedClock
 from engine.errors import InvalidTransition, NotFound, PermissionDenied, WorkflowError
-from engine.persistence.models import AuditEvent, Case, HumanTask, OutboxMessage, Timer
+from engine.persistence.models import AuditEvent, Case, CaseState, HumanTask, OutboxMessage, Timer
 from engine.services import audit, cases, runtime, tasks, timers
 from tests.integration.factories import RELANCES, World, make_user, make_world, start_at_decision
 
@@ -44,7 +44,8 @@ def count(sessions: sessionmaker[Session], model: Any, *where: Any) -> int:
 def stored_case(sessions: sessionmaker[Session], case_id: int) -> tuple[Any, ...]:
     """Version, state and next due time of a case as committed now."""
     with sessions() as fresh:
-        row = fresh.execute(select(Case.version, Case.state, Case.next_due_at)
+        row = fresh.execute(select(Case.version, CaseState.state, Case.next_due_at)
+                            .join(CaseState, CaseState.case_id == Case.id)
                             .where(Case.id == case_id)).one()
     return tuple(row)
 

@@ -1,7 +1,7 @@
 """Every model, imported here so ``Base.metadata`` knows all tables (Alembic reads it)."""
 
 from engine.persistence.models.audit_event import AuditEvent
-from engine.persistence.models.case import Case, ReferenceCounter
+from engine.persistence.models.case import Case, CaseState, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
 from engine.persistence.models.draft import CircuitDraft
 from engine.persistence.models.human_task import HumanTask
@@ -13,7 +13,7 @@ from engine.persistence.models.timer import Timer
 from engine.persistence.models.user import Membership, User
 
 __all__ = [
-    "AuditEvent", "Case", "Circuit", "CircuitDraft", "CircuitVersion", "Consent", "DailyCount",
-    "HumanTask", "Membership",
-    "Organisation", "OutboxMessage", "ReferenceCounter", "Resource", "Territory", "Timer", "User",
+    "AuditEvent", "Case", "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "Consent",
+    "DailyCount", "HumanTask", "Membership", "Organisation", "OutboxMessage", "ReferenceCounter",
+    "Resource", "Territory", "Timer", "User",
 ]

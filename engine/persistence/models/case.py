@@ -13,7 +13,7 @@ OPEN, COMPLETED, CANCELLED, CLOSED, ERROR = "open", "completed", "cancelled", "c
 
 
 class Case(Base):
-    """The case row: status, state (SpiffWorkflow JSON as TEXT, never JSONB), version counter."""
+    """The case row: status, listing columns, version counter (its state is in CaseState)."""
 
     __tablename__ = "case"
     __table_args__ = (
@@ -29,8 +29,8 @@ class Case(Base):
     circuit_version_id: Mapped[int] = mapped_column(ForeignKey("circuit_version.id"), index=True)
     household_name: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20), default=OPEN)
-    state: Mapped[str] = mapped_column(Text, deferred=True)  # loaded only for the case acted on
     version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     end_state: Mapped[str | None] = mapped_column(String(200))
     end_label: Mapped[str | None] = mapped_column(String(300))
@@ -42,6 +42,16 @@ class Case(Base):
     close_reason: Mapped[str | None] = mapped_column(String(500))
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class CaseState(Base):
+    """The workflow state of a case (SpiffWorkflow JSON as TEXT, never JSONB: key order
+    matters), kept apart so that lists and searches never read it."""
+
+    __tablename__ = "case_state"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
 
 
 class ReferenceCounter(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.db import Base, UtcDateTime
@@ -19,8 +19,10 @@ class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (
         UniqueConstraint("case_id", "spiff_task_id"),
-        Index("ix_human_task_offer", "territory_id", "role", "status", "due_at"),
-        Index("ix_human_task_assignee", "assignee_id", "status", "due_at"),
+        Index("ix_human_task_offered", "territory_id", "role", "status", "due_sort", "id",
+              sqlite_where=text("assignee_id IS NULL"),
+              postgresql_where=text("assignee_id IS NULL")),
+        Index("ix_human_task_mine", "assignee_id", "status", "due_sort", "id"),
         Index("ix_human_task_overdue", "status", "due_at"),
         Index("ix_human_task_queue", "status", "due_sort", "id"),
     )
