@@ -29,6 +29,25 @@ PASSWORD = "mot-de-passe-de-bench"
 REPEAT = 30
 
 
+def _overdue_share(session, now, wanted: int) -> None:  # type: ignore[no-untyped-def]
+    """Push deadlines so that about ``wanted`` open steps are overdue (issue #6: 10k of 100k);
+    the generator's spread of dates makes far more overdue otherwise."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from engine.persistence.models import HumanTask
+    late = list(session.scalars(select(HumanTask.id).where(
+        HumanTask.status == "open", HumanTask.due_at < now).order_by(HumanTask.id)))
+    keep = set(late[:: max(1, len(late) // max(wanted, 1))][:wanted])
+    later = [i for i in late if i not in keep]
+    for start in range(0, len(later), 5000):
+        chunk = later[start:start + 5000]
+        session.execute(update(HumanTask).where(HumanTask.id.in_(chunk)).values(
+            due_at=now + timedelta(days=10), due_sort=now + timedelta(days=10)))
+    session.commit()
+
+
 def _time(client, url: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
     samples, status = [], 0
     for _ in range(REPEAT):
@@ -52,6 +71,7 @@ def main() -> None:
     with engine.sessions() as session:
         territory_id = demo.load(session, engine.clock, ROOT, PASSWORD, cases_per_circuit=12)
         demo.generate(session, engine.clock, territory_id, count)
+        _overdue_share(session, engine.clock.now(), count // 10)
     print("Aiguillage web benchmark (SQLite, Flask test client, whole request incl. templates)")
     print(f"command: .venv/bin/python bench/web.py --cases {count}")
     print(f"database: {count:,} generated cases + demo cases, built in "

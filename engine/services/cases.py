@@ -179,9 +179,13 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     where: list[Any] = [Case.territory_id == territory_id]
     if text.strip():
-        like = f"%{text.strip().lower()}%"
-        where.append(or_(func.lower(Case.reference).like(like),
-                         func.lower(Case.household_name).like(like)))
+        like = f"%{text.strip()}%"
+        # SQLite's LIKE ignores ASCII case already (lower() would cost a call per row);
+        # PostgreSQL needs ILIKE
+        if session.get_bind().dialect.name == "postgresql":
+            where.append(or_(Case.reference.ilike(like), Case.household_name.ilike(like)))
+        else:
+            where.append(or_(Case.reference.like(like), Case.household_name.like(like)))
     if circuit_id is not None:
         where.append(Case.circuit_id == circuit_id)
     if status:

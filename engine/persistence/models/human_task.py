@@ -23,7 +23,9 @@ class HumanTask(Base):
               sqlite_where=text("assignee_id IS NULL"),
               postgresql_where=text("assignee_id IS NULL")),
         Index("ix_human_task_mine", "assignee_id", "status", "due_sort", "id"),
-        Index("ix_human_task_overdue", "status", "due_at"),
+        # covers the supervision views and their counts (overdue, coming, no deadline)
+        Index("ix_human_task_watch", "status", "due_at", "territory_id", "circuit_id", "role",
+              "bpmn_id", "assignee_id", "ready_at", "name"),
         Index("ix_human_task_queue", "status", "due_sort", "id"),
     )
 
