@@ -25,7 +25,7 @@ from engine.persistence.models import (
     Timer,
     User,
 )
-from engine.persistence.models.human_task import OPEN
+from engine.persistence.models.human_task import NO_DEADLINE, OPEN
 from engine.persistence.models.timer import FAILED
 from engine.persistence.models.user import ADMIN_ROLE
 from engine.services.access import Actor
@@ -123,7 +123,7 @@ def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
     elif view == "coming":
         where += [HumanTask.due_at >= now, HumanTask.due_at < now + timedelta(days=7)]
     else:
-        where += [HumanTask.due_at.is_(None), HumanTask.ready_at < now - older_than]
+        where += [HumanTask.due_sort == NO_DEADLINE, HumanTask.ready_at < now - older_than]
     if filters.circuit_id is not None:
         where.append(HumanTask.circuit_id == filters.circuit_id)
     if filters.step:

@@ -30,10 +30,14 @@ def upgrade() -> None:
     with op.batch_alter_table("human_task", schema=None) as batch_op:
         batch_op.drop_index("ix_human_task_overdue")
         batch_op.create_index("ix_human_task_watch", WATCH, unique=False)
+        batch_op.create_index("ix_human_task_waiting",
+                              ["status", "due_sort", "territory_id", "ready_at", "id"],
+                              unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("human_task", schema=None) as batch_op:
+        batch_op.drop_index("ix_human_task_waiting")
         batch_op.drop_index("ix_human_task_watch")
         batch_op.create_index("ix_human_task_overdue", ["status", "due_at"], unique=False)
     with op.batch_alter_table("case", schema=None) as batch_op:

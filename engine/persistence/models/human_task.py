@@ -27,6 +27,8 @@ class HumanTask(Base):
         Index("ix_human_task_watch", "status", "due_at", "territory_id", "circuit_id", "role",
               "bpmn_id", "assignee_id", "ready_at", "name"),
         Index("ix_human_task_queue", "status", "due_sort", "id"),
+        # steps waiting without deadline, oldest first (due_sort is the far-future mark)
+        Index("ix_human_task_waiting", "status", "due_sort", "territory_id", "ready_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
