@@ -173,7 +173,8 @@ def diagram(session: Session, clock: Clock, actor: Actor,
 
 def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
            circuit_id: int | None = None, status: str | None = None, step: str | None = None,
-           page: int = 1, per_page: int = 25) -> Page[CaseSummary]:
+           referent_id: int | None = None, page: int = 1, per_page: int = 25,
+           ) -> Page[CaseSummary]:
     """Cases of a territory by reference or household name, with filters, newest first."""
     require_member(actor, territory_id)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
@@ -190,6 +191,8 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
         where.append(Case.circuit_id == circuit_id)
     if status:
         where.append(Case.status == status)
+    if referent_id is not None:
+        where.append(Case.referent_id == referent_id)
     if step:
         where.append(Case.id.in_(select(HumanTask.case_id).where(
             HumanTask.bpmn_id == step, HumanTask.status == TASK_OPEN)))

@@ -351,3 +351,16 @@ def touched_cases(session: Session, circuit_id: int,
 
 def _encoded(files: dict[str, str]) -> dict[str, bytes]:
     return {k: v.encode() for k, v in files.items()}
+
+
+def steps_of(session: Session, actor: Actor, circuit_id: int) -> list[tuple[str, str]]:
+    """(BPMN id, name) of the human steps of a circuit's active version, for list filters."""
+    circuit = _circuit(session, actor, circuit_id)
+    if circuit.active_version_id is None:
+        return []
+    from engine.services import runtime
+    compiled = runtime.compiled(session, circuit.active_version_id)
+    found = {ts.bpmn_id: ts.bpmn_name or ts.bpmn_id
+             for process in [compiled.spec, *compiled.subprocess_specs.values()]
+             for ts in process.task_specs.values() if getattr(ts, "manual", False)}
+    return sorted(found.items(), key=lambda item: item[1])

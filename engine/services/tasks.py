@@ -117,6 +117,7 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
         if row.role not in actor.roles_in(row.territory_id):
             raise PermissionDenied("cette étape relève d'un autre rôle")
         row.assignee_id = actor.user_id
+        _note_referent(session, row, actor.user_id)
         audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name)
         return task_items(session, [row])[0]
@@ -150,6 +151,7 @@ def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
         if holds is None:
             raise Conflict("cette personne n'a pas le rôle de l'étape dans ce territoire")
         previous, row.assignee_id = row.assignee_id, user_id
+        _note_referent(session, row, user_id)
         audit.record(session, clock, actor, "task.assign", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name, to=user_id,
                      previous=previous)
@@ -177,6 +179,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         instance.complete(row.spiff_task_id, data)
         row.status, row.completed_at, row.completed_by_id = COMPLETED, clock.now(), actor.user_id
         row.assignee_id = row.assignee_id or actor.user_id
+        _note_referent(session, row, row.assignee_id)
         runtime.save(session, case, instance, clock)
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
@@ -187,6 +190,17 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
             if can_work_on(actor, candidate.territory_id, candidate.role, candidate.assignee_id):
                 return task_items(session, [candidate])[0]
         return None
+
+
+REFERENT_ROLE = "referent"
+
+
+def _note_referent(session: Session, row: HumanTask, user_id: int | None) -> None:
+    """Whoever holds a step of the pathway referent's lane is the case's référent·e."""
+    if row.role == REFERENT_ROLE and user_id is not None:
+        case = session.get(Case, row.case_id)
+        if case is not None:
+            case.referent_id = user_id
 
 
 def _task(session: Session, actor: Actor, task_id: int) -> HumanTask:

@@ -79,3 +79,27 @@ def create_organisation(session: Session, clock: Clock, actor: Actor, territory_
         audit.record(session, clock, actor, "organisation.create", territory_id=territory_id,
                      organisation_id=org.id)
     return org
+
+
+def role_map(session: Session, actor: Actor,
+             territory_id: int) -> list[tuple[str, str, bool, list[str]]]:
+    """The territory's roles (key, label, outside partner) and the lanes that name them, as
+    « circuit : lane » for the active version of each circuit."""
+    from engine.core.circuits import role_for_lane
+    from engine.persistence.models import Circuit
+    from engine.services import runtime
+    require_admin(actor, territory_id)
+    territory = session.get(Territory, territory_id)
+    if territory is None:
+        raise NotFound("territoire inconnu")
+    roles = [(r["key"], r["label"], bool(r.get("partner"))) for r in territory.roles]
+    lanes: dict[str, set[str]] = {key: set() for key, _, _ in roles}
+    for circuit in session.scalars(select(Circuit).where(
+            Circuit.territory_id == territory_id, Circuit.active_version_id.is_not(None))):
+        compiled = runtime.compiled(session, circuit.active_version_id)  # type: ignore[arg-type]
+        for process in [compiled.spec, *compiled.subprocess_specs.values()]:
+            for spec in process.task_specs.values():
+                role = role_for_lane(compiled.roles, getattr(spec, "lane", None))
+                if getattr(spec, "manual", False) and role is not None:
+                    lanes[role.key].add(f"{circuit.title} : {spec.lane}")
+    return [(key, label, partner, sorted(lanes[key])) for key, label, partner in roles]

@@ -178,3 +178,15 @@ def remove_membership(session: Session, clock: Clock, actor: Actor, membership_i
         audit.record(session, clock, actor, "membership.remove",
                      territory_id=membership.territory_id, target_user_id=membership.user_id,
                      role=membership.role)
+
+
+def people_with_role(session: Session, actor: Actor, territory_id: int,
+                     role: str) -> list[tuple[int, str]]:
+    """(id, name) of active people holding ``role`` in a territory (for list filters)."""
+    from engine.services.access import require_member
+    require_member(actor, territory_id)
+    rows = session.execute(select(User.id, User.display_name).join(
+        Membership, Membership.user_id == User.id).where(
+        Membership.territory_id == territory_id, Membership.role == role,
+        User.active.is_(True)).order_by(User.display_name).distinct()).all()
+    return [(uid, name) for uid, name in rows]

@@ -111,3 +111,17 @@ def test_move_cases_page(app: Flask, admin_client: FlaskClient, clock: FixedCloc
     done = admin_client.post(url, data={"dossier": case_id}, follow_redirects=True)
     assert "1 dossier déplacé." in unescape(done.text)
     assert "Aucun dossier en cours sur une autre version." in unescape(done.text)
+
+
+def test_dashboard_filters_and_role_map(app: Flask, admin_client: FlaskClient,
+                                        clock: FixedClock, world: World) -> None:
+    open_case(app, clock, world)
+    clock.advance(timedelta(days=6))
+    page = unescape(admin_client.get(
+        f"/supervision/?territoire={world.territory.id}&circuit={world.circuit.id}").text)
+    assert "1 étape en retard" in page and 'id="organisation"' in page
+    other = world.outsider.territories()[0]
+    assert admin_client.get(f"/supervision/?territoire={other}").status_code == 403
+    people = unescape(admin_client.get("/supervision/utilisateurs").text)
+    assert "Rôles et couloirs des circuits" in people
+    assert "Circuit d'essai : Coordination de la plateforme" in people

@@ -156,3 +156,31 @@ def test_partner_without_consent_sees_the_minimal_view(app: Flask, client: Flask
     client.post("/deconnexion")
     client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
     assert "Nombre d'enfants à charge" in unescape(client.get(f"/dossiers/{without.id}").text)
+
+
+def test_task_list_filters_by_circuit_and_step(app: Flask, client: FlaskClient,
+                                               auth: AuthActions, clock: FixedClock,
+                                               world: World) -> None:
+    open_case(app, clock, world)
+    auth.login()
+    page = unescape(client.get(f"/taches/?circuit={world.circuit.id}").text)
+    assert "Analyser la demande" in page and 'name="etape"' in page
+    assert unescape(client.get(f"/taches/?circuit={world.circuit.id}&etape=decision").text) \
+        .count("Ménage Test Matrice") == 0
+    assert unescape(client.get(f"/taches/?circuit={world.circuit.id}&etape=analyse").text) \
+        .count("Ménage Test Matrice") == 1
+
+
+def test_cases_list_filters_by_referent(app: Flask, client: FlaskClient, clock: FixedClock,
+                                        world: World) -> None:
+    from engine.persistence.models import Case
+    case_id, _ = open_case(app, clock, world)
+    client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
+    page = unescape(client.get("/dossiers/?referent=moi").text)
+    assert "Ménage Test Matrice" not in page and 'id="referent"' in page
+    with app.extensions["aiguillage"].sessions() as session:  # as a referent step claim does
+        case = session.get(Case, case_id)
+        assert case is not None
+        case.referent_id = world.coordinator.user_id
+        session.commit()
+    assert "Ménage Test Matrice" in unescape(client.get("/dossiers/?referent=moi").text)

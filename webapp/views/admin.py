@@ -63,7 +63,22 @@ def dashboard() -> str:
     history = oversight.history(get_session(), actor(), territory_id=filters.territory_id)
     return render_template("admin/dashboard.html", page=page, counts=counts, history=history,
                            view=request.args.get("vue", "retard"), args=request.args,
-                           now=clock().now())
+                           now=clock().now(), **_choices())
+
+
+def _choices() -> dict[str, object]:
+    """Territories, circuits and organisations the filters offer."""
+    from engine.persistence.models import Organisation, Territory
+    from engine.services import circuits as circuit_service
+    session, me = get_session(), actor()
+    ids = oversight.overseen(me)
+    return {
+        "territories": session.query(Territory).filter(Territory.id.in_(ids))
+        .order_by(Territory.name).all(),
+        "circuit_choices": [c for t in ids for c in circuit_service.list_circuits(session, me, t)],
+        "organisations": session.query(Organisation).filter(
+            Organisation.territory_id.in_(ids)).order_by(Organisation.name).all(),
+    }
 
 
 @bp.get("/export.csv")
@@ -158,9 +173,10 @@ def people() -> str:
     places = {t.id: t for t in session.query(Territory).filter(Territory.id.in_(territory_ids))}
     organisations = session.query(Organisation).filter(
         Organisation.territory_id.in_(territory_ids)).order_by(Organisation.name).all()
+    role_maps = {t: territories.role_map(session, actor(), t) for t in places}
     return render_template("admin/people.html", people=users.administered_users(session, actor()),
                            territories=places, organisations=organisations, form=EmptyForm(),
-                           kinds=territories.ORGANISATION_KINDS)
+                           kinds=territories.ORGANISATION_KINDS, role_maps=role_maps)
 
 
 @bp.post("/utilisateurs")

@@ -18,7 +18,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import FormInvalid, NotFound
-from engine.services import cases, circuits
+from engine.services import cases, circuits, users
 from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
@@ -49,10 +49,22 @@ def index() -> str:
                         circuit_id=request.args.get("circuit", type=int),
                         status=request.args.get("statut") or None,
                         step=request.args.get("etape") or None,
-                        page=request.args.get("page", 1, type=int))
+                        referent_id=_referent(), page=request.args.get("page", 1, type=int))
+    choices = circuits.list_circuits(get_session(), actor(), territory)
+    circuit_id = request.args.get("circuit", type=int)
+    steps = circuits.steps_of(get_session(), actor(), circuit_id) \
+        if circuit_id in {c.id for c in choices} else []
+    referents = users.people_with_role(get_session(), actor(), territory, "referent")
     return render_template("cases/list.html", page=page, form=form, statuses=STATUSES,
-                           circuits=circuits.list_circuits(get_session(), actor(), territory),
+                           circuits=choices, steps=steps, referents=referents,
                            args=request.args)
+
+
+def _referent() -> int | None:
+    value = request.args.get("referent", "")
+    if value == "moi":
+        return actor().user_id
+    return int(value) if value.isdigit() else None
 
 
 @bp.route("/nouveau", methods=["GET", "POST"])

@@ -8,7 +8,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from engine.errors import Conflict, FormInvalid, InvalidTransition
-from engine.services import tasks
+from engine.services import circuits, tasks
 from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
@@ -31,8 +31,13 @@ def index() -> str:
                           circuit_id=args.get("circuit", type=int), step=args.get("etape") or None,
                           due=due, assigned=assigned,  # type: ignore[arg-type]
                           sort=args.get("tri", "due"), page=args.get("page", 1, type=int))
+    session, me = get_session(), actor()
+    choices = [c for t in me.territories() for c in circuits.list_circuits(session, me, t)]
+    circuit_id = args.get("circuit", type=int)
+    steps = circuits.steps_of(session, me, circuit_id) \
+        if circuit_id in {c.id for c in choices} else []
     return render_template("tasks/list.html", page=page, now=clock().now(), sorts=SORTS,
-                           args=args, form=EmptyForm())
+                           args=args, form=EmptyForm(), circuits=choices, steps=steps)
 
 
 @bp.route("/<int:task_id>", methods=["GET", "POST"])
