@@ -308,6 +308,7 @@ def bench_timers(db: Db, count: int) -> tuple[int, float, float]:
         assert model is not None
         case = {c.key: getattr(model, c.key) for c in Case.__table__.columns
                 if c.key not in ("id", "reference")}
+        state = session.get(CaseState, case_id).state  # type: ignore[union-attr]
         step = session.scalar(select(HumanTask).where(HumanTask.case_id == case_id,
                                                       HumanTask.status == "open"))
         armed = list(session.scalars(select(Timer).where(Timer.case_id == case_id)))
@@ -319,6 +320,7 @@ def bench_timers(db: Db, count: int) -> tuple[int, float, float]:
     with db.sessions() as session, transaction(session):
         new = list(session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), [
             {**case, "reference": f"T-{n:07d}"} for n in range(count - 1)]))
+        session.execute(insert(CaseState), [{"case_id": c, "state": state} for c in new])
         session.execute(insert(HumanTask), [{**step_row, "case_id": c} for c in new])
         session.execute(insert(Timer), [{**t, "case_id": c} for c in new for t in timer_rows])
     clock = FixedClock(db.clock.now() + timedelta(days=10, minutes=1))  # reminders due
@@ -326,7 +328,7 @@ def bench_timers(db: Db, count: int) -> tuple[int, float, float]:
         compiled = runtime.compiled(session, case["circuit_version_id"])
 
     def raw() -> None:  # the engine's share of one fire: load, advance, dump
-        instance = Instance.load(compiled, case["state"], clock)
+        instance = Instance.load(compiled, state, clock)
         assert len(instance.advance()) == 1
         instance.dump()
 

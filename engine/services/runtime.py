@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from threading import Lock
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -18,6 +18,7 @@ from engine.core.circuits import CircuitBundle, Role
 from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.core.spiff.runner import Instance
+from engine.core.views import TimerView
 from engine.persistence.models import (
     Case,
     CaseState,
@@ -85,27 +86,31 @@ def load(session: Session, case: Case, clock: Clock) -> Instance:
 
 def save(session: Session, case: Case, instance: Instance, clock: Clock) -> None:
     """Write the instance back into ``case`` and sync tasks, timers and notices."""
-    stored = session.get(CaseState, case.id)
-    if stored is None:
-        stored = CaseState(case_id=case.id, state="")
-        session.add(stored)
-    stored.state = instance.dump()
-    case.updated_at = clock.now()  # always touch the case row: its version counter moves
-    case.next_due_at = instance.next_due()
-    end = instance.end()
-    if end is not None and case.status != COMPLETED:
-        case.status, case.end_state, case.end_label = COMPLETED, end.bpmn_id, end.name
-        case.closed_at = clock.now()
+    with session.no_autoflush:  # one flush at the end, not one per query
+        stored = session.get(CaseState, case.id)
+        if stored is None:
+            stored = CaseState(case_id=case.id, state="")
+            session.add(stored)
+        stored.state = instance.dump()
+        waiting = instance.waiting_timers()
+        case.updated_at = clock.now()  # always touch the case row: its version counter moves
+        case.next_due_at = waiting[0].due_at if waiting else None
+        end = instance.end()
+        if end is not None and case.status != COMPLETED:
+            case.status, case.end_state, case.end_label = COMPLETED, end.bpmn_id, end.name
+            case.closed_at = clock.now()
+        tasks = _sync_tasks(session, case, instance)
+        _sync_timers(session, case, instance, clock, waiting)
+        _notices(session, case, instance, clock, tasks)
     session.flush()
-    tasks = _sync_tasks(session, case, instance)
-    _sync_timers(session, case, instance, clock)
-    _notices(session, case, instance, clock, tasks)
 
 
 def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, HumanTask]:
-    rows = {r.spiff_task_id: r for r in session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TASK_OPEN))}
-    ready = {t.id: t for t in instance.ready_tasks()}
+    ready = {t.id: t for t in instance.ready_tasks(instructions=False)}
+    known = {r.spiff_task_id: r for r in session.scalars(select(HumanTask).where(
+        HumanTask.case_id == case.id,
+        or_(HumanTask.status == TASK_OPEN, HumanTask.spiff_task_id.in_(list(ready)))))}
+    rows = {k: r for k, r in known.items() if r.status == TASK_OPEN}
     for task_id, row in rows.items():
         if task_id not in ready:
             row.status = TASK_CANCELLED
@@ -115,8 +120,7 @@ def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, H
             row.name, row.lane = view.name[:300], view.lane
             row.role, row.form = view.role, view.form
             continue
-        past = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id,
-                                                      HumanTask.spiff_task_id == task_id))
+        past = known.get(task_id)
         if past is not None:  # a repair made a finished step ready again: reopen its row
             past.status, past.assignee_id, past.completed_at, past.completed_by_id = (
                 TASK_OPEN, None, None, None)
@@ -130,15 +134,15 @@ def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, H
             lane=view.lane, role=view.role, form=view.form, status=TASK_OPEN,
             ready_at=view.ready_at, due_at=view.due_at, due_sort=view.due_at or NO_DEADLINE)
         session.add(rows[task_id])
-    session.flush()
     return rows
 
 
-def _sync_timers(session: Session, case: Case, instance: Instance, clock: Clock) -> None:
+def _sync_timers(session: Session, case: Case, instance: Instance, clock: Clock,
+                 views: list[TimerView]) -> None:
     rows = {(r.spiff_task_id, r.due_at): r for r in session.scalars(
         select(TimerRow).where(TimerRow.case_id == case.id,
                                TimerRow.status.in_((WAITING, CLAIMED))))}
-    waiting = {(t.id, t.due_at): t for t in instance.waiting_timers()}
+    waiting = {(t.id, t.due_at): t for t in views}
     now = clock.now()
     for key, row in rows.items():
         if key in waiting:
@@ -154,7 +158,6 @@ def _sync_timers(session: Session, case: Case, instance: Instance, clock: Clock)
             session.add(TimerRow(case_id=case.id, spiff_task_id=view.id, bpmn_id=view.bpmn_id,
                                  name=view.name[:300], kind=view.kind, due_at=view.due_at,
                                  status=WAITING, created_at=now))
-    session.flush()
 
 
 def _notices(session: Session, case: Case, instance: Instance, clock: Clock,
@@ -173,4 +176,3 @@ def _notices(session: Session, case: Case, instance: Instance, clock: Clock,
             recipient_role=role, created_at=clock.now(),
             payload={"case": case.reference, "notice": notice.name, "step": notice.about,
                      "step_name": about.name if about is not None else None}))
-    session.flush()

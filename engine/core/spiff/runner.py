@@ -101,9 +101,10 @@ class Instance:
         done = [t for t in self.workflow.get_tasks(state=TaskState.COMPLETED)]
         return dict(done[-1].data) if done else dict(self.workflow.task_tree.data)
 
-    def ready_tasks(self) -> list[TaskView]:
-        """READY human steps, oldest first."""
-        return sorted((self._view(t) for t in self._ready()), key=lambda v: (v.ready_at, v.name))
+    def ready_tasks(self, instructions: bool = True) -> list[TaskView]:
+        """READY human steps, oldest first (``instructions=False`` skips rendering them)."""
+        return sorted((self._view(t, instructions) for t in self._ready()),
+                      key=lambda v: (v.ready_at, v.name))
 
     def task(self, task_id: str) -> TaskView:
         """A READY human step by id; raise ``NotFound`` or ``InvalidTransition``."""
@@ -287,7 +288,7 @@ class Instance:
                                                task.task_spec.bpmn_name or "", notify, about))
         self.workflow.data["aiguillage_seq"] = seq
 
-    def _view(self, task: SpiffTask) -> TaskView:
+    def _view(self, task: SpiffTask, instructions: bool = True) -> TaskView:
         spec = task.task_spec
         ext = getattr(spec, "extensions", None) or {}
         props = ext.get("properties", {})
@@ -297,8 +298,9 @@ class Instance:
             id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             lane=spec.lane, role=role, process_id=task.workflow.spec.name,
             form=props.get(START_FORM) or ext.get("camunda_form"),
-            documentation=text.render_instructions(spec.documentation,
-                                                   ext.get("instructionsForEndUser"), task.data),
+            documentation=text.render_instructions(
+                spec.documentation, ext.get("instructionsForEndUser"), task.data)
+            if instructions else "",
             ready_at=datetime.fromisoformat(task.internal_data["ready_at"]),
             due_at=datetime.fromisoformat(due) if due else None,
         )
