@@ -75,8 +75,9 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
     if not sources:
         return Page([], 0, page, per_page)
     order = SORTS.get(sort, SORTS["due"])
-    ids = _merged(session, [common + s for s in sources], order, page * per_page)
-    total = len(_merged(session, [common + s for s in sources], order, COUNT_CAP + 1))
+    wheres = [common + conditions for conditions in sources]
+    ids = _merged(session, wheres, order, page * per_page)
+    total = len(_merged(session, wheres, order, COUNT_CAP + 1))
     wanted = ids[(page - 1) * per_page:]
     rows = {r.id: r for r in session.scalars(select(HumanTask).where(HumanTask.id.in_(wanted)))}
     return Page(task_items(session, [rows[i] for i in wanted if i in rows]), total, page,

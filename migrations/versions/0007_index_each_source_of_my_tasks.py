@@ -29,7 +29,8 @@ def upgrade() -> None:
                               sqlite_where=sa.text("assignee_id IS NULL"),
                               postgresql_where=sa.text("assignee_id IS NULL"))
         batch_op.create_index("ix_human_task_mine", ["assignee_id", "status", "due_sort", "id"],
-                              unique=False)
+                              unique=False, sqlite_where=sa.text("assignee_id IS NOT NULL"),
+                              postgresql_where=sa.text("assignee_id IS NOT NULL"))
 
 
 def downgrade() -> None:

@@ -22,7 +22,10 @@ class HumanTask(Base):
         Index("ix_human_task_offered", "territory_id", "role", "status", "due_sort", "id",
               sqlite_where=text("assignee_id IS NULL"),
               postgresql_where=text("assignee_id IS NULL")),
-        Index("ix_human_task_mine", "assignee_id", "status", "due_sort", "id"),
+        # partial too, so that the planner never reads it for unassigned (offered) steps
+        Index("ix_human_task_mine", "assignee_id", "status", "due_sort", "id",
+              sqlite_where=text("assignee_id IS NOT NULL"),
+              postgresql_where=text("assignee_id IS NOT NULL")),
         # covers the supervision views and their counts (overdue, coming, no deadline)
         Index("ix_human_task_watch", "status", "due_at", "territory_id", "circuit_id", "role",
               "bpmn_id", "assignee_id", "ready_at", "name"),
