@@ -79,9 +79,9 @@ def compiled(session: Session, version_id: int) -> CompiledCircuit:
 
 def load(session: Session, case: Case, clock: Clock) -> Instance:
     """The running instance of a case row."""
-    state = session.scalar(select(CaseState.state).where(CaseState.case_id == case.id))
-    assert state is not None, f"case {case.id} has no state"
-    return Instance.load(compiled(session, case.circuit_version_id), state, clock)
+    stored = session.get(CaseState, case.id)  # kept in the session: save() reuses it
+    assert stored is not None, f"case {case.id} has no state"
+    return Instance.load(compiled(session, case.circuit_version_id), stored.state, clock)
 
 
 def save(session: Session, case: Case, instance: Instance, clock: Clock) -> None:

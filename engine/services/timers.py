@@ -96,8 +96,7 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
                 return False
             instance = runtime.load(session, case, FixedClock(max(now, timer.due_at)))
             fired = instance.advance()
-            runtime.save(session, case, instance, instance.clock)
-            session.refresh(timer)
+            runtime.save(session, case, instance, instance.clock)  # updates ``timer`` in place
             if timer.status == CLAIMED:  # the engine saw nothing due: re-arm as it says
                 timer.status, timer.lease_owner, timer.lease_until = WAITING, None, None
                 timer.retry_at = now + BACKOFF[0]  # and never spin on it within a tick
