@@ -107,13 +107,13 @@ def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict
         if later >= now:
             break
         clock.set(later)
-        open_tasks = tasks.my_tasks(session, clock, SYSTEM, per_page=100).items
-        match = next((t for t in open_tasks if t.case_id == summary.id
-                      and t.bpmn_id == step["task"]), None)
+        match = session.scalar(select(HumanTask.id).where(
+            HumanTask.case_id == summary.id, HumanTask.bpmn_id == step["task"],
+            HumanTask.status == "open"))
         if match is None:
             break
         try:
-            tasks.complete(session, clock, SYSTEM, match.id, step.get("data", {}))
+            tasks.complete(session, clock, SYSTEM, match, step.get("data", {}))
         except EngineError:
             break
 

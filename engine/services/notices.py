@@ -72,8 +72,12 @@ def write_digests(session: Session, clock: Clock) -> int:
     if local.hour < DIGEST_HOUR:
         return 0
     day = local.date().isoformat()
+    done_key = f"digests:{day}"
     written = 0
     with transaction(session):
+        # the scheduler ticks every few seconds: after today's pass, one indexed read
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == done_key)):
+            return 0
         users = session.scalars(select(User).where(User.active.is_(True)))
         for user in users:
             key = f"digest:{user.id}:{day}"
@@ -85,6 +89,8 @@ def write_digests(session: Session, clock: Clock) -> int:
             session.add(OutboxMessage(dedupe_key=key, kind="digest", recipient_user_id=user.id,
                                       created_at=now, payload={"day": day, "steps": steps}))
             written += 1
+        session.add(OutboxMessage(dedupe_key=done_key, kind="marker", status=SENT,
+                                  created_at=now, delivered_at=now, payload={"day": day}))
     return written
 
 
