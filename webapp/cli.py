@@ -32,10 +32,7 @@ def demo_load() -> None:
     engine = build()
     password, generated = _demo_password()
     with engine.sessions() as session:
-        from sqlalchemy import select
-
-        from engine.persistence.models import Territory
-        if session.scalar(select(Territory).where(Territory.code == "demo")) is not None:
+        if demo_service.demo_territory(session) is not None:
             click.echo("Territoire de démonstration déjà chargé.")
             return
         demo_service.load(session, engine.clock, ROOT, password)
@@ -53,17 +50,14 @@ def demo_load() -> None:
 @click.option("--cases", "count", type=click.IntRange(1, 1_000_000), required=True)
 def demo_generate(count: int) -> None:
     """Ajouter N dossiers fictifs (copies des dossiers de démonstration)."""
-    from sqlalchemy import select
-
     from engine.bootstrap import build
-    from engine.persistence.models import Territory
     from engine.services import demo as demo_service
     engine = build()
     with engine.sessions() as session:
-        territory = session.scalar(select(Territory).where(Territory.code == "demo"))
-        if territory is None:
+        territory_id = demo_service.demo_territory(session)
+        if territory_id is None:
             raise click.ClickException("chargez d'abord la démonstration : aiguillage demo load")
-        added = demo_service.generate(session, engine.clock, territory.id, count)
+        added = demo_service.generate(session, engine.clock, territory_id, count)
     click.echo(f"{added} dossiers ajoutés.")
 
 

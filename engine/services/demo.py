@@ -59,9 +59,9 @@ def load(session: Session, clock: Clock, root: Path, password: str,
 
     Returns the demo territory id.
     """
-    existing = session.scalar(select(Territory).where(Territory.code == DEMO.code))
+    existing = demo_territory(session)
     if existing is not None:
-        return existing.id
+        return existing
     versions = circuits.deploy_folder(session, clock, SYSTEM, root / "processes" / "reference",
                                       root / "forms", "Circuits de référence", into=DEMO,
                                       prefix="TLS")
@@ -190,3 +190,8 @@ def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # 
     if timer_rows:
         session.execute(insert(Timer), timer_rows)
     session.flush()
+
+
+def demo_territory(session: Session) -> int | None:
+    """The demo territory, if loaded."""
+    return session.scalar(select(Territory.id).where(Territory.code == DEMO.code))

@@ -103,3 +103,15 @@ def role_map(session: Session, actor: Actor,
                 if getattr(spec, "manual", False) and role is not None:
                     lanes[role.key].add(f"{circuit.title} : {spec.lane}")
     return [(key, label, partner, sorted(lanes[key])) for key, label, partner in roles]
+
+
+def overseen_places(session: Session, actor: Actor) -> tuple[list[Territory],
+                                                              list[Organisation]]:
+    """The territories an administrator oversees and their organisations, by name."""
+    from engine.services.oversight import overseen
+    ids = overseen(actor)
+    places = list(session.scalars(select(Territory).where(Territory.id.in_(ids))
+                                  .order_by(Territory.name)))
+    organisations = list(session.scalars(select(Organisation).where(
+        Organisation.territory_id.in_(ids)).order_by(Organisation.name)))
+    return places, organisations

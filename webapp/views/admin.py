@@ -68,17 +68,12 @@ def dashboard() -> str:
 
 def _choices() -> dict[str, object]:
     """Territories, circuits and organisations the filters offer."""
-    from engine.persistence.models import Organisation, Territory
     from engine.services import circuits as circuit_service
     session, me = get_session(), actor()
-    ids = oversight.overseen(me)
-    return {
-        "territories": session.query(Territory).filter(Territory.id.in_(ids))
-        .order_by(Territory.name).all(),
-        "circuit_choices": [c for t in ids for c in circuit_service.list_circuits(session, me, t)],
-        "organisations": session.query(Organisation).filter(
-            Organisation.territory_id.in_(ids)).order_by(Organisation.name).all(),
-    }
+    places, organisations = territories.overseen_places(session, me)
+    return {"territories": places, "organisations": organisations,
+            "circuit_choices": [c for t in places
+                                for c in circuit_service.list_circuits(session, me, t.id)]}
 
 
 @bp.get("/export.csv")
@@ -168,11 +163,8 @@ def move_cases(circuit_id: int, version_id: int) -> str | WerkzeugResponse:
 def people() -> str:
     """Users of the administered territories, their roles and organisations."""
     session = get_session()
-    territory_ids = oversight.overseen(actor())
-    from engine.persistence.models import Organisation, Territory
-    places = {t.id: t for t in session.query(Territory).filter(Territory.id.in_(territory_ids))}
-    organisations = session.query(Organisation).filter(
-        Organisation.territory_id.in_(territory_ids)).order_by(Organisation.name).all()
+    found, organisations = territories.overseen_places(session, actor())
+    places = {t.id: t for t in found}
     role_maps = {t: territories.role_map(session, actor(), t) for t in places}
     return render_template("admin/people.html", people=users.administered_users(session, actor()),
                            territories=places, organisations=organisations, form=EmptyForm(),

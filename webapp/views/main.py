@@ -13,9 +13,9 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import text
 from werkzeug.wrappers import Response
 
+from engine.services import health
 from webapp.db import get_session
 from webapp.forms import EmptyForm
 
@@ -31,9 +31,7 @@ def index() -> Response:
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """Liveness and database reachability, for monitoring."""
-    try:
-        get_session().execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+    if not health.database_reachable(get_session()):
         return jsonify(status="error", database="unreachable"), 503
     return jsonify(status="ok", database="ok"), 200
 
