@@ -7,6 +7,7 @@ itself so that a missing entry is visible instead of crashing a check.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -148,6 +149,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                              "a cycle is expected here (example: R3/P1M)"),
     "timer.not_text": ("la valeur n'est pas un texte", "the value is not text"),
     "timer.empty": ("valeur de minuterie vide", "empty timer value"),
+    "timer.not_literal": ("écrivez une valeur ISO entre guillemets ou un nom de champ",
+                          "write a quoted ISO value or a field name"),
+    "due.working_days": ("nombre entier de jours ouvrés entre 1 et 365",
+                         "a whole number of working days between 1 and 365"),
     # forms
     "form.bad_json": ("JSON invalide ({detail})", "invalid JSON ({detail})"),
     "form.bad_ui_json": ("schéma d'affichage JSON invalide ({detail})",
@@ -195,8 +200,24 @@ CATALOGUE: dict[str, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Reason:
+    """A message nested in another one's parameters, rendered in the outer one's language."""
+
+    code: str
+    detail: str = ""
+
+
+def reason(code: str, detail: str = "") -> Reason:
+    """A nested message (for example why a condition or a form was refused)."""
+    return Reason(code, detail)
+
+
 def render(code: str, lang: str, params: Mapping[str, Any]) -> str:
-    """The message for ``code`` in ``lang`` with ``params`` filled in."""
+    """The message for ``code`` in ``lang`` with ``params`` filled in (nested ``Reason``s
+    rendered in the same language)."""
+    params = {k: render(v.code, lang, {"detail": v.detail}) if isinstance(v, Reason) else v
+              for k, v in params.items()}
     pair = CATALOGUE.get(code)
     if pair is None:
         return code if not params else f"{code} {dict(params)}"

@@ -29,6 +29,7 @@ from engine.core.bpmnxml import (
     where,
 )
 from engine.core.circuits import Role, role_for_lane
+from engine.core.messages import reason
 from engine.core.problems import Problem
 
 HUMAN = ("userTask", "manualTask", "task")  # SpiffWorkflow runs a none task as a human step
@@ -153,8 +154,8 @@ def _human(doc: Document, el: etree._Element, ctx: Context,
         yield where(doc, el, "bpmn.unknown_lane", lane=lane, roles=known)
     props = properties(el)
     yield from _due(doc, el, props)
-    if not text_of(el.find("bpmn:documentation", NS)) and not el.find(
-            "bpmn:extensionElements/spiffworkflow:instructionsForEndUser", NS) is not None:
+    instructions = el.find("bpmn:extensionElements/spiffworkflow:instructionsForEndUser", NS)
+    if not text_of(el.find("bpmn:documentation", NS)) and instructions is None:
         yield where(doc, el, "bpmn.no_documentation", severity="warning")
 
 
@@ -166,11 +167,11 @@ def _due(doc: Document, el: etree._Element, props: dict[str, str]) -> Iterator[P
             timers.parse_duration(due_in.strip().strip("'\""))
         except timers.TimerValueError as exc:
             yield where(doc, el, "bpmn.due", value=due_in, prop="dueIn",
-                        reason=_reason(exc.code))
+                        reason=reason(exc.code))
     if working is not None:
         if not working.strip().isdigit() or not 1 <= int(working.strip()) <= 365:
             yield where(doc, el, "bpmn.due", value=working, prop="dueInWorkingDays",
-                        reason="nombre entier de jours ouvrés entre 1 et 365")
+                        reason=reason("due.working_days"))
     if due_in is not None and working is not None:
         yield where(doc, el, "bpmn.due_both", severity="warning")
 
@@ -192,7 +193,7 @@ def _condition(doc: Document, flow: etree._Element, ctx: Context) -> Iterator[Pr
             raise expressions.ExpressionError("expr.syntax", "expression Camunda (JUEL)")
         read = expressions.names(text)
     except expressions.ExpressionError as exc:
-        yield where(doc, flow, "bpmn.condition", expression=text, reason=_reason(exc.code,
+        yield where(doc, flow, "bpmn.condition", expression=text, reason=reason(exc.code,
                                                                                  exc.detail))
         return
     for missing in sorted(read - ctx.field_names - {COUNTER}):
@@ -206,7 +207,7 @@ def _timer(doc: Document, definition: etree._Element) -> Iterator[Problem]:
              (("duration", "timeDuration"), ("date", "timeDate"), ("cycle", "timeCycle"))]
     present = [(k, e) for k, e in found if e is not None]
     if not present or not text_of(present[0][1]):
-        yield where(doc, owner, "bpmn.timer", expression="", reason=_reason("timer.empty"))
+        yield where(doc, owner, "bpmn.timer", expression="", reason=reason("timer.empty"))
         return
     kind, element = present[0]
     text = text_of(element)
@@ -222,19 +223,19 @@ def _timer_value(doc: Document, owner: etree._Element, text: str,
             yield where(doc, owner, "bpmn.timer_unquoted", expression=text)
         else:
             yield where(doc, owner, "bpmn.timer", expression=text,
-                        reason=_reason(exc.code, exc.detail))
+                        reason=reason(exc.code, exc.detail))
         return
     body = tree.body
     if isinstance(body, ast.Constant) and isinstance(body.value, str):
         try:
             timers.check_for_kind(body.value, kind)
         except timers.TimerValueError as exc:
-            yield where(doc, owner, "bpmn.timer", expression=text, reason=_reason(exc.code))
+            yield where(doc, owner, "bpmn.timer", expression=text, reason=reason(exc.code))
     elif _looks_iso(text):
         yield where(doc, owner, "bpmn.timer_unquoted", expression=text)
     elif not isinstance(body, ast.Name):
         yield where(doc, owner, "bpmn.timer", expression=text,
-                    reason="écrivez une valeur ISO entre guillemets ou un nom de champ")
+                    reason=reason("timer.not_literal"))
 
 
 def _looks_iso(text: str) -> bool:
@@ -251,11 +252,6 @@ def _notify(doc: Document, el: etree._Element, ctx: Context) -> Iterator[Problem
         return
     if value not in NOTIFY_FIXED and value not in {r.key for r in ctx.roles}:
         yield where(doc, el, "bpmn.notify", value=value)
-
-
-def _reason(code: str, detail: str = "") -> str:
-    from engine.core.messages import render
-    return render(code, "fr", {"detail": detail})
 
 
 # --------------------------------------------------------------------------- connections

@@ -69,3 +69,14 @@ def test_simulate_stops_clearly_on_a_wrong_answer(tmp_path: Path) -> None:
                                       "--answers", str(answers), "--forms", FORMS])
     assert result.exit_code == 1
     assert "Arrêt : mesure: Choisissez une des valeurs proposées." in result.output
+
+
+def test_english_messages_are_english_all_the_way_down(tmp_path: Path) -> None:
+    text = (MINI / "mini.bpmn").read_text().replace(">\"P10D\"<", ">\"P3X\"<")
+    bad = tmp_path / "mini.bpmn"
+    bad.write_text(text)
+    for name in ("commission.bpmn", "territory.json"):
+        (tmp_path / name).write_bytes((MINI / name).read_bytes())
+    result = CliRunner().invoke(cli, ["circuits", "check", str(bad), "--forms", FORMS,
+                                      "--lang", "en"])
+    assert "Timer refused '\"P3X\"': invalid ISO-8601 duration" in result.output

@@ -20,6 +20,7 @@ from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 from engine.core import bpmnxml, forms, rules
 from engine.core.bpmnxml import Document, camunda_fields, properties, where
 from engine.core.circuits import CircuitBundle, Role, safe_name
+from engine.core.messages import reason
 from engine.core.problems import Problem, has_errors
 from engine.core.spiff import compat, serializer
 from engine.errors import ProcessDefinitionError
@@ -132,7 +133,8 @@ def _forms(docs: list[Document], files: dict[str, bytes]) -> tuple[dict[str, for
                     specs[key] = forms.form_from_camunda(fields, element.get("name") or "")
                 except forms.FormError as exc:
                     problems.append(where(doc, element, "bpmn.form_invalid",
-                                          name="camunda:formData", reason=_reason(exc)))
+                                          name="camunda:formData",
+                                          reason=reason(exc.code, exc.detail)))
     return specs, problems
 
 
@@ -153,13 +155,9 @@ def _json_form(doc: Document, element: etree._Element, name: str, ui_name: str |
     try:
         specs[name] = forms.load_json_form(files[name], files[ui_name] if ui_name else None)
     except forms.FormError as exc:
-        return [where(doc, element, "bpmn.form_invalid", name=name, reason=_reason(exc))]
+        return [where(doc, element, "bpmn.form_invalid", name=name,
+                      reason=reason(exc.code, exc.detail))]
     return []
-
-
-def _reason(exc: forms.FormError) -> str:
-    from engine.core.messages import render
-    return render(exc.code, "fr", {"detail": exc.detail})
 
 
 def _process_ids(docs: list[Document], problems: list[Problem]) -> set[str]:
