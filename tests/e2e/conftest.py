@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -53,6 +54,14 @@ def live_app(tmp_path: Path) -> Iterator[LiveApp]:
     finally:
         server.shutdown()
         app.extensions["aiguillage"].database.dispose()
+
+
+def sign_in(page: Any, url: str, email: str) -> None:
+    """Sign in through the real form (every journey starts here)."""
+    page.goto(f"{url}/connexion")
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
 
 
 @pytest.fixture

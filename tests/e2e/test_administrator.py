@@ -16,7 +16,7 @@ from engine.persistence.models import Circuit
 from engine.scheduler import run_once
 from engine.services import cases, demo, tasks
 from engine.services.access import SYSTEM
-from tests.e2e.conftest import PASSWORD, ROOT, LiveApp
+from tests.e2e.conftest import PASSWORD, ROOT, LiveApp, sign_in
 
 SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
 
@@ -47,10 +47,7 @@ def test_administrator_sees_the_overdue_step_reassigns_it_and_one_notice_goes(
     assert all(reference in m.subject for m in overdue)
 
     page = browser.new_page()
-    page.goto(f"{live_app.url}/connexion")
-    page.get_by_label("Adresse e-mail").fill("admin@demo.test")
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    sign_in(page, live_app.url, "admin@demo.test")
     page.get_by_role("link", name="Supervision").click()
     assert "1 étape en retard" in page.content()
     row = page.locator("tr", has_text=reference)

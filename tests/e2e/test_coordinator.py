@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine.persistence.models import Case, Circuit
 from engine.services import cases, demo, tasks
 from engine.services.access import SYSTEM
-from tests.e2e.conftest import PASSWORD, ROOT, LiveApp
+from tests.e2e.conftest import PASSWORD, ROOT, LiveApp, sign_in
 
 SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
 STEP = "C1_T04"  # « Analyser la demande et proposer une orientation », dueIn P10D
@@ -34,13 +34,6 @@ def _older_case(live: LiveApp) -> tuple[int, str]:
         return circuit.id, summary.reference
 
 
-def _sign_in(page: Any, url: str, email: str) -> None:
-    page.goto(f"{url}/connexion")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-
-
 def _set_deadline(page: Any, mode: str, value: str) -> None:
     page.get_by_label("Délai", exact=True).select_option(mode)
     page.get_by_label("Valeur du délai").fill(value)
@@ -52,7 +45,7 @@ def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: 
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _sign_in(page, live_app.url, "coord@demo.test")
+    sign_in(page, live_app.url, "coord@demo.test")
     page.get_by_role("link", name="Circuits").click()
     section = page.get_by_role("region", name="Plateforme de coordination")
     section.get_by_role("button", name="Modifier le circuit").click()
@@ -106,7 +99,7 @@ def test_side_panel_writes_timers_conditions_lanes_and_instructions(live_app: Li
                                                                     browser: Any) -> None:
     circuit_id, _ = _older_case(live_app)
     page = browser.new_page()
-    _sign_in(page, live_app.url, "coord@demo.test")
+    sign_in(page, live_app.url, "coord@demo.test")
     page.goto(f"{live_app.url}/circuits/")
     page.get_by_role("region", name="Plateforme de coordination").get_by_role(
         "button", name="Modifier le circuit").click()

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.services import cases, demo, tasks
 from engine.services.access import SYSTEM
-from tests.e2e.conftest import PASSWORD, ROOT, LiveApp
+from tests.e2e.conftest import PASSWORD, ROOT, LiveApp, sign_in
 
 SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
 
@@ -33,18 +33,11 @@ def _case_waiting_for_the_operator(live: LiveApp) -> str:
         return summary.reference
 
 
-def _sign_in(page: Any, url: str, email: str) -> None:
-    page.goto(f"{url}/connexion")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-
-
 def test_social_worker_completes_a_step_and_sees_the_case_advance(live_app: LiveApp,
                                                                   browser: Any) -> None:
     reference = _case_waiting_for_the_operator(live_app)
     page = browser.new_page()
-    _sign_in(page, live_app.url, "ts@demo.test")
+    sign_in(page, live_app.url, "ts@demo.test")
     assert page.title() == "Mes tâches — Aiguillage"
     row = page.locator("tr", has_text=reference)
     assert "Statuer sur l'orientation proposée" in row.inner_text()
