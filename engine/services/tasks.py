@@ -17,7 +17,7 @@ from engine.persistence.models.case import OPEN as CASE_OPEN
 from engine.persistence.models.human_task import COMPLETED, OPEN
 from engine.services import audit, runtime
 from engine.services.access import Actor, can_work_on, require_coordinator
-from engine.services.views import Page, Person, TaskDetail, TaskItem
+from engine.services.views import COUNT_CAP, Page, Person, TaskDetail, TaskItem
 
 MAX_PER_PAGE = 100
 Due = Literal["overdue", "soon"] | None
@@ -100,9 +100,6 @@ def _keys(order: Any) -> list[Any]:
 
 def _descending(clause: Any) -> bool:
     return getattr(getattr(clause, "modifier", None), "__name__", "") == "desc_op"
-
-
-COUNT_CAP = 1000
 
 
 def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskItem:

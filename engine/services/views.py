@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+COUNT_CAP = 1000  # long lists count up to here and then say "more than"
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Page(Generic[T]):
     @property
     def capped(self) -> bool:
         """True when the total was counted only up to the cap (more than 1,000)."""
-        return self.total > 1000
+        return self.total > COUNT_CAP
 
 
 @dataclass(frozen=True)
