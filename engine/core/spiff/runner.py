@@ -9,8 +9,9 @@ exceptions become ``WorkflowError``s naming the element.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import chain
 from typing import Any
 from uuid import UUID
 
@@ -103,8 +104,8 @@ class Instance:
 
     def ready_tasks(self, instructions: bool = True) -> list[TaskView]:
         """READY human steps, oldest first (``instructions=False`` skips rendering them)."""
-        return sorted((self._view(t, instructions) for t in self._ready()),
-                      key=lambda v: (v.ready_at, v.name))
+        return sorted((self._view(t, instructions) for t in self._each(TaskState.READY)
+                       if t.task_spec.manual), key=lambda v: (v.ready_at, v.name))
 
     def task(self, task_id: str) -> TaskView:
         """A READY human step by id; raise ``NotFound`` or ``InvalidTransition``."""
@@ -117,7 +118,7 @@ class Instance:
     def waiting_timers(self) -> list[TimerView]:
         """Timers armed and not yet fired, soonest first."""
         out = []
-        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+        for task in self._each(TaskState.WAITING):
             view = _timer_view(task)
             if view is not None:
                 out.append(view)
@@ -212,6 +213,16 @@ class Instance:
 
     # ------------------------------------------------------------------ internals
 
+    def _each(self, state: int) -> Iterator[SpiffTask]:
+        """Tasks in ``state``, of the main process and of its subprocesses, in no particular
+        order: reading the task tables costs a fraction of the library's tree walk, which
+        the hot path (every save and every timer) used to do ten times per call."""
+        workflow = self.workflow
+        for tasks in chain((workflow.tasks,), (s.tasks for s in workflow.subprocesses.values())):
+            for task in tasks.values():
+                if task.state & state:
+                    yield task
+
     def _ready(self) -> list[SpiffTask]:
         return list(self.workflow.get_tasks(state=TaskState.READY, manual=True))
 
@@ -262,20 +273,20 @@ class Instance:
             self._guard(self.workflow.refresh_timers)
             self._guard(self.workflow.do_engine_steps)
             self._stamp()
-            if not any(not t.task_spec.manual for t in self.workflow.get_tasks(
-                    state=TaskState.READY)):
+            if not any(not t.task_spec.manual for t in self._each(TaskState.READY)):
                 return
         raise WorkflowError("the case does not settle (runaway timer cycle?)")
 
     def _stamp(self) -> None:
         now = self.clock.now()
-        for task in self._ready():
-            if "ready_at" not in task.internal_data:
+        for task in self._each(TaskState.READY):
+            if task.task_spec.manual and "ready_at" not in task.internal_data:
                 task.internal_data["ready_at"] = now.isoformat()
                 due = _due_at(self, task, now)
                 task.internal_data["due_at"] = due.isoformat() if due else None
         seq = self.workflow.data.setdefault("aiguillage_seq", 0)
-        for task in self.workflow.get_tasks(state=TaskState.COMPLETED):
+        # in the order they completed (what "the last end event" means)
+        for task in sorted(self._each(TaskState.COMPLETED), key=lambda t: t.last_state_change):
             ext = getattr(task.task_spec, "extensions", None) or {}
             if isinstance(task.task_spec, EndEvent) and "seq" not in task.internal_data:
                 seq += 1
