@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
@@ -30,6 +31,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 DEFAULT_URL_ENV = "AIGUILLAGE_DATABASE_URL"
+SESSION_STATES = "aiguillage.states"  # session.info: case states read with their row
 
 
 class Base(DeclarativeBase):
@@ -98,6 +100,18 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def table(model: type[Base]) -> Table:
+    """A model's table, for plain statements (typed)."""
+    return cast(Table, model.__table__)
+
+
+def upsert(session: Session, table: Table) -> Any:
+    """An ``INSERT`` for ``table`` that can take ``ON CONFLICT`` (both databases have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit (views read them afterwards)."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
@@ -112,6 +126,7 @@ def transaction(session: Session) -> Iterator[Session]:
     """
     if session.in_transaction():
         session.commit()  # end a read snapshot left open by an earlier read
+    session.info.pop(SESSION_STATES, None)  # what an earlier transaction read
     session.connection(execution_options={"aiguillage_write": True})
     try:
         yield session

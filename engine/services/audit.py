@@ -12,20 +12,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.persistence.db import table
 from engine.persistence.models import AuditEvent, Case, Territory, User
 from engine.services.access import Actor, require_member
 
 READS = ("case.read",)
+_INSERT = table(AuditEvent).insert()
 
 
 def record(session: Session, clock: Clock, actor: Actor, action: str, *,
            territory_id: int | None = None, case_id: int | None = None,
-           **detail: Any) -> AuditEvent:
-    """Add an audit event to the current transaction (helpers flush, services commit)."""
-    event = AuditEvent(at=clock.now(), user_id=actor.user_id, territory_id=territory_id,
-                       case_id=case_id, action=action, detail=detail)
-    session.add(event)
-    return event
+           **detail: Any) -> None:
+    """Write an audit event in the current transaction (the service commits it)."""
+    session.connection().execute(_INSERT, {"at": clock.now(), "user_id": actor.user_id,
+                              "territory_id": territory_id, "case_id": case_id,
+                              "action": action, "detail": detail})
 
 
 def case_timeline(session: Session, actor: Actor, territory_id: int,

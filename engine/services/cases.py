@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -15,7 +13,7 @@ from engine.core.forms import FieldSpec
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import Instance
 from engine.errors import InvalidTransition, NotFound
-from engine.persistence.db import transaction
+from engine.persistence.db import table, transaction, upsert
 from engine.persistence.models import (
     Case,
     Circuit,
@@ -98,7 +96,7 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
                     created_at=clock.now(), created_by_id=actor.user_id)
         session.add(case)
         session.flush()
-        runtime.save(session, case, instance, clock)
+        runtime.save(session, case, instance, clock, new=True)
         audit.record(session, clock, actor, "case.start", territory_id=case.territory_id,
                      case_id=case.id, reference=case.reference, fields=sorted(data))
         return summary_of(case, circuit.title)
@@ -108,9 +106,8 @@ def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
     year = clock.now().year
     # Two first cases of the year at once must not both create the counter: insert it if
     # missing (ignored when another transaction did), then lock it.
-    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
-    session.execute(insert(ReferenceCounter).values(territory_id=territory_id, year=year, last=0)
-                    .on_conflict_do_nothing())
+    session.execute(upsert(session, table(ReferenceCounter))
+                    .values(territory_id=territory_id, year=year, last=0).on_conflict_do_nothing())
     counter = session.scalar(select(ReferenceCounter).where(
         ReferenceCounter.territory_id == territory_id, ReferenceCounter.year == year)
         .with_for_update().execution_options(populate_existing=True))
@@ -233,8 +230,8 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
 
 
 def _case(session: Session, actor: Actor, case_id: int, lock: bool = False) -> Case:
-    query = select(Case).where(Case.id == case_id)
-    case = session.scalar(query.with_for_update() if lock else query)
+    case = (runtime.lock(session, case_id) if lock
+            else session.scalar(select(Case).where(Case.id == case_id)))
     if case is None or not actor.is_member(case.territory_id):
         raise NotFound("dossier introuvable")
     return case

@@ -64,7 +64,7 @@ def move(session: Session, clock: Clock, actor: Actor, case_id: int,
     :raises InvalidTransition: the case is closed or already on that version.
     """
     with transaction(session):
-        case = session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+        case = runtime.lock(session, case_id)
         if case is None or not actor.is_member(case.territory_id):
             raise NotFound("dossier introuvable")
         _, version = _target(session, actor, case.circuit_id, version_id)

@@ -1,27 +1,41 @@
-"""Between rows and running instances: compiled-circuit cache, load, and save-with-sync.
+"""Between rows and running instances: compiled-circuit cache, lock, load, save-with-sync.
 
 Saving writes, in the caller's transaction, the state, the case columns lists read, the
 human-task rows, the timer rows and the outbox rows for the notices the circuit produced.
 State and timers commit together, so a waiting timer never lacks its row.
+
+This is the hot path of every completion and every timer (issue #3's budget: about twice
+the engine's own load + step + dump): the case row, its state and its version's checksum
+come in one statement (``lock``), and the step, timer and outbox rows are written with
+plain multi-row statements instead of through the unit of work. Only the case row goes
+through the ORM, for its version counter.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from threading import Lock
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import CursorResult, Row, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.clock import Clock
 from engine.core.circuits import CircuitBundle, Role
 from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.core.spiff.runner import Instance
-from engine.core.views import TimerView
+from engine.core.views import TaskView, TimerView
+from engine.errors import ConcurrentUpdate
+from engine.persistence.db import SESSION_STATES, table, upsert
 from engine.persistence.models import (
     Case,
     CaseState,
+    Circuit,
     CircuitVersion,
     HumanTask,
     OutboxMessage,
@@ -32,11 +46,89 @@ from engine.persistence.models.case import COMPLETED
 from engine.persistence.models.human_task import CANCELLED as TASK_CANCELLED
 from engine.persistence.models.human_task import NO_DEADLINE
 from engine.persistence.models.human_task import OPEN as TASK_OPEN
-from engine.persistence.models.timer import CANCELLED, CLAIMED, DONE, WAITING
+from engine.persistence.models.timer import CANCELLED, CLAIMED, DONE, FAILED, WAITING
 
 _CACHE: OrderedDict[tuple[int, str], CompiledCircuit] = OrderedDict()
 _CACHE_LOCK = Lock()
 CACHE_SIZE = 64
+
+_TASKS = table(HumanTask)
+_TIMERS = table(TimerRow)
+STEP_COLUMNS = (HumanTask.id, HumanTask.case_id, HumanTask.circuit_id, HumanTask.territory_id,
+                HumanTask.spiff_task_id, HumanTask.bpmn_id, HumanTask.name, HumanTask.role,
+                HumanTask.lane, HumanTask.form, HumanTask.assignee_id, HumanTask.ready_at,
+                HumanTask.due_at, HumanTask.status)
+TIMER_COLUMNS = (TimerRow.id, TimerRow.case_id, TimerRow.spiff_task_id, TimerRow.bpmn_id,
+                 TimerRow.due_at, TimerRow.status, TimerRow.lease_owner, TimerRow.lease_until)
+
+# The hot path's statements, built once: building a statement costs SQLAlchemy more Python
+# than running it (the compiled form is cached either way). Plain statements run on the
+# session's connection: same transaction, without the ORM's per-statement overhead (nor
+# its autoflush: nothing here depends on pending ORM objects but the case, flushed first).
+_LOCKED = (select(Case, CaseState.state, CircuitVersion.checksum)
+           .join(CaseState, CaseState.case_id == Case.id)
+           .join(CircuitVersion, CircuitVersion.id == Case.circuit_version_id)
+           .with_for_update(of=Case).execution_options(populate_existing=True))
+_LOCK = {"case": _LOCKED.where(Case.id == bindparam("id")),
+         "task": _LOCKED.join(HumanTask, HumanTask.case_id == Case.id)
+         .where(HumanTask.id == bindparam("id")),
+         "timer": _LOCKED.join(TimerRow, TimerRow.case_id == Case.id)
+         .where(TimerRow.id == bindparam("id"))}
+# the columns a service may change on a case row; save writes them with the version check
+_CASE_WRITES = ("circuit_version_id", "status", "updated_at", "next_due_at", "end_state",
+                "end_label", "error", "closed_at", "close_reason", "referent_id")
+_CASES = table(Case)
+_SAVE_CASE = (update(_CASES).where(_CASES.c.id == bindparam("case_id_"),
+                                   _CASES.c.version == bindparam("version_"))
+              .values(version=bindparam("next_"),
+                      **{c: bindparam(c + "_") for c in _CASE_WRITES}))
+_STATE = (select(CaseState.state, CircuitVersion.checksum)
+          .join(CircuitVersion, CircuitVersion.id == bindparam("version_id"))
+          .where(CaseState.case_id == bindparam("case_id")))
+_CHECKSUM = select(CircuitVersion.checksum).where(CircuitVersion.id == bindparam("version_id"))
+_OPEN_STEPS = select(*STEP_COLUMNS).where(HumanTask.case_id == bindparam("case_id"),
+                                          HumanTask.status == TASK_OPEN)
+_ARMED = select(*TIMER_COLUMNS).where(
+    TimerRow.case_id == bindparam("case_id"),
+    TimerRow.status.in_((WAITING, CLAIMED, FAILED)) | (TimerRow.id == bindparam("also"))
+).with_for_update()
+_SAVE_STATE = (update(table(CaseState)).where(table(CaseState).c.case_id == bindparam("cid"))
+               .values(state=bindparam("state")))
+_CANCEL_STEPS = (update(_TASKS).where(_TASKS.c.id.in_(bindparam("ids", expanding=True)))
+                 .values(status=TASK_CANCELLED))
+_FIRED = update(_TIMERS).where(_TIMERS.c.id == bindparam("tid")).values(
+    status=DONE, fired_at=bindparam("now"), lateness_seconds=bindparam("late"),
+    lease_owner=None, lease_until=None)
+_CANCEL_TIMERS = (update(_TIMERS).where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)))
+                  .values(status=CANCELLED, lease_owner=None, lease_until=None))
+
+
+@dataclass(frozen=True)
+class Step:
+    """An open human-task row of the case being saved (plain values, not an ORM object)."""
+
+    id: int
+    case_id: int
+    circuit_id: int
+    territory_id: int
+    spiff_task_id: str
+    bpmn_id: str
+    name: str
+    role: str | None
+    lane: str | None
+    form: str | None
+    assignee_id: int | None
+    ready_at: datetime
+    due_at: datetime | None
+    status: str = TASK_OPEN
+
+
+@dataclass
+class Saved:
+    """What ``save`` wrote: the case's open steps afterwards and the timer rows it closed."""
+
+    steps: list[Step] = field(default_factory=list)
+    closed_timers: set[int] = field(default_factory=set)
 
 
 def bundle_of(version: CircuitVersion, territory: Territory) -> CircuitBundle:
@@ -49,12 +141,15 @@ def bundle_of(version: CircuitVersion, territory: Territory) -> CircuitBundle:
         holiday_subdivision=territory.holiday_subdivision)
 
 
-def compiled(session: Session, version_id: int) -> CompiledCircuit:
-    """The compiled circuit of a version (cached per process; specs come from the row)."""
-    # Versions are immutable; the checksum alone is read on a hit (never the 250 KB row), and
-    # guards against an id reused by another database in the same process (tests).
-    checksum = session.scalar(select(CircuitVersion.checksum).where(
-        CircuitVersion.id == version_id))
+def compiled(session: Session, version_id: int, checksum: str | None = None) -> CompiledCircuit:
+    """The compiled circuit of a version (cached per process; specs come from the row).
+
+    Versions are immutable; on a hit only the checksum is needed (never the 250 KB row); it
+    guards against an id reused by another database in the same process (tests). Callers
+    that already read it (``lock``) pass it and no query runs at all.
+    """
+    if checksum is None:
+        checksum = session.scalar(_CHECKSUM, {"version_id": version_id})
     key = (version_id, str(checksum))
     with _CACHE_LOCK:
         if key in _CACHE:
@@ -62,7 +157,6 @@ def compiled(session: Session, version_id: int) -> CompiledCircuit:
             return _CACHE[key]
     version = session.get(CircuitVersion, version_id)
     assert version is not None
-    from engine.persistence.models import Circuit
     circuit = session.get(Circuit, version.circuit_id)
     territory = session.get(Territory, circuit.territory_id) if circuit else None
     assert territory is not None
@@ -77,102 +171,217 @@ def compiled(session: Session, version_id: int) -> CompiledCircuit:
     return result
 
 
+def lock(session: Session, case_id: int | None = None, *, task_id: int | None = None,
+         timer_id: int | None = None) -> Case | None:
+    """The case row (given, or of a step or of a timer), locked for this transaction
+    (``FOR UPDATE`` on PostgreSQL; SQLite's write transaction already holds the lock),
+    fresh from the database; None if there is no such case, step or timer.
+
+    Its state and its version's checksum come in the same statement and are kept for the
+    ``load`` that follows, keyed by the case's version counter.
+    """
+    kind, key = (("task", task_id) if task_id is not None
+                 else ("timer", timer_id) if timer_id is not None else ("case", case_id))
+    found = session.execute(_LOCK[kind], {"id": key}).one_or_none()
+    if found is None:
+        return None
+    case, state, checksum = found
+    session.info.setdefault(SESSION_STATES, {})[(case.id, case.version)] = (state, checksum)
+    return case
+
+
 def load(session: Session, case: Case, clock: Clock) -> Instance:
-    """The running instance of a case row."""
-    stored = session.get(CaseState, case.id)  # kept in the session: save() reuses it
-    assert stored is not None, f"case {case.id} has no state"
-    return Instance.load(compiled(session, case.circuit_version_id), stored.state, clock)
+    """The running instance of a case row (no query after ``lock``, one otherwise)."""
+    kept = session.info.get(SESSION_STATES, {}).pop((case.id, case.version), None)
+    if kept is None:
+        kept = session.execute(_STATE, {"case_id": case.id, "version_id": case.circuit_version_id
+                                        }).one_or_none()
+        assert kept is not None, f"case {case.id} has no state"
+    state, checksum = kept
+    return Instance.load(compiled(session, case.circuit_version_id, checksum), state, clock)
 
 
-def save(session: Session, case: Case, instance: Instance, clock: Clock) -> None:
-    """Write the instance back into ``case`` and sync tasks, timers and notices."""
-    with session.no_autoflush:  # one flush at the end, not one per query
-        stored = session.get(CaseState, case.id)
-        if stored is None:
-            stored = CaseState(case_id=case.id, state="")
-            session.add(stored)
-        stored.state = instance.dump()
+def open_steps(session: Session, case_id: int) -> list[Step]:
+    """The case's open human-task rows (read under the case lock by writers)."""
+    rows = session.connection().execute(_OPEN_STEPS, {"case_id": case_id})
+    return [Step(**r._mapping) for r in rows]
+
+
+def armed_timers(session: Session, case_id: int, also: int | None = None) -> list[Row[Any]]:
+    """The case's timer rows still in play (waiting, claimed or in incident), and ``also``
+    whatever its status; locked on PostgreSQL."""
+    return list(session.connection().execute(_ARMED, {"case_id": case_id, "also": also}))
+
+
+def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
+         new: bool = False, steps: Sequence[Step] | None = None,
+         timers: Sequence[Row[Any]] | None = None,
+         also: Mapping[str, Any] | None = None) -> Saved:
+    """Write the instance back into ``case`` and sync tasks, timers and notices.
+
+    ``new``: the case was just created (its state row is inserted). ``steps`` and
+    ``timers``: the case's open steps and armed timers, when the caller already read them
+    under the lock (they are read here otherwise). ``also``: other case columns to write
+    with the same version-checked UPDATE (changes made on the object itself are written
+    too, at the cost of a unit-of-work flush at commit).
+    """
+    with session.no_autoflush:  # the case row is written once, by _write_case
+        now = clock.now()
+        state = instance.dump()
+        if new:
+            session.connection().execute(table(CaseState).insert(),
+                                         {"case_id": case.id, "state": state})
+        else:
+            session.connection().execute(_SAVE_STATE, {"cid": case.id, "state": state})
         waiting = instance.waiting_timers()
-        case.updated_at = clock.now()  # always touch the case row: its version counter moves
-        case.next_due_at = waiting[0].due_at if waiting else None
+        # always touch the case row: its version counter moves
+        changes = {**(also or {}), "updated_at": now,
+                   "next_due_at": waiting[0].due_at if waiting else None}
         end = instance.end()
         if end is not None and case.status != COMPLETED:
-            case.status, case.end_state, case.end_label = COMPLETED, end.bpmn_id, end.name
-            case.closed_at = clock.now()
-        tasks = _sync_tasks(session, case, instance)
-        _sync_timers(session, case, instance, clock, waiting)
-        _notices(session, case, instance, clock, tasks)
-    session.flush()
+            changes.update(status=COMPLETED, end_state=end.bpmn_id, end_label=end.name,
+                           closed_at=now)
+        _write_case(session, case, changes)
+        saved = Saved()
+        saved.steps = _sync_tasks(session, case, instance, open_steps(session, case.id)
+                                  if steps is None else steps)
+        saved.closed_timers = _sync_timers(session, case, instance, now, waiting, timers)
+        _notices(session, case, instance, now, saved.steps)
+    return saved
 
 
-def _sync_tasks(session: Session, case: Case, instance: Instance) -> dict[str, HumanTask]:
+def _write_case(session: Session, case: Case, changes: Mapping[str, Any]) -> None:
+    """One UPDATE of the case row checked against its version counter (what the unit of
+    work would do, without its cost on the hot path); the row object is brought in step
+    without being marked modified, so that no flush runs for it afterwards."""
+    if inspect(case).pending:
+        session.flush()  # a case created in this transaction: insert it first
+    values = {c: changes[c] if c in changes else getattr(case, c) for c in _CASE_WRITES}
+    version = case.version
+    result = session.connection().execute(_SAVE_CASE, {**{c + "_": v for c, v in values.items()},
+                                          "case_id_": case.id, "version_": version,
+                                          "next_": version + 1})
+    if cast(CursorResult[Any], result).rowcount != 1:
+        raise ConcurrentUpdate("le dossier a été modifié entre-temps ; rechargez")
+    for column, value in values.items():
+        set_committed_value(case, column, value)
+    set_committed_value(case, "version", version + 1)
+
+
+def _sync_tasks(session: Session, case: Case, instance: Instance,
+                rows: Sequence[Step]) -> list[Step]:
     ready = {t.id: t for t in instance.ready_tasks(instructions=False)}
-    known = {r.spiff_task_id: r for r in session.scalars(select(HumanTask).where(
-        HumanTask.case_id == case.id,
-        or_(HumanTask.status == TASK_OPEN, HumanTask.spiff_task_id.in_(list(ready)))))}
-    rows = {k: r for k, r in known.items() if r.status == TASK_OPEN}
-    for task_id, row in rows.items():
-        if task_id not in ready:
-            row.status = TASK_CANCELLED
+    known = {r.spiff_task_id: r for r in rows}
+    gone = [r.id for r in rows if r.spiff_task_id not in ready]
+    if gone:
+        session.connection().execute(_CANCEL_STEPS, {"ids": gone})
+    out: list[Step] = []
     for task_id, view in ready.items():
-        if task_id in rows:  # a move to another version may rename a step or change its lane
-            row = rows[task_id]
-            row.name, row.lane = view.name[:300], view.lane
-            row.role, row.form = view.role, view.form
+        row = known.get(task_id)
+        if row is None:
             continue
-        past = known.get(task_id)
-        if past is not None:  # a repair made a finished step ready again: reopen its row
-            past.status, past.assignee_id, past.completed_at, past.completed_by_id = (
-                TASK_OPEN, None, None, None)
-            past.ready_at, past.due_at = view.ready_at, view.due_at
-            past.due_sort, past.overdue_noticed_at = view.due_at or NO_DEADLINE, None
-            rows[task_id] = past
-            continue
-        rows[task_id] = HumanTask(
-            case_id=case.id, territory_id=case.territory_id, circuit_id=case.circuit_id,
-            spiff_task_id=view.id, bpmn_id=view.bpmn_id, name=view.name[:300],
-            lane=view.lane, role=view.role, form=view.form, status=TASK_OPEN,
-            ready_at=view.ready_at, due_at=view.due_at, due_sort=view.due_at or NO_DEADLINE)
-        session.add(rows[task_id])
-    return rows
+        if (row.name, row.lane, row.role, row.form) != (view.name[:300], view.lane, view.role,
+                                                        view.form):
+            # a move to another version may rename a step or change its lane
+            session.connection().execute(update(_TASKS).where(_TASKS.c.id == row.id).values(
+                name=view.name[:300], lane=view.lane, role=view.role, form=view.form))
+        out.append(row)
+    new = [view for task_id, view in ready.items() if task_id not in known]
+    if new:
+        out += _insert_steps(session, case, new)
+    return sorted(out, key=lambda s: (s.ready_at, s.id))
 
 
-def _sync_timers(session: Session, case: Case, instance: Instance, clock: Clock,
-                 views: list[TimerView]) -> None:
-    rows = {(r.spiff_task_id, r.due_at): r for r in session.scalars(
-        select(TimerRow).where(TimerRow.case_id == case.id,
-                               TimerRow.status.in_((WAITING, CLAIMED))))}
+def _insert_steps(session: Session, case: Case, views: list[TaskView]) -> list[Step]:
+    """Insert newly ready steps; a step a repair made ready again reopens its own row."""
+    values = [dict(case_id=case.id, territory_id=case.territory_id, circuit_id=case.circuit_id,
+                   spiff_task_id=v.id, bpmn_id=v.bpmn_id, name=v.name[:300], lane=v.lane,
+                   role=v.role, form=v.form, status=TASK_OPEN, assignee_id=None,
+                   ready_at=v.ready_at, due_at=v.due_at, due_sort=v.due_at or NO_DEADLINE,
+                   completed_at=None, completed_by_id=None, overdue_noticed_at=None)
+              for v in views]
+    statement = _statement(session, "steps", _upsert_steps)
+    ids = dict((spiff, i) for i, spiff in session.connection().execute(statement, values))
+    return [Step(ids[v.id], case.id, case.circuit_id, case.territory_id, v.id, v.bpmn_id,
+                 v.name[:300], v.role, v.lane, v.form, None, v.ready_at, v.due_at)
+            for v in views]
+
+
+def _sync_timers(session: Session, case: Case, instance: Instance, now: datetime,
+                 views: list[TimerView], rows: Sequence[Row[Any]] | None) -> set[int]:
+    if rows is None:
+        rows = armed_timers(session, case.id)
+    armed = {(r.spiff_task_id, r.due_at): r for r in rows
+             if r.status in (WAITING, CLAIMED, FAILED)}
     waiting = {(t.id, t.due_at): t for t in views}
-    now = clock.now()
-    for key, row in rows.items():
+    fired, cancelled = [], []
+    for key, row in armed.items():
         if key in waiting:
-            continue
-        if instance.timer_outcome(row.spiff_task_id) == "fired":
-            row.status, row.fired_at = DONE, now
-            row.lateness_seconds = (now - row.due_at).total_seconds()
+            continue  # still armed (an incident stays an incident until an admin acts)
+        if row.status != FAILED and instance.timer_outcome(row.spiff_task_id) == "fired":
+            fired.append({"tid": row.id, "now": now,
+                          "late": (now - row.due_at).total_seconds()})
         else:
-            row.status = CANCELLED
-        row.lease_owner = row.lease_until = None
-    for key, view in waiting.items():
-        if key not in rows:
-            session.add(TimerRow(case_id=case.id, spiff_task_id=view.id, bpmn_id=view.bpmn_id,
-                                 name=view.name[:300], kind=view.kind, due_at=view.due_at,
-                                 status=WAITING, created_at=now))
+            cancelled.append(row.id)
+    if fired:
+        session.connection().execute(_FIRED, fired)
+    if cancelled:
+        session.connection().execute(_CANCEL_TIMERS, {"ids": cancelled})
+    new = [dict(case_id=case.id, spiff_task_id=v.id, bpmn_id=v.bpmn_id, name=v.name[:300],
+                kind=v.kind, due_at=v.due_at, status=WAITING, attempts=0, retry_at=None,
+                lease_owner=None, lease_until=None, last_error=None, created_at=now,
+                fired_at=None, lateness_seconds=None)
+           for key, v in waiting.items() if key not in armed]
+    if new:
+        # a repair may arm again an occurrence that already fired or was cancelled
+        session.connection().execute(_statement(session, "timers", _upsert_timers), new)
+    return {f["tid"] for f in fired} | set(cancelled)
 
 
-def _notices(session: Session, case: Case, instance: Instance, clock: Clock,
-             tasks: dict[str, HumanTask]) -> None:
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(session: Session, name: str, build: Any) -> Any:
+    """A statement built once per database kind (building them costs more than running)."""
+    key = (session.get_bind().dialect.name, name)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = build(session)
+    return _STATEMENTS[key]
+
+
+def _upsert_steps(session: Session) -> Any:
+    insert = upsert(session, _TASKS)
+    return insert.on_conflict_do_update(
+        index_elements=[_TASKS.c.case_id, _TASKS.c.spiff_task_id],
+        set_={c.key: insert.excluded[c.key] for c in _TASKS.c
+              if c.key not in ("id", "case_id", "spiff_task_id")},
+    ).returning(_TASKS.c.id, _TASKS.c.spiff_task_id)
+
+
+def _upsert_timers(session: Session) -> Any:
+    insert = upsert(session, _TIMERS)
+    return insert.on_conflict_do_update(
+        index_elements=[_TIMERS.c.case_id, _TIMERS.c.spiff_task_id, _TIMERS.c.due_at],
+        set_={c.key: insert.excluded[c.key] for c in _TIMERS.c
+              if c.key not in ("id", "case_id", "spiff_task_id", "due_at")})
+
+
+def _notices(session: Session, case: Case, instance: Instance, now: datetime,
+             steps: list[Step]) -> None:
+    values = []
     for notice in instance.drain_notices():
-        about = next((t for t in tasks.values() if t.bpmn_id == notice.about), None)
+        about = next((t for t in steps if t.bpmn_id == notice.about), None)
         user_id = role = None
         if notice.recipient == "assignee":
             user_id = about.assignee_id if about is not None else None
             role = about.role if about is not None and user_id is None else None
         else:
             role = notice.recipient
-        session.add(OutboxMessage(
+        values.append(dict(
             dedupe_key=f"notice:{case.id}:{notice.id}", kind="relance",
             territory_id=case.territory_id, case_id=case.id, recipient_user_id=user_id,
-            recipient_role=role, created_at=clock.now(),
+            recipient_role=role, created_at=now,
             payload={"case": case.reference, "notice": notice.name, "step": notice.about,
                      "step_name": about.name if about is not None else None}))
+    if values:
+        session.connection().execute(table(OutboxMessage).insert(), values)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import select, union_all
+from sqlalchemy import bindparam, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
-from engine.persistence.db import transaction
+from engine.persistence.db import table, transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import OPEN as CASE_OPEN
 from engine.persistence.models.human_task import COMPLETED, OPEN
@@ -49,53 +51,92 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
     """Open steps assigned to me, or offered to my roles in my territories (reads the
     ``human_task`` table only: no workflow is loaded).
 
-    Each source (assigned to me; offered to one role of one territory) is read in due order
-    on its own index and cut at the page's end, then the sources are merged: the cost
-    follows the page, not the number of open steps in the territory.
+    Each source (assigned to me; offered to one role of one territory) is read in order on
+    its own index and cut at the page's end, then the sources are merged: the cost follows
+    the page, not the number of open steps in the territory. The count reads at most
+    ``COUNT_CAP + 1`` index entries per source. Two statements in all, built once per shape
+    of query (building costs SQLAlchemy more than running them).
     """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(page, 1)
     now = clock.now()
-    common: list[Any] = [HumanTask.status == OPEN]
-    if circuit_id is not None:
-        common.append(HumanTask.circuit_id == circuit_id)
-    if step:
-        common.append(HumanTask.bpmn_id == step)
-    if due == "overdue":
-        common.append(HumanTask.due_sort < now)
-    elif due == "soon":
-        common += [HumanTask.due_sort >= now, HumanTask.due_sort < now + timedelta(days=3)]
-    sources: list[list[Any]] = [[]] if actor.is_system else []  # the system sees every step
-    if assigned in (None, True) and actor.user_id is not None:
-        sources.append([HumanTask.assignee_id == actor.user_id])
-    if assigned in (None, False):
-        sources += [[HumanTask.territory_id == t, HumanTask.role == role,
-                     HumanTask.assignee_id.is_(None)]
-                    for t, roles in sorted(actor.roles.items()) for role in sorted(roles)]
-    if not sources:
+    params: dict[str, Any] = {"circuit": circuit_id, "step": step, "now": now,
+                              "soon": now + timedelta(days=3), "me": actor.user_id,
+                              "cap": COUNT_CAP + 1, "upto": page * per_page,
+                              "per_page": per_page, "offset": (page - 1) * per_page}
+    offered = [(t, role) for t, roles in sorted(actor.roles.items()) for role in sorted(roles)]
+    mine = assigned in (None, True) and actor.user_id is not None
+    if assigned not in (None, False):
+        offered = []
+    for n, (territory_id, role) in enumerate(offered):
+        params[f"t{n}"], params[f"r{n}"] = territory_id, role
+    if not (actor.is_system or mine or offered):
         return Page([], 0, page, per_page)
-    order = SORTS.get(sort, SORTS["due"])
-    wheres = [common + conditions for conditions in sources]
-    ids = _merged(session, wheres, order, page * per_page)
-    total = len(_merged(session, wheres, order, COUNT_CAP + 1))
-    wanted = ids[(page - 1) * per_page:]
-    rows = {r.id: r for r in session.scalars(select(HumanTask).where(HumanTask.id.in_(wanted)))}
-    return Page(task_items(session, [rows[i] for i in wanted if i in rows]), total, page,
-                per_page)
+    shape = _Shape(actor.is_system, mine, len(offered), circuit_id is not None, bool(step), due,
+                   sort if sort in SORTS else "due")
+    listed, counted = _statements(shape)
+    connection = session.connection()
+    total = min(connection.execute(counted, params).scalar_one(), COUNT_CAP + 1)
+    items = [TaskItem(*row) for row in connection.execute(listed, params)]
+    return Page(items, total, page, per_page)
 
 
-def _merged(session: Session, sources: list[list[Any]], order: Any, limit: int) -> list[int]:
-    """Ids of the first ``limit`` rows of the union of ``sources`` in ``order``."""
-    parts = [select(HumanTask.id, *[c.label(f"k{i}") for i, c in enumerate(_keys(order))])
-             .where(*where).order_by(*order).limit(limit).subquery() for where in sources]
+@dataclass(frozen=True)
+class _Shape:
+    """What decides the text of the my-tasks statements (values are bound separately)."""
+
+    system: bool
+    mine: bool
+    offered: int
+    circuit: bool
+    step: bool
+    due: Due
+    sort: str
+
+
+_LISTED = (HumanTask.id, HumanTask.case_id, Case.reference, Case.household_name,
+           HumanTask.circuit_id, Circuit.title, HumanTask.bpmn_id, HumanTask.name,
+           HumanTask.role, HumanTask.lane, HumanTask.assignee_id, HumanTask.ready_at,
+           HumanTask.due_at, HumanTask.status)  # TaskItem's fields, in order
+
+
+@lru_cache(maxsize=256)
+def _statements(shape: _Shape) -> tuple[Any, Any]:
+    """The page statement and the capped count statement for one shape."""
+    common: list[Any] = [HumanTask.status == OPEN]
+    if shape.circuit:
+        common.append(HumanTask.circuit_id == bindparam("circuit"))
+    if shape.step:
+        common.append(HumanTask.bpmn_id == bindparam("step"))
+    if shape.due == "overdue":
+        common.append(HumanTask.due_sort < bindparam("now"))
+    elif shape.due == "soon":
+        common += [HumanTask.due_sort >= bindparam("now"), HumanTask.due_sort < bindparam("soon")]
+    sources: list[list[Any]] = [[]] if shape.system else []  # the system sees every step
+    if shape.mine:
+        sources.append([HumanTask.assignee_id == bindparam("me")])
+    sources += [[HumanTask.territory_id == bindparam(f"t{n}"), HumanTask.role == bindparam(f"r{n}"),
+                 HumanTask.assignee_id.is_(None)] for n in range(shape.offered)]
+    order = SORTS[shape.sort]
+    keys = [getattr(o, "element", o) for o in order]
+    parts = [select(HumanTask.id, *[k.label(f"k{i}") for i, k in enumerate(keys)])
+             .where(*common, *where).order_by(*order).limit(bindparam("upto")).subquery()
+             for where in sources]
     union = union_all(*[select(*p.c) for p in parts]).subquery()
-    keys = [union.c[f"k{i}"] for i in range(len(_keys(order)))]
-    directions = [k.desc() if _descending(o) else k for k, o in zip(keys, order, strict=True)]
-    return list(session.scalars(select(union.c.id).order_by(*directions).limit(limit)))
-
-
-def _keys(order: Any) -> list[Any]:
-    return [getattr(o, "element", o) for o in order]
+    merged = [union.c[f"k{i}"].desc() if _descending(o) else union.c[f"k{i}"]
+              for i, o in enumerate(order)]
+    listed = (select(*_LISTED).select_from(union)
+              .join(HumanTask, HumanTask.id == union.c.id)
+              .join(Case, Case.id == HumanTask.case_id)
+              .join(Circuit, Circuit.id == HumanTask.circuit_id)
+              .order_by(*merged).limit(bindparam("per_page")).offset(bindparam("offset")))
+    # ordered like the page, so that the planner reads the same index (unordered, SQLite
+    # without statistics may scan every open step)
+    capped = [select(HumanTask.id).where(*common, *where).order_by(*order)
+              .limit(bindparam("cap")).subquery() for where in sources]
+    counted = select(func.count()).select_from(
+        union_all(*[select(c.c.id) for c in capped]).subquery())
+    return listed, counted
 
 
 def _descending(clause: Any) -> bool:
@@ -166,31 +207,41 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
     :raises ConcurrentUpdate: the case changed meanwhile.
     """
     with transaction(session):
-        row = _task(session, actor, task_id)
-        case = session.scalar(select(Case).where(Case.id == row.case_id).with_for_update())
-        session.refresh(row)  # re-read under the case lock: the winner already changed it
-        if row.status != OPEN or case is None or case.status != CASE_OPEN:
+        case = runtime.lock(session, task_id=task_id)
+        if case is None or not actor.is_member(case.territory_id):
+            raise NotFound("étape introuvable")
+        # read under the case lock: a winner that completed it first is seen here
+        steps = runtime.open_steps(session, case.id)
+        row = next((s for s in steps if s.id == task_id), None)
+        if row is None or case.status != CASE_OPEN:
             raise InvalidTransition("cette étape est déjà terminée")
         if not can_work_on(actor, row.territory_id, row.role, row.assignee_id):
             raise PermissionDenied("cette étape est tenue par quelqu'un d'autre")
         instance = runtime.load(session, case, clock)
         instance.complete(row.spiff_task_id, data)
-        row.status, row.completed_at, row.completed_by_id = COMPLETED, clock.now(), actor.user_id
-        row.assignee_id = row.assignee_id or actor.user_id
-        _note_referent(session, row, row.assignee_id)
-        runtime.save(session, case, instance, clock)
+        holder = row.assignee_id or actor.user_id
+        session.connection().execute(_COMPLETED, {"task_id": row.id, "at": clock.now(),
+                                     "by": actor.user_id, "holder": holder})
+        referent = {"referent_id": holder} if row.role == REFERENT_ROLE and holder else {}
+        saved = runtime.save(session, case, instance, clock, also=referent,
+                             steps=[s for s in steps if s.id != row.id])
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
-        nxt = session.scalars(select(HumanTask).where(
-            HumanTask.case_id == case.id, HumanTask.status == OPEN)
-            .order_by(HumanTask.ready_at, HumanTask.id)).all()
-        for candidate in nxt:
-            if can_work_on(actor, candidate.territory_id, candidate.role, candidate.assignee_id):
-                return task_items(session, [candidate])[0]
+        for step in saved.steps:
+            if can_work_on(actor, step.territory_id, step.role, step.assignee_id):
+                title = session.scalar(select(Circuit.title).where(
+                    Circuit.id == step.circuit_id))
+                return TaskItem(step.id, case.id, case.reference, case.household_name,
+                                step.circuit_id, title or "", step.bpmn_id, step.name,
+                                step.role, step.lane, step.assignee_id, step.ready_at,
+                                step.due_at, step.status)
         return None
 
 
 REFERENT_ROLE = "referent"
+_COMPLETED = update(table(HumanTask)).where(HumanTask.id == bindparam("task_id")).values(
+    status=COMPLETED, completed_at=bindparam("at"), completed_by_id=bindparam("by"),
+    assignee_id=bindparam("holder"))
 
 
 def _note_referent(session: Session, row: HumanTask, user_id: int | None) -> None:

@@ -77,29 +77,26 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
     now = clock.now()
     try:
         with transaction(session):
-            case_id = session.scalar(select(Timer.case_id).where(Timer.id == timer_id))
-            if case_id is None:
-                return False
             # Lock order: the case, then its timer rows, as tasks.complete and cases.close
             # do (they lock the case, then update its timers). Locking the timer first
             # deadlocks on PostgreSQL when a form is submitted while its timer fires.
-            case = session.scalar(select(Case).where(Case.id == case_id).with_for_update()
-                                  .execution_options(populate_existing=True))
-            timer = session.scalar(select(Timer).where(Timer.id == timer_id).with_for_update()
-                                   .execution_options(populate_existing=True))
+            case = runtime.lock(session, timer_id=timer_id)
+            if case is None:
+                return False
+            armed = runtime.armed_timers(session, case.id, also=timer_id)
+            timer = next((t for t in armed if t.id == timer_id), None)
             if timer is None or timer.status != CLAIMED or timer.lease_owner != worker \
                     or timer.lease_until is None or timer.lease_until < now:
                 return False  # fencing: another worker owns it now, or it is settled
-            assert case is not None
             if case.status != CASE_OPEN:
-                timer.status, timer.lease_owner, timer.lease_until = CANCELLED, None, None
+                _set(session, timer_id, status=CANCELLED, lease_owner=None, lease_until=None)
                 return False
             instance = runtime.load(session, case, FixedClock(max(now, timer.due_at)))
             fired = instance.advance()
-            runtime.save(session, case, instance, instance.clock)  # updates ``timer`` in place
-            if timer.status == CLAIMED:  # the engine saw nothing due: re-arm as it says
-                timer.status, timer.lease_owner, timer.lease_until = WAITING, None, None
-                timer.retry_at = now + BACKOFF[0]  # and never spin on it within a tick
+            saved = runtime.save(session, case, instance, instance.clock, timers=armed)
+            if timer.id not in saved.closed_timers:  # the engine saw nothing due: re-arm it
+                _set(session, timer_id, status=WAITING, lease_owner=None, lease_until=None,
+                     retry_at=now + BACKOFF[0])  # and never spin on it within a tick
             audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,
                          case_id=case.id, timer_id=timer.id, timer=timer.bpmn_id,
                          due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],
@@ -108,6 +105,10 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
     except Exception as exc:
         _failed(session, clock, worker, timer_id, str(exc) or type(exc).__name__)
         raise
+
+
+def _set(session: Session, timer_id: int, **values: Any) -> None:
+    session.execute(update(Timer).where(Timer.id == timer_id).values(**values))
 
 
 def _failed(session: Session, clock: Clock, worker: str, timer_id: int, error: str) -> None:

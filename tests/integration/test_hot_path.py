@@ -1,0 +1,169 @@
+"""The hot path (every completion, every timer, every task list) on SQLite and PostgreSQL.
+
+Statement budgets stand in for the benchmark in tests (bench/services.py has the times):
+each is what the path needs today, so that a change that reads a row twice or flushes the
+case row once more fails here instead of slowly in production. And the plain-statement
+writes keep what the unit of work gave: the version check, the incident rows, the row
+objects in step with the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import scheduler
+from engine.clock import FixedClock
+from engine.errors import ConcurrentUpdate
+from engine.persistence.db import transaction
+from engine.persistence.models import Case, HumanTask, Timer
+from engine.services import cases, runtime, tasks, timers
+from tests.integration.factories import World, make_world, start_at_decision
+
+REMINDER, ESCALATION = timedelta(days=10), timedelta(days=15)
+
+
+@pytest.fixture
+def world(session: Session, clock: FixedClock) -> World:
+    return make_world(session, clock)
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run meanwhile (transaction control left out)."""
+    seen: list[str] = []
+
+    def note(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(" ".join(statement.split())[:90])
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def step_of(session: Session, case_id: int, bpmn_id: str) -> int:
+    found = session.scalar(select(HumanTask.id).where(
+        HumanTask.case_id == case_id, HumanTask.bpmn_id == bpmn_id, HumanTask.status == "open"))
+    assert found is not None
+    return found
+
+
+def test_a_completion_runs_nine_statements(engine: Engine, sessions: sessionmaker[Session],
+                                           clock: FixedClock, world: World) -> None:
+    """Lock the case with its state, read its open steps, close the step, write the state
+    and the case row, insert the next step, read and arm the timers, audit."""
+    with sessions() as session:
+        case = cases.start(session, clock, world.coordinator, world.circuit.id,
+                           {"nom_menage": "Ménage Budget"})
+        analyse = step_of(session, case.id, "analyse")
+    with sessions() as session, statements(engine) as seen:
+        tasks.complete(session, clock, world.coordinator, analyse, {"mesure": "avdl"})
+    assert len(seen) <= 9, "\n".join(seen)
+    assert sum(s.startswith('UPDATE "case"') for s in seen) == 1, "\n".join(seen)
+
+
+def test_a_timer_fires_in_eight_statements(engine: Engine, sessions: sessionmaker[Session],
+                                           clock: FixedClock, world: World) -> None:
+    with sessions() as session:
+        start_at_decision(session, clock, world, "Ménage Relancé")
+    clock.advance(REMINDER + timedelta(minutes=1))
+    with sessions() as session:
+        [timer_id] = timers.claim_due(session, clock, "w")
+    with sessions() as session, statements(engine) as seen:
+        assert timers.fire(session, clock, "w", timer_id)
+    assert len(seen) <= 8, "\n".join(seen)
+
+
+def test_my_tasks_is_two_statements_whatever_the_list(
+        engine: Engine, sessions: sessionmaker[Session], clock: FixedClock,
+        world: World) -> None:
+    with sessions() as session:
+        for n in range(30):
+            cases.start(session, clock, world.coordinator, world.circuit.id,
+                        {"nom_menage": f"Ménage {n:02d}"})
+    for options in ({}, {"due": "overdue"}, {"step": "analyse", "page": 2, "per_page": 10},
+                    {"assigned": False, "sort": "ready_desc"}):
+        with sessions() as session, statements(engine) as seen:
+            page = tasks.my_tasks(session, clock, world.coordinator, **options)
+        assert len(seen) == 2, (options, seen)
+        assert page.total == (0 if options.get("due") else 30)
+
+
+def test_the_case_row_object_stays_in_step_with_the_database(
+        session: Session, sessions: sessionmaker[Session], clock: FixedClock,
+        world: World) -> None:
+    case_id = start_at_decision(session, clock, world, "Ménage Suivi")
+    case = session.get(Case, case_id)
+    assert case is not None
+    with sessions() as fresh:
+        stored = fresh.get(Case, case_id)
+        assert stored is not None
+        assert (case.version, case.next_due_at) == (stored.version, stored.next_due_at)
+    assert not session.dirty  # nothing left for a flush to write again
+
+
+def test_a_stale_case_row_is_refused(session: Session, sessions: sessionmaker[Session],
+                                     clock: FixedClock, world: World) -> None:
+    """The version check the unit of work made is made by the plain UPDATE too."""
+    case_id = start_at_decision(session, clock, world, "Ménage Concurrent")
+    with sessions() as other:
+        case = runtime.lock(other, case_id)  # read, then someone else saves first
+        assert case is not None
+        instance = runtime.load(other, case, clock)
+        other.commit()
+        with sessions() as third, transaction(third):
+            third.execute(update(Case).where(Case.id == case_id)
+                          .values(version=Case.version + 1))
+        with pytest.raises(ConcurrentUpdate), transaction(other):
+            runtime.save(other, case, instance, clock)
+
+
+def _incident(sessions: sessionmaker[Session], case_id: int, bpmn_id: str) -> int:
+    with sessions() as session, transaction(session):
+        timer = session.scalar(select(Timer).where(Timer.case_id == case_id,
+                                                   Timer.bpmn_id == bpmn_id))
+        assert timer is not None
+        timer.status, timer.attempts, timer.last_error = "failed", 3, "panne simulée"
+        return timer.id
+
+
+def test_a_save_leaves_an_incident_alone_while_its_timer_is_armed(
+        session: Session, sessions: sessionmaker[Session], clock: FixedClock,
+        world: World) -> None:
+    """Before, a save (a move to another version, a repair) inserted the incident's timer
+    again and failed on its unique key."""
+    case_id = start_at_decision(session, clock, world, "Ménage En Incident")
+    failed = _incident(sessions, case_id, "relance_timer")
+    with sessions() as other, transaction(other):
+        case = runtime.lock(other, case_id)
+        assert case is not None
+        runtime.save(other, case, runtime.load(other, case, clock), clock)
+    with sessions() as fresh:
+        timer = fresh.get(Timer, failed)
+        assert timer is not None
+        assert (timer.status, timer.last_error) == ("failed", "panne simulée")
+        assert len(list(fresh.scalars(select(Timer).where(Timer.case_id == case_id)))) == 2
+
+
+def test_an_incident_the_case_moved_past_is_withdrawn(
+        session: Session, sessions: sessionmaker[Session], clock: FixedClock,
+        world: World) -> None:
+    """The reminder failed; then the escalation fired and took the step away: the reminder
+    no longer waits, so its incident goes (it stayed in the list before, to be retried)."""
+    case_id = start_at_decision(session, clock, world, "Ménage Escaladé")
+    failed = _incident(sessions, case_id, "relance_timer")
+    clock.advance(ESCALATION + timedelta(minutes=1))
+    assert scheduler.run_once(sessions, clock, "w").fired == 1
+    with sessions() as fresh:
+        timer = fresh.get(Timer, failed)
+        assert timer is not None and timer.status == "cancelled"
+        assert step_of(fresh, case_id, "escalade")
