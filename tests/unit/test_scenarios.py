@@ -7,12 +7,15 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from SpiffWorkflow.util.task import TaskState
 
-from engine.core import bpmnxml
+from engine.core import bpmnxml, simulate
 from engine.core.circuits import load_territory
 from engine.core.loader import load_path
 from engine.core.simulate import load_scenario, run
+from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
+from engine.core.spiff.runner import Instance
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
@@ -49,6 +52,28 @@ def test_scenario_reaches_its_expected_state(path: Path, roundtrip: bool) -> Non
         assert walk.end.bpmn_id == expect["end"]
     if "ready" in expect:
         assert sorted(t.bpmn_id for t in walk.ready) == sorted(expect["ready"])
+
+
+@pytest.mark.parametrize("path", _scenarios(), ids=lambda p: "/".join(p.parts[-3:]))
+def test_the_fast_paths_agree_with_the_library_at_every_step(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner reads the task tables instead of walking the tree, and the serializer
+    leaves the spec out instead of converting it: same tasks, same state text."""
+    real = simulate._report
+
+    def checked(case: Instance, walk: simulate.Walk, seen: set[str]) -> None:
+        for state in (TaskState.READY, TaskState.WAITING, TaskState.COMPLETED):
+            assert ({t.id for t in case._each(state)}
+                    == {t.id for t in case.workflow.get_tasks(state=state)})
+        full = serializer._to_dict(case.workflow)
+        for key in serializer.SPEC_KEYS:
+            del full[key]
+        assert serializer.dump_state(case.workflow) == serializer._dumps(full)
+        real(case, walk, seen)
+
+    monkeypatch.setattr(simulate, "_report", checked)
+    territory, key = path.parts[-3], path.parts[-2]
+    run(_compiled(territory, key), load_scenario(path.read_bytes()), roundtrip=True)
 
 
 @pytest.mark.parametrize(("territory", "key"), _circuits())
