@@ -68,7 +68,10 @@ TIMER_COLUMNS = (TimerRow.id, TimerRow.case_id, TimerRow.spiff_task_id, TimerRow
 _LOCKED = (select(Case, CaseState.state, CircuitVersion.checksum)
            .join(CaseState, CaseState.case_id == Case.id)
            .join(CircuitVersion, CircuitVersion.id == Case.circuit_version_id)
-           .with_for_update(of=Case).execution_options(populate_existing=True))
+           # Lock the state row too: on PostgreSQL a statement that waited for a lock
+           # returns the new version of each locked row but the old version of the rows it
+           # only joined; the state must be the one saved with the version it comes with.
+           .with_for_update(of=[Case, CaseState]).execution_options(populate_existing=True))
 _LOCK = {"case": _LOCKED.where(Case.id == bindparam("id")),
          "task": _LOCKED.join(HumanTask, HumanTask.case_id == Case.id)
          .where(HumanTask.id == bindparam("id")),

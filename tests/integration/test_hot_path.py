@@ -9,6 +9,8 @@ objects in step with the database.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -167,3 +169,39 @@ def test_an_incident_the_case_moved_past_is_withdrawn(
         timer = fresh.get(Timer, failed)
         assert timer is not None and timer.status == "cancelled"
         assert step_of(fresh, case_id, "escalade")
+
+
+def test_a_writer_that_waited_for_the_lock_reads_the_state_its_winner_saved(
+        session: Session, sessions: sessionmaker[Session], clock: FixedClock,
+        world: World) -> None:
+    """The case row, its state and its version come in one locking statement. On
+    PostgreSQL a statement that waited for a row lock sees the new version of the locked row
+    but the old version of the rows it joined: unless the state row is locked too, the waiter
+    would run on the state from before the winner's save with the winner's version number,
+    and its save would pass the version check and erase the winner's step."""
+    case_id = start_at_decision(session, clock, world, "Ménage Attendu")
+    seen: list[tuple[int, list[str]]] = []
+    locked = threading.Event()
+
+    def waiter() -> None:
+        locked.wait(10)
+        with sessions() as other, transaction(other):
+            case = runtime.lock(other, case_id)  # waits for the winner's commit
+            assert case is not None
+            ready = runtime.load(other, case, clock).ready_tasks()
+            seen.append((case.version, [t.bpmn_id for t in ready]))
+
+    thread = threading.Thread(target=waiter, daemon=True)
+    thread.start()
+    with sessions() as winner, transaction(winner):
+        case = runtime.lock(winner, case_id)
+        assert case is not None
+        locked.set()
+        time.sleep(0.5)  # the waiter is now blocked on the case lock
+        instance = runtime.load(winner, case, clock)
+        [decision] = instance.ready_tasks()
+        instance.complete(decision.id, {"decision": "acceptee"})
+        runtime.save(winner, case, instance, clock)
+        version = case.version
+    thread.join(20)
+    assert seen == [(version, [])]  # the winner's version, and its state: nothing left to do
