@@ -14,13 +14,25 @@ through the ORM, for its version counter.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from threading import Lock
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, bindparam, inspect, select, update
+from sqlalchemy import (
+    CursorResult,
+    Float,
+    Row,
+    String,
+    bindparam,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import case as when
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,9 +41,9 @@ from engine.core.circuits import CircuitBundle, Role
 from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.core.spiff.runner import Instance
-from engine.core.views import TaskView, TimerView
+from engine.core.views import TimerView
 from engine.errors import ConcurrentUpdate
-from engine.persistence.db import SESSION_STATES, table, upsert
+from engine.persistence.db import SESSION_STATES, UtcDateTime, table, upsert
 from engine.persistence.models import (
     Case,
     CaseState,
@@ -57,7 +69,8 @@ _TIMERS = table(TimerRow)
 STEP_COLUMNS = (HumanTask.id, HumanTask.case_id, HumanTask.circuit_id, HumanTask.territory_id,
                 HumanTask.spiff_task_id, HumanTask.bpmn_id, HumanTask.name, HumanTask.role,
                 HumanTask.lane, HumanTask.form, HumanTask.assignee_id, HumanTask.ready_at,
-                HumanTask.due_at, HumanTask.status)
+                HumanTask.due_at, HumanTask.due_sort, HumanTask.overdue_noticed_at,
+                HumanTask.status)
 TIMER_COLUMNS = (TimerRow.id, TimerRow.case_id, TimerRow.spiff_task_id, TimerRow.bpmn_id,
                  TimerRow.due_at, TimerRow.status, TimerRow.lease_owner, TimerRow.lease_until)
 
@@ -99,11 +112,17 @@ _SAVE_STATE = (update(table(CaseState)).where(table(CaseState).c.case_id == bind
                .values(state=bindparam("state")))
 _CANCEL_STEPS = (update(_TASKS).where(_TASKS.c.id.in_(bindparam("ids", expanding=True)))
                  .values(status=TASK_CANCELLED))
-_FIRED = update(_TIMERS).where(_TIMERS.c.id == bindparam("tid")).values(
-    status=DONE, fired_at=bindparam("now"), lateness_seconds=bindparam("late"),
-    lease_owner=None, lease_until=None)
-_CANCEL_TIMERS = (update(_TIMERS).where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)))
-                  .values(status=CANCELLED, lease_owner=None, lease_until=None))
+# Closing a timer row by its key (case, BPMN task, due time): it fired (done, with its
+# lateness) or was cancelled; an incident the case moved past is withdrawn (cancelled).
+_STILL = or_(*[_TIMERS.c.status == s for s in (WAITING, CLAIMED, FAILED)])  # no IN: executemany
+_FAILED_ROW = _TIMERS.c.status == FAILED
+_CLOSE_TIMERS = update(_TIMERS).where(
+    _TIMERS.c.case_id == bindparam("case_"), _TIMERS.c.spiff_task_id == bindparam("task_"),
+    _TIMERS.c.due_at == bindparam("due_"), _STILL,
+).values(status=when((_FAILED_ROW, CANCELLED), else_=bindparam("outcome_", type_=String())),
+         fired_at=when((_FAILED_ROW, None), else_=bindparam("fired_at_", type_=UtcDateTime())),
+         lateness_seconds=when((_FAILED_ROW, None), else_=sql_cast(bindparam("late_"), Float())),
+         lease_owner=None, lease_until=None)
 
 
 @dataclass(frozen=True)
@@ -123,15 +142,28 @@ class Step:
     assignee_id: int | None
     ready_at: datetime
     due_at: datetime | None
+    due_sort: datetime
+    overdue_noticed_at: datetime | None = None
     status: str = TASK_OPEN
+
+    def row(self, **changes: Any) -> dict[str, Any]:
+        """The whole row as it must be written (an upsert sets every column)."""
+        values = {k: getattr(self, k) for k in (
+            "case_id", "territory_id", "circuit_id", "spiff_task_id", "bpmn_id", "name", "lane",
+            "role", "form", "status", "assignee_id", "ready_at", "due_at", "due_sort",
+            "overdue_noticed_at")}
+        return {**values, "completed_at": None, "completed_by_id": None, **changes}
+
+
+TimerKey = tuple[str, datetime]  # (BPMN task id, due time): one timer row per case
 
 
 @dataclass
 class Saved:
-    """What ``save`` wrote: the case's open steps afterwards and the timer rows it closed."""
+    """What ``save`` wrote: the case's open steps afterwards and the timers it closed."""
 
     steps: list[Step] = field(default_factory=list)
-    closed_timers: set[int] = field(default_factory=set)
+    closed_timers: set[TimerKey] = field(default_factory=set)
 
 
 def bundle_of(version: CircuitVersion, territory: Territory) -> CircuitBundle:
@@ -218,15 +250,18 @@ def armed_timers(session: Session, case_id: int, also: int | None = None) -> lis
 
 def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
          new: bool = False, steps: Sequence[Step] | None = None,
-         timers: Sequence[Row[Any]] | None = None,
+         armed: Iterable[TimerKey] | None = None, done: Mapping[str, Any] | None = None,
          also: Mapping[str, Any] | None = None) -> Saved:
     """Write the instance back into ``case`` and sync tasks, timers and notices.
 
-    ``new``: the case was just created (its state row is inserted). ``steps`` and
-    ``timers``: the case's open steps and armed timers, when the caller already read them
-    under the lock (they are read here otherwise). ``also``: other case columns to write
-    with the same version-checked UPDATE (changes made on the object itself are written
-    too, at the cost of a unit-of-work flush at commit).
+    ``new``: the case was just created (its state row is inserted). ``steps``: the case's
+    open steps, when the caller already read them under the lock. ``armed``: the timers the
+    case waited on before the caller acted on it, as the caller read them (the timer rows
+    under the lock, or the loaded instance's ``waiting_timers``: save keeps rows and state
+    in step, so the two agree); both are read here when not given. ``done``: the whole row
+    of the step the caller completed, written with the new steps. ``also``: other case
+    columns to write with the same version-checked UPDATE (changes made on the object
+    itself are written too, at the cost of a unit-of-work flush at commit).
     """
     with session.no_autoflush:  # the case row is written once, by _write_case
         now = clock.now()
@@ -247,8 +282,8 @@ def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
         _write_case(session, case, changes)
         saved = Saved()
         saved.steps = _sync_tasks(session, case, instance, open_steps(session, case.id)
-                                  if steps is None else steps)
-        saved.closed_timers = _sync_timers(session, case, instance, now, waiting, timers)
+                                  if steps is None else steps, done)
+        saved.closed_timers = _sync_timers(session, case, instance, now, waiting, armed)
         _notices(session, case, instance, now, saved.steps)
     return saved
 
@@ -271,8 +306,8 @@ def _write_case(session: Session, case: Case, changes: Mapping[str, Any]) -> Non
     set_committed_value(case, "version", version + 1)
 
 
-def _sync_tasks(session: Session, case: Case, instance: Instance,
-                rows: Sequence[Step]) -> list[Step]:
+def _sync_tasks(session: Session, case: Case, instance: Instance, rows: Sequence[Step],
+                done: Mapping[str, Any] | None) -> list[Step]:
     ready = {t.id: t for t in instance.ready_tasks(instructions=False)}
     known = {r.spiff_task_id: r for r in rows}
     gone = [r.id for r in rows if r.spiff_task_id not in ready]
@@ -289,56 +324,44 @@ def _sync_tasks(session: Session, case: Case, instance: Instance,
             session.connection().execute(update(_TASKS).where(_TASKS.c.id == row.id).values(
                 name=view.name[:300], lane=view.lane, role=view.role, form=view.form))
         out.append(row)
-    new = [view for task_id, view in ready.items() if task_id not in known]
-    if new:
-        out += _insert_steps(session, case, new)
+    new = [Step(id=0, case_id=case.id, circuit_id=case.circuit_id,
+                territory_id=case.territory_id, spiff_task_id=v.id, bpmn_id=v.bpmn_id,
+                name=v.name[:300], role=v.role, lane=v.lane, form=v.form, assignee_id=None,
+                ready_at=v.ready_at, due_at=v.due_at, due_sort=v.due_at or NO_DEADLINE)
+           for task_id, v in ready.items() if task_id not in known]
+    # One statement for the step just completed and the steps now ready: an upsert, so that
+    # a step a repair made ready again reopens its own row.
+    values = ([dict(done)] if done else []) + [step.row() for step in new]
+    if values:
+        statement = _statement(session, "steps", _upsert_steps)
+        ids = dict((spiff, i) for i, spiff in session.connection().execute(statement, values))
+        out += [replace(step, id=ids[step.spiff_task_id]) for step in new]
     return sorted(out, key=lambda s: (s.ready_at, s.id))
 
 
-def _insert_steps(session: Session, case: Case, views: list[TaskView]) -> list[Step]:
-    """Insert newly ready steps; a step a repair made ready again reopens its own row."""
-    values = [dict(case_id=case.id, territory_id=case.territory_id, circuit_id=case.circuit_id,
-                   spiff_task_id=v.id, bpmn_id=v.bpmn_id, name=v.name[:300], lane=v.lane,
-                   role=v.role, form=v.form, status=TASK_OPEN, assignee_id=None,
-                   ready_at=v.ready_at, due_at=v.due_at, due_sort=v.due_at or NO_DEADLINE,
-                   completed_at=None, completed_by_id=None, overdue_noticed_at=None)
-              for v in views]
-    statement = _statement(session, "steps", _upsert_steps)
-    ids = dict((spiff, i) for i, spiff in session.connection().execute(statement, values))
-    return [Step(ids[v.id], case.id, case.circuit_id, case.territory_id, v.id, v.bpmn_id,
-                 v.name[:300], v.role, v.lane, v.form, None, v.ready_at, v.due_at)
-            for v in views]
-
-
 def _sync_timers(session: Session, case: Case, instance: Instance, now: datetime,
-                 views: list[TimerView], rows: Sequence[Row[Any]] | None) -> set[int]:
-    if rows is None:
-        rows = armed_timers(session, case.id)
-    armed = {(r.spiff_task_id, r.due_at): r for r in rows
-             if r.status in (WAITING, CLAIMED, FAILED)}
+                 views: list[TimerView], armed: Iterable[TimerKey] | None) -> set[TimerKey]:
+    if armed is None:
+        armed = [(r.spiff_task_id, r.due_at) for r in armed_timers(session, case.id)]
+    before = set(armed)
     waiting = {(t.id, t.due_at): t for t in views}
-    fired, cancelled = [], []
-    for key, row in armed.items():
-        if key in waiting:
-            continue  # still armed (an incident stays an incident until an admin acts)
-        if row.status != FAILED and instance.timer_outcome(row.spiff_task_id) == "fired":
-            fired.append({"tid": row.id, "now": now,
-                          "late": (now - row.due_at).total_seconds()})
-        else:
-            cancelled.append(row.id)
-    if fired:
-        session.connection().execute(_FIRED, fired)
-    if cancelled:
-        session.connection().execute(_CANCEL_TIMERS, {"ids": cancelled})
+    gone = [key for key in before if key not in waiting]
+    if gone:
+        session.connection().execute(_CLOSE_TIMERS, [
+            {"case_": case.id, "task_": task, "due_": due,
+             **({"outcome_": DONE, "fired_at_": now, "late_": (now - due).total_seconds()}
+                if instance.timer_outcome(task) == "fired"
+                else {"outcome_": CANCELLED, "fired_at_": None, "late_": None})}
+            for task, due in gone])
     new = [dict(case_id=case.id, spiff_task_id=v.id, bpmn_id=v.bpmn_id, name=v.name[:300],
                 kind=v.kind, due_at=v.due_at, status=WAITING, attempts=0, retry_at=None,
                 lease_owner=None, lease_until=None, last_error=None, created_at=now,
                 fired_at=None, lateness_seconds=None)
-           for key, v in waiting.items() if key not in armed]
+           for key, v in waiting.items() if key not in before]
     if new:
         # a repair may arm again an occurrence that already fired or was cancelled
         session.connection().execute(_statement(session, "timers", _upsert_timers), new)
-    return {f["tid"] for f in fired} | set(cancelled)
+    return set(gone)
 
 
 _STATEMENTS: dict[tuple[str, str], Any] = {}

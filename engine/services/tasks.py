@@ -8,12 +8,12 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, func, select, union_all, update
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
-from engine.persistence.db import table, transaction
+from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import OPEN as CASE_OPEN
 from engine.persistence.models.human_task import COMPLETED, OPEN
@@ -218,13 +218,14 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         if not can_work_on(actor, row.territory_id, row.role, row.assignee_id):
             raise PermissionDenied("cette étape est tenue par quelqu'un d'autre")
         instance = runtime.load(session, case, clock)
+        armed = [(t.id, t.due_at) for t in instance.waiting_timers()]  # as the rows say
         instance.complete(row.spiff_task_id, data)
         holder = row.assignee_id or actor.user_id
-        session.connection().execute(_COMPLETED, {"task_id": row.id, "at": clock.now(),
-                                     "by": actor.user_id, "holder": holder})
+        done = row.row(status=COMPLETED, completed_at=clock.now(),
+                       completed_by_id=actor.user_id, assignee_id=holder)
         referent = {"referent_id": holder} if row.role == REFERENT_ROLE and holder else {}
-        saved = runtime.save(session, case, instance, clock, also=referent,
-                             steps=[s for s in steps if s.id != row.id])
+        saved = runtime.save(session, case, instance, clock, also=referent, armed=armed,
+                             done=done, steps=[s for s in steps if s.id != row.id])
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
         for step in saved.steps:
@@ -239,9 +240,6 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
 
 
 REFERENT_ROLE = "referent"
-_COMPLETED = update(table(HumanTask)).where(HumanTask.id == bindparam("task_id")).values(
-    status=COMPLETED, completed_at=bindparam("at"), completed_by_id=bindparam("by"),
-    assignee_id=bindparam("holder"))
 
 
 def _note_referent(session: Session, row: HumanTask, user_id: int | None) -> None:

@@ -93,8 +93,11 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
                 return False
             instance = runtime.load(session, case, FixedClock(max(now, timer.due_at)))
             fired = instance.advance()
-            saved = runtime.save(session, case, instance, instance.clock, timers=armed)
-            if timer.id not in saved.closed_timers:  # the engine saw nothing due: re-arm it
+            saved = runtime.save(session, case, instance, instance.clock,
+                                 armed=[(t.spiff_task_id, t.due_at) for t in armed
+                                        if t.status in (WAITING, CLAIMED, FAILED)])
+            if (timer.spiff_task_id, timer.due_at) not in saved.closed_timers:
+                # the engine saw nothing due: re-arm it
                 _set(session, timer_id, status=WAITING, lease_owner=None, lease_until=None,
                      retry_at=now + BACKOFF[0])  # and never spin on it within a tick
             audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,

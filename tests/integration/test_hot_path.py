@@ -59,17 +59,17 @@ def step_of(session: Session, case_id: int, bpmn_id: str) -> int:
     return found
 
 
-def test_a_completion_runs_nine_statements(engine: Engine, sessions: sessionmaker[Session],
+def test_a_completion_runs_seven_statements(engine: Engine, sessions: sessionmaker[Session],
                                            clock: FixedClock, world: World) -> None:
-    """Lock the case with its state, read its open steps, close the step, write the state
-    and the case row, insert the next step, read and arm the timers, audit."""
+    """Lock the case with its state, read its open steps, write the state and the case row,
+    the step done with the next one (one upsert), arm the timers, audit."""
     with sessions() as session:
         case = cases.start(session, clock, world.coordinator, world.circuit.id,
                            {"nom_menage": "Ménage Budget"})
         analyse = step_of(session, case.id, "analyse")
     with sessions() as session, statements(engine) as seen:
         tasks.complete(session, clock, world.coordinator, analyse, {"mesure": "avdl"})
-    assert len(seen) <= 9, "\n".join(seen)
+    assert len(seen) <= 7, "\n".join(seen)
     assert sum(s.startswith('UPDATE "case"') for s in seen) == 1, "\n".join(seen)
 
 
