@@ -19,8 +19,9 @@ class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (
         UniqueConstraint("case_id", "spiff_task_id"),
+        # assignee_id too, though always NULL here: the count then reads the index alone
         Index("ix_human_task_offered", "territory_id", "role", "status", "due_sort", "id",
-              sqlite_where=text("assignee_id IS NULL"),
+              "assignee_id", sqlite_where=text("assignee_id IS NULL"),
               postgresql_where=text("assignee_id IS NULL")),
         # partial too, so that the planner never reads it for unassigned (offered) steps
         Index("ix_human_task_mine", "assignee_id", "status", "due_sort", "id",
