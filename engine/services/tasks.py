@@ -125,11 +125,18 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
     union = union_all(*[select(*p.c) for p in parts]).subquery()
     merged = [union.c[f"k{i}"].desc() if _descending(o) else union.c[f"k{i}"]
               for i, o in enumerate(order)]
-    listed = (select(*_LISTED).select_from(union)
-              .join(HumanTask, HumanTask.id == union.c.id)
+    # the page's ids first (the merge reads the sources' index keys only), then their rows:
+    # joining before the cut would look up every row of every source up to the page's end
+    page = (select(union.c.id, *[union.c[f"k{i}"] for i in range(len(order))])
+            .order_by(*merged).limit(bindparam("per_page")).offset(bindparam("offset"))
+            .subquery())
+    again = [page.c[f"k{i}"].desc() if _descending(o) else page.c[f"k{i}"]
+             for i, o in enumerate(order)]
+    listed = (select(*_LISTED).select_from(page)
+              .join(HumanTask, HumanTask.id == page.c.id)
               .join(Case, Case.id == HumanTask.case_id)
               .join(Circuit, Circuit.id == HumanTask.circuit_id)
-              .order_by(*merged).limit(bindparam("per_page")).offset(bindparam("offset")))
+              .order_by(*again))
     # ordered like the page, so that the planner reads the same index (unordered, SQLite
     # without statistics may scan every open step)
     capped = [select(HumanTask.id).where(*common, *where).order_by(*order)
