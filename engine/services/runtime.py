@@ -263,6 +263,8 @@ def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
     columns to write with the same version-checked UPDATE (changes made on the object
     itself are written too, at the cost of a unit-of-work flush at commit).
     """
+    if inspect(case).pending:
+        session.flush()  # a case created in this transaction: its row comes first
     with session.no_autoflush:  # the case row is written once, by _write_case
         now = clock.now()
         state = instance.dump()
@@ -292,8 +294,6 @@ def _write_case(session: Session, case: Case, changes: Mapping[str, Any]) -> Non
     """One UPDATE of the case row checked against its version counter (what the unit of
     work would do, without its cost on the hot path); the row object is brought in step
     without being marked modified, so that no flush runs for it afterwards."""
-    if inspect(case).pending:
-        session.flush()  # a case created in this transaction: insert it first
     values = {c: changes[c] if c in changes else getattr(case, c) for c in _CASE_WRITES}
     version = case.version
     result = session.connection().execute(_SAVE_CASE, {**{c + "_": v for c, v in values.items()},
