@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from engine.core.messages import render
 
 if TYPE_CHECKING:
     from engine.core.problems import Problem
 
 
 class EngineError(Exception):
-    """Base of every error the engine raises on purpose."""
+    """Base of every error the engine raises on purpose.
+
+    Raised with a ``code`` of engine/core/messages.py (and its parameters), the error can be
+    shown in the reader's language (``message_in``); ``str()`` is the French text.
+    """
+
+    def __init__(self, message: str = "", *, code: str | None = None, **params: Any) -> None:
+        self.code, self.params = code, params
+        super().__init__(message or (render(code, "fr", params) if code else ""))
+
+    def message_in(self, lang: str) -> str:
+        """The message in ``lang`` (``fr`` or ``en``); a message without code as it is."""
+        return render(self.code, lang, self.params) if self.code else str(self)
 
 
 class NotFound(EngineError):
@@ -52,6 +66,7 @@ class ProcessDefinitionError(EngineError):
 class WorkflowError(EngineError):
     """The engine could not advance a case (a run-time fault in the circuit or its data)."""
 
-    def __init__(self, message: str, *, element_id: str | None = None) -> None:
+    def __init__(self, message: str = "", *, element_id: str | None = None,
+                 code: str | None = None, **params: Any) -> None:
         self.element_id = element_id
-        super().__init__(message)
+        super().__init__(message, code=code, **params)

@@ -27,6 +27,7 @@ from engine.persistence.models import CircuitDraft
 from engine.services import drafts
 from engine.services.access import Actor
 from webapp import postdata
+from webapp.i18n import error_text
 
 KINDS = ("text", "textarea", "integer", "number", "boolean", "date", "choice", "multichoice")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -245,7 +246,7 @@ class DryRunState:
                                   self.steps), {}
         except (FormInvalid, ScenarioError) as exc:
             self.steps = self.steps[:-1]
-            errors = exc.errors if isinstance(exc, FormInvalid) else {"": [str(exc)]}
+            errors = exc.errors if isinstance(exc, FormInvalid) else {"": [error_text(exc)]}
             if not self.steps and action == "commencer":
                 self.data = None
                 return None, errors

@@ -17,6 +17,7 @@ from engine.errors import (
     PermissionDenied,
     ProcessDefinitionError,
 )
+from webapp.i18n import error_text
 
 log = logging.getLogger("aiguillage.web")
 STATUS: dict[type[Exception], int] = {
@@ -37,7 +38,7 @@ def _page(code: int, message: str | None = None) -> tuple[str, int]:
 
 def _engine_error(exc: EngineError) -> tuple[str, int]:
     code = next((c for cls, c in STATUS.items() if isinstance(exc, cls)), 400)
-    return _page(code, str(exc) if code in (409, 422) else None)
+    return _page(code, error_text(exc) if code in (409, 422) else None)
 
 
 def _http_error(exc: HTTPException) -> tuple[str, int]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, has_request_context, session
 from flask_babel import Babel
+
+from engine.errors import EngineError
 
 PARIS = ZoneInfo("Europe/Paris")
 babel = Babel()
@@ -24,6 +26,13 @@ def clear_session() -> None:
     session.clear()
     if lang is not None:
         session["lang"] = lang
+
+
+def error_text(exc: Exception) -> str:
+    """What an engine refusal says, in the reader's language."""
+    if isinstance(exc, EngineError):
+        return exc.message_in(select_locale() if has_request_context() else "fr")
+    return str(exc)
 
 
 def local(instant: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:

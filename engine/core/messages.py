@@ -11,6 +11,94 @@ from dataclasses import dataclass
 from typing import Any
 
 CATALOGUE: dict[str, tuple[str, str]] = {
+    # service refusals, shown to users in their language (EngineError.message_in)
+    "svc.user_or_territory_unknown": (
+        "utilisateur ou territoire inconnu",
+        "unknown user or territory"),
+    "svc.organisation_unknown": (
+        "organisation inconnue dans ce territoire",
+        "unknown organisation in this territory"),
+    "svc.user_not_found": ("utilisateur introuvable", "user not found"),
+    "svc.last_admin": (
+        "c'est le dernier administrateur actif de son territoire",
+        "this is the last active administrator of the territory"),
+    "svc.role_not_found": ("rôle introuvable", "role not found"),
+    "svc.admins_only": ("réservé aux administrateurs", "administrators only"),
+    "svc.territory_out_of_scope": (
+        "territoire hors de votre périmètre",
+        "territory outside your scope"),
+    "svc.user_unknown": ("utilisateur inconnu", "unknown user"),
+    "svc.not_found": ("introuvable", "not found"),
+    "svc.coordination_only": (
+        "réservé à la coordination du territoire",
+        "reserved to the territory's coordination"),
+    "svc.version_not_found": ("version introuvable", "version not found"),
+    "svc.case_not_found": ("dossier introuvable", "case not found"),
+    "svc.case_not_on_other_version": (
+        "ce dossier n'est pas en cours sur une autre version",
+        "this case is not open on another version"),
+    "svc.territory_unknown": ("territoire inconnu", "unknown territory"),
+    "svc.case_changed": (
+        "le dossier a été modifié entre-temps ; rechargez",
+        "the case was changed meanwhile; reload it"),
+    "svc.version_unknown": ("version inconnue", "unknown version"),
+    "svc.circuit_no_active_version": (
+        "circuit sans version active",
+        "circuit without an active version"),
+    "svc.circuit_unknown": ("circuit inconnu", "unknown circuit"),
+    "svc.no_reference_circuit": (
+        "pas de circuit de référence pour ce circuit",
+        "no reference circuit for this circuit"),
+    "svc.draft_unknown": ("brouillon inconnu", "unknown draft"),
+    "svc.reference_circuit_unknown": ("circuit de référence inconnu", "unknown reference circuit"),
+    "svc.draft_exists": (
+        "ce circuit a déjà un brouillon : ouvrez-le ou abandonnez-le d'abord",
+        "this circuit already has a draft: open it or discard it first"),
+    "svc.draft_saved_meanwhile": (
+        "Ce brouillon vient d'être enregistré par quelqu'un d'autre : rechargez la page.",
+        "Someone else has just saved this draft: reload the page."),
+    "svc.reason_required": ("indiquez un motif", "give a reason"),
+    "svc.case_not_open": ("le dossier n'est pas en cours", "the case is not open"),
+    "svc.timer_not_found": ("minuterie introuvable", "timer not found"),
+    "svc.timer_not_failed": ("cette minuterie n'est pas en échec", "this timer is not in incident"),
+    "svc.step_taken": (
+        "cette étape est déjà prise en charge par quelqu'un d'autre",
+        "someone else has already taken this step"),
+    "svc.step_other_role": (
+        "cette étape relève d'un autre rôle",
+        "this step belongs to another role"),
+    "svc.only_holder_unclaims": (
+        "seule la personne qui la tient peut rendre cette étape",
+        "only the person holding this step can give it back"),
+    "svc.assignee_lacks_role": (
+        "cette personne n'a pas le rôle de l'étape dans ce territoire",
+        "this person does not hold the step's role in this territory"),
+    "svc.step_not_found": ("étape introuvable", "step not found"),
+    "svc.step_done": ("cette étape est déjà terminée", "this step is already completed"),
+    "svc.step_held": (
+        "cette étape est tenue par quelqu'un d'autre",
+        "someone else holds this step"),
+    "svc.password_short": (
+        "mot de passe trop court ({minimum} caractères au moins)",
+        "password too short (at least {minimum} characters)"),
+    "svc.account_exists": (
+        "un compte existe déjà pour {email}",
+        "an account already exists for {email}"),
+    "svc.role_unknown": (
+        "rôle inconnu dans ce territoire : {role}",
+        "unknown role in this territory: {role}"),
+    "svc.territory_code_unknown": (
+        "territoire {territory} inconnu",
+        "unknown territory {territory}"),
+    "svc.organisation_kind_unknown": (
+        "type d'organisation inconnu : {kind}",
+        "unknown organisation type: {kind}"),
+    "svc.organisation_exists": (
+        "l'organisation « {name} » existe déjà",
+        "organisation “{name}” already exists"),
+    "svc.move_blocked": (
+        "étapes actives supprimées par la nouvelle version : {steps}",
+        "active steps removed by the new version: {steps}"),
     # XML and files
     "xml.too_big": ("Fichier trop volumineux ({size} octets ; maximum {limit}).",
                     "File too large ({size} bytes; limit {limit})."),

@@ -133,7 +133,7 @@ def transaction(session: Session) -> Iterator[Session]:
         session.commit()
     except StaleDataError as exc:
         session.rollback()
-        raise ConcurrentUpdate("le dossier a été modifié entre-temps ; rechargez") from exc
+        raise ConcurrentUpdate(code="svc.case_changed") from exc
     except BaseException:
         session.rollback()
         raise

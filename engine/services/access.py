@@ -58,7 +58,7 @@ def load_actor(session: Session, user_id: int) -> Actor:
     """
     user = session.get(User, user_id)
     if user is None or not user.active:
-        raise NotFound("utilisateur inconnu")
+        raise NotFound(code="svc.user_unknown")
     roles: dict[int, set[str]] = {}
     orgs: dict[int, set[int]] = {}
     for m in session.scalars(select(Membership).where(Membership.user_id == user_id)):
@@ -76,21 +76,21 @@ def require_member(actor: Actor, territory_id: int) -> None:
     :raises NotFound:
     """
     if not actor.is_member(territory_id):
-        raise NotFound("introuvable")
+        raise NotFound(code="svc.not_found")
 
 
 def require_coordinator(actor: Actor, territory_id: int) -> None:
     """:raises PermissionDenied: the actor does not coordinate this territory."""
     require_member(actor, territory_id)
     if not actor.is_coordinator(territory_id):
-        raise PermissionDenied("réservé à la coordination du territoire")
+        raise PermissionDenied(code="svc.coordination_only")
 
 
 def require_admin(actor: Actor, territory_id: int) -> None:
     """:raises PermissionDenied: the actor does not administer this territory."""
     require_member(actor, territory_id)
     if not actor.is_admin(territory_id):
-        raise PermissionDenied("réservé aux administrateurs")
+        raise PermissionDenied(code="svc.admins_only")
 
 
 def can_work_on(actor: Actor, territory_id: int, role: str | None,

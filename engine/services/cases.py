@@ -85,7 +85,7 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
     with transaction(session):
         circuit = session.get(Circuit, circuit_id)
         if circuit is None or circuit.active_version_id is None:
-            raise NotFound("circuit inconnu")
+            raise NotFound(code="svc.circuit_unknown")
         require_member(actor, circuit.territory_id)
         compiled = runtime.compiled(session, circuit.active_version_id)
         instance = Instance.start(compiled, data, clock)
@@ -209,12 +209,12 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
     :raises InvalidTransition: the case is not open.
     """
     if not reason.strip():
-        raise InvalidTransition("indiquez un motif")
+        raise InvalidTransition(code="svc.reason_required")
     with transaction(session):
         case = _case(session, actor, case_id, lock=True)
         require_coordinator(actor, case.territory_id)
         if case.status != OPEN:
-            raise InvalidTransition("le dossier n'est pas en cours")
+            raise InvalidTransition(code="svc.case_not_open")
         case.status = CANCELLED if cancel else CLOSED
         case.closed_at, case.close_reason, case.next_due_at = clock.now(), reason[:500], None
         for task in session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
@@ -233,7 +233,7 @@ def _case(session: Session, actor: Actor, case_id: int, lock: bool = False) -> C
     case = (runtime.lock(session, case_id) if lock
             else session.scalar(select(Case).where(Case.id == case_id)))
     if case is None or not actor.is_member(case.territory_id):
-        raise NotFound("dossier introuvable")
+        raise NotFound(code="svc.case_not_found")
     return case
 
 

@@ -148,7 +148,7 @@ def activate(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         require_coordinator(actor, circuit.territory_id)
         version = session.get(CircuitVersion, version_id)
         if version is None or version.circuit_id != circuit_id:
-            raise NotFound("version inconnue")
+            raise NotFound(code="svc.version_unknown")
         circuit.active_version_id = version.id
         audit.record(session, clock, actor, "circuit.activate", territory_id=circuit.territory_id,
                      circuit_id=circuit_id, version=version.number)
@@ -169,7 +169,7 @@ def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[Circuit
     """
     circuit = _circuit(session, actor, circuit_id)
     if circuit.active_version_id is None:
-        raise NotFound("circuit sans version active")
+        raise NotFound(code="svc.circuit_no_active_version")
     from engine.core.spiff.runner import start_form as form_of
     from engine.services import runtime
     return circuit, form_of(runtime.compiled(session, circuit.active_version_id))
@@ -178,7 +178,7 @@ def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[Circuit
 def _circuit(session: Session, actor: Actor, circuit_id: int) -> Circuit:
     circuit = session.get(Circuit, circuit_id)
     if circuit is None:
-        raise NotFound("circuit inconnu")
+        raise NotFound(code="svc.circuit_unknown")
     require_member(actor, circuit.territory_id)
     return circuit
 
@@ -186,7 +186,7 @@ def _circuit(session: Session, actor: Actor, circuit_id: int) -> Circuit:
 def _territory(session: Session, territory_id: int) -> Territory:
     territory = session.get(Territory, territory_id)
     if territory is None:
-        raise NotFound("territoire inconnu")
+        raise NotFound(code="svc.territory_unknown")
     return territory
 
 
@@ -238,7 +238,7 @@ def version_of(session: Session, actor: Actor, version_id: int) -> tuple[Circuit
     """
     version = session.get(CircuitVersion, version_id)
     if version is None:
-        raise NotFound("version inconnue")
+        raise NotFound(code="svc.version_unknown")
     return _circuit(session, actor, version.circuit_id), version
 
 
@@ -302,7 +302,7 @@ def diff_versions(session: Session, actor: Actor, circuit_id: int, old_id: int,
     circuit = _circuit(session, actor, circuit_id)
     old, new = (session.get(CircuitVersion, i) for i in (old_id, new_id))
     if old is None or new is None or {old.circuit_id, new.circuit_id} != {circuit_id}:
-        raise NotFound("version inconnue")
+        raise NotFound(code="svc.version_unknown")
     changes = semantic.diff_files(_encoded(old.bpmn_files), _encoded(new.bpmn_files),
                                   _encoded(old.form_files), _encoded(new.form_files))
     return DiffView(circuit, f"version {old.number}", f"version {new.number}",
@@ -318,11 +318,11 @@ def diff_reference(session: Session, actor: Actor, circuit_id: int, version_id: 
     """
     circuit, version = version_of(session, actor, version_id)
     if circuit.id != circuit_id:
-        raise NotFound("version inconnue")
+        raise NotFound(code="svc.version_unknown")
     loaded = dict(load_path(reference, forms_root).bundles) if reference.is_dir() else {}
     ref = loaded.get(f"{reference.name}/{circuit.key}")
     if ref is None:
-        raise NotFound("pas de circuit de référence pour ce circuit")
+        raise NotFound(code="svc.no_reference_circuit")
     changes = semantic.diff_files(ref.bpmn, _encoded(version.bpmn_files), ref.forms,
                                   _encoded(version.form_files))
     return DiffView(circuit, "référence", f"version {version.number}",

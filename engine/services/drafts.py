@@ -69,7 +69,7 @@ def open_for_circuit(session: Session, clock: Clock, actor: Actor,
     with transaction(session):
         circuit = session.get(Circuit, circuit_id)
         if circuit is None or circuit.active_version_id is None:
-            raise NotFound("circuit inconnu")
+            raise NotFound(code="svc.circuit_unknown")
         require_coordinator(actor, circuit.territory_id)
         draft = _by_key(session, circuit.territory_id, circuit.key)
         if draft is None:
@@ -91,7 +91,7 @@ def get(session: Session, actor: Actor, draft_id: int) -> CircuitDraft:
     """
     draft = session.get(CircuitDraft, draft_id)
     if draft is None:
-        raise NotFound("brouillon inconnu")
+        raise NotFound(code="svc.draft_unknown")
     require_coordinator(actor, draft.territory_id)
     return draft
 
@@ -197,7 +197,7 @@ def copy_reference(session: Session, clock: Clock, actor: Actor, territory_id: i
     """
     found = dict(load_path(reference, forms_root).bundles).get(f"{reference.name}/{key}")
     if found is None:
-        raise NotFound("circuit de référence inconnu")
+        raise NotFound(code="svc.reference_circuit_unknown")
     return _create(session, clock, actor, territory_id, key, found)
 
 
@@ -234,9 +234,9 @@ def _create(session: Session, clock: Clock, actor: Actor, territory_id: int, key
     with transaction(session):
         require_coordinator(actor, territory_id)
         if session.get(Territory, territory_id) is None:
-            raise NotFound("territoire inconnu")
+            raise NotFound(code="svc.territory_unknown")
         if _by_key(session, territory_id, key) is not None:
-            raise Conflict("ce circuit a déjà un brouillon : ouvrez-le ou abandonnez-le d'abord")
+            raise Conflict(code="svc.draft_exists")
         draft = _new(session, clock, actor, territory_id, key, bundle.title or key,
                      bundle.main_file, {k: v.decode() for k, v in bundle.bpmn.items()},
                      {k: v.decode() for k, v in bundle.forms.items()})
@@ -329,5 +329,4 @@ def _saving(session: Session, clock: Clock, actor: Actor, draft_id: int,
             draft.updated_at, draft.updated_by_id = clock.now(), actor.user_id
             yield draft
     except ConcurrentUpdate as exc:  # a save raced ours between the check and the write
-        raise DraftConflict("Ce brouillon vient d'être enregistré par quelqu'un d'autre : "
-                            "rechargez la page.") from exc
+        raise DraftConflict(code="svc.draft_saved_meanwhile") from exc

@@ -37,7 +37,7 @@ def _target(session: Session, actor: Actor, circuit_id: int,
     version = session.get(CircuitVersion, version_id)
     if circuit is None or version is None or version.circuit_id != circuit_id \
             or not actor.is_member(circuit.territory_id):
-        raise NotFound("version introuvable")
+        raise NotFound(code="svc.version_not_found")
     require_admin(actor, circuit.territory_id)
     return circuit, version
 
@@ -66,10 +66,10 @@ def move(session: Session, clock: Clock, actor: Actor, case_id: int,
     with transaction(session):
         case = runtime.lock(session, case_id)
         if case is None or not actor.is_member(case.territory_id):
-            raise NotFound("dossier introuvable")
+            raise NotFound(code="svc.case_not_found")
         _, version = _target(session, actor, case.circuit_id, version_id)
         if case.status != OPEN or case.circuit_version_id == version.id:
-            raise InvalidTransition("ce dossier n'est pas en cours sur une autre version")
+            raise InvalidTransition(code="svc.case_not_on_other_version")
         before = session.get(CircuitVersion, case.circuit_version_id)
         instance = runtime.load(session, case, clock)
         found = migration.preview(instance, runtime.compiled(session, version.id))

@@ -99,10 +99,10 @@ def overseen(actor: Actor) -> list[int]:
     :raises PermissionDenied: none.
     """
     if actor.is_system:
-        raise PermissionDenied("réservé aux administrateurs")
+        raise PermissionDenied(code="svc.admins_only")
     territories = [t for t, roles in actor.roles.items() if ADMIN_ROLE in roles]
     if not territories:
-        raise PermissionDenied("réservé aux administrateurs")
+        raise PermissionDenied(code="svc.admins_only")
     return sorted(territories)
 
 
@@ -115,7 +115,7 @@ def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
     territories = overseen(actor)
     if filters.territory_id is not None:
         if filters.territory_id not in territories:
-            raise PermissionDenied("territoire hors de votre périmètre")
+            raise PermissionDenied(code="svc.territory_out_of_scope")
         territories = [filters.territory_id]
     where: list[Any] = [HumanTask.status == OPEN, HumanTask.territory_id.in_(territories)]
     if view == "overdue":
@@ -230,7 +230,7 @@ def history(session: Session, actor: Actor, days: int = 30,
     """Daily overdue and due-soon counts (recorded by the scheduler), oldest first."""
     territories = overseen(actor) if territory_id is None else [territory_id]
     if territory_id is not None and territory_id not in overseen(actor):
-        raise PermissionDenied("territoire hors de votre périmètre")
+        raise PermissionDenied(code="svc.territory_out_of_scope")
     rows = session.execute(
         select(DailyCount.day, func.sum(DailyCount.overdue), func.sum(DailyCount.due_soon))
         .where(DailyCount.territory_id.in_(territories))

@@ -300,7 +300,7 @@ def _write_case(session: Session, case: Case, changes: Mapping[str, Any]) -> Non
                                           "case_id_": case.id, "version_": version,
                                           "next_": version + 1})
     if cast(CursorResult[Any], result).rowcount != 1:
-        raise ConcurrentUpdate("le dossier a été modifié entre-temps ; rechargez")
+        raise ConcurrentUpdate(code="svc.case_changed")
     for column, value in values.items():
         set_committed_value(case, column, value)
     set_committed_value(case, "version", version + 1)

@@ -159,9 +159,9 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
     with transaction(session):
         row = _open_task(session, actor, task_id)
         if row.assignee_id not in (None, actor.user_id):
-            raise Conflict("cette étape est déjà prise en charge par quelqu'un d'autre")
+            raise Conflict(code="svc.step_taken")
         if row.role not in actor.roles_in(row.territory_id):
-            raise PermissionDenied("cette étape relève d'un autre rôle")
+            raise PermissionDenied(code="svc.step_other_role")
         row.assignee_id = actor.user_id
         _note_referent(session, row, actor.user_id)
         audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
@@ -174,7 +174,7 @@ def unclaim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskI
     with transaction(session):
         row = _open_task(session, actor, task_id)
         if row.assignee_id != actor.user_id and not actor.is_coordinator(row.territory_id):
-            raise PermissionDenied("seule la personne qui la tient peut rendre cette étape")
+            raise PermissionDenied(code="svc.only_holder_unclaims")
         row.assignee_id = None
         audit.record(session, clock, actor, "task.unclaim", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name)
@@ -195,7 +195,7 @@ def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
                                       Membership.territory_id == row.territory_id,
                                       Membership.role == row.role))
         if holds is None:
-            raise Conflict("cette personne n'a pas le rôle de l'étape dans ce territoire")
+            raise Conflict(code="svc.assignee_lacks_role")
         previous, row.assignee_id = row.assignee_id, user_id
         _note_referent(session, row, user_id)
         audit.record(session, clock, actor, "task.assign", territory_id=row.territory_id,
@@ -216,14 +216,14 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
     with transaction(session):
         case = runtime.lock(session, task_id=task_id)
         if case is None or not actor.is_member(case.territory_id):
-            raise NotFound("étape introuvable")
+            raise NotFound(code="svc.step_not_found")
         # read under the case lock: a winner that completed it first is seen here
         steps = runtime.open_steps(session, case.id)
         row = next((s for s in steps if s.id == task_id), None)
         if row is None or case.status != CASE_OPEN:
-            raise InvalidTransition("cette étape est déjà terminée")
+            raise InvalidTransition(code="svc.step_done")
         if not can_work_on(actor, row.territory_id, row.role, row.assignee_id):
-            raise PermissionDenied("cette étape est tenue par quelqu'un d'autre")
+            raise PermissionDenied(code="svc.step_held")
         instance = runtime.load(session, case, clock)
         armed = [(t.id, t.due_at) for t in instance.waiting_timers()]  # as the rows say
         instance.complete(row.spiff_task_id, data)
@@ -260,14 +260,14 @@ def _note_referent(session: Session, row: HumanTask, user_id: int | None) -> Non
 def _task(session: Session, actor: Actor, task_id: int) -> HumanTask:
     row = session.get(HumanTask, task_id)
     if row is None or not actor.is_member(row.territory_id):
-        raise NotFound("étape introuvable")
+        raise NotFound(code="svc.step_not_found")
     return row
 
 
 def _open_task(session: Session, actor: Actor, task_id: int) -> HumanTask:
     row = _task(session, actor, task_id)
     if row.status != OPEN:
-        raise InvalidTransition("cette étape est déjà terminée")
+        raise InvalidTransition(code="svc.step_done")
     return row
 
 

@@ -27,7 +27,7 @@ def get_by_code(session: Session, code: str) -> Territory:
     """:raises NotFound: no territory with that code."""
     territory = session.scalar(select(Territory).where(Territory.code == code))
     if territory is None:
-        raise NotFound(f"territoire {code} inconnu")
+        raise NotFound(code="svc.territory_code_unknown", territory=code)
     return territory
 
 
@@ -68,11 +68,11 @@ def create_organisation(session: Session, clock: Clock, actor: Actor, territory_
     """
     require_admin(actor, territory_id)
     if kind not in ORGANISATION_KINDS:
-        raise Conflict(f"type d'organisation inconnu : {kind}")
+        raise Conflict(code="svc.organisation_kind_unknown", kind=kind)
     with transaction(session):
         if session.scalar(select(Organisation).where(Organisation.territory_id == territory_id,
                                                      Organisation.name == name)):
-            raise Conflict(f"l'organisation « {name} » existe déjà")
+            raise Conflict(code="svc.organisation_exists", name=name)
         org = Organisation(territory_id=territory_id, name=name, kind=kind, active=True)
         session.add(org)
         session.flush()
@@ -91,7 +91,7 @@ def role_map(session: Session, actor: Actor,
     require_admin(actor, territory_id)
     territory = session.get(Territory, territory_id)
     if territory is None:
-        raise NotFound("territoire inconnu")
+        raise NotFound(code="svc.territory_unknown")
     roles = [(r["key"], r["label"], bool(r.get("partner"))) for r in territory.roles]
     lanes: dict[str, set[str]] = {key: set() for key, _, _ in roles}
     for circuit in session.scalars(select(Circuit).where(

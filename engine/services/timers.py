@@ -139,10 +139,10 @@ def retry(session: Session, clock: Clock, actor: Actor, timer_id: int) -> None:
         timer = session.get(Timer, timer_id)
         case = session.get(Case, timer.case_id) if timer else None
         if timer is None or case is None or not actor.is_member(case.territory_id):
-            raise NotFound("minuterie introuvable")
+            raise NotFound(code="svc.timer_not_found")
         require_admin(actor, case.territory_id)
         if timer.status != FAILED:
-            raise InvalidTransition("cette minuterie n'est pas en échec")
+            raise InvalidTransition(code="svc.timer_not_failed")
         timer.status, timer.attempts, timer.retry_at, timer.last_error = WAITING, 0, None, None
         audit.record(session, clock, actor, "timer.retry", territory_id=case.territory_id,
                      case_id=case.id, timer_id=timer.id)

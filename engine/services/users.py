@@ -25,10 +25,10 @@ def create_user(session: Session, clock: Clock, actor: Actor, email: str, displa
     """
     email = email.strip().lower()
     if len(password) < MIN_PASSWORD:
-        raise Conflict(f"mot de passe trop court ({MIN_PASSWORD} caractères au moins)")
+        raise Conflict(code="svc.password_short", minimum=MIN_PASSWORD)
     with transaction(session):
         if session.scalar(select(User).where(User.email == email)):
-            raise Conflict(f"un compte existe déjà pour {email}")
+            raise Conflict(code="svc.account_exists", email=email)
         user = User(email=email, display_name=display_name.strip(),
                     password_hash=generate_password_hash(password), active=True,
                     created_at=clock.now())
@@ -50,13 +50,13 @@ def add_membership(session: Session, clock: Clock, actor: Actor, user_id: int,
     with transaction(session):
         territory = session.get(Territory, territory_id)
         if territory is None or session.get(User, user_id) is None:
-            raise NotFound("utilisateur ou territoire inconnu")
+            raise NotFound(code="svc.user_or_territory_unknown")
         if role != ADMIN_ROLE and role not in {r["key"] for r in territory.roles}:
-            raise Conflict(f"rôle inconnu dans ce territoire : {role}")
+            raise Conflict(code="svc.role_unknown", role=role)
         if organisation_id is not None:
             org = session.get(Organisation, organisation_id)
             if org is None or org.territory_id != territory_id:
-                raise NotFound("organisation inconnue dans ce territoire")
+                raise NotFound(code="svc.organisation_unknown")
         existing = session.scalar(select(Membership).where(
             Membership.user_id == user_id, Membership.territory_id == territory_id,
             Membership.role == role))
@@ -99,7 +99,7 @@ def _require_overseen_user(session: Session, actor: Actor, user_id: int) -> User
     held = set(session.scalars(select(Membership.territory_id).where(
         Membership.user_id == user_id))) if user else set()
     if user is None or not held & territories:
-        raise NotFound("utilisateur introuvable")
+        raise NotFound(code="svc.user_not_found")
     return user
 
 
@@ -114,7 +114,7 @@ def update_user(session: Session, clock: Clock, actor: Actor, user_id: int, *,
         if email is not None and email.strip().lower() != user.email:
             email = email.strip().lower()
             if session.scalar(select(User.id).where(User.email == email)):
-                raise Conflict(f"un compte existe déjà pour {email}")
+                raise Conflict(code="svc.account_exists", email=email)
             user.email = email
         if display_name:
             user.display_name = display_name.strip()[:200]
@@ -138,7 +138,7 @@ def set_active(session: Session, clock: Clock, actor: Actor, user_id: int,
                     Membership.territory_id == territory_id, Membership.role == ADMIN_ROLE,
                     Membership.user_id != user_id, User.active.is_(True)))
                 if others is None:
-                    raise Conflict("c'est le dernier administrateur actif de son territoire")
+                    raise Conflict(code="svc.last_admin")
         user.active = active
         audit.record(session, clock, actor, "user.activate" if active else "user.deactivate",
                      target_user_id=user.id)
@@ -164,7 +164,7 @@ def remove_membership(session: Session, clock: Clock, actor: Actor, membership_i
     with transaction(session):
         membership = session.get(Membership, membership_id)
         if membership is None:
-            raise NotFound("rôle introuvable")
+            raise NotFound(code="svc.role_not_found")
         require_admin(actor, membership.territory_id)
         if membership.role == ADMIN_ROLE:
             others = session.scalar(select(Membership.id).join(
@@ -173,7 +173,7 @@ def remove_membership(session: Session, clock: Clock, actor: Actor, membership_i
                 Membership.role == ADMIN_ROLE, Membership.id != membership.id,
                 User.active.is_(True)))
             if others is None:
-                raise Conflict("c'est le dernier administrateur actif de son territoire")
+                raise Conflict(code="svc.last_admin")
         session.delete(membership)
         audit.record(session, clock, actor, "membership.remove",
                      territory_id=membership.territory_id, target_user_id=membership.user_id,

@@ -83,6 +83,22 @@ def test_task_list_and_case_page_in_english(app: Flask, client: FlaskClient, aut
     assert missing.status_code == 404 and "Page not found" in unescape(missing.text)
 
 
+def test_a_refusal_reads_in_the_readers_language(app: Flask, client: FlaskClient,
+                                                 auth: AuthActions, clock: FixedClock,
+                                                 world: World) -> None:
+    """Services refuse with a message code; the page says it in English, not in French."""
+    case_id, _ = open_case(app, clock, world)
+    auth.login()
+    assert client.post(f"/dossiers/{case_id}/cloturer", data={"reason": "Relogé"}).status_code == 302
+    again = client.post(f"/dossiers/{case_id}/cloturer", data={"reason": "Relogé"})
+    assert again.status_code == 409 and "le dossier n'est pas en cours" in unescape(again.text)
+    _english(client, f"/dossiers/{case_id}")
+    again = client.post(f"/dossiers/{case_id}/cloturer", data={"reason": "Rehoused"})
+    page = unescape(again.text)
+    assert again.status_code == 409 and "the case is not open" in page
+    assert "pas en cours" not in page
+
+
 def test_switching_back_to_french(client: FlaskClient, auth: AuthActions, world: World) -> None:
     _english(client)
     auth.login()

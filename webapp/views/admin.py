@@ -27,6 +27,7 @@ from engine.services import audit, cases, moves, oversight, territories, timers,
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.forms import EmptyForm
+from webapp.i18n import error_text
 
 bp = Blueprint("admin", __name__, url_prefix="/supervision")
 VIEWS: dict[str, oversight.View] = {"retard": "overdue", "echeances": "coming",
@@ -148,7 +149,7 @@ def move_cases(circuit_id: int, version_id: int) -> str | WerkzeugResponse:
                 moves.move(get_session(), clock(), actor(), case_id, version_id)
                 moved += 1
             except Conflict as exc:
-                refused.append(str(exc))
+                refused.append(error_text(exc))
         flash(ngettext("%(num)d dossier déplacé.", "%(num)d dossiers déplacés.", moved), "success")
         for reason in refused:
             flash(reason, "error")
@@ -188,7 +189,7 @@ def create_person() -> WerkzeugResponse:
         users.add_membership(get_session(), clock(), actor(), user.id, territory_id,
                              form.get("role", ""), form.get("organisation", type=int))
     except Conflict as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("admin.people"))
     flash(gettext("Compte créé pour %(email)s. Mot de passe provisoire, à transmettre en main "
                   "propre : %(password)s", email=user.email, password=password), "success")
@@ -221,7 +222,7 @@ def person_action(user_id: int, action: str) -> WerkzeugResponse:
         else:
             abort(404)
     except Conflict as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     return redirect(url_for("admin.people"))
 
 
@@ -234,7 +235,7 @@ def remove_role(membership_id: int) -> WerkzeugResponse:
         users.remove_membership(get_session(), clock(), actor(), membership_id)
         flash(gettext("Rôle retiré."), "success")
     except Conflict as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     return redirect(url_for("admin.people"))
 
 
@@ -250,7 +251,7 @@ def create_organisation() -> WerkzeugResponse:
                                         request.form.get("type", ""))
         flash(gettext("Organisation ajoutée."), "success")
     except Conflict as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     return redirect(url_for("admin.people"))
 
 

@@ -35,6 +35,7 @@ from webapp.circuit_forms import (
 )
 from webapp.db import clock, get_session
 from webapp.forms import EmptyForm
+from webapp.i18n import error_text
 
 bp = Blueprint("circuits", __name__, url_prefix="/circuits")
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +153,7 @@ def save(draft_id: int) -> tuple[Response, int]:
         result = drafts.save(get_session(), clock(), actor(), draft_id, body["revision"],
                              body["xml"])
     except Conflict as exc:
-        return jsonify(error=str(exc)), 409
+        return jsonify(error=error_text(exc)), 409
     except ProcessDefinitionError as exc:
         return jsonify(error=gettext("Diagramme refusé."), problems=_problems(exc.problems)), 422
     return jsonify(revision=result.revision, errors=result.errors,
@@ -176,7 +177,7 @@ def deploy(draft_id: int) -> WerkzeugResponse | tuple[str, int]:
                       num=len(exc.problems)), "error")
         return redirect(url_for("circuits.modeler", draft_id=draft_id))
     except Conflict as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("circuits.modeler", draft_id=draft_id))
     flash(gettext("Version %(number)s déployée : les nouveaux dossiers partent d'elle, les "
                   "dossiers en cours restent sur leur version.", number=version.number),
@@ -253,7 +254,7 @@ def form_edit(draft_id: int, name: str) -> str | WerkzeugResponse | tuple[str, i
             drafts.save_form(get_session(), clock(), actor(), draft_id,
                              request.form.get("revision", type=int) or 0, name, schema, ui)
         except (FormInvalid, Conflict) as exc:
-            errors = exc.errors.get("", []) if isinstance(exc, FormInvalid) else [str(exc)]
+            errors = exc.errors.get("", []) if isinstance(exc, FormInvalid) else [error_text(exc)]
         else:
             flash(gettext("Formulaire %(name)s enregistré dans le brouillon.", name=name),
                   "success")

@@ -13,6 +13,7 @@ from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.forms import AssignForm, EmptyForm
+from webapp.i18n import error_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 DUE = {"overdue", "soon"}
@@ -106,7 +107,7 @@ def _act(task_id: int, action: object, message: str) -> Response:
     try:
         action()  # type: ignore[operator]
     except Conflict as exc:  # a refusal by role (PermissionDenied) stays a 403 page
-        flash(str(exc).capitalize() + ".", "error")
+        flash(error_text(exc).capitalize() + ".", "error")
     else:
         flash(message, "success")
     target = request.form.get("next", "")

@@ -62,8 +62,7 @@ def move(instance: Instance, target: CompiledCircuit) -> Instance:
     """The same case on ``target``; raise ``Conflict`` if the preview is blocked."""
     found = preview(instance, target)
     if found.blocked:
-        raise Conflict("étapes actives supprimées par la nouvelle version : "
-                       + ", ".join(found.removed_active))
+        raise Conflict(code="svc.move_blocked", steps=", ".join(found.removed_active))
     workflow = instance.workflow
     top, subs = diff_workflow(REGISTRY, workflow, target.spec, target.subprocess_specs)
     migrate_workflow(top, workflow, target.spec)
