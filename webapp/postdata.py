@@ -7,6 +7,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from engine.core.forms import FieldSpec, FormSpec, coerce
+from webapp.i18n import select_locale
 
 
 def _paths(fields: tuple[FieldSpec, ...]) -> list[FieldSpec]:
@@ -18,14 +19,18 @@ def _paths(fields: tuple[FieldSpec, ...]) -> list[FieldSpec]:
 
 def parse(form: FormSpec | None, posted: MultiDict[str, str]) -> tuple[dict[str, Any],
                                                                         dict[str, list[str]]]:
-    """Typed data and conversion errors for ``form`` from the posted values."""
+    """Typed data for ``form`` from the posted values, and what is wrong with them, in the
+    reader's language: conversion, then the form's own rules (the service checks them again
+    and stays the judge; its messages are French)."""
     if form is None:
         return {}, {}
     raw: dict[str, Any] = {}
     for spec in _paths(form.fields):
         raw[spec.path] = posted.getlist(spec.path) if spec.kind == "multichoice" \
             else posted.get(spec.path)
-    return coerce(form, raw)
+    lang = select_locale()
+    data, errors = coerce(form, raw, lang)
+    return data, errors or form.validate(data, lang)
 
 
 def flat_values(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

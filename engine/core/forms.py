@@ -289,23 +289,25 @@ def clean(form: FormSpec, data: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def coerce(form: FormSpec, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Turn posted strings (``{"path": "text" or [...]}``) into typed data, or errors.
+def coerce(form: FormSpec, raw: Mapping[str, Any],
+           lang: str = "fr") -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Turn posted strings (``{"path": "text" or [...]}``) into typed data, or errors (in
+    ``lang``).
 
     Empty optional values are left out, so a blank field never overwrites with ``""``.
     """
     data: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
-    _coerce_fields(form.fields, raw, data, errors)
+    _coerce_fields(form.fields, raw, data, errors, lang)
     return data, errors
 
 
 def _coerce_fields(fields: Sequence[FieldSpec], raw: Mapping[str, Any], out: dict[str, Any],
-                   errors: dict[str, list[str]]) -> None:
+                   errors: dict[str, list[str]], lang: str) -> None:
     for spec in fields:
         if spec.kind == "group":
             group: dict[str, Any] = {}
-            _coerce_fields(spec.children, raw, group, errors)
+            _coerce_fields(spec.children, raw, group, errors, lang)
             if group or spec.required:
                 out[spec.name] = group
             continue
@@ -313,8 +315,8 @@ def _coerce_fields(fields: Sequence[FieldSpec], raw: Mapping[str, Any], out: dic
         try:
             converted = _convert(spec, value)
         except ValueError:
-            expected = render(f"form.type.{spec.kind}", "fr", {})
-            errors.setdefault(spec.path, []).append(render("form.type", "fr", {"type": expected}))
+            expected = render(f"form.type.{spec.kind}", lang, {})
+            errors.setdefault(spec.path, []).append(render("form.type", lang, {"type": expected}))
             continue
         if converted is not None:
             out[spec.name] = converted

@@ -99,6 +99,20 @@ def test_a_refusal_reads_in_the_readers_language(app: Flask, client: FlaskClient
     assert "pas en cours" not in page
 
 
+def test_form_errors_read_in_the_readers_language(app: Flask, client: FlaskClient,
+                                                  auth: AuthActions, clock: FixedClock,
+                                                  world: World) -> None:
+    _, task_id = open_case(app, clock, world)  # « Analyser la demande », mesure required
+    auth.login()
+    french = client.post(f"/taches/{task_id}", data={"mesure": ""})
+    assert french.status_code == 422 and "Ce champ est obligatoire." in unescape(french.text)
+    _english(client, f"/taches/{task_id}")
+    english = client.post(f"/taches/{task_id}", data={"mesure": ""})
+    page = unescape(english.text)
+    assert english.status_code == 422 and "This field is required." in page
+    assert "Ce champ est obligatoire." not in page
+
+
 def test_switching_back_to_french(client: FlaskClient, auth: AuthActions, world: World) -> None:
     _english(client)
     auth.login()
