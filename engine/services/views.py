@@ -29,6 +29,11 @@ class Page(Generic[T]):
         """True when the total was counted only up to the cap (more than 1,000)."""
         return self.total > COUNT_CAP
 
+    @property
+    def has_next(self) -> bool:
+        """A next page exists: within the count, or past the cap while pages are full."""
+        return self.page < self.pages or (self.capped and len(self.items) == self.per_page)
+
 
 @dataclass(frozen=True)
 class TaskItem:
