@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -14,14 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from engine.clock import SystemClock
+from engine.clock import Clock, SystemClock
 from engine.persistence.db import make_engine
 from engine.persistence.migrate import upgrade
+from engine.persistence.models import Circuit
+from engine.services import cases, demo, tasks
+from engine.services.access import SYSTEM
 from webapp import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
 PASSWORD = "mot-de-passe-e2e-demo"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -54,6 +60,25 @@ def live_app(tmp_path: Path) -> Iterator[LiveApp]:
     finally:
         server.shutdown()
         app.extensions["aiguillage"].database.dispose()
+
+
+def coordination_case(live: LiveApp, steps: int, clock: Clock | None = None) -> tuple[int, str]:
+    """Load the demo territory and walk a coordination case through the first ``steps`` steps
+    of the e4 scenario (at ``clock``, the app's by default): (circuit id, case reference)."""
+    built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    clock = clock or built.clock
+    scenario = json.loads(SCENARIO.read_text())
+    with built.sessions() as session:
+        territory_id = demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
+        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
+                                                       Circuit.key == "coordination"))
+        summary = cases.start(session, clock, SYSTEM, circuit.id, scenario["data"])
+        for step in scenario["steps"][:steps]:
+            [task] = [t for t in tasks.my_tasks(session, clock, SYSTEM).items
+                      if t.case_id == summary.id]
+            assert task.bpmn_id == step["task"]
+            tasks.complete(session, clock, SYSTEM, task.id, step["data"])
+        return circuit.id, summary.reference
 
 
 def sign_in(page: Any, url: str, email: str) -> None:

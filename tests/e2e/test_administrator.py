@@ -4,36 +4,20 @@ notice is delivered once."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from engine.clock import FixedClock
 from engine.mail import LogSender
-from engine.persistence.models import Circuit
 from engine.scheduler import run_once
-from engine.services import cases, demo, tasks
-from engine.services.access import SYSTEM
-from tests.e2e.conftest import PASSWORD, ROOT, LiveApp, sign_in
-
-SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
+from tests.e2e.conftest import LiveApp, coordination_case, sign_in
 
 
 def _overdue_case(live: LiveApp) -> str:
+    """A coordination case whose second step became due twenty days ago."""
     built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
-    scenario = json.loads(SCENARIO.read_text())
     past = FixedClock(built.clock.now() - timedelta(days=20))
-    with built.sessions() as session:
-        territory_id = demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
-        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
-                                                       Circuit.key == "coordination"))
-        summary = cases.start(session, past, SYSTEM, circuit.id, scenario["data"])
-        [first] = [t for t in tasks.my_tasks(session, past, SYSTEM).items
-                   if t.case_id == summary.id]
-        tasks.complete(session, past, SYSTEM, first.id, scenario["steps"][0]["data"])
-        return summary.reference
+    return coordination_case(live, 1, past)[1]
 
 
 def test_administrator_sees_the_overdue_step_reassigns_it_and_one_notice_goes(

@@ -9,29 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.persistence.models import Case, Circuit
-from engine.services import cases, demo, tasks
+from engine.persistence.models import Case
+from engine.services import cases
 from engine.services.access import SYSTEM
-from tests.e2e.conftest import PASSWORD, ROOT, LiveApp, sign_in
+from tests.e2e.conftest import SCENARIO, LiveApp, coordination_case, sign_in
 
-SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
 STEP = "C1_T04"  # « Analyser la demande et proposer une orientation », dueIn P10D
-
-
-def _older_case(live: LiveApp) -> tuple[int, str]:
-    """A coordination case on version 1, waiting at C1_T04."""
-    built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
-    scenario = json.loads(SCENARIO.read_text())
-    with built.sessions() as session:
-        territory_id = demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
-        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
-                                                       Circuit.key == "coordination"))
-        summary = cases.start(session, built.clock, SYSTEM, circuit.id, scenario["data"])
-        for step in scenario["steps"][:2]:  # C1_T01, C1_T02
-            [task] = [t for t in tasks.my_tasks(session, built.clock, SYSTEM).items
-                      if t.case_id == summary.id]
-            tasks.complete(session, built.clock, SYSTEM, task.id, step["data"])
-        return circuit.id, summary.reference
 
 
 def _set_deadline(page: Any, mode: str, value: str) -> None:
@@ -41,7 +24,7 @@ def _set_deadline(page: Any, mode: str, value: str) -> None:
 
 
 def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: Any) -> None:
-    circuit_id, older = _older_case(live_app)
+    circuit_id, older = coordination_case(live_app, 2)  # v1, waiting at C1_T04
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -97,7 +80,7 @@ def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: 
 
 def test_side_panel_writes_timers_conditions_lanes_and_instructions(live_app: LiveApp,
                                                                     browser: Any) -> None:
-    circuit_id, _ = _older_case(live_app)
+    circuit_id, _ = coordination_case(live_app, 2)  # v1, waiting at C1_T04
     page = browser.new_page()
     sign_in(page, live_app.url, "coord@demo.test")
     page.goto(f"{live_app.url}/circuits/")

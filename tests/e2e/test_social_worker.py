@@ -3,39 +3,15 @@ an error, correct it, complete it, see the case advance on the diagram."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from engine.services import cases, demo, tasks
-from engine.services.access import SYSTEM
-from tests.e2e.conftest import PASSWORD, ROOT, LiveApp, sign_in
-
-SCENARIO = ROOT / "tests" / "scenarios" / "reference" / "coordination" / "e4-relais-droit-commun.json"
-
-
-def _case_waiting_for_the_operator(live: LiveApp) -> str:
-    """A coordination case whose next step (C1_T05) is offered to the social worker's role."""
-    built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
-    scenario = json.loads(SCENARIO.read_text())
-    with built.sessions() as session:
-        territory_id = demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
-        from sqlalchemy import select
-
-        from engine.persistence.models import Circuit
-        circuit = session.scalar(select(Circuit).where(Circuit.territory_id == territory_id,
-                                                       Circuit.key == "coordination"))
-        summary = cases.start(session, built.clock, SYSTEM, circuit.id, scenario["data"])
-        for step in scenario["steps"][:3]:  # C1_T01, C1_T02, C1_T04
-            [task] = [t for t in tasks.my_tasks(session, built.clock, SYSTEM).items
-                      if t.case_id == summary.id]
-            assert task.bpmn_id == step["task"]
-            tasks.complete(session, built.clock, SYSTEM, task.id, step["data"])
-        return summary.reference
+from tests.e2e.conftest import ROOT, LiveApp, coordination_case, sign_in
 
 
 def test_social_worker_completes_a_step_and_sees_the_case_advance(live_app: LiveApp,
                                                                   browser: Any) -> None:
-    reference = _case_waiting_for_the_operator(live_app)
+    # the next step (C1_T05) is offered to the social worker's role
+    _, reference = coordination_case(live_app, 3)  # C1_T01, C1_T02, C1_T04
     page = browser.new_page()
     sign_in(page, live_app.url, "ts@demo.test")
     assert page.title() == "Mes tâches — Aiguillage"
