@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core.forms import FormSpec
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
@@ -269,6 +270,19 @@ def _open_task(session: Session, actor: Actor, task_id: int) -> HumanTask:
     if row.status != OPEN:
         raise InvalidTransition(code="svc.step_done")
     return row
+
+
+def form_of(session: Session, actor: Actor, task_id: int) -> tuple[TaskItem, FormSpec | None]:
+    """The step as lists show it and the form it asks for, without loading its case: what a
+    submission needs to read the posted values (``details`` is the page).
+
+    :raises NotFound: unknown step, or outside the actor's territories.
+    """
+    row = _task(session, actor, task_id)
+    version_id = session.scalar(select(Case.circuit_version_id).where(Case.id == row.case_id))
+    assert version_id is not None
+    form = runtime.compiled(session, version_id).forms.get(row.form) if row.form else None
+    return task_items(session, [row])[0], form
 
 
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from html import unescape
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html
@@ -97,6 +98,35 @@ def test_completing_leads_to_the_next_step_of_the_same_case(app: Flask, client: 
     done = client.post(f"/taches/{task_id}", data={"mesure": "avdl"})
     assert done.status_code == 302 and done.headers["Location"] != "/taches/"
     assert "Statuer sur l'orientation" in unescape(client.get(done.headers["Location"]).text)
+
+
+def test_a_submission_loads_its_case_once_and_is_not_a_read(
+        app: Flask, client: FlaskClient, clock: FixedClock, world: World,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid submission completes the step without building the task page first (which
+    loaded the case a second time and logged a read of the case file at every submit)."""
+    from sqlalchemy import select
+
+    from engine.persistence.models import AuditEvent
+    from engine.services import runtime
+    case_id, task_id = open_case(app, clock, world)
+    client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
+    loads: list[int] = []
+    real = runtime.load
+
+    def counted(*args: object, **kwargs: object) -> object:
+        loads.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runtime, "load", counted)
+    done = client.post(f"/taches/{task_id}", data={"mesure": "avdl"})
+    assert done.status_code == 302 and loads == [1]
+    with app.extensions["aiguillage"].sessions() as session:
+        actions = list(session.scalars(select(AuditEvent.action).where(
+            AuditEvent.case_id == case_id).order_by(AuditEvent.id)))
+    assert actions == ["case.start", "task.complete"]
+    wrong = client.post(f"/taches/{task_id}", data={"mesure": "avdl"})  # already done
+    assert wrong.status_code == 302
 
 
 def test_case_page_and_diagram(app: Flask, client: FlaskClient, auth: AuthActions,

@@ -44,15 +44,14 @@ def index() -> str:
 @bp.route("/<int:task_id>", methods=["GET", "POST"])
 @login_required
 def show(task_id: int) -> str | Response | tuple[str, int]:
-    """The step: case summary, instructions, form; POST completes it."""
-    detail = tasks.details(get_session(), clock(), actor(), task_id)
+    """The step: case summary, instructions, form; POST completes it (the case is loaded
+    once, by the completion; the page is rebuilt only to show errors)."""
     errors: dict[str, list[str]] = {}
-    values = postdata.flat_values(detail.values)
     if request.method == "POST":
         if not EmptyForm().validate_on_submit():
             abort(400)
-        data, errors = postdata.parse(detail.form, request.form)
-        values = {**values, **request.form.to_dict()}
+        step, form = tasks.form_of(get_session(), actor(), task_id)
+        data, errors = postdata.parse(form, request.form)
         if not errors:
             try:
                 nxt = tasks.complete(get_session(), clock(), actor(), task_id, data)
@@ -64,9 +63,13 @@ def show(task_id: int) -> str | Response | tuple[str, int]:
                 return redirect(url_for("tasks.index"))
             else:
                 flash(gettext("Étape « %(step)s » terminée pour le dossier %(reference)s.",
-                              step=detail.task.name, reference=detail.case.reference), "success")
+                              step=step.name, reference=step.case_reference), "success")
                 return redirect(url_for("tasks.show", task_id=nxt.id) if nxt
                                 else url_for("tasks.index"))
+    detail = tasks.details(get_session(), clock(), actor(), task_id)
+    values = postdata.flat_values(detail.values)
+    if errors:
+        values = {**values, **request.form.to_dict()}
     assign = AssignForm()
     assign.user_id.choices = [(p.id, p.name) for p in detail.candidates]
     page = render_template("tasks/show.html", detail=detail, errors=errors, values=values,
