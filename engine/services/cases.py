@@ -126,8 +126,10 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
     with transaction(session):
         case = _case(session, actor, case_id)
         circuit = session.get(Circuit, case.circuit_id)
-        version = session.get(CircuitVersion, case.circuit_version_id)
-        assert circuit is not None and version is not None
+        # the number only: the version row holds every file and the spec (hundreds of KB)
+        number = session.scalar(select(CircuitVersion.number).where(
+            CircuitVersion.id == case.circuit_version_id))
+        assert circuit is not None and number is not None
         instance = runtime.load(session, case, clock)
         data = instance.data()
         consent = data.get(CONSENT_FIELD)
@@ -144,14 +146,14 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
         full = not minimal
         return CaseDetail(
             summary=summary_of(case, circuit.title), version=case.version,
-            version_number=version.number, data=data if full else {},
+            version_number=number, data=data if full else {},
             open_tasks=task_items(session, list(tasks)),
             timers=[TimerItem(t.id, t.name, t.kind, t.due_at, t.status, t.attempts,
                               t.last_error) for t in timers] if full else [],
             timeline=audit.case_timeline(session, actor, case.territory_id, case.id)
             if full else [],
             completed_steps=list(done) if full else [],
-            facts=facts(runtime.compiled(session, case.circuit_version_id), data) if full else [],
+            facts=facts(instance.circuit, data) if full else [],
             consent=consent, health_consent=data.get(HEALTH_CONSENT_FIELD), minimal=minimal)
 
 
@@ -162,10 +164,10 @@ def diagram(session: Session, clock: Clock, actor: Actor,
     :raises NotFound: unknown case or outside the actor's territories.
     """
     case = _case(session, actor, case_id)
-    version = session.get(CircuitVersion, case.circuit_version_id)
-    assert version is not None
+    files, main = session.execute(select(CircuitVersion.bpmn_files, CircuitVersion.main_file)
+                                  .where(CircuitVersion.id == case.circuit_version_id)).one()
     current, done = runtime.load(session, case, clock).progress()
-    return version.bpmn_files[version.main_file], sorted(current), sorted(done)
+    return files[main], sorted(current), sorted(done)
 
 
 def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",

@@ -72,8 +72,9 @@ def move(session: Session, clock: Clock, actor: Actor, case_id: int,
             raise InvalidTransition(code="svc.case_not_on_other_version")
         before = session.get(CircuitVersion, case.circuit_version_id)
         instance = runtime.load(session, case, clock)
-        found = migration.preview(instance, runtime.compiled(session, version.id))
-        moved = migration.move(instance, runtime.compiled(session, version.id))
+        target = runtime.compiled(session, version.id)
+        found = migration.preview(instance, target)
+        moved = migration.move(instance, target)
         case.circuit_version_id = version.id
         runtime.save(session, case, moved, clock)
         audit.record(session, clock, actor, "case.move", territory_id=case.territory_id,
