@@ -22,11 +22,11 @@ from engine.persistence.models import Case, HumanTask, Membership, OutboxMessage
 from engine.persistence.models.human_task import OPEN
 from engine.persistence.models.outbox import FAILED, PENDING, SENT
 from engine.persistence.models.user import COORDINATOR_ROLE
+from engine.services.views import DUE_SOON
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 DIGEST_HOUR = 7  # Paris time
-SOON = timedelta(days=3)
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _steps_for(session: Session, user_id: int, now: object) -> list[dict[str, st
     rows = session.execute(
         select(HumanTask.name, HumanTask.due_at, Case.reference)
         .join(Case, Case.id == HumanTask.case_id)
-        .where(HumanTask.status == OPEN, HumanTask.due_at < now + SOON,  # type: ignore[operator]
+        .where(HumanTask.status == OPEN, HumanTask.due_at < now + DUE_SOON,  # type: ignore[operator]
                or_(HumanTask.assignee_id == user_id, *offered))
         .order_by(HumanTask.due_sort).limit(20)).all()
     return [{"step": n, "due_at": d.isoformat(), "case": r} for n, d, r in rows if d]

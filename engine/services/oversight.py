@@ -29,10 +29,9 @@ from engine.persistence.models.human_task import NO_DEADLINE, OPEN
 from engine.persistence.models.timer import FAILED
 from engine.persistence.models.user import ADMIN_ROLE
 from engine.services.access import Actor
-from engine.services.views import Page
+from engine.services.views import DUE_SOON, Page
 
 MAX_PER_PAGE = 200
-SOON = timedelta(days=3)
 View = Literal["overdue", "coming", "no_deadline"]
 SORTS = {"due": ("due_at", "id"), "territory": ("territory", "due_at"),
          "step": ("step", "due_at"), "assignee": ("assignee", "due_at")}
@@ -252,7 +251,7 @@ def record_daily_counts(session: Session, clock: Clock) -> int:
             HumanTask.status == OPEN, HumanTask.territory_id == territory_id)
         overdue = session.scalar(base.where(HumanTask.due_at < now)) or 0
         soon = session.scalar(base.where(HumanTask.due_at >= now,
-                                         HumanTask.due_at < now + SOON)) or 0
+                                         HumanTask.due_at < now + DUE_SOON)) or 0
         session.add(DailyCount(territory_id=territory_id, day=today, overdue=overdue,
                                due_soon=soon))
         added += 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -20,7 +19,7 @@ from engine.persistence.models.case import OPEN as CASE_OPEN
 from engine.persistence.models.human_task import COMPLETED, OPEN
 from engine.services import audit, runtime
 from engine.services.access import Actor, can_work_on, require_coordinator
-from engine.services.views import COUNT_CAP, Page, Person, TaskDetail, TaskItem
+from engine.services.views import COUNT_CAP, DUE_SOON, Page, Person, TaskDetail, TaskItem
 
 MAX_PER_PAGE = 100
 Due = Literal["overdue", "soon"] | None
@@ -62,7 +61,7 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
     page = max(page, 1)
     now = clock.now()
     params: dict[str, Any] = {"circuit": circuit_id, "step": step, "now": now,
-                              "soon": now + timedelta(days=3), "me": actor.user_id,
+                              "soon": now + DUE_SOON, "me": actor.user_id,
                               "cap": COUNT_CAP + 1, "upto": page * per_page,
                               "per_page": per_page, "offset": (page - 1) * per_page}
     offered = [(t, role) for t, roles in sorted(actor.roles.items()) for role in sorted(roles)]

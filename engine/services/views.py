@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 COUNT_CAP = 1000  # long lists count up to here and then say "more than"
+DUE_SOON = timedelta(days=3)  # a step due within this is "bientôt dû" (lists, badges, digests)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class TaskItem:
     def overdue(self, now: datetime) -> bool:
         """Open and past its due date."""
         return self.status == "open" and self.due_at is not None and self.due_at < now
+
+    def due_soon(self, now: datetime) -> bool:
+        """Open and due within ``DUE_SOON``, not yet late."""
+        return (self.status == "open" and self.due_at is not None
+                and now <= self.due_at < now + DUE_SOON)
 
 
 @dataclass(frozen=True)
