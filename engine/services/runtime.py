@@ -148,10 +148,7 @@ class Step:
 
     def row(self, **changes: Any) -> dict[str, Any]:
         """The whole row as it must be written (an upsert sets every column)."""
-        values = {k: getattr(self, k) for k in (
-            "case_id", "territory_id", "circuit_id", "spiff_task_id", "bpmn_id", "name", "lane",
-            "role", "form", "status", "assignee_id", "ready_at", "due_at", "due_sort",
-            "overdue_noticed_at")}
+        values = {c.key: getattr(self, c.key) for c in STEP_COLUMNS if c.key != "id"}
         return {**values, "completed_at": None, "completed_by_id": None, **changes}
 
 

@@ -39,7 +39,7 @@ def task_items(session: Session, rows: list[HumanTask]) -> list[TaskItem]:
     return [_item(r, cases[r.case_id], circuits[r.circuit_id].title) for r in rows]
 
 
-def _item(row: HumanTask, case: Case, circuit_title: str) -> TaskItem:
+def _item(row: HumanTask | runtime.Step, case: Case, circuit_title: str) -> TaskItem:
     return TaskItem(row.id, row.case_id, case.reference, case.household_name, row.circuit_id,
                     circuit_title, row.bpmn_id, row.name, row.role, row.lane, row.assignee_id,
                     row.ready_at, row.due_at, row.status)
@@ -239,10 +239,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
             if can_work_on(actor, step.territory_id, step.role, step.assignee_id):
                 title = session.scalar(select(Circuit.title).where(
                     Circuit.id == step.circuit_id))
-                return TaskItem(step.id, case.id, case.reference, case.household_name,
-                                step.circuit_id, title or "", step.bpmn_id, step.name,
-                                step.role, step.lane, step.assignee_id, step.ready_at,
-                                step.due_at, step.status)
+                return _item(step, case, title or "")
         return None
 
 
