@@ -32,6 +32,7 @@ NAMING = {
 }
 DEFAULT_URL_ENV = "AIGUILLAGE_DATABASE_URL"
 SESSION_STATES = "aiguillage.states"  # session.info: case states read with their row
+UNIT_OF_WORK = "aiguillage.unit_of_work"  # session.info: a transaction() is open
 
 
 class Base(DeclarativeBase):
@@ -119,15 +120,21 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(session: Session) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error.
+    """One unit of work: the outermost call commits on success and rolls back on any error.
 
-    A stale version counter (another writer changed the same case) becomes
-    ``ConcurrentUpdate``.
+    A use case called inside another joins the caller's unit of work: its ``transaction()``
+    neither commits nor rolls back, so use cases compose into one commit (creating a person
+    with a first role is one transaction, never two). A stale version counter (another writer
+    changed the same case) becomes ``ConcurrentUpdate``.
     """
+    if session.info.get(UNIT_OF_WORK):
+        yield session  # the caller's unit of work commits or rolls back, once
+        return
     if session.in_transaction():
         session.commit()  # end a read snapshot left open by an earlier read
     session.info.pop(SESSION_STATES, None)  # what an earlier transaction read
     session.connection(execution_options={"aiguillage_write": True})
+    session.info[UNIT_OF_WORK] = True
     try:
         yield session
         session.commit()
@@ -137,3 +144,10 @@ def transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.info.pop(UNIT_OF_WORK, None)
+
+
+def in_unit_of_work(session: Session) -> bool:
+    """True inside a ``transaction()`` (a use case called by another use case)."""
+    return bool(session.info.get(UNIT_OF_WORK))

@@ -1,6 +1,6 @@
 """Every model, imported here so ``Base.metadata`` knows all tables (Alembic reads it)."""
 
-from engine.persistence.models.audit_event import AuditEvent
+from engine.persistence.models.audit_event import AuditEvent, AuditEventTerritory
 from engine.persistence.models.case import Case, CaseState, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
 from engine.persistence.models.draft import CircuitDraft
@@ -11,9 +11,10 @@ from engine.persistence.models.records import Consent, Resource
 from engine.persistence.models.territory import Organisation, Territory
 from engine.persistence.models.timer import Timer
 from engine.persistence.models.user import Membership, User
+from engine.persistence.models.web_session import SignInThrottle, WebSession
 
 __all__ = [
-    "AuditEvent", "Case", "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "Consent",
+    "AuditEvent", "AuditEventTerritory", "Case", "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "Consent",
     "DailyCount", "HumanTask", "Membership", "Organisation", "OutboxMessage", "ReferenceCounter",
-    "Resource", "Territory", "Timer", "User",
+    "Resource", "SignInThrottle", "Territory", "Timer", "User", "WebSession",
 ]

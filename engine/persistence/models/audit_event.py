@@ -29,6 +29,17 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class AuditEventTerritory(Base):
+    """A further territory an audit event concerns (an account in several territories): the
+    administrators of each see it. The event's own ``territory_id`` is the first one."""
+
+    __tablename__ = "audit_event_territory"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("audit_event.id"), primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), primary_key=True,
+                                              index=True)
+
+
 def _refuse(*_: Any) -> None:
     raise PermissionError("audit events are append-only")
 

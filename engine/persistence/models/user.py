@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.db import Base, UtcDateTime
@@ -24,6 +24,10 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # A temporary password (set by an administrator) must be changed at the next sign-in.
+    must_change_password: Mapped[bool] = mapped_column(default=False,
+                                                       server_default=false())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Membership(Base):
