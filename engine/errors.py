@@ -47,6 +47,14 @@ class InvalidTransition(Conflict):
     """The step is not in a state that allows this (already done, not ready yet...)."""
 
 
+class InvalidInput(EngineError):
+    """A value sent cannot be used as it is (longer than its column, out of range...)."""
+
+
+class Unavailable(EngineError):
+    """The database cannot be reached or did not answer: nothing was saved, retry later."""
+
+
 class FormInvalid(EngineError):
     """Submitted form data failed validation; ``errors`` maps field path to messages."""
 

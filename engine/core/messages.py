@@ -58,6 +58,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Ce brouillon vient d'être enregistré par quelqu'un d'autre : rechargez la page.",
         "Someone else has just saved this draft: reload the page."),
     "svc.reason_required": ("indiquez un motif", "give a reason"),
+    "svc.reason_too_long": (
+        "motif trop long ({maximum} caractères au plus)",
+        "reason too long (at most {maximum} characters)"),
+    "svc.organisation_name_required": (
+        "indiquez le nom de l'organisation", "give the organisation's name"),
+    "svc.organisation_name_too_long": (
+        "nom d'organisation trop long ({maximum} caractères au plus)",
+        "organisation name too long (at most {maximum} characters)"),
+    "svc.search_too_long": (
+        "recherche trop longue ({maximum} caractères au plus)",
+        "search too long (at most {maximum} characters)"),
+    "svc.filter_too_long": (
+        "filtre « {name} » trop long ({maximum} caractères au plus)",
+        "filter “{name}” too long (at most {maximum} characters)"),
+    "svc.unavailable": (
+        "la base de données ne répond pas : rien n'a été enregistré. Réessayez dans un instant",
+        "the database is not answering: nothing was saved. Try again in a moment"),
     "svc.case_not_open": ("le dossier n'est pas en cours", "the case is not open"),
     "svc.timer_not_found": ("minuterie introuvable", "timer not found"),
     "svc.timer_not_failed": ("cette minuterie n'est pas en échec", "this timer is not in incident"),
