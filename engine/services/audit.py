@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.persistence.db import table
-from engine.persistence.models import AuditEvent, Case, Territory, User
+from engine.persistence.models import AuditEvent, AuditEventTerritory, Case, Territory, User
 from engine.services.access import Actor, require_member
 
 READS = ("case.read",)
 _INSERT = table(AuditEvent).insert()
+_LINK = table(AuditEventTerritory).insert()
 
 
 def record(session: Session, clock: Clock, actor: Actor, action: str, *,
@@ -27,6 +28,21 @@ def record(session: Session, clock: Clock, actor: Actor, action: str, *,
     session.connection().execute(_INSERT, {"at": clock.now(), "user_id": actor.user_id,
                               "territory_id": territory_id, "case_id": case_id,
                               "action": action, "detail": detail})
+
+
+def record_for(session: Session, clock: Clock, actor: Actor, action: str,
+               territory_ids: Sequence[int], **detail: Any) -> None:
+    """Write an audit event that concerns several territories (an account in each of them):
+    the first is the event's own, one link per further one; the administrators of each see it.
+    """
+    ids = list(dict.fromkeys(territory_ids))
+    result = session.connection().execute(_INSERT, {
+        "at": clock.now(), "user_id": actor.user_id, "territory_id": ids[0] if ids else None,
+        "case_id": None, "action": action, "detail": detail})
+    if len(ids) > 1:
+        event_id = result.inserted_primary_key[0]  # type: ignore[index]
+        session.connection().execute(_LINK, [{"event_id": event_id, "territory_id": t}
+                                             for t in ids[1:]])
 
 
 def case_timeline(session: Session, actor: Actor, territory_id: int,
@@ -89,7 +105,9 @@ def _filtered(actor: Actor, filters: AuditFilters) -> Any:
              .outerjoin(User, User.id == AuditEvent.user_id)
              .outerjoin(Case, Case.id == AuditEvent.case_id)
              .outerjoin(Territory, Territory.id == AuditEvent.territory_id)
-             .where(AuditEvent.territory_id.in_(territories)))
+             .where(or_(AuditEvent.territory_id.in_(territories),
+                        AuditEvent.id.in_(select(AuditEventTerritory.event_id).where(
+                            AuditEventTerritory.territory_id.in_(territories))))))
     if filters.user_email:
         query = query.where(User.email == filters.user_email.strip().lower())
     if filters.case_reference:
