@@ -113,6 +113,24 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.organisation_exists": (
         "l'organisation « {name} » existe déjà",
         "organisation “{name}” already exists"),
+    "svc.account_out_of_scope": (
+        "ce compte appartient aussi à un territoire que vous n'administrez pas",
+        "this account also belongs to a territory you do not administer"),
+    "svc.account_needs_role": (
+        "un compte se crée avec un premier rôle dans un territoire que vous administrez",
+        "an account is created with a first role in a territory you administer"),
+    "svc.email_invalid": (
+        "adresse e-mail invalide : lettres, chiffres ou . _ % + ' - avant le @, puis un "
+        "domaine avec un point (254 caractères au plus)",
+        "invalid e-mail address: letters, digits or . _ % + ' - before the @, then a domain "
+        "with a dot (at most 254 characters)"),
+    "svc.name_required": ("indiquez le nom de la personne", "give the person's name"),
+    "svc.name_too_long": (
+        "nom trop long ({maximum} caractères au plus)",
+        "name too long (at most {maximum} characters)"),
+    "svc.name_invalid": (
+        "le nom contient des caractères de contrôle",
+        "the name contains control characters"),
     "svc.move_blocked": (
         "étapes actives supprimées par la nouvelle version : {steps}",
         "active steps removed by the new version: {steps}"),

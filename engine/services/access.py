@@ -93,6 +93,29 @@ def require_admin(actor: Actor, territory_id: int) -> None:
         raise PermissionDenied(code="svc.admins_only")
 
 
+def administered(actor: Actor) -> frozenset[int]:
+    """Territories where the actor holds the administrator role (none for the system)."""
+    return frozenset(t for t, roles in actor.roles.items() if ADMIN_ROLE in roles)
+
+
+def require_account_admin(actor: Actor, account_territories: Iterable[int]) -> None:
+    """Refuse to act on an account (its details, state, password or roles) unless the actor
+    administers every territory the account belongs to; only the system reaches an account
+    that belongs to none.
+
+    :raises NotFound: the account shares no administered territory with the actor (no
+        existence leak).
+    :raises PermissionDenied: it also belongs to a territory the actor does not administer.
+    """
+    if actor.is_system:
+        return
+    held, mine = frozenset(account_territories), administered(actor)
+    if not held & mine:
+        raise NotFound(code="svc.user_not_found")
+    if not held <= mine:
+        raise PermissionDenied(code="svc.account_out_of_scope")
+
+
 def can_work_on(actor: Actor, territory_id: int, role: str | None,
                 assignee_id: int | None) -> bool:
     """May the actor complete a step of ``role`` held by ``assignee_id``?"""

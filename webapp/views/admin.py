@@ -12,6 +12,7 @@ from flask import (
     Response,
     abort,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -22,7 +23,7 @@ from flask_babel import gettext, ngettext
 from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.errors import Conflict
+from engine.errors import Conflict, InvalidInput
 from engine.services import audit, cases, moves, oversight, territories, timers, users
 from webapp.auth import actor
 from webapp.db import clock, get_session
@@ -163,43 +164,47 @@ def move_cases(circuit_id: int, version_id: int) -> str | WerkzeugResponse:
 @login_required
 def people() -> str:
     """Users of the administered territories, their roles and organisations."""
+    return _people_page()
+
+
+def _people_page(**shown: object) -> str:
     session = get_session()
     found, organisations = territories.overseen_places(session, actor())
     places = {t.id: t for t in found}
     role_maps = {t: territories.role_map(session, actor(), t) for t in places}
     return render_template("admin/people.html", people=users.administered_users(session, actor()),
                            territories=places, organisations=organisations, form=EmptyForm(),
-                           kinds=territories.ORGANISATION_KINDS, role_maps=role_maps)
+                           kinds=territories.ORGANISATION_KINDS, role_maps=role_maps, **shown)
+
+
+def _shown_once(**shown: object) -> WerkzeugResponse:
+    """The people page with a temporary password in its body, the only place it ever goes:
+    not in a flash message (the session), and not kept by any cache."""
+    response = make_response(_people_page(**shown))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/utilisateurs")
 @login_required
 def create_person() -> WerkzeugResponse:
-    """Create a user with a first role; the temporary password is shown once."""
+    """Create an account with a first role; its temporary password is shown once."""
     _check_form()
     form = request.form
-    territory_id = form.get("territoire", type=int)
-    if territory_id not in oversight.overseen(actor()):
-        abort(403)
-    import secrets
-    password = secrets.token_urlsafe(12)
     try:
-        user = users.create_user(get_session(), clock(), actor(), form.get("email", ""),
-                                 form.get("nom", ""), password)
-        users.add_membership(get_session(), clock(), actor(), user.id, territory_id,
-                             form.get("role", ""), form.get("organisation", type=int))
-    except Conflict as exc:
-        flash(error_text(exc), "error")
-        return redirect(url_for("admin.people"))
-    flash(gettext("Compte créé pour %(email)s. Mot de passe provisoire, à transmettre en main "
-                  "propre : %(password)s", email=user.email, password=password), "success")
-    return redirect(url_for("admin.people"))
+        created = users.create_person(get_session(), clock(), actor(), form.get("email", ""),
+                                      form.get("nom", ""), form.get("territoire", type=int) or 0,
+                                      form.get("role", ""), form.get("organisation", type=int))
+    except (Conflict, InvalidInput) as exc:
+        status = 409 if isinstance(exc, Conflict) else 422
+        return make_response(_people_page(error=error_text(exc), values=form), status)
+    return _shown_once(created=created)
 
 
 @bp.post("/utilisateurs/<int:user_id>/<string:action>")
 @login_required
 def person_action(user_id: int, action: str) -> WerkzeugResponse:
-    """Deactivate, reactivate, reset password, add a role."""
+    """Deactivate, reactivate, reset password (shown once), add a role."""
     _check_form()
     session, now, me = get_session(), clock(), actor()
     try:
@@ -211,8 +216,7 @@ def person_action(user_id: int, action: str) -> WerkzeugResponse:
             flash(gettext("Compte réactivé."), "success")
         elif action == "mot-de-passe":
             password = users.reset_password(session, now, me, user_id)
-            flash(gettext("Nouveau mot de passe provisoire : %(password)s", password=password),
-                  "success")
+            return _shown_once(reset={"user_id": user_id, "password": password})
         elif action == "role":
             users.add_membership(session, now, me, user_id,
                                  request.form.get("territoire", type=int) or 0,
