@@ -17,11 +17,12 @@ from typing import Any, cast
 
 from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
-from engine.errors import ConcurrentUpdate
+from engine.errors import ConcurrentUpdate, Unavailable
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -33,6 +34,11 @@ NAMING = {
 DEFAULT_URL_ENV = "AIGUILLAGE_DATABASE_URL"
 SESSION_STATES = "aiguillage.states"  # session.info: case states read with their row
 UNIT_OF_WORK = "aiguillage.unit_of_work"  # session.info: a transaction() is open
+# SQLite's OperationalError also reports mistakes in a statement (no such column...): only
+# these say that the file cannot be used now
+SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked", "disk i/o error",
+                      "readonly database", "database or disk is full", "file is not a database",
+                      "database disk image is malformed", "database table is locked")
 
 
 class Base(DeclarativeBase):
@@ -80,8 +86,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                                **kwargs)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "handle_error", _unavailable)
+    return engine
+
+
+def _unavailable(context: ExceptionContext) -> None:
+    """A database that cannot be reached or did not answer (refused connection, lost
+    connection, server shutting down, locked or missing file) becomes ``Unavailable``: the
+    transaction is rolled back, so nothing was saved. Other errors pass unchanged."""
+    error = context.original_exception
+    dbapi = context.dialect.loaded_dbapi if context.dialect else None
+    if context.is_disconnect or (dbapi is not None and isinstance(error, dbapi.InterfaceError)):
+        raise Unavailable(code="svc.unavailable") from context.sqlalchemy_exception
+    if dbapi is None or not isinstance(error, dbapi.OperationalError):
+        return
+    if context.dialect.name == "sqlite" and not any(
+            sign in str(error).lower() for sign in SQLITE_UNAVAILABLE):
+        return
+    raise Unavailable(code="svc.unavailable") from context.sqlalchemy_exception
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound, PermissionDenied
-from engine.persistence.models import Membership, User
+from engine.persistence.models import Membership, Territory, User
 from engine.persistence.models.user import ADMIN_ROLE, COORDINATOR_ROLE
 
 
@@ -49,6 +50,13 @@ class Actor:
 
 
 SYSTEM = Actor(user_id=None)
+
+Reading = Literal["full", "minimal"]
+FULL: Reading = "full"
+MINIMAL: Reading = "minimal"  # the reference, the status and the steps to act on; no case data
+CONSENT_FIELD = "accord_partage"  # the household agreed to share information (forms' convention)
+HEALTH_CONSENT_FIELD = "partage_sante"
+MINIMAL_FIELDS = frozenset({CONSENT_FIELD, HEALTH_CONSENT_FIELD})  # what a minimal reader sees
 
 
 def load_actor(session: Session, user_id: int) -> Actor:
@@ -129,3 +137,49 @@ def can_work_on(actor: Actor, territory_id: int, role: str | None,
 def any_of(roles: Iterable[str], held: frozenset[str]) -> bool:
     """True if one of ``roles`` is held."""
     return any(r in held for r in roles)
+
+
+def case_reading(actor: Actor, territory_id: int, partner_roles: Iterable[str],
+                 consent: object) -> Reading:
+    """How much of a case the actor reads: ``minimal`` for someone holding only outside-partner
+    roles in the case's territory while the household has not agreed to share (``consent`` is
+    not True), ``full`` otherwise. Someone with no role there reads nothing more than minimal
+    (whoever loads the case refuses them first)."""
+    if actor.is_system:
+        return FULL
+    held = actor.roles_in(territory_id)
+    if held and not held <= frozenset(partner_roles):
+        return FULL
+    return FULL if held and consent is True else MINIMAL
+
+
+def reading_of(session: Session, actor: Actor, territory_id: int,
+               data: Mapping[str, Any]) -> Reading:
+    """``case_reading`` for a case of the territory whose data is ``data``.
+
+    Every page, export or notice that shows case data asks this first: the case page, the
+    task page (instructions and form values), the diagram, the timeline.
+    """
+    if actor.is_system:
+        return FULL
+    territory = session.get(Territory, territory_id)
+    partners = [r["key"] for r in territory.roles if r.get("partner")] if territory else []
+    return case_reading(actor, territory_id, partners, data.get(CONSENT_FIELD))
+
+
+def readable(reading: Reading, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of the case data a reader may see (a minimal reader: whether consent was
+    given, nothing else)."""
+    if reading == FULL:
+        return dict(data)
+    return {k: v for k, v in data.items() if k in MINIMAL_FIELDS}
+
+
+def require_full(reading: Reading) -> None:
+    """Refuse a minimal reader a page made of case data (as "not found", like a case out of
+    reach).
+
+    :raises NotFound:
+    """
+    if reading != FULL:
+        raise NotFound(code="svc.case_not_found")

@@ -30,25 +30,23 @@ from engine.persistence.models.human_task import OPEN as TASK_OPEN
 from engine.persistence.models.timer import CANCELLED as TIMER_CANCELLED
 from engine.persistence.models.timer import CLAIMED, FAILED, WAITING
 from engine.services import audit, runtime
-from engine.services.access import Actor, require_coordinator, require_member
+from engine.services.access import (
+    CONSENT_FIELD,
+    FULL,
+    HEALTH_CONSENT_FIELD,
+    Actor,
+    reading_of,
+    require_admin,
+    require_coordinator,
+    require_full,
+    require_member,
+)
 from engine.services.tasks import task_items
 from engine.services.views import CaseDetail, CaseSummary, Page, TimerItem
 
 MAX_PER_PAGE = 100
 HOUSEHOLD_FIELD = "nom_menage"
-CONSENT_FIELD = "accord_partage"  # the household agreed to share information (forms' convention)
-HEALTH_CONSENT_FIELD = "partage_sante"
 HIDDEN_FIELDS = {"passages"}
-
-
-def _partner_only(session: Session, actor: Actor, territory_id: int) -> bool:
-    """True when the actor holds only outside-partner roles in the territory."""
-    if actor.is_system:
-        return False
-    territory = session.get(Territory, territory_id)
-    partners = {r["key"] for r in territory.roles if r.get("partner")} if territory else set()
-    held = actor.roles_in(territory_id)
-    return bool(held) and held <= partners
 
 
 def facts(circuit: CompiledCircuit, data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -119,7 +117,8 @@ def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
 
 
 def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetail:
-    """A case file; the read is audited.
+    """A case file, as much of it as the actor reads (``access.reading_of``); the read is
+    audited.
 
     :raises NotFound: unknown case or outside the actor's territories.
     """
@@ -133,7 +132,8 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
         instance = runtime.load(session, case, clock)
         data = instance.data()
         consent = data.get(CONSENT_FIELD)
-        minimal = _partner_only(session, actor, case.territory_id) and consent is not True
+        full = reading_of(session, actor, case.territory_id, data) == FULL
+        minimal = not full
         tasks = session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
                                                         HumanTask.status == TASK_OPEN))
         done = session.scalars(select(HumanTask.name).where(
@@ -143,7 +143,6 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
                                  .order_by(Timer.due_at))
         audit.record(session, clock, actor, "case.read", territory_id=case.territory_id,
                      case_id=case.id, minimal=minimal)
-        full = not minimal
         return CaseDetail(
             summary=summary_of(case, circuit.title), version=case.version,
             version_number=number, data=data if full else {},
@@ -159,14 +158,17 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
 
 def diagram(session: Session, clock: Clock, actor: Actor,
             case_id: int) -> tuple[str, list[str], list[str]]:
-    """The BPMN XML of the case's version with its current and completed elements.
+    """The BPMN XML of the case's version with its current and completed elements (the
+    case's progress: refused to a minimal reader, as the case page's completed steps are).
 
-    :raises NotFound: unknown case or outside the actor's territories.
+    :raises NotFound: unknown case, outside the actor's territories, or read minimally.
     """
     case = _case(session, actor, case_id)
+    instance = runtime.load(session, case, clock)
+    require_full(reading_of(session, actor, case.territory_id, instance.data()))
     files, main = session.execute(select(CircuitVersion.bpmn_files, CircuitVersion.main_file)
                                   .where(CircuitVersion.id == case.circuit_version_id)).one()
-    current, done = runtime.load(session, case, clock).progress()
+    current, done = instance.progress()
     return files[main], sorted(current), sorted(done)
 
 
@@ -246,9 +248,25 @@ def summary_of(case: Case, circuit_title: str) -> CaseSummary:
                        case.next_due_at, case.end_label)
 
 
+def repair_page(session: Session, clock: Clock, actor: Actor,
+                case_id: int) -> tuple[CaseDetail, list[tuple[str, str]]]:
+    """The repair page: the case file and the steps it may go back to (administrators of its
+    territory only, as the repair itself).
+
+    :raises NotFound: unknown case or outside the actor's territories.
+    :raises PermissionDenied: the actor does not administer the case's territory.
+    """
+    steps = steps_done(session, actor, case_id)
+    return get(session, clock, actor, case_id), steps
+
+
 def steps_done(session: Session, actor: Actor, case_id: int) -> list[tuple[str, str]]:
-    """(BPMN id, name) of the steps a case completed, for the reset choice."""
+    """(BPMN id, name) of the steps a case completed, for the reset choice (administrators).
+
+    :raises PermissionDenied: the actor does not administer the case's territory.
+    """
     case = _case(session, actor, case_id)
+    require_admin(actor, case.territory_id)
     rows = session.execute(select(HumanTask.bpmn_id, HumanTask.name).where(
         HumanTask.case_id == case.id, HumanTask.status == TASK_COMPLETED)
         .order_by(HumanTask.completed_at)).all()
@@ -264,7 +282,6 @@ def reset(session: Session, clock: Clock, actor: Actor, case_id: int, step: str)
     """
     with transaction(session):
         case = _case(session, actor, case_id, lock=True)
-        from engine.services.access import require_admin
         require_admin(actor, case.territory_id)
         instance = runtime.load(session, case, clock)
         instance.reset_to(step)

@@ -298,8 +298,10 @@ def diff_versions(session: Session, actor: Actor, circuit_id: int, old_id: int,
     """The changes from one version of a circuit to another, with the cases they touch.
 
     :raises NotFound: a version that is not the circuit's.
+    :raises PermissionDenied: the actor does not coordinate the territory (as deploying).
     """
     circuit = _circuit(session, actor, circuit_id)
+    require_coordinator(actor, circuit.territory_id)
     old, new = (session.get(CircuitVersion, i) for i in (old_id, new_id))
     if old is None or new is None or {old.circuit_id, new.circuit_id} != {circuit_id}:
         raise NotFound(code="svc.version_unknown")
@@ -315,8 +317,10 @@ def diff_reference(session: Session, actor: Actor, circuit_id: int, version_id: 
     """The changes from the reference circuit (``reference`` folder) to a version.
 
     :raises NotFound: the reference folder has no circuit with this key.
+    :raises PermissionDenied: the actor does not coordinate the territory (as deploying).
     """
     circuit, version = version_of(session, actor, version_id)
+    require_coordinator(actor, circuit.territory_id)
     if circuit.id != circuit_id:
         raise NotFound(code="svc.version_unknown")
     loaded = dict(load_path(reference, forms_root).bundles) if reference.is_dir() else {}

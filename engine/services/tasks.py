@@ -18,7 +18,14 @@ from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import OPEN as CASE_OPEN
 from engine.persistence.models.human_task import COMPLETED, OPEN
 from engine.services import audit, runtime
-from engine.services.access import Actor, can_work_on, require_coordinator
+from engine.services.access import (
+    MINIMAL,
+    Actor,
+    can_work_on,
+    readable,
+    reading_of,
+    require_coordinator,
+)
 from engine.services.views import COUNT_CAP, DUE_SOON, Page, Person, TaskDetail, TaskItem
 
 MAX_PER_PAGE = 100
@@ -283,7 +290,9 @@ def form_of(session: Session, actor: Actor, task_id: int) -> tuple[TaskItem, For
 
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
     """The task page: the step, its case summary, instructions and form (the one case
-    being acted on is loaded; the read is audited).
+    being acted on is loaded; the read is audited). A minimal reader of the case
+    (``access.reading_of``) gets instructions and form values filled only with what the
+    minimal case page shows.
 
     :raises NotFound: unknown step, or outside the actor's territories.
     """
@@ -293,12 +302,14 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
         case = session.get(Case, row.case_id)
         assert case is not None
         item = task_items(session, [row])[0]
-        instructions, form, values = "", None, {}
+        instructions, form, values, minimal = "", None, {}, False
         if row.status == OPEN:
             instance = runtime.load(session, case, clock)
-            view = instance.task(row.spiff_task_id)
-            instructions, form = view.documentation, instance.form_for(row.spiff_task_id)
             data = instance.data()
+            reading = reading_of(session, actor, row.territory_id, data)
+            minimal, data = reading == MINIMAL, readable(reading, data)
+            view = instance.task(row.spiff_task_id, data=data if minimal else None)
+            instructions, form = view.documentation, instance.form_for(row.spiff_task_id)
             values = {k: data[k] for k in (form.field_names() if form else ()) if k in data}
         coordinator = actor.is_coordinator(row.territory_id)
         candidates = _candidates(session, row) if coordinator and row.status == OPEN else []
@@ -310,7 +321,8 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
             instructions=instructions, form=form, values=values,
             can_complete=row.status == OPEN and can_work_on(
                 actor, row.territory_id, row.role, row.assignee_id),
-            can_assign=coordinator and row.status == OPEN, candidates=candidates)
+            can_assign=coordinator and row.status == OPEN, candidates=candidates,
+            minimal=minimal)
 
 
 def _candidates(session: Session, row: HumanTask) -> list[Person]:

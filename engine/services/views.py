@@ -132,3 +132,4 @@ class TaskDetail:
     can_complete: bool
     can_assign: bool
     candidates: list[Person] = field(default_factory=list)
+    minimal: bool = False  # the case is read minimally: no case data in instructions or form

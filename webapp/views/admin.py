@@ -132,9 +132,8 @@ def repair(case_id: int) -> str | WerkzeugResponse:
             cases.reset(get_session(), clock(), actor(), case_id, step)
             flash(gettext("Le dossier est revenu à l'étape choisie."), "success")
         return redirect(url_for("cases.show", case_id=case_id))
-    detail = cases.get(get_session(), clock(), actor(), case_id)
-    return render_template("admin/repair.html", detail=detail, form=EmptyForm(),
-                           steps=cases.steps_done(get_session(), actor(), case_id))
+    detail, steps = cases.repair_page(get_session(), clock(), actor(), case_id)
+    return render_template("admin/repair.html", detail=detail, form=EmptyForm(), steps=steps)
 
 
 @bp.route("/circuits/<int:circuit_id>/versions/<int:version_id>/deplacer",

@@ -292,12 +292,13 @@ def variant() -> WerkzeugResponse:
 @login_required
 def import_files() -> str | WerkzeugResponse | tuple[str, int]:
     """Upload .bpmn (+ .json forms) files made with another modeler as a draft."""
+    territory = _territory()  # the page, as its POST, is for a territory's coordination
     form = ImportForm()
     problems: list[Problem] = []
     if form.validate_on_submit():
         files = {f.filename or "": f.read() for f in request.files.getlist("files") if f}
         try:
-            draft = drafts.import_files(get_session(), clock(), actor(), _territory(),
+            draft = drafts.import_files(get_session(), clock(), actor(), territory,
                                         form.key.data, form.title.data, files)
         except ProcessDefinitionError as exc:
             problems = exc.problems

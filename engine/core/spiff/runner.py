@@ -107,9 +107,10 @@ class Instance:
         return sorted((self._view(t, instructions) for t in self._each(TaskState.READY)
                        if t.task_spec.manual), key=lambda v: (v.ready_at, v.name))
 
-    def task(self, task_id: str) -> TaskView:
-        """A READY human step by id; raise ``NotFound`` or ``InvalidTransition``."""
-        return self._view(self._ready_task(task_id))
+    def task(self, task_id: str, data: Mapping[str, Any] | None = None) -> TaskView:
+        """A READY human step by id, its instructions filled with ``data`` (by default the
+        step's own data); raise ``NotFound`` or ``InvalidTransition``."""
+        return self._view(self._ready_task(task_id), data=data)
 
     def form_for(self, task_id: str) -> FormSpec | None:
         """The form a READY step shows (None for a step without form)."""
@@ -299,7 +300,8 @@ class Instance:
                                                task.task_spec.bpmn_name or "", notify, about))
         self.workflow.data["aiguillage_seq"] = seq
 
-    def _view(self, task: SpiffTask, instructions: bool = True) -> TaskView:
+    def _view(self, task: SpiffTask, instructions: bool = True,
+              data: Mapping[str, Any] | None = None) -> TaskView:
         spec = task.task_spec
         ext = getattr(spec, "extensions", None) or {}
         props = ext.get("properties", {})
@@ -310,7 +312,8 @@ class Instance:
             lane=spec.lane, role=role, process_id=task.workflow.spec.name,
             form=props.get(START_FORM) or ext.get("camunda_form"),
             documentation=text.render_instructions(
-                spec.documentation, ext.get("instructionsForEndUser"), task.data)
+                spec.documentation, ext.get("instructionsForEndUser"),
+                task.data if data is None else data)
             if instructions else "",
             ready_at=datetime.fromisoformat(task.internal_data["ready_at"]),
             due_at=datetime.fromisoformat(due) if due else None,

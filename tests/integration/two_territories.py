@@ -1,0 +1,116 @@
+"""Two territories with the same small circuit and a person in each role, for permission tests.
+
+Territory A (the small circuit's own, ``mini``) and territory B (``autre``, same roles) each
+hold real objects: a case without the household's consent, one with it, one waiting on the
+operator's decision with its timers (one in incident), a draft, a membership and a user. The
+step instructions of the circuit show case data (``{{ nb_enfants }}``), as an author may write.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.core.circuits import Territory as TerritoryFile
+from engine.persistence.models import Circuit, HumanTask, Membership, Timer
+from engine.persistence.models.timer import FAILED
+from engine.services import cases, circuits, drafts, tasks
+from engine.services.access import SYSTEM, Actor
+from tests.integration.factories import MINI, make_user
+
+ANALYSE_TEXT = "Analysez la demande de {{ nom_menage }}."
+CHILDREN_TEXT = "Analysez la demande ({{ nb_enfants }} enfants à charge)."
+ROLES = ("worker", "partner", "coordinator", "admin")
+
+
+def children_circuit(root: Path) -> Path:
+    """A copy of the small circuit whose first step's instructions show ``nb_enfants``."""
+    folder = root / "mini"
+    shutil.copytree(MINI, folder)
+    bpmn = folder / "mini.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace(ANALYSE_TEXT, CHILDREN_TEXT),
+                    encoding="utf-8")
+    return folder
+
+
+@dataclass
+class Place:
+    """One territory, its people by role and its objects."""
+
+    code: str
+    territory_id: int
+    circuit_id: int
+    version_id: int
+    people: dict[str, Actor] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)
+    case_id: int = 0  # no consent; waits on ``analyse`` (coordination)
+    consent_case_id: int = 0  # the household agreed to share
+    task_id: int = 0  # the open ``analyse`` step of ``case_id``
+    consent_task_id: int = 0
+    decision_case_id: int = 0  # waits on ``decision`` (operator) with its timers
+    decision_task_id: int = 0
+    timer_id: int = 0  # in incident (failed)
+    draft_id: int = 0
+    membership_id: int = 0  # the worker's role
+    user_id: int = 0  # the worker
+
+
+def _open_step(session: Session, case_id: int, bpmn_id: str) -> int:
+    task_id = session.scalar(select(HumanTask.id).where(
+        HumanTask.case_id == case_id, HumanTask.bpmn_id == bpmn_id, HumanTask.status == "open"))
+    assert task_id is not None
+    return task_id
+
+
+def make_place(session: Session, clock: Clock, folder: Path, code: str, label: str) -> Place:
+    """Deploy the circuit of ``folder`` into territory ``code`` and fill it."""
+    [version] = circuits.deploy_folder(session, clock, SYSTEM, folder, folder / "forms",
+                                       into=TerritoryFile(code, f"Territoire {label}", ()),
+                                       prefix=code[:3])
+    circuit = session.get(Circuit, version.circuit_id)
+    assert circuit is not None
+    place = Place(code, circuit.territory_id, circuit.id, version.id)
+    for role, held in zip(ROLES, ("operateur", "orienteur", "coordination", "admin"),
+                          strict=True):
+        email = f"{role}@{code}.test"
+        place.people[role] = make_user(session, clock, email, place.territory_id, held)
+        place.emails[role] = email
+    coordinator = place.people["coordinator"]
+    household = f"Ménage {label}"
+    place.case_id = cases.start(session, clock, coordinator, circuit.id,
+                                {"nom_menage": household, "nb_enfants": 7}).id
+    place.consent_case_id = cases.start(session, clock, coordinator, circuit.id, {
+        "nom_menage": f"{household} d'accord", "nb_enfants": 5, "accord_partage": True}).id
+    place.task_id = _open_step(session, place.case_id, "analyse")
+    place.consent_task_id = _open_step(session, place.consent_case_id, "analyse")
+    place.decision_case_id = cases.start(session, clock, coordinator, circuit.id,
+                                         {"nom_menage": f"{household} en décision"}).id
+    tasks.complete(session, clock, coordinator,
+                   _open_step(session, place.decision_case_id, "analyse"), {"mesure": "avdl"})
+    place.decision_task_id = _open_step(session, place.decision_case_id, "decision")
+    timer = session.scalars(select(Timer).where(Timer.case_id == place.decision_case_id)
+                            .order_by(Timer.due_at.desc())).first()
+    assert timer is not None
+    timer.status, timer.attempts, timer.last_error = FAILED, 5, "panne simulée"
+    session.commit()
+    place.timer_id = timer.id
+    place.draft_id = drafts.open_for_circuit(session, clock, coordinator, circuit.id).id
+    worker = place.people["worker"]
+    assert worker.user_id is not None
+    place.user_id = worker.user_id
+    membership = session.scalar(select(Membership.id).where(Membership.user_id == worker.user_id))
+    assert membership is not None
+    place.membership_id = membership
+    return place
+
+
+def make_two(session: Session, clock: Clock, root: Path) -> tuple[Place, Place]:
+    """Territories A (``alpha``) and B (``beta``) with the instructions-showing circuit."""
+    folder = children_circuit(root)
+    return (make_place(session, clock, folder, "alpha", "Alpha"),
+            make_place(session, clock, folder, "beta", "Bêta"))
