@@ -26,7 +26,7 @@ from engine.persistence.db import transaction
 from engine.persistence.models import Membership, Organisation, Territory, User
 from engine.persistence.models.user import ADMIN_ROLE
 from engine.services import audit, sessions
-from engine.services.access import Actor, require_account_admin, require_admin
+from engine.services.access import Actor, administered, require_account_admin, require_admin
 
 MIN_PASSWORD = 12
 MAX_EMAIL = 254
@@ -125,13 +125,14 @@ def create_person(session: Session, clock: Clock, actor: Actor, email: str, disp
     """Create an account with its first role and a temporary password, in one unit of work,
     everything checked before anything is written.
 
-    :raises NotFound: the territory is not the actor's, or the organisation not its.
-    :raises PermissionDenied: the actor does not administer the territory.
+    :raises NotFound: the organisation is not the territory's.
+    :raises PermissionDenied: the actor does not administer the territory (whether it exists
+        or not: nothing leaks).
     :raises InvalidInput: invalid e-mail or name.
     :raises Conflict: the e-mail is taken, or the role unknown in the territory.
     """
-    if not actor.is_system:
-        require_admin(actor, territory_id)
+    if not actor.is_system and territory_id not in administered(actor):
+        raise PermissionDenied(code="svc.territory_out_of_scope")
     email, name = valid_email(email), valid_name(display_name)
     password = secrets.token_urlsafe(12)
     with transaction(session):

@@ -191,9 +191,10 @@ def test_creation_refuses_another_territory_and_its_organisations(
         session: Session, clock: FixedClock, world: World, admin_a: Actor) -> None:
     from engine.services import territories
     before = _count_users(session)
-    with pytest.raises(NotFound):
-        users.create_person(session, clock, admin_a, "x@demo.test", "X", _elsewhere(world),
-                            "coordination", None)
+    for territory_id in (_elsewhere(world), 10**6):
+        with pytest.raises(PermissionDenied):
+            users.create_person(session, clock, admin_a, "x@demo.test", "X", territory_id,
+                                "coordination", None)
     org = territories.create_organisation(session, clock, SYSTEM, _elsewhere(world),
                                           "CCAS d'ailleurs", "ccas")
     with pytest.raises(NotFound):

@@ -128,7 +128,7 @@ def test_creation_in_another_territory_is_refused(
     response = client.post("/supervision/utilisateurs", data={
         "email": "intrus@demo.test", "nom": "Intrus",
         "territoire": world.outsider.territories()[0], "role": "coordination"})
-    assert response.status_code in (403, 404)
+    assert response.status_code == 403
     assert _user(app, "intrus@demo.test") is None
 
 
