@@ -12,7 +12,7 @@ from engine.clock import Clock
 from engine.core.forms import FieldSpec
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import Instance
-from engine.errors import InvalidTransition, NotFound
+from engine.errors import InvalidInput, InvalidTransition, NotFound
 from engine.persistence.db import table, transaction, upsert
 from engine.persistence.models import (
     Case,
@@ -47,6 +47,18 @@ from engine.services.views import CaseDetail, CaseSummary, Page, TimerItem
 MAX_PER_PAGE = 100
 HOUSEHOLD_FIELD = "nom_menage"
 HIDDEN_FIELDS = {"passages"}
+MAX_SEARCH = 200  # household_name holds 200 characters, reference 40
+MAX_STATUS, MAX_STEP = 20, 200  # case.status and human_task.bpmn_id
+MAX_REASON = 500  # case.close_reason
+
+
+def bounded(name: str, value: str | None, maximum: int) -> None:
+    """Refuse a filter longer than the column it compares with (it could match nothing).
+
+    :raises InvalidInput: ``value`` is longer than ``maximum``.
+    """
+    if value is not None and len(value) > maximum:
+        raise InvalidInput(code="svc.filter_too_long", name=name, maximum=maximum)
 
 
 def facts(circuit: CompiledCircuit, data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -176,8 +188,15 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
            circuit_id: int | None = None, status: str | None = None, step: str | None = None,
            referent_id: int | None = None, page: int = 1, per_page: int = 25,
            ) -> Page[CaseSummary]:
-    """Cases of a territory by reference or household name, with filters, newest first."""
+    """Cases of a territory by reference or household name, with filters, newest first.
+
+    :raises InvalidInput: a text or a filter longer than what it searches.
+    """
     require_member(actor, territory_id)
+    if len(text) > MAX_SEARCH:
+        raise InvalidInput(code="svc.search_too_long", maximum=MAX_SEARCH)
+    bounded("statut", status, MAX_STATUS)
+    bounded("étape", step, MAX_STEP)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     where: list[Any] = [Case.territory_id == territory_id]
     if text.strip():
@@ -211,16 +230,19 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
 
     :raises PermissionDenied: only the territory's coordination may do it.
     :raises InvalidTransition: the case is not open.
+    :raises InvalidInput: the reason is longer than ``MAX_REASON``.
     """
     if not reason.strip():
         raise InvalidTransition(code="svc.reason_required")
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(code="svc.reason_too_long", maximum=MAX_REASON)
     with transaction(session):
         case = _case(session, actor, case_id, lock=True)
         require_coordinator(actor, case.territory_id)
         if case.status != OPEN:
             raise InvalidTransition(code="svc.case_not_open")
         case.status = CANCELLED if cancel else CLOSED
-        case.closed_at, case.close_reason, case.next_due_at = clock.now(), reason[:500], None
+        case.closed_at, case.close_reason, case.next_due_at = clock.now(), reason, None
         for task in session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
                                                             HumanTask.status == TASK_OPEN)):
             task.status = TASK_CANCELLED
@@ -228,7 +250,7 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
                 Timer.case_id == case.id, Timer.status.in_((WAITING, CLAIMED, FAILED)))):
             timer.status = TIMER_CANCELLED
         audit.record(session, clock, actor, "case.cancel" if cancel else "case.close",
-                     territory_id=case.territory_id, case_id=case.id, reason=reason[:500])
+                     territory_id=case.territory_id, case_id=case.id, reason=reason)
         circuit = session.get(Circuit, case.circuit_id)
         return summary_of(case, circuit.title if circuit else "")
 

@@ -29,9 +29,12 @@ from engine.persistence.models.human_task import NO_DEADLINE, OPEN
 from engine.persistence.models.timer import FAILED
 from engine.persistence.models.user import ADMIN_ROLE
 from engine.services.access import Actor
+from engine.services.cases import bounded
 from engine.services.views import DUE_SOON, Page
 
 MAX_PER_PAGE = 200
+MAX_DAYS = 36_500  # « waiting for more than N days »: a century is already everything
+MAX_STEP, MAX_ROLE = 200, 60  # human_task.bpmn_id and human_task.role
 View = Literal["overdue", "coming", "no_deadline"]
 SORTS = {"due": ("due_at", "id"), "territory": ("territory", "due_at"),
          "step": ("step", "due_at"), "assignee": ("assignee", "due_at")}
@@ -110,8 +113,13 @@ _Assignee = aliased(User)
 
 def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
                 older_than: timedelta) -> list[Any]:
-    """WHERE clauses on ``human_task`` alone: counts never join other tables."""
+    """WHERE clauses on ``human_task`` alone: counts never join other tables.
+
+    :raises InvalidInput: a step or role filter longer than its column.
+    """
     territories = overseen(actor)
+    bounded("étape", filters.step, MAX_STEP)
+    bounded("rôle", filters.role, MAX_ROLE)
     if filters.territory_id is not None:
         if filters.territory_id not in territories:
             raise PermissionDenied(code="svc.territory_out_of_scope")
@@ -130,10 +138,13 @@ def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
     if filters.role:
         where.append(HumanTask.role == filters.role)
     if filters.organisation_id is not None:
-        where.append(HumanTask.assignee_id.in_(select(Membership.user_id).where(
-            Membership.organisation_id == filters.organisation_id,
-            Membership.territory_id == HumanTask.territory_id,
-            Membership.role == HumanTask.role)))
+        # its own alias: the listing also joins ``membership``, which the subquery must not
+        # correlate to (it would lose its FROM)
+        member = aliased(Membership)
+        where.append(HumanTask.assignee_id.in_(select(member.user_id).where(
+            member.organisation_id == filters.organisation_id,
+            member.territory_id == HumanTask.territory_id,
+            member.role == HumanTask.role).correlate(HumanTask)))
     return where
 
 
@@ -159,6 +170,7 @@ def steps(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
     more than ``older_than_days``."""
     now = clock.now()
     per_page = max(1, min(per_page, MAX_PER_PAGE))
+    older_than_days = max(0, min(older_than_days, MAX_DAYS))
     where = _conditions(actor, filters or Filters(), view, now, timedelta(days=older_than_days))
     total = session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
     order = {"territory": (Territory.name, HumanTask.due_at), "step": (HumanTask.name,
@@ -209,7 +221,21 @@ def counts(session: Session, clock: Clock, actor: Actor,
 
 def export_rows(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
                 filters: Filters | None = None) -> Iterator[list[str]]:
-    """CSV lines (header first) of every step of a view, in chunks (no size limit)."""
+    """CSV lines (header first) of every step of a view, in chunks (no size limit).
+
+    The filters are checked here, before the first line (a refusal must come before a
+    response starts streaming).
+
+    :raises PermissionDenied: a territory the actor does not oversee.
+    :raises InvalidInput: a filter longer than its column.
+    """
+    filters = filters or Filters()
+    _conditions(actor, filters, view, clock.now(), timedelta(0))
+    return _export(session, clock, actor, view, filters)
+
+
+def _export(session: Session, clock: Clock, actor: Actor, view: View,
+            filters: Filters) -> Iterator[list[str]]:
     yield ["dossier", "territoire", "circuit", "étape", "rôle", "organisation", "personne",
            "prête le", "échéance", "jours de retard"]
     page = 1

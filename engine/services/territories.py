@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.circuits import Territory as TerritoryFile
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import Organisation, Territory
 from engine.services import audit
@@ -21,6 +21,7 @@ ORGANISATION_KINDS = {
     "bailleur": "Bailleur social", "departement": "Conseil départemental",
     "sante": "Service de santé", "etat": "Services de l'État", "autre": "Autre",
 }
+MAX_ORGANISATION_NAME = 200  # organisation.name
 
 
 def get_by_code(session: Session, code: str) -> Territory:
@@ -65,8 +66,14 @@ def create_organisation(session: Session, clock: Clock, actor: Actor, territory_
 
     :raises PermissionDenied: the actor does not administer the territory.
     :raises Conflict: an organisation of that name exists; or the kind is unknown.
+    :raises InvalidInput: no name, or one longer than ``MAX_ORGANISATION_NAME``.
     """
     require_admin(actor, territory_id)
+    name = name.strip()
+    if not name:
+        raise InvalidInput(code="svc.organisation_name_required")
+    if len(name) > MAX_ORGANISATION_NAME:
+        raise InvalidInput(code="svc.organisation_name_too_long", maximum=MAX_ORGANISATION_NAME)
     if kind not in ORGANISATION_KINDS:
         raise Conflict(code="svc.organisation_kind_unknown", kind=kind)
     with transaction(session):
