@@ -22,6 +22,8 @@ from engine.services.access import (
 )
 from tests.integration.two_territories import Place, make_two
 
+NO_FOLDER = Path("/nonexistent")  # refused before any reference circuit is read
+
 
 @pytest.fixture
 def two(session: Session, clock: FixedClock, tmp_path: Path) -> tuple[Place, Place]:
@@ -122,7 +124,7 @@ def test_circuit_changes_are_for_the_coordination_only(session: Session, clock: 
                                    a.version_id)
         with pytest.raises(PermissionDenied):
             circuits.diff_reference(session, a.people[role], a.circuit_id, a.version_id,
-                                    tmp_reference := Path("/nonexistent"), tmp_reference)
+                                    NO_FOLDER, NO_FOLDER)
     with pytest.raises(NotFound):
         circuits.diff_versions(session, b.people["coordinator"], a.circuit_id, a.version_id,
                                a.version_id)
