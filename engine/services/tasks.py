@@ -314,7 +314,7 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
         coordinator = actor.is_coordinator(row.territory_id)
         candidates = _candidates(session, row) if coordinator and row.status == OPEN else []
         audit.record(session, clock, actor, "case.read", territory_id=row.territory_id,
-                     case_id=row.case_id, task=row.bpmn_id, name=row.name)
+                     case_id=row.case_id, task=row.bpmn_id, name=row.name, minimal=minimal)
         circuit = session.get(Circuit, case.circuit_id)
         return TaskDetail(
             task=item, case=summary_of(case, circuit.title if circuit else ""),

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
 from engine.errors import NotFound, PermissionDenied
+from engine.persistence.models import AuditEvent
 from engine.services import cases, circuits, tasks
 from engine.services.access import (
     FULL,
@@ -64,6 +66,9 @@ def test_step_instructions_show_no_case_data_to_a_partner_without_consent(
     assert reading_of(session, partner, a.territory_id, {"accord_partage": None}) == MINIMAL
     page = tasks.details(session, clock, partner, a.task_id)
     assert page.minimal and "7" not in page.instructions and "enfants" in page.instructions
+    read = session.scalars(select(AuditEvent).where(AuditEvent.action == "case.read")
+                           .order_by(AuditEvent.id.desc())).first()
+    assert read is not None and read.detail["minimal"] is True  # the journal says so
     assert "7 enfants" in tasks.details(session, clock, a.people["worker"],
                                         a.task_id).instructions
     agreed = tasks.details(session, clock, partner, a.consent_task_id)
