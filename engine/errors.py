@@ -55,6 +55,10 @@ class Unavailable(EngineError):
     """The database cannot be reached or did not answer: nothing was saved, retry later."""
 
 
+class TooManyAttempts(EngineError):
+    """Refused for a while after repeated failures (sign-in, per account or per address)."""
+
+
 class FormInvalid(EngineError):
     """Submitted form data failed validation; ``errors`` maps field path to messages."""
 

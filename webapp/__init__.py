@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask
 
 from engine.bootstrap import build
-from webapp import auth, config, db, errors, extensions, i18n, security
-from webapp.views import admin, cases, circuits, main, tasks
+from webapp import auth, config, db, errors, extensions, i18n, security, sessions
+from webapp.views import account, admin, cases, circuits, main, tasks
 from webapp.views import auth as auth_views
 
 
@@ -19,12 +19,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
     app.extensions["aiguillage"] = build(app.config["DATABASE_URL"],
                                          app.config.get("CLOCK"))
+    sessions.init_app(app)
     extensions.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     security.init_app(app)
     db.init_app(app)
-    for blueprint in (main.bp, auth_views.bp, tasks.bp, cases.bp, admin.bp, circuits.bp):
+    for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, admin.bp,
+                      circuits.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:

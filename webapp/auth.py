@@ -1,18 +1,23 @@
-"""Flask-Login adapter: the signed-in user as an engine ``Actor``; idle and absolute timeouts."""
+"""Flask-Login adapter: the signed-in user as an engine ``Actor``; a temporary password is
+changed before anything else. Sessions and their lifetimes live in ``webapp.sessions``."""
 
 from __future__ import annotations
 
-import time
-
-from flask import Flask, current_app, flash, session
-from flask_babel import gettext, lazy_gettext
-from flask_login import AnonymousUserMixin, current_user, logout_user
+from flask import Flask, current_app, redirect, request, session, url_for
+from flask_babel import lazy_gettext
+from flask_login import AnonymousUserMixin, current_user
+from werkzeug.wrappers import Response
 
 from engine.errors import NotFound
 from engine.services.access import Actor, load_actor
+from engine.services.signin import Throttle
 from webapp.db import get_session
 from webapp.extensions import login_manager
-from webapp.i18n import clear_session
+
+MUST_CHANGE = "must_change_password"  # session key set at sign-in with a temporary password
+# What a person who must change a temporary password can still reach.
+OPEN_WHILE_CHANGING = frozenset({"account.index", "account.password", "auth.logout", "static",
+                                 "main.accessibility", "main.language", "main.healthz"})
 
 
 class LoginUser:
@@ -60,19 +65,21 @@ def _load(user_id: str) -> LoginUser | None:
         return None
 
 
-def _enforce_timeouts() -> None:
-    """Sign out after the idle timeout; refresh the activity stamp otherwise."""
+def throttle() -> Throttle:
+    """The sign-in limits configured (SIGN_IN_*)."""
+    config = current_app.config
+    return Throttle(max_failures=int(config["SIGN_IN_MAX_FAILURES"]),
+                    address_max_failures=int(config["SIGN_IN_ADDRESS_MAX_FAILURES"]),
+                    window=config["SIGN_IN_WINDOW"], lockout=config["SIGN_IN_LOCKOUT"])
+
+
+def _temporary_password_first() -> Response | None:
+    """Send a person signed in with a temporary password to change it, from any page."""
+    if request.endpoint in OPEN_WHILE_CHANGING or not session.get(MUST_CHANGE):
+        return None
     if not current_user.is_authenticated:
-        return
-    now = time.time()
-    last = session.get("seen", now)
-    if now - last > current_app.config["IDLE_TIMEOUT"].total_seconds():
-        logout_user()
-        clear_session()
-        flash(gettext("Votre session a expiré après une période d'inactivité. "
-                      "Reconnectez-vous."), "info")
-        return
-    session["seen"] = now
+        return None
+    return redirect(url_for("account.index"))
 
 
 def init_app(app: Flask) -> None:
@@ -84,4 +91,4 @@ def init_app(app: Flask) -> None:
     login_manager.localize_callback = str  # the lazy message, in the request's language
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
-    app.before_request(_enforce_timeouts)
+    app.before_request(_temporary_password_first)

@@ -26,14 +26,17 @@ DEFAULTS: dict[str, Any] = {
     "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
     "BABEL_TRANSLATION_DIRECTORIES": "translations",  # relative to webapp/ (the app's root_path)
     "LANGUAGES": ("fr", "en"),
-    "LOGIN_RATE_LIMIT": "10 per minute",
-    "RATELIMIT_STORAGE_URI": "memory://",
-    "RATELIMIT_ENABLED": True,  # explicit: Flask-Limiter keeps the last app's value otherwise
+    "SIGN_IN_MAX_FAILURES": 5,  # per account (e-mail) within SIGN_IN_WINDOW, then locked
+    "SIGN_IN_ADDRESS_MAX_FAILURES": 50,  # per client address within SIGN_IN_WINDOW
+    "SIGN_IN_WINDOW": timedelta(minutes=15),
+    "SIGN_IN_LOCKOUT": timedelta(minutes=15),
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front (their X-Forwarded-* headers are read)
     "EMBEDDED_SCHEDULER": False,
     "PER_PAGE": 25,
 }
 ENV = {"DATABASE_URL": str, "SECRET_KEY": str, "EMBEDDED_SCHEDULER": bool,
-       "SESSION_COOKIE_SECURE": bool, "LOGIN_RATE_LIMIT": str}
+       "SESSION_COOKIE_SECURE": bool, "TRUSTED_PROXIES": int, "SIGN_IN_MAX_FAILURES": int,
+       "SIGN_IN_ADDRESS_MAX_FAILURES": int}
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
@@ -44,7 +47,7 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     for name, kind in ENV.items():
         raw = os.environ.get(f"AIGUILLAGE_{name}")
         if raw is not None:
-            app.config[name] = raw.lower() in ("1", "true", "yes", "on") if kind is bool else raw
+            app.config[name] = _parse(name, raw, kind)
     if test_config:
         app.config.update(test_config)
     app.config.setdefault("DATABASE_URL", default_url(Path(app.instance_path)))
@@ -54,6 +57,17 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config["SESSION_COOKIE_NAME"] = "__Host-aiguillage"
     else:
         app.config["SESSION_COOKIE_NAME"] = "aiguillage"
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    if kind is bool:
+        return raw.lower() in ("1", "true", "yes", "on")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"AIGUILLAGE_{name} : un nombre entier est attendu") from None
+    return raw
 
 
 def _instance_secret(instance: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -16,6 +16,20 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
                                    Length(max=254)])
     password = PasswordField(lazy_gettext("Mot de passe"), validators=[
         DataRequired("Indiquez votre mot de passe."), Length(max=200)])
+
+
+class PasswordForm(FlaskForm):  # type: ignore[misc]
+    """Change one's own password: the current one, then the new one twice."""
+
+    current = PasswordField(lazy_gettext("Mot de passe actuel"), validators=[
+        DataRequired(lazy_gettext("Indiquez votre mot de passe actuel.")), Length(max=200)])
+    new = PasswordField(lazy_gettext("Nouveau mot de passe (12 caractères au moins)"),
+                        validators=[
+        DataRequired(lazy_gettext("Indiquez un nouveau mot de passe.")),
+        Length(min=12, max=200, message=lazy_gettext("Entre 12 et 200 caractères."))])
+    confirm = PasswordField(lazy_gettext("Nouveau mot de passe, une seconde fois"), validators=[
+        DataRequired(lazy_gettext("Indiquez une seconde fois le nouveau mot de passe.")),
+        EqualTo("new", lazy_gettext("Les deux saisies du nouveau mot de passe diffèrent."))])
 
 
 class EmptyForm(FlaskForm):  # type: ignore[misc]

@@ -98,6 +98,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.password_short": (
         "mot de passe trop court ({minimum} caractères au moins)",
         "password too short (at least {minimum} characters)"),
+    "svc.sign_in_failed": (
+        "adresse e-mail ou mot de passe incorrect",
+        "wrong e-mail address or password"),
+    "svc.sign_in_locked": (
+        "trop de tentatives de connexion : réessayez dans {minutes} minutes",
+        "too many sign-in attempts: try again in {minutes} minutes"),
+    "svc.password_wrong": (
+        "mot de passe actuel incorrect",
+        "the current password is wrong"),
+    "svc.password_same": (
+        "le nouveau mot de passe doit être différent de l'actuel",
+        "the new password must differ from the current one"),
     "svc.account_exists": (
         "un compte existe déjà pour {email}",
         "an account already exists for {email}"),

@@ -37,6 +37,7 @@ def test_dashboard_lists_overdue_steps_with_counts_and_export(
         app: Flask, admin_client: FlaskClient, clock: FixedClock, world: World) -> None:
     open_case(app, clock, world)
     clock.advance(timedelta(days=6))
+    admin_client.post("/connexion", data={"email": "admin@demo.test", "password": PASSWORD})
     page = unescape(admin_client.get("/supervision/").text)
     assert "Supervision" in admin_client.get("/taches/").text
     assert "1 étape en retard" in page and "Analyser la demande" in page
@@ -117,6 +118,7 @@ def test_dashboard_filters_and_role_map(app: Flask, admin_client: FlaskClient,
                                         clock: FixedClock, world: World) -> None:
     open_case(app, clock, world)
     clock.advance(timedelta(days=6))
+    admin_client.post("/connexion", data={"email": "admin@demo.test", "password": PASSWORD})
     page = unescape(admin_client.get(
         f"/supervision/?territoire={world.territory.id}&circuit={world.circuit.id}").text)
     assert "1 étape en retard" in page and 'id="organisation"' in page

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 from engine.services import health
 from webapp.db import get_session
 from webapp.forms import EmptyForm
+from webapp.urls import safe_next
 
 bp = Blueprint("main", __name__)
 
@@ -50,5 +51,4 @@ def language() -> Response:
     if form.validate_on_submit() and lang in current_app.config["LANGUAGES"]:
         session["lang"] = lang
     target = request.form.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//")
-                    else url_for("main.index"))
+    return redirect(safe_next(target, url_for("main.index")))

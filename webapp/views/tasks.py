@@ -14,6 +14,7 @@ from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.forms import AssignForm, EmptyForm
 from webapp.i18n import error_text
+from webapp.urls import safe_next
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 DUE = {"overdue", "soon"}
@@ -114,5 +115,4 @@ def _act(task_id: int, action: object, message: str) -> Response:
     else:
         flash(message, "success")
     target = request.form.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//")
-                    else url_for("tasks.show", task_id=task_id))
+    return redirect(safe_next(target, url_for("tasks.show", task_id=task_id)))
