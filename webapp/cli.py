@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -61,14 +62,32 @@ def demo_generate(count: int) -> None:
     click.echo(f"{added} dossiers ajoutés.")
 
 
+def run_settings(host: str) -> dict[str, object]:
+    """What ``run`` changes in the settings: the embedded scheduler and, on a loopback
+    address only (plain http://127.0.0.1, no one else can listen), a cookie without Secure
+    unless AIGUILLAGE_SESSION_COOKIE_SECURE says otherwise. Listening on any other address
+    keeps the Secure flag as configured (on by default)."""
+    settings: dict[str, object] = {"EMBEDDED_SCHEDULER": True}
+    if _loopback(host) and "AIGUILLAGE_SESSION_COOKIE_SECURE" not in os.environ:
+        settings["SESSION_COOKIE_SECURE"] = False
+    return settings
+
+
+def _loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @cli.command("run")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("AIGUILLAGE_PORT", "5000")))
 @click.option("--host", default="127.0.0.1")
 def run_command(port: int, host: str) -> None:
     """Démarrer l'application (avec le planificateur intégré) sur http://127.0.0.1:5000."""
     from webapp import create_app
-    app = create_app({"EMBEDDED_SCHEDULER": True,
-                      "SESSION_COOKIE_SECURE": os.environ.get("AIGUILLAGE_SESSION_COOKIE_SECURE",
-                                                              "0") == "1"})
+    app = create_app(run_settings(host))
     click.echo(f"Aiguillage : http://{host}:{port}")
     app.run(host=host, port=port, debug=False, use_reloader=False)

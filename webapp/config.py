@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -71,9 +72,26 @@ def _parse(name: str, raw: str, kind: type) -> Any:
 
 
 def _instance_secret(instance: Path) -> str:
-    """A random key kept in ``instance/secret_key`` (created once, readable by us only)."""
+    """A random key kept in ``instance/secret_key`` (created once, readable by us only).
+
+    The file is created with mode 0600 in one call: never, even for an instant, readable by
+    others (a chmod after writing leaves a window), and never overwritten (two processes
+    starting at once keep the first key).
+    """
     path = instance / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32))
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    for _ in range(50):  # another process may have created the file and not yet written it
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.1)
+    raise RuntimeError(f"{path} est vide : supprimez-le pour qu'une clé soit créée")
