@@ -151,10 +151,14 @@ def deploy_command(path: Path, territory_code: str | None, note: str,
                    forms_root: Path | None) -> None:
     """Déployer les circuits d'un dossier de territoire comme nouvelles versions."""
     from engine.clock import SystemClock
-    from engine.core.circuits import forms_root_for, load_territory
+    from engine.core.circuits import TerritoryError, forms_root_for, load_territory
     from engine.services import circuits as circuit_service
     from engine.services.access import SYSTEM
-    settings = load_territory(path)
+    try:
+        settings = load_territory(path)
+    except TerritoryError as exc:
+        click.echo(circuit_service.territory_problem(path, exc).format(), err=True)
+        sys.exit(1)
     if territory_code and territory_code != settings.code:
         raise click.BadParameter(f"le dossier décrit le territoire {settings.code}",
                                  param_hint="--territory")

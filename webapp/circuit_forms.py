@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 from wtforms.widgets import HiddenInput
 
 from engine.core import forms as core_forms
+from engine.core import safejson
 from engine.core.simulate import ScenarioError
 from engine.errors import FormInvalid
 from engine.persistence.models import CircuitDraft
@@ -86,7 +87,7 @@ def _stored(draft: CircuitDraft, name: str) -> tuple[list[dict[str, Any]], str]:
     ui_raw = draft.form_files.get(name[:-5] + ".ui.json")
     try:
         spec = core_forms.load_json_form(raw, ui_raw)
-        props = json.loads(raw).get("properties", {})
+        props = safejson.loads(raw).get("properties", {})
     except (core_forms.FormError, ValueError):
         return [], ""
     rows = [_row(f.name, f.label, f.kind, required=f.required,
@@ -162,7 +163,7 @@ def schema_from_post(rows: list[dict[str, Any]], title: str) -> tuple[dict[str, 
 
 def _prop(row: dict[str, Any]) -> dict[str, Any]:
     try:
-        extra = json.loads(row["extra"])
+        extra = safejson.loads(row["extra"], max_bytes=20_000)
     except ValueError:
         extra = {}
     extra = extra if isinstance(extra, dict) else {}
@@ -208,8 +209,8 @@ class DryRunState:
             return cls(now, None, [])
         try:
             start = datetime.fromisoformat(form.get("start", ""))
-            data = json.loads(form["data"]) if form.get("data") else None
-            steps = json.loads(form.get("steps") or "[]")
+            data = safejson.loads(form["data"]) if form.get("data") else None
+            steps = safejson.loads(form.get("steps") or "[]")
         except (ValueError, TypeError):
             return cls(now, None, [])
         ok = isinstance(steps, list) and all(isinstance(s, dict) for s in steps)

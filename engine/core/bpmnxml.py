@@ -6,6 +6,7 @@ entity expansion, no external fetch), parsed by lxml with network and DTD loadin
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ from lxml import etree
 
 from engine.core.circuits import MAX_FILE_BYTES
 from engine.core.problems import Problem
+from engine.core.wording import Size
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 NS = {"bpmn": BPMN, "spiffworkflow": SPIFF, "camunda": CAMUNDA}
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_DECLARED = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
 
 FORM_PROPERTIES = ("formJsonSchemaFilename", "formUiSchemaFilename")
 
@@ -45,9 +48,12 @@ def parse_document(name: str, raw: bytes) -> tuple[Document | None, list[Problem
     """Parse ``raw`` as a BPMN file; return the document or the problems that stop it."""
     if len(raw) > MAX_FILE_BYTES:
         return None, [Problem("xml.too_big", file=name,
-                              params={"size": len(raw), "limit": MAX_FILE_BYTES})]
+                              params={"size": Size(len(raw)), "limit": Size(MAX_FILE_BYTES)})]
     if not raw.strip():
         return None, [Problem("xml.empty", file=name)]
+    wrong = _encoding(name, raw)
+    if wrong is not None:
+        return None, [wrong]
     match = _DOCTYPE.search(raw[:65536]) or _DOCTYPE.search(raw)
     if match:
         line = raw[: match.start()].count(b"\n") + 1
@@ -61,6 +67,23 @@ def parse_document(name: str, raw: bytes) -> tuple[Document | None, list[Problem
         return None, [Problem("xml.not_bpmn", file=name, line=root.sourceline,
                               params={"root": etree.QName(root).localname})]
     return Document(name, root), []
+
+
+def _encoding(name: str, raw: bytes) -> Problem | None:
+    """UTF-8 only, everywhere: the check, the web import and the deployment all store the
+    text as UTF-8, so a file in (or declaring) another encoding is refused at the door."""
+    declared = _DECLARED.match(raw.removeprefix(codecs.BOM_UTF8)[:400])
+    if declared is not None:
+        encoding = declared.group(1).decode("ascii", "replace").strip()
+        if encoding.casefold().replace("_", "-") not in ("utf-8", "utf8"):
+            return Problem("xml.encoding_declared", file=name, line=1,
+                           params={"encoding": encoding[:40]})
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return Problem("xml.encoding", file=name, line=line, params={"line": line})
+    return None
 
 
 def local(element: etree._Element) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -10,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from engine.core import safejson
+from engine.core.messages import render
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
@@ -102,14 +105,14 @@ class TerritoryError(ValueError):
 def parse_territory(raw: bytes | str) -> Territory:
     """Read and validate a ``territory.json`` text."""
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise TerritoryError(str(exc)) from None
+        data = safejson.loads(raw)
+    except safejson.JsonError as exc:
+        raise TerritoryError(render(exc.code, "fr", {"detail": exc.detail})) from None
     errors = sorted(Draft202012Validator(TERRITORY_SCHEMA).iter_errors(data), key=str)
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "racine"
-        raise TerritoryError(f"{where}: {first.message}")
+        raise TerritoryError(f"{where} : {_territory_error(first)}")
     keys = [r["key"] for r in data["roles"]]
     if len(set(keys)) != len(keys):
         raise TerritoryError("roles: clé en double")
@@ -121,11 +124,28 @@ def parse_territory(raw: bytes | str) -> Territory:
     )
 
 
+def _territory_error(error: ValidationError) -> str:
+    """A schema error of a territory file, in French."""
+    if error.validator == "required":
+        missing = [n for n in error.validator_value if n not in (error.instance or {})]
+        return f"champ obligatoire manquant : {', '.join(missing)}"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"champ inconnu : {', '.join(extra)}"
+    return {
+        "type": "type de valeur inattendu", "pattern": "format refusé",
+        "maxLength": f"texte trop long ({error.validator_value} caractères au plus)",
+        "minLength": "texte vide", "minItems": "liste vide",
+    }.get(str(error.validator), "valeur refusée")
+
+
 def load_territory(folder: Path) -> Territory:
     """Read ``folder/territory.json``."""
     path = folder / "territory.json"
     if not path.is_file():
         raise TerritoryError(f"{path} introuvable")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise TerritoryError(render("json.too_big", "fr", {"detail": MAX_FILE_BYTES // 1024}))
     return parse_territory(path.read_bytes())
 
 

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
-from engine.core.messages import render
+from engine.core import safejson
+from engine.core.messages import Reason, reason, render
 
 FieldKind = Literal[
     "text", "textarea", "integer", "number", "boolean", "date", "choice", "multichoice", "group"
@@ -73,7 +74,7 @@ class FormSpec:
 class FormError(ValueError):
     """A form file is unusable; ``code`` keys the message catalogue."""
 
-    def __init__(self, code: str, detail: str = "") -> None:
+    def __init__(self, code: str, detail: str | Reason = "") -> None:
         self.code = code
         self.detail = detail
         super().__init__(f"{code}: {detail}")
@@ -90,9 +91,9 @@ def load_json_form(raw: bytes | str, ui_raw: bytes | str | None = None) -> FormS
 
 def _json(raw: bytes | str, code: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FormError(code, str(exc)) from None
+        value = safejson.loads(raw)
+    except safejson.JsonError as exc:
+        raise FormError(code, reason(exc.code, exc.detail)) from None
     if not isinstance(value, dict):
         raise FormError(code, "not an object")
     return value
@@ -100,6 +101,8 @@ def _json(raw: bytes | str, code: str) -> dict[str, Any]:
 
 def form_from_schema(schema: dict[str, Any], ui: Mapping[str, Any] | None = None) -> FormSpec:
     """Field specs from a JSON Schema object; raise ``FormError`` if it is not usable."""
+    if safejson.depth(schema) > safejson.MAX_DEPTH or safejson.depth(ui) > safejson.MAX_DEPTH:
+        raise FormError("form.bad_schema", reason("json.too_deep", str(safejson.MAX_DEPTH)))
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -244,6 +247,8 @@ def _camunda_bounds(prop: dict[str, Any], constraints: Mapping[str, Any], ftype:
 
 def validate(form: FormSpec, data: Mapping[str, Any], lang: str = "fr") -> dict[str, list[str]]:
     """Validate ``data`` against ``form``; return ``{field path: [messages]}``."""
+    if safejson.depth(data) > safejson.MAX_DEPTH:
+        return {"": [render("json.too_deep", lang, {"detail": safejson.MAX_DEPTH})]}
     try:
         json.dumps(data, allow_nan=False)
     except (TypeError, ValueError):

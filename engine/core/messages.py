@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.wording import FOREIGN, Size, french
+
 CATALOGUE: dict[str, tuple[str, str]] = {
     # service refusals, shown to users in their language (EngineError.message_in)
     "svc.user_or_territory_unknown": (
@@ -147,8 +149,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "étapes actives supprimées par la nouvelle version : {steps}",
         "active steps removed by the new version: {steps}"),
     # XML and files
-    "xml.too_big": ("Fichier trop volumineux ({size} octets ; maximum {limit}).",
-                    "File too large ({size} bytes; limit {limit})."),
+    "xml.too_big": ("Fichier trop volumineux ({size} ; {limit} au plus).",
+                    "File too large ({size}; {limit} at most)."),
+    "xml.encoding": (
+        "Ce fichier n'est pas en UTF-8 (ligne {line}) : enregistrez-le en UTF-8.",
+        "This file is not UTF-8 (line {line}): save it as UTF-8."),
+    "xml.encoding_declared": (
+        "Ce fichier se déclare en {encoding} : seul l'UTF-8 est accepté ; enregistrez-le en "
+        "UTF-8.",
+        "This file declares itself as {encoding}: only UTF-8 is accepted; save it as UTF-8."),
     "xml.empty": ("Fichier vide.", "Empty file."),
     "xml.syntax": ("XML mal formé : {detail}", "Malformed XML: {detail}"),
     "xml.doctype": ("Les déclarations DOCTYPE et les entités sont refusées (risque XXE).",
@@ -157,8 +166,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                      "This file is not a BPMN 2.0 diagram (root element {root})."),
     "xml.xsd": ("Non conforme au schéma BPMN : {detail}", "Not valid against the BPMN schema: {detail}"),
     "file.missing": ("Fichier introuvable : {name}.", "File not found: {name}."),
+    "file.bad_json": ("Fichier JSON illisible : {reason}.", "Unreadable JSON file: {reason}."),
     "file.unsafe_name": ("Nom de fichier refusé : {name}.", "File name refused: {name}."),
     # territory file
+    "territory.missing": (
+        "Ce dossier n'a pas de fichier territory.json (code, nom et rôles du territoire).",
+        "This folder has no territory.json file (the territory's code, name and roles)."),
     "territory.invalid": ("Fichier de territoire invalide : {detail}", "Invalid territory file: {detail}"),
     "territory.process_missing": (
         "Le circuit « {circuit} » désigne le processus {process}, absent de {file}.",
@@ -240,6 +253,48 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "a number of rounds."),
     "bpmn.missing_flow": ("Référence au flux {flow}, qui n'existe pas.",
                           "Reference to flow {flow}, which does not exist."),
+    "bpmn.flow_no_source": ("Flux sans origine (sourceRef) : reliez-le à l'élément d'où il part.",
+                            "Flow without a source (sourceRef): connect it to where it starts."),
+    "bpmn.flow_no_target": ("Flux sans destination (targetRef) : reliez-le à l'élément où il "
+                            "mène.",
+                            "Flow without a target (targetRef): connect it to where it leads."),
+    "bpmn.flow_other_scope": (
+        "Ce flux relie {node}, qui n'est pas au même niveau : un flux ne peut ni entrer dans un "
+        "sous-processus ni en sortir.",
+        "This flow connects {node}, which is not at the same level: a flow may neither enter "
+        "nor leave a sub-process."),
+    "bpmn.instructions": ("Consignes refusées : {reason}.", "Instructions refused: {reason}."),
+    "bpmn.instructions_as_written": (
+        "Consignes affichées telles quelles, sans les données du dossier : {reason}.",
+        "Instructions shown as written, without the case data: {reason}."),
+    "template.too_long": ("consignes trop longues ({detail} caractères au plus)",
+                          "instructions too long ({detail} characters at most)"),
+    "template.syntax": ("modèle mal écrit (ligne {detail})", "badly written template (line {detail})"),
+    "template.too_nested": ("modèle imbriqué trop profondément", "template nested too deeply"),
+    "template.macro": ("les macros ne sont pas permises (elles peuvent s'appeler sans fin)",
+                       "macros are not allowed (they may call themselves endlessly)"),
+    "template.include": ("inclure ou importer un autre modèle n'est pas permis",
+                         "including or importing another template is not allowed"),
+    "template.power": ("la puissance (**) n'est pas permise", "powers (**) are not allowed"),
+    "template.repeat": ("répéter un texte ou une liste avec * n'est pas permis",
+                        "repeating a text or a list with * is not allowed"),
+    "template.range": ("range() doit avoir des bornes écrites en chiffres, pour {detail} "
+                       "éléments au plus",
+                       "range() needs bounds written as numbers, for {detail} items at most"),
+    "template.loops": ("boucles imbriquées trop coûteuses (plus de {detail} tours en tout ; "
+                       "une liste du dossier compte pour 100)",
+                       "nested loops too costly (more than {detail} rounds in all; a list of "
+                       "the case counts as 100)"),
+    "template.recursive": ("les boucles récursives ne sont pas permises",
+                           "recursive loops are not allowed"),
+    "bpmn.too_many_nodes": (
+        "Circuit trop grand : {count} éléments dans ce processus, {limit} au plus. Découpez-le "
+        "en sous-circuits (activités d'appel).",
+        "Circuit too large: {count} elements in this process, {limit} at most. Split it into "
+        "sub-circuits (call activities)."),
+    "bpmn.too_deep": (
+        "Circuit trop long à analyser : découpez-le en sous-circuits (activités d'appel).",
+        "Circuit too long to analyse: split it into sub-circuits (call activities)."),
     "bpmn.unreachable": ("Élément sans flux entrant : il ne sera jamais atteint.",
                          "Element without an incoming flow: it can never be reached."),
     "bpmn.dead_end": ("Élément sans flux sortant : ajoutez un événement de fin après lui.",
@@ -289,6 +344,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "due.working_days": ("nombre entier de jours ouvrés entre 1 et 365",
                          "a whole number of working days between 1 and 365"),
     # forms
+    "json.too_big": ("données trop volumineuses ({detail} Ko au plus)",
+                     "data too large ({detail} KB at most)"),
+    "json.encoding": ("texte qui n'est pas en UTF-8 (ligne {detail}) : enregistrez-le en UTF-8",
+                      "text that is not UTF-8 (line {detail}): save it as UTF-8"),
+    "json.too_deep": ("données imbriquées trop profondément (plus de {detail} niveaux)",
+                      "data nested too deeply (more than {detail} levels)"),
+    "json.syntax": ("JSON mal formé (ligne {detail})", "malformed JSON (line {detail})"),
+    "json.invalid": ("valeur JSON refusée (nombre trop grand, NaN ou caractère invalide)",
+                     "JSON value refused (number too large, NaN or invalid character)"),
     "form.bad_json": ("JSON invalide ({detail})", "invalid JSON ({detail})"),
     "form.bad_ui_json": ("schéma d'affichage JSON invalide ({detail})",
                          "invalid UI schema JSON ({detail})"),
@@ -340,10 +404,10 @@ class Reason:
     """A message nested in another one's parameters, rendered in the outer one's language."""
 
     code: str
-    detail: str = ""
+    detail: str | Reason = ""
 
 
-def reason(code: str, detail: str = "") -> Reason:
+def reason(code: str, detail: str | Reason = "") -> Reason:
     """A nested message (for example why a condition or a form was refused)."""
     return Reason(code, detail)
 
@@ -351,8 +415,10 @@ def reason(code: str, detail: str = "") -> Reason:
 def render(code: str, lang: str, params: Mapping[str, Any]) -> str:
     """The message for ``code`` in ``lang`` with ``params`` filled in (nested ``Reason``s
     rendered in the same language)."""
-    params = {k: render(v.code, lang, {"detail": v.detail}) if isinstance(v, Reason) else v
-              for k, v in params.items()}
+    params = {k: render(v.code, lang, {"detail": v.detail}) if isinstance(v, Reason) else
+              v.in_language(lang) if isinstance(v, Size) else v for k, v in params.items()}
+    if lang != "en" and code in FOREIGN and isinstance(params.get("detail"), str):
+        params["detail"] = french(code, params["detail"])  # a library's English message
     pair = CATALOGUE.get(code)
     if pair is None:
         return code if not params else f"{code} {dict(params)}"

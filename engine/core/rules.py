@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from engine.core import expressions, timers
+from engine.core import expressions, text, timers
 from engine.core.bpmnxml import (
     BPMN,
     CAMUNDA,
@@ -73,6 +73,7 @@ def check_documents(docs: list[Document], ctx: Context) -> list[Problem]:
             problems += _process(doc, process)
             for scope in [process, *process.iter(f"{{{BPMN}}}subProcess")]:
                 problems += _scope(doc, scope, ctx)
+            problems += _size(doc, process)
             problems += _loops(doc, process)
             problems += _connections(doc, process)
         for element in doc.root.iter():
@@ -155,8 +156,14 @@ def _human(doc: Document, el: etree._Element, ctx: Context,
     props = properties(el)
     yield from _due(doc, el, props)
     instructions = el.find("bpmn:extensionElements/spiffworkflow:instructionsForEndUser", NS)
-    if not text_of(el.find("bpmn:documentation", NS)) and instructions is None:
+    documentation = el.find("bpmn:documentation", NS)
+    if not text_of(documentation) and instructions is None:
         yield where(doc, el, "bpmn.no_documentation", severity="warning")
+    for source in (documentation, instructions):
+        for refused in text.check_template(text_of(source)):
+            yield where(doc, el, "bpmn.instructions_as_written" if refused.warning else
+                        "bpmn.instructions", severity="warning" if refused.warning else "error",
+                        reason=reason(refused.code, refused.detail))
 
 
 def _due(doc: Document, el: etree._Element, props: dict[str, str]) -> Iterator[Problem]:
@@ -261,11 +268,41 @@ _NODES = ("userTask", "manualTask", "task", "exclusiveGateway", "inclusiveGatewa
           "intermediateCatchEvent", "endEvent", "startEvent", "boundaryEvent")
 
 
+_COUNTED = {*_NODES, "scriptTask", "serviceTask", "sendTask", "receiveTask", "businessRuleTask",
+            "eventBasedGateway", "complexGateway", "transaction", "adHocSubProcess"}
+MAX_NODES = 300  # SpiffWorkflow parses a path recursively: 300 steps stay inside its limit
+
+
+def _size(doc: Document, process: etree._Element) -> list[Problem]:
+    """Refuse a process too big for the engine, with the limit, before the library parses it."""
+    count = sum(1 for el in process.iter() if is_bpmn(el, *_COUNTED))
+    if count > MAX_NODES:
+        return [where(doc, process, "bpmn.too_many_nodes", count=count, limit=MAX_NODES)]
+    return []
+
+
+def _flow_ends(doc: Document, flows: list[etree._Element],
+               ids: set[str | None]) -> list[Problem]:
+    """A flow names both its ends, and both are elements of its own process or sub-process."""
+    problems = []
+    for flow in flows:
+        for attribute, missing in (("sourceRef", "bpmn.flow_no_source"),
+                                   ("targetRef", "bpmn.flow_no_target")):
+            ref = flow.get(attribute)
+            if not ref:
+                problems.append(where(doc, flow, missing))
+            elif ref not in ids:
+                problems.append(where(doc, flow, "bpmn.flow_other_scope", node=ref))
+    return problems
+
+
 def _connections(doc: Document, process: etree._Element) -> list[Problem]:
     """Every node reachable and leading somewhere; no reference to a missing flow."""
     problems = []
     for scope in [process, *process.iter(f"{{{BPMN}}}subProcess")]:
         flows = [n for n in flow_nodes(scope) if local(n) == "sequenceFlow"]
+        problems += _flow_ends(doc, flows, {n.get("id") for n in flow_nodes(scope)
+                                            if local(n) != "sequenceFlow"})
         ids = {f.get("id") for f in flows}
         sources = {f.get("sourceRef") for f in flows}
         targets = {f.get("targetRef") for f in flows}
@@ -305,16 +342,20 @@ def _loops(doc: Document, process: etree._Element) -> list[Problem]:
 
 def _graph(scope: etree._Element) -> tuple[dict[str, set[str]], dict[str, str],
                                            dict[str, etree._Element]]:
+    """Edges between the nodes of ``scope`` only: a flow with a missing end, or one that
+    leaves the scope, is reported by ``_flow_ends`` and left out of the graph."""
     graph: dict[str, set[str]] = {}
     conditions: dict[str, str] = {}
     nodes = {n.get("id", ""): n for n in flow_nodes(scope) if n.get("id")}
     for node in nodes.values():
         if local(node) == "sequenceFlow":
             src, dst = node.get("sourceRef", ""), node.get("targetRef", "")
+            if src not in nodes or dst not in nodes:
+                continue
             graph.setdefault(src, set()).add(dst)
             conditions[src] = conditions.get(src, "") + text_of(
                 node.find("bpmn:conditionExpression", NS))
-        elif local(node) == "boundaryEvent":
+        elif local(node) == "boundaryEvent" and node.get("attachedToRef") in nodes:
             graph.setdefault(node.get("attachedToRef", ""), set()).add(node.get("id", ""))
     return graph, conditions, nodes
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core import diff as semantic
-from engine.core.circuits import CircuitBundle, Role, load_territory
+from engine.core.circuits import CircuitBundle, Role, TerritoryError, load_territory
 from engine.core.circuits import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
@@ -105,9 +105,13 @@ def deploy_folder(session: Session, clock: Clock, actor: Actor, folder: Path,
     """Create or update the territory of a folder (or ``into``, keeping the folder's roles)
     and deploy each circuit it lists.
 
-    :raises ProcessDefinitionError: a circuit fails the check; nothing is stored.
+    :raises ProcessDefinitionError: the territory file is missing or invalid, or a circuit
+        fails the check; nothing is stored.
     """
-    settings = load_territory(folder)
+    try:
+        settings = load_territory(folder)
+    except TerritoryError as exc:
+        raise ProcessDefinitionError([territory_problem(folder, exc)]) from None
     target = replace(into, roles=settings.roles, circuits=settings.circuits) if into else settings
     loaded = load_path(folder, forms_root)
     problems = loaded.problems + [p for _, b in loaded.bundles for p in check(b) if p.is_error]
@@ -118,6 +122,14 @@ def deploy_folder(session: Session, clock: Clock, actor: Actor, folder: Path,
     return [deploy(session, clock, actor, territory.id, entry.key,
                    by_label[f"{folder.name}/{entry.key}"], note)
             for entry in settings.circuits]
+
+
+def territory_problem(folder: Path, exc: TerritoryError) -> Problem:
+    """The problem to show for a folder whose ``territory.json`` is missing or invalid."""
+    path = folder / "territory.json"
+    if not path.is_file():
+        return Problem("territory.missing", file=str(path))
+    return Problem("territory.invalid", file=str(path), params={"detail": str(exc)})
 
 
 def versions(session: Session, actor: Actor, circuit_id: int) -> list[VersionInfo]:

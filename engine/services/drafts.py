@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.core import bpmnxml, simulate
+from engine.core import bpmnxml, safejson, simulate
 from engine.core.circuits import CircuitBundle, safe_name
 from engine.core.forms import FormError, FormSpec, form_from_schema
 from engine.core.loader import load_path
+from engine.core.messages import reason
 from engine.core.problems import Problem, has_errors
 from engine.core.spiff.compiler import compile_circuit
 from engine.errors import (
@@ -117,7 +118,7 @@ def save(session: Session, clock: Clock, actor: Actor, draft_id: int, revision: 
     :raises DraftConflict: the draft was saved by someone else since ``revision``.
     :raises ProcessDefinitionError: the text is not a readable BPMN file (nothing stored).
     """
-    raw = xml.encode()
+    raw = xml.encode("utf-8", "surrogatepass")  # a lone surrogate then fails the UTF-8 check
     _, unreadable = bpmnxml.parse_document("diagramme.bpmn", raw)
     if unreadable:
         raise ProcessDefinitionError(unreadable)
@@ -219,6 +220,7 @@ def import_files(session: Session, clock: Clock, actor: Actor, territory_id: int
             problems += bpmnxml.parse_document(base, raw)[1]
             bpmn[base] = raw
         else:
+            problems += _json_file(base, raw)
             form_files[base] = raw
     if not bpmn:
         problems.append(Problem("file.missing", params={"name": ".bpmn"}))
@@ -227,6 +229,16 @@ def import_files(session: Session, clock: Clock, actor: Actor, territory_id: int
     main = sorted(bpmn)[0]
     bundle = CircuitBundle(None, main, bpmn, form_files, title=title or key)
     return _create(session, clock, actor, territory_id, key, bundle)
+
+
+def _json_file(name: str, raw: bytes) -> list[Problem]:
+    """Why an uploaded form file cannot be read (not UTF-8, too deep, not JSON), if it cannot."""
+    try:
+        safejson.loads(raw)
+    except safejson.JsonError as exc:
+        return [Problem("file.bad_json", file=name, line=exc.line,
+                        params={"reason": reason(exc.code, exc.detail)})]
+    return []
 
 
 def _create(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,

@@ -22,6 +22,7 @@ from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from engine.core import safejson
 from engine.core.problems import Problem
 from engine.errors import Conflict, FormInvalid, ProcessDefinitionError
 from engine.services import circuits, drafts
@@ -146,8 +147,12 @@ def draft_data(draft_id: int) -> Response:
 @login_required
 def save(draft_id: int) -> tuple[Response, int]:
     """Save the diagram (JSON ``{revision, xml}``) and return the check's findings."""
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body.get("xml"), str) or not isinstance(body.get("revision"), int):
+    try:  # the one JSON door: bounded depth and size, UTF-8 only
+        body = safejson.loads(request.get_data(), max_bytes=3 * 1024 * 1024)
+    except safejson.JsonError:
+        abort(400)
+    if not isinstance(body, dict) or not isinstance(body.get("xml"), str) \
+            or not isinstance(body.get("revision"), int):
         abort(400)
     try:
         result = drafts.save(get_session(), clock(), actor(), draft_id, body["revision"],

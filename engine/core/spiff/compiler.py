@@ -192,7 +192,12 @@ def _spiff_parse(docs: list[Document], process_id: str) -> tuple[Any, dict[str, 
         spec = parser.get_spec(process_id)
         subs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
+        if isinstance(exc.__cause__ or exc.__context__, RecursionError) or \
+                "RecursionError" in str(exc):  # the library parses a path recursively
+            return None, {}, [Problem("bpmn.too_deep", file=exc.file_name or None)]
         return None, {}, [_translate(exc, by_name)]
+    except RecursionError:
+        return None, {}, [Problem("bpmn.too_deep")]
     except SpiffWorkflowException as exc:
         return None, {}, [Problem("bpmn.engine", params={"detail": str(exc)})]
     return spec, subs, []
