@@ -34,6 +34,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.coordination_only": (
         "réservé à la coordination du territoire",
         "reserved to the territory's coordination"),
+    "svc.system_only": (
+        "réservé aux outils d'exploitation (ligne de commande)",
+        "reserved to the operations tools (command line)"),
     "svc.version_not_found": ("version introuvable", "version not found"),
     "svc.case_not_found": ("dossier introuvable", "case not found"),
     "svc.case_not_on_other_version": (

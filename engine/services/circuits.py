@@ -1,4 +1,8 @@
-"""Deploying circuits as immutable versions, listing them, choosing the active one."""
+"""Deploying circuits as immutable versions, listing them, choosing the active one.
+
+Every use case returns plain frozen data (``CircuitInfo``, ``Version``, ``VersionInfo``...),
+never a row; ``deploy`` and ``deploy_folder`` join their caller's unit of work.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,52 @@ from engine.core.circuits import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
 from engine.core.spiff.compiler import check, compile_circuit
-from engine.errors import NotFound, ProcessDefinitionError
+from engine.errors import NotFound, PermissionDenied, ProcessDefinitionError
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, CircuitVersion, HumanTask, Territory, User
 from engine.persistence.models.case import OPEN
 from engine.persistence.models.human_task import OPEN as TASK_OPEN
 from engine.services import audit, territories
 from engine.services.access import Actor, require_coordinator, require_member
+
+
+@dataclass(frozen=True)
+class CircuitInfo:
+    """A circuit as lists and pages show it."""
+
+    id: int
+    territory_id: int
+    key: str
+    title: str
+    active_version_id: int | None
+
+
+@dataclass(frozen=True)
+class Version:
+    """A deployed version and its files (immutable)."""
+
+    id: int
+    circuit_id: int
+    number: int
+    process_id: str
+    main_file: str
+    note: str
+    deployed_at: datetime
+    bpmn_files: dict[str, str]
+    form_files: dict[str, str]
+
+
+def circuit_info(circuit: Circuit) -> CircuitInfo:
+    """The plain data of a circuit row."""
+    return CircuitInfo(circuit.id, circuit.territory_id, circuit.key, circuit.title,
+                       circuit.active_version_id)
+
+
+def version_data(version: CircuitVersion) -> Version:
+    """The plain data of a version row."""
+    return Version(version.id, version.circuit_id, version.number, version.process_id,
+                   version.main_file, version.note, version.deployed_at,
+                   dict(version.bpmn_files), dict(version.form_files))
 
 
 @dataclass(frozen=True)
@@ -50,24 +93,21 @@ def check_bundle(session: Session, territory_id: int, bundle: CircuitBundle) -> 
 
 
 def deploy(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,
-           bundle: CircuitBundle, note: str = "", activate: bool = True) -> CircuitVersion:
+           bundle: CircuitBundle, note: str = "", activate: bool = True) -> Version:
     """Store a checked circuit as a new immutable version (the same files twice: no new one).
+    Called inside another use case, it joins that use case's unit of work.
 
     :raises PermissionDenied: the actor does not coordinate the territory.
     :raises ProcessDefinitionError: the circuit fails the check; nothing is stored.
     """
     require_coordinator(actor, territory_id)
     with transaction(session):
-        version = store_version(session, clock, actor, territory_id, key, bundle, note, activate)
-    return version
+        return version_data(_store(session, clock, actor, territory_id, key, bundle, note,
+                                   activate))
 
 
-def store_version(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,
-                  bundle: CircuitBundle, note: str = "", activate: bool = True) -> CircuitVersion:
-    """``deploy`` inside the caller's transaction (the caller checked the actor).
-
-    :raises ProcessDefinitionError: the circuit fails the check.
-    """
+def _store(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,
+           bundle: CircuitBundle, note: str, activate: bool) -> CircuitVersion:
     territory = _territory(session, territory_id)
     bundle = _with_territory(bundle, territory)
     compiled = compile_circuit(bundle)
@@ -101,13 +141,17 @@ def store_version(session: Session, clock: Clock, actor: Actor, territory_id: in
 def deploy_folder(session: Session, clock: Clock, actor: Actor, folder: Path,
                   forms_root: Path, note: str = "",
                   into: TerritoryFile | None = None, prefix: str | None = None,
-                  ) -> list[CircuitVersion]:
+                  ) -> list[Version]:
     """Create or update the territory of a folder (or ``into``, keeping the folder's roles)
-    and deploy each circuit it lists.
+    and deploy each circuit it lists, in one unit of work (all or nothing). Operations tools
+    only: the command line and the demo pass ``SYSTEM``.
 
+    :raises PermissionDenied: the actor is a person, not the system.
     :raises ProcessDefinitionError: the territory file is missing or invalid, or a circuit
         fails the check; nothing is stored.
     """
+    if not actor.is_system:
+        raise PermissionDenied(code="svc.system_only")
     try:
         settings = load_territory(folder)
     except TerritoryError as exc:
@@ -117,11 +161,12 @@ def deploy_folder(session: Session, clock: Clock, actor: Actor, folder: Path,
     problems = loaded.problems + [p for _, b in loaded.bundles for p in check(b) if p.is_error]
     if problems:  # refuse the whole folder before anything is stored
         raise ProcessDefinitionError(problems)
-    territory = territories.ensure_territory(session, clock, actor, target, prefix)
     by_label = dict(loaded.bundles)
-    return [deploy(session, clock, actor, territory.id, entry.key,
-                   by_label[f"{folder.name}/{entry.key}"], note)
-            for entry in settings.circuits]
+    with transaction(session):
+        territory = territories.ensure_territory(session, clock, actor, target, prefix)
+        return [deploy(session, clock, actor, territory.id, entry.key,
+                       by_label[f"{folder.name}/{entry.key}"], note)
+                for entry in settings.circuits]
 
 
 def territory_problem(folder: Path, exc: TerritoryError) -> Problem:
@@ -166,15 +211,15 @@ def activate(session: Session, clock: Clock, actor: Actor, circuit_id: int,
                      circuit_id=circuit_id, version=version.number)
 
 
-def list_circuits(session: Session, actor: Actor, territory_id: int) -> list[Circuit]:
+def list_circuits(session: Session, actor: Actor, territory_id: int) -> list[CircuitInfo]:
     """Circuits of a territory that have an active version."""
     require_member(actor, territory_id)
-    return list(session.scalars(select(Circuit).where(
+    return [circuit_info(c) for c in session.scalars(select(Circuit).where(
         Circuit.territory_id == territory_id, Circuit.active_version_id.is_not(None))
-        .order_by(Circuit.title)))
+        .order_by(Circuit.title))]
 
 
-def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[Circuit, Any]:
+def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[CircuitInfo, Any]:
     """The circuit and the start form (``FormSpec`` or None) of its active version.
 
     :raises NotFound: unknown circuit, no active version, or outside the actor's territories.
@@ -184,7 +229,7 @@ def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[Circuit
         raise NotFound(code="svc.circuit_no_active_version")
     from engine.core.spiff.runner import start_form as form_of
     from engine.services import runtime
-    return circuit, form_of(runtime.compiled(session, circuit.active_version_id))
+    return circuit_info(circuit), form_of(runtime.compiled(session, circuit.active_version_id))
 
 
 def _circuit(session: Session, actor: Actor, circuit_id: int) -> Circuit:
@@ -243,7 +288,41 @@ def overview(session: Session, actor: Actor, territory_id: int) -> list[CircuitO
     return out + [CircuitOverview(None, d.key, d.title, [], d.id) for d in drafts.values()]
 
 
-def version_of(session: Session, actor: Actor, version_id: int) -> tuple[Circuit, CircuitVersion]:
+@dataclass(frozen=True)
+class ReferenceCircuit:
+    """A reference circuit the territory may copy as a variant."""
+
+    key: str
+    title: str
+
+
+@dataclass(frozen=True)
+class CircuitsPage:
+    """The circuits page: the territory's circuits, and the reference circuits it lacks."""
+
+    rows: list[CircuitOverview]
+    variants: list[ReferenceCircuit]
+
+
+def circuits_page(session: Session, actor: Actor, territory_id: int,
+                  reference: Path) -> CircuitsPage:
+    """The overview of a territory's circuits and the circuits of the ``reference`` folder it
+    has neither deployed nor drafted (coordinators only).
+
+    :raises PermissionDenied: the actor does not coordinate the territory.
+    """
+    rows = overview(session, actor, territory_id)
+    present = {r.key for r in rows}
+    try:
+        listed = load_territory(reference).circuits if reference.is_dir() else ()
+    except TerritoryError:
+        listed = ()
+    return CircuitsPage(rows, [ReferenceCircuit(c.key, c.title) for c in listed
+                               if c.key not in present])
+
+
+def _version_of(session: Session, actor: Actor,
+                version_id: int) -> tuple[Circuit, CircuitVersion]:
     """A version and its circuit (members of the territory only).
 
     :raises NotFound: unknown version, or outside the actor's territories.
@@ -259,7 +338,7 @@ def export_zip(session: Session, actor: Actor, version_id: int) -> tuple[str, by
 
     :raises PermissionDenied: the actor does not coordinate the territory.
     """
-    circuit, version = version_of(session, actor, version_id)
+    circuit, version = _version_of(session, actor, version_id)
     require_coordinator(actor, circuit.territory_id)
     manifest = {"key": circuit.key, "title": circuit.title, "file": version.main_file,
                 "process": version.process_id, "version": version.number,
@@ -284,11 +363,11 @@ class Touched:
     references: list[str]
 
 
-@dataclass
+@dataclass(frozen=True)
 class DiffView:
     """Two versions side by side: what changed, and which running cases it touches."""
 
-    circuit: Circuit
+    circuit: CircuitInfo
     old_label: str
     new_label: str
     old_xml: str
@@ -319,7 +398,7 @@ def diff_versions(session: Session, actor: Actor, circuit_id: int, old_id: int,
         raise NotFound(code="svc.version_unknown")
     changes = semantic.diff_files(_encoded(old.bpmn_files), _encoded(new.bpmn_files),
                                   _encoded(old.form_files), _encoded(new.form_files))
-    return DiffView(circuit, f"version {old.number}", f"version {new.number}",
+    return DiffView(circuit_info(circuit), f"version {old.number}", f"version {new.number}",
                     old.bpmn_files[old.main_file], new.bpmn_files[new.main_file], changes,
                     touched_cases(session, circuit_id, changes))
 
@@ -331,7 +410,7 @@ def diff_reference(session: Session, actor: Actor, circuit_id: int, version_id: 
     :raises NotFound: the reference folder has no circuit with this key.
     :raises PermissionDenied: the actor does not coordinate the territory (as deploying).
     """
-    circuit, version = version_of(session, actor, version_id)
+    circuit, version = _version_of(session, actor, version_id)
     require_coordinator(actor, circuit.territory_id)
     if circuit.id != circuit_id:
         raise NotFound(code="svc.version_unknown")
@@ -341,7 +420,7 @@ def diff_reference(session: Session, actor: Actor, circuit_id: int, version_id: 
         raise NotFound(code="svc.no_reference_circuit")
     changes = semantic.diff_files(ref.bpmn, _encoded(version.bpmn_files), ref.forms,
                                   _encoded(version.form_files))
-    return DiffView(circuit, "référence", f"version {version.number}",
+    return DiffView(circuit_info(circuit), "référence", f"version {version.number}",
                     ref.bpmn[ref.main_file].decode(), version.bpmn_files[version.main_file],
                     changes, touched_cases(session, circuit.id, changes))
 

@@ -1,18 +1,24 @@
 """Circuit drafts: open, save (with a revision check), check, deploy, discard; forms of a
-draft; territory variants; imports; and dry-runs of a draft in memory (no case stored).
+draft and their editor; territory variants; imports; and dry-runs of a draft in memory (no
+case stored).
 
 A draft is one per circuit key of a territory. Saves name the revision they were made on:
-a stale one is refused with a ``DraftConflict`` telling who saved in between.
+a stale one is refused with a ``DraftConflict`` telling who saved in between. Every use case
+returns plain frozen data (``DraftInfo``, ``circuits.Version``...), never a row. A draft is
+checked and compiled once per revision (a small in-process cache), not once per request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from threading import Lock
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,13 +26,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.core import bpmnxml, safejson, simulate
+from engine.core import bpmnxml, dryrun, form_editor, safejson
 from engine.core.circuits import CircuitBundle, safe_name
+from engine.core.dryrun import DryRun
 from engine.core.forms import FormError, FormSpec, form_from_schema
 from engine.core.loader import load_path
-from engine.core.messages import reason
-from engine.core.problems import Problem, has_errors
-from engine.core.spiff.compiler import compile_circuit
+from engine.core.messages import reason, render
+from engine.core.problems import Problem
+from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -41,10 +48,41 @@ from engine.services.access import Actor, require_coordinator
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_FORMS = 200
+CACHE_SIZE = 16  # drafts checked and compiled, by (draft, revision, files and roles)
+
+__all__ = ["DryRun"]  # re-exported: the dry-run result is the core's plain data
 
 
 class DraftConflict(Conflict):
     """Someone saved the draft since the caller loaded it."""
+
+
+@dataclass(frozen=True)
+class DraftInfo:
+    """A draft as pages show it: its files, the revision a save must name, its roles."""
+
+    id: int
+    territory_id: int
+    key: str
+    title: str
+    main_file: str
+    bpmn_files: dict[str, str]
+    form_files: dict[str, str]
+    revision: int
+    circuit_id: int | None
+    base_version_id: int | None
+    process_id: str | None
+    roles: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def xml(self) -> str:
+        """The diagram of the main file."""
+        return self.bpmn_files[self.main_file]
+
+    @property
+    def form_names(self) -> list[str]:
+        """The form files (UI schemas left out), sorted."""
+        return sorted(n for n in self.form_files if not n.endswith(".ui.json"))
 
 
 @dataclass(frozen=True)
@@ -60,8 +98,30 @@ class SaveResult:
         return sum(1 for p in self.problems if p.is_error)
 
 
+@dataclass(frozen=True)
+class FormEditor:
+    """The form-file editor: rows, title, errors, and (when valid) the schemas and fields."""
+
+    draft: DraftInfo
+    name: str
+    rows: list[form_editor.Row]
+    title: str
+    errors: list[str]
+    spec: FormSpec | None
+    saved_revision: int | None = None  # set when the form was saved
+
+
+@dataclass(frozen=True)
+class DryRunPage:
+    """One request of the dry-run page: the draft, what blocks it, and the walk's outcome."""
+
+    draft: DraftInfo
+    problems: list[Problem]  # errors of the check: the draft cannot be walked
+    outcome: dryrun.Outcome
+
+
 def open_for_circuit(session: Session, clock: Clock, actor: Actor,
-                     circuit_id: int) -> CircuitDraft:
+                     circuit_id: int) -> DraftInfo:
     """The circuit's draft, created from its active version when there is none.
 
     :raises NotFound: unknown circuit, or one without any version.
@@ -81,23 +141,21 @@ def open_for_circuit(session: Session, clock: Clock, actor: Actor,
             draft.circuit_id, draft.base_version_id = circuit.id, version.id
             draft.process_id = version.process_id
             session.flush()
-    return draft
+        return _info(draft)
 
 
-def get(session: Session, actor: Actor, draft_id: int) -> CircuitDraft:
-    """A draft of a territory the actor coordinates.
+def get(session: Session, actor: Actor, draft_id: int) -> DraftInfo:
+    """A draft of a territory the actor coordinates, with the territory's roles.
 
     :raises NotFound: unknown draft.
     :raises PermissionDenied: the actor does not coordinate its territory.
     """
-    draft = session.get(CircuitDraft, draft_id)
-    if draft is None:
-        raise NotFound(code="svc.draft_unknown")
-    require_coordinator(actor, draft.territory_id)
-    return draft
+    draft = _get(session, actor, draft_id)
+    territory = session.get(Territory, draft.territory_id)
+    return _info(draft, list(territory.roles) if territory else [])
 
 
-def bundle_of(draft: CircuitDraft) -> CircuitBundle:
+def bundle_of(draft: CircuitDraft | DraftInfo) -> CircuitBundle:
     """The draft's files as a bundle (roles are added by ``circuits.check_bundle``)."""
     return CircuitBundle(process_id=draft.process_id, main_file=draft.main_file,
                          bpmn={k: v.encode() for k, v in draft.bpmn_files.items()},
@@ -107,8 +165,25 @@ def bundle_of(draft: CircuitDraft) -> CircuitBundle:
 
 def check(session: Session, actor: Actor, draft_id: int) -> list[Problem]:
     """Every problem of the draft, with the territory's roles."""
+    return list(_built(session, _get(session, actor, draft_id)).problems)
+
+
+@dataclass(frozen=True)
+class CheckedDraft:
+    """A draft and every problem its check finds (what the modeler loads)."""
+
+    draft: DraftInfo
+    problems: list[Problem]
+
+
+def checked(session: Session, actor: Actor, draft_id: int) -> CheckedDraft:
+    """A draft with its territory's roles and the problems of its check.
+
+    :raises NotFound: unknown draft.
+    :raises PermissionDenied: the actor does not coordinate its territory.
+    """
     draft = get(session, actor, draft_id)
-    return circuits.check_bundle(session, draft.territory_id, bundle_of(draft))
+    return CheckedDraft(draft, check(session, actor, draft_id))
 
 
 def save(session: Session, clock: Clock, actor: Actor, draft_id: int, revision: int,
@@ -158,22 +233,56 @@ def validate_form(name: str, schema: Mapping[str, Any],
     try:
         return form_from_schema(dict(schema), ui)
     except FormError as exc:
-        from engine.core.messages import render
         raise FormInvalid({"": [render(exc.code, "fr", {"detail": exc.detail})]}) from None
 
 
+def edit_form(session: Session, clock: Clock, actor: Actor, draft_id: int, name: str,
+              posted: Mapping[str, str] | None = None, action: str = "",
+              lang: str = "fr") -> FormEditor:
+    """The editor of a form file: its stored rows (``posted`` None), or the posted rows with
+    ``action`` ``ajouter`` (a new row) or ``enregistrer`` (save them when they are valid;
+    ``posted["revision"]`` names the revision they were made on). Errors are returned.
+
+    :raises PermissionDenied: the actor does not coordinate the draft's territory.
+    """
+    draft = get(session, actor, draft_id)
+    if posted is None:
+        rows, title = form_editor.rows_of_file(draft.form_files, name)
+    else:
+        rows, title = form_editor.rows_of_post(posted)
+        if action == "ajouter" and len(rows) < form_editor.MAX_ROWS:
+            rows.append(form_editor.blank(order=len(rows) + 1))
+    errors = form_editor.row_errors(rows)
+    if errors:
+        return FormEditor(draft, name, rows, title, errors, None)
+    schema, ui = form_editor.schema_of_rows(rows, title)
+    try:
+        spec = validate_form(name, schema, ui)
+    except FormInvalid as exc:
+        return FormEditor(draft, name, rows, title, exc.errors.get("", []), None)
+    if posted is None or action != "enregistrer":
+        return FormEditor(draft, name, rows, title, [], spec)
+    try:
+        revision = save_form(session, clock, actor, draft_id,
+                             form_editor.int_or(posted.get("revision"), 0), name, schema, ui)
+    except (FormInvalid, Conflict) as exc:
+        found = exc.errors.get("", []) if isinstance(exc, FormInvalid) else [exc.message_in(lang)]
+        return FormEditor(draft, name, rows, title, found, spec)
+    return FormEditor(draft, name, rows, title, [], spec, saved_revision=revision)
+
+
 def deploy(session: Session, clock: Clock, actor: Actor, draft_id: int, revision: int,
-           note: str) -> CircuitVersion:
+           note: str) -> circuits.Version:
     """Deploy the draft as a new active version and remove the draft (one transaction).
 
     :raises DraftConflict: the draft changed since ``revision``.
     :raises ProcessDefinitionError: the draft fails the check; nothing changes.
     """
     with transaction(session):
-        draft = get(session, actor, draft_id)
+        draft = _get(session, actor, draft_id)
         _expect(session, draft, revision)
-        version = circuits.store_version(session, clock, actor, draft.territory_id, draft.key,
-                                         bundle_of(draft), note)
+        version = circuits.deploy(session, clock, actor, draft.territory_id, draft.key,
+                                  bundle_of(draft), note)
         session.delete(draft)
     return version
 
@@ -181,7 +290,7 @@ def deploy(session: Session, clock: Clock, actor: Actor, draft_id: int, revision
 def discard(session: Session, clock: Clock, actor: Actor, draft_id: int) -> None:
     """Throw the draft away (the versions are untouched)."""
     with transaction(session):
-        draft = get(session, actor, draft_id)
+        draft = _get(session, actor, draft_id)
         audit.record(session, clock, actor, "circuit.draft_discard",
                      territory_id=draft.territory_id, circuit=draft.key)
         session.delete(draft)
@@ -190,7 +299,7 @@ def discard(session: Session, clock: Clock, actor: Actor, draft_id: int) -> None
 # --------------------------------------------------------------------------- variants, imports
 
 def copy_reference(session: Session, clock: Clock, actor: Actor, territory_id: int,
-                   reference: Path, forms_root: Path, key: str) -> CircuitDraft:
+                   reference: Path, forms_root: Path, key: str) -> DraftInfo:
     """Make a reference circuit the territory's draft for that circuit (a variant).
 
     :raises NotFound: no such reference circuit.
@@ -203,7 +312,7 @@ def copy_reference(session: Session, clock: Clock, actor: Actor, territory_id: i
 
 
 def import_files(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,
-                 title: str, files: Mapping[str, bytes]) -> CircuitDraft:
+                 title: str, files: Mapping[str, bytes]) -> DraftInfo:
     """A draft from uploaded files (``.bpmn`` from the Camunda Modeler or spiff-arena, plus
     ``.json`` forms). Unreadable or hostile files are refused with the reasons, nothing stored.
 
@@ -242,7 +351,7 @@ def _json_file(name: str, raw: bytes) -> list[Problem]:
 
 
 def _create(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,
-            bundle: CircuitBundle) -> CircuitDraft:
+            bundle: CircuitBundle) -> DraftInfo:
     with transaction(session):
         require_coordinator(actor, territory_id)
         if session.get(Territory, territory_id) is None:
@@ -257,19 +366,10 @@ def _create(session: Session, clock: Clock, actor: Actor, territory_id: int, key
                                                        Circuit.key == key))
         draft.circuit_id = circuit.id if circuit else None
         session.flush()
-    return draft
+        return _info(draft)
 
 
 # --------------------------------------------------------------------------- dry-run
-
-@dataclass
-class DryRun:
-    """A walk of a draft: what happened, what is ready, what waits, how it ended."""
-
-    walk: simulate.Walk
-    forms: dict[str, FormSpec | None]
-    start_form: FormSpec | None
-
 
 def dry_run(session: Session, actor: Actor, draft_id: int, start: datetime,
             data: Mapping[str, Any], steps: list[dict[str, Any]]) -> DryRun:
@@ -279,28 +379,87 @@ def dry_run(session: Session, actor: Actor, draft_id: int, start: datetime,
     :raises FormInvalid: answers a form refuses.
     :raises ScenarioError: a step that cannot be played (not ready, bad duration...).
     """
-    draft = get(session, actor, draft_id)
-    bundle = bundle_of(draft)
-    circuits.check_bundle(session, draft.territory_id, bundle)  # adds the territory's roles
-    compiled = compile_circuit(bundle)
-    from engine.core.spiff.runner import start_form
-    walk = simulate.run(compiled, {"data": dict(data), "steps": steps}, start=start)
-    assert walk.case is not None
-    ready = {t.bpmn_id: walk.case.form_for(t.id) for t in walk.ready}
-    return DryRun(walk, ready, start_form(compiled))
+    compiled = _compiled(_built(session, _get(session, actor, draft_id)))
+    return dryrun.replay(compiled, start, data, steps)
 
 
-def start_form_of(session: Session, actor: Actor, draft_id: int) -> FormSpec | None:
-    """The start form of the draft (None when it has none or fails the check)."""
-    draft = get(session, actor, draft_id)
+def dry_run_step(session: Session, actor: Actor, draft_id: int, posted: dryrun.Posted,
+                 now: datetime, lang: str = "fr") -> DryRunPage:
+    """One request of the dry-run page: replay the carried walk, apply the posted action
+    (start, answer a step, let time pass, restart). A draft failing the check is not walked:
+    its errors are returned. The draft is compiled once per revision, not per request.
+
+    :raises NotFound: unknown draft.
+    :raises PermissionDenied: the actor does not coordinate its territory.
+    """
+    row = _get(session, actor, draft_id)
+    draft, built = _info(row), _built(session, row)
+    blocking = [p for p in built.problems if p.is_error]
+    if blocking:
+        outcome = dryrun.Outcome(dryrun.State(now), None, {}, None)
+        return DryRunPage(draft, blocking, outcome)
+    return DryRunPage(draft, [], dryrun.play(_compiled(built), posted, now, lang))
+
+
+class _Built:
+    """A draft revision checked (with its territory's roles) and, once asked, compiled."""
+
+    def __init__(self, bundle: CircuitBundle, problems: list[Problem]) -> None:
+        self.bundle, self.problems = bundle, tuple(problems)
+        self.compiled: CompiledCircuit | None = None
+
+
+_CACHE: OrderedDict[tuple[int, int, str], _Built] = OrderedDict()
+_CACHE_LOCK = Lock()
+
+
+def _built(session: Session, draft: CircuitDraft) -> _Built:
+    """The check of a draft revision, from the cache (bounded, least recently used out)."""
     bundle = bundle_of(draft)
-    if has_errors(circuits.check_bundle(session, draft.territory_id, bundle)):
-        return None
-    from engine.core.spiff.runner import start_form
-    return start_form(compile_circuit(bundle))
+    territory = session.get(Territory, draft.territory_id)
+    digest = hashlib.sha256(json.dumps(
+        [draft.main_file, draft.bpmn_files, draft.form_files, draft.process_id,
+         territory.roles if territory else None,
+         territory.holiday_subdivision if territory else None],
+        sort_keys=True).encode()).hexdigest()
+    key = (draft.id, draft.revision, digest)  # ids may be reused once a draft is deployed
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    built = _Built(bundle, circuits.check_bundle(session, draft.territory_id, bundle))
+    with _CACHE_LOCK:
+        _CACHE[key] = built
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return built
+
+
+def _compiled(built: _Built) -> CompiledCircuit:
+    """The compiled draft (built once per revision).
+
+    :raises ProcessDefinitionError: the draft fails the check.
+    """
+    if built.compiled is None:
+        built.compiled = compile_circuit(built.bundle)
+    return built.compiled
 
 
 # --------------------------------------------------------------------------- internals
+
+def _get(session: Session, actor: Actor, draft_id: int) -> CircuitDraft:
+    draft = session.get(CircuitDraft, draft_id)
+    if draft is None:
+        raise NotFound(code="svc.draft_unknown")
+    require_coordinator(actor, draft.territory_id)
+    return draft
+
+
+def _info(draft: CircuitDraft, roles: list[dict[str, Any]] | None = None) -> DraftInfo:
+    return DraftInfo(draft.id, draft.territory_id, draft.key, draft.title, draft.main_file,
+                     dict(draft.bpmn_files), dict(draft.form_files), draft.revision,
+                     draft.circuit_id, draft.base_version_id, draft.process_id, roles or [])
+
 
 def _by_key(session: Session, territory_id: int, key: str) -> CircuitDraft | None:
     return session.scalar(select(CircuitDraft).where(CircuitDraft.territory_id == territory_id,
@@ -336,7 +495,7 @@ def _saving(session: Session, clock: Clock, actor: Actor, draft_id: int,
     """One save of a draft: revision check, who and when, commit."""
     try:
         with transaction(session):
-            draft = get(session, actor, draft_id)
+            draft = _get(session, actor, draft_id)
             _expect(session, draft, revision)
             draft.updated_at, draft.updated_by_id = clock.now(), actor.user_id
             yield draft

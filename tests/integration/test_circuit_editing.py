@@ -36,12 +36,14 @@ def world(session: Session, clock: FixedClock) -> World:
     return make_world(session, clock)
 
 
-def _draft(session: Session, clock: FixedClock, world: World) -> CircuitDraft:
+def _draft(session: Session, clock: FixedClock, world: World) -> drafts.DraftInfo:
     return drafts.open_for_circuit(session, clock, world.coordinator, world.circuit.id)
 
 
-def _main(draft: CircuitDraft) -> str:
-    return draft.bpmn_files[draft.main_file]
+def _main(session: Session, world: World, draft: drafts.DraftInfo) -> str:
+    """The draft's diagram as stored now (a ``DraftInfo`` is a snapshot)."""
+    fresh = drafts.get(session, world.coordinator, draft.id)
+    return fresh.bpmn_files[fresh.main_file]
 
 
 def test_overview_lists_versions_with_who_and_open_cases(session: Session, clock: FixedClock,
@@ -74,11 +76,11 @@ def test_draft_save_checks_and_refuses_a_stale_revision(session: Session, clock:
     assert _draft(session, clock, world).id == draft.id  # one draft per circuit
     first = draft.revision
     result = drafts.save(session, clock, world.coordinator, draft.id, first,
-                         _main(draft).replace(OLD_DEADLINE, NEW_DEADLINE))
+                         _main(session, world, draft).replace(OLD_DEADLINE, NEW_DEADLINE))
     assert result.revision == first + 1 and result.errors == 0
     with pytest.raises(Conflict, match="enregistré par Coord"):
-        drafts.save(session, clock, world.coordinator, draft.id, first, _main(draft))
-    broken = _main(draft).replace('value="P15D"', 'value="15 jours"')
+        drafts.save(session, clock, world.coordinator, draft.id, first, _main(session, world, draft))
+    broken = _main(session, world, draft).replace('value="P15D"', 'value="15 jours"')
     result = drafts.save(session, clock, world.coordinator, draft.id, result.revision, broken)
     [problem] = [p for p in result.problems if p.is_error]
     assert problem.element_id == "analyse" and "Délai" in problem.message()
@@ -95,7 +97,7 @@ def test_deploy_a_draft_running_cases_stay_on_their_version(session: Session,
     old_case = start_at_decision(session, clock, world, "Ménage Ancien")
     draft = _draft(session, clock, world)
     saved = drafts.save(session, clock, world.coordinator, draft.id, draft.revision,
-                        _main(draft).replace(OLD_DEADLINE, NEW_DEADLINE))
+                        _main(session, world, draft).replace(OLD_DEADLINE, NEW_DEADLINE))
     with pytest.raises(Conflict):
         drafts.deploy(session, clock, world.coordinator, draft.id, draft.revision - 1, "x")
     version = drafts.deploy(session, clock, world.coordinator, draft.id, saved.revision,
@@ -117,7 +119,7 @@ def test_a_draft_failing_the_check_is_not_deployed(session: Session, clock: Fixe
                                                   world: World) -> None:
     draft = _draft(session, clock, world)
     saved = drafts.save(session, clock, world.coordinator, draft.id, draft.revision,
-                        _main(draft).replace('name="operateur"', 'name="inconnu"'))
+                        _main(session, world, draft).replace('name="operateur"', 'name="inconnu"'))
     assert saved.errors >= 1
     with pytest.raises(ProcessDefinitionError, match="Couloir « inconnu » inconnu"):
         drafts.deploy(session, clock, world.coordinator, draft.id, saved.revision, "")
@@ -131,7 +133,7 @@ def test_diff_between_versions_names_the_cases_it_touches(session: Session, cloc
     case_id = start_at_decision(session, clock, world, "Ménage Touché")
     old_id = world.circuit.active_version_id
     draft = _draft(session, clock, world)
-    xml = _main(draft).replace('"P15D"', '"P7D"').replace(
+    xml = _main(session, world, draft).replace('"P15D"', '"P7D"').replace(
         'name="Statuer sur l\'orientation"', 'name="Statuer sur la proposition"')
     saved = drafts.save(session, clock, world.coordinator, draft.id, draft.revision, xml)
     new = drafts.deploy(session, clock, world.coordinator, draft.id, saved.revision, "")
@@ -209,3 +211,106 @@ def test_dry_run_walks_a_draft_in_memory(session: Session, clock: FixedClock,
     with pytest.raises(FormInvalid):
         drafts.dry_run(session, world.coordinator, draft.id, start, {"nom_menage": "Essai"},
                        [{"task": "analyse", "data": {"mesure": "autre"}}])
+
+
+# --------------------------------------------------------------------------- issue #11
+
+def test_deploy_folder_is_one_unit_of_work_for_the_system_only(
+        session: Session, clock: FixedClock, world: World,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import event
+
+    from engine.core.circuits import Territory as TerritoryFile
+    from engine.persistence.models import Territory
+    from engine.services import audit
+    from engine.services.access import SYSTEM
+    from tests.integration.factories import MINI
+    into = TerritoryFile("atomique", "Atomique", ())
+    with pytest.raises(PermissionDenied):
+        circuits.deploy_folder(session, clock, world.coordinator, MINI, MINI / "forms",
+                               into=into)
+    real = audit.record
+
+    def failing(session: Session, clock: FixedClock, actor: object, action: str,
+                **kwargs: object) -> None:
+        if action == "circuit.deploy":  # after the territory was written
+            raise RuntimeError("panne au milieu du déploiement")
+        real(session, clock, actor, action, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "record", failing)
+    with pytest.raises(RuntimeError):
+        circuits.deploy_folder(session, clock, SYSTEM, MINI, MINI / "forms", into=into)
+    assert session.scalar(select(Territory.id).where(Territory.code == "atomique")) is None
+    monkeypatch.setattr(audit, "record", real)
+    session.commit()  # end the read snapshot left open by the select above
+    commits: list[int] = []
+
+    def count(_: Session) -> None:
+        commits.append(1)
+
+    event.listen(session, "after_commit", count)
+    try:
+        [version] = circuits.deploy_folder(session, clock, SYSTEM, MINI, MINI / "forms",
+                                           into=into)
+    finally:
+        event.remove(session, "after_commit", count)
+    assert len(commits) == 1 and version.number == 1
+
+
+def test_authoring_services_return_plain_frozen_data(session: Session, clock: FixedClock,
+                                                     world: World) -> None:
+    from dataclasses import FrozenInstanceError, is_dataclass
+
+    from engine.persistence.db import Base
+    from tests.conftest import mini_bundle
+    draft = _draft(session, clock, world)
+    version = circuits.deploy(session, clock, world.coordinator, world.territory.id, "autre",
+                              mini_bundle(), "copie")
+    found = [draft, drafts.get(session, world.coordinator, draft.id), version,
+             *circuits.list_circuits(session, world.coordinator, world.territory.id),
+             circuits.start_form(session, world.coordinator, world.circuit.id)[0],
+             circuits.diff_versions(session, world.coordinator, version.circuit_id, version.id,
+                                    version.id).circuit,
+             drafts.checked(session, world.coordinator, draft.id),
+             drafts.edit_form(session, clock, world.coordinator, draft.id, "mini-analyse.json")]
+    for item in found:
+        assert is_dataclass(item) and not isinstance(item, Base), item
+        with pytest.raises(FrozenInstanceError):
+            item.title = "changé"  # type: ignore[misc, union-attr]
+    assert drafts.get(session, world.coordinator, draft.id).roles[0]["key"] == "coordination"
+
+
+def test_a_draft_is_built_once_per_revision(session: Session, clock: FixedClock, world: World,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import OrderedDict
+
+    from engine.core import dryrun
+    from engine.core.spiff import compiler
+    builds: list[str] = []
+    real = compiler._build
+
+    def counted(bundle: object) -> object:
+        builds.append("build")
+        return real(bundle)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compiler, "_build", counted)
+    monkeypatch.setattr(drafts, "_CACHE", OrderedDict())  # what earlier tests built
+    draft = _draft(session, clock, world)
+    start = dryrun.Posted(action="commencer", answers={"nom_menage": ["Essai"]})
+    page = drafts.dry_run_step(session, world.coordinator, draft.id, start, clock.now())
+    assert page.outcome.run is not None and not page.problems
+    assert len(builds) == 2  # checked, then compiled, once for this revision
+    state = page.outcome.state
+    answer = dryrun.Posted(action="terminer", task="analyse", start=state.start.isoformat(),
+                           data=state.dumps("data"), steps=state.dumps("steps"),
+                           answers={"mesure": ["avdl"]})
+    for _ in range(3):
+        page = drafts.dry_run_step(session, world.coordinator, draft.id, answer, clock.now())
+        assert not page.outcome.errors and len(page.outcome.state.steps) == 1
+    drafts.check(session, world.coordinator, draft.id)
+    assert len(builds) == 2  # every later request reuses the build
+    saved = drafts.save(session, clock, world.coordinator, draft.id, draft.revision,
+                        _main(session, world, draft).replace(OLD_DEADLINE, NEW_DEADLINE))
+    assert saved.errors == 0 and len(builds) == 3  # a new revision is checked again
+    drafts.dry_run_step(session, world.coordinator, draft.id, answer, clock.now())
+    assert len(builds) == 4

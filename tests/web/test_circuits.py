@@ -10,6 +10,7 @@ import zipfile
 from html import unescape
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -234,3 +235,53 @@ def test_circuits_page_in_english(client: FlaskClient, auth: AuthActions, world:
     page = unescape(client.get("/circuits/").text)
     assert "Circuits of the territory" in page and "Download version 1" in page
     assert "Circuits du territoire" not in page
+
+
+def test_a_dry_run_click_does_not_build_the_draft_again(client: FlaskClient, auth: AuthActions,
+                                                        world: World,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.core.spiff import compiler
+    auth.login()
+    draft = _draft(client, world)
+    url = f"/circuits/brouillons/{draft}/essai"
+    started = client.post(url, data={"action": "commencer", "nom_menage": "Essai"}).text
+    builds: list[int] = []
+    real = compiler._build
+
+    def counted(bundle: object) -> object:
+        builds.append(1)
+        return real(bundle)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compiler, "_build", counted)
+    done = client.post(url, data={**_carried(started), "action": "terminer", "task": "analyse",
+                                  "mesure": "avdl"})
+    assert "Étape terminée : analyse" in unescape(done.text)
+    assert builds == []  # the revision was checked and compiled by the first click (was 5)
+
+
+def test_a_tampered_dry_run_state_is_refused_not_a_crash(client: FlaskClient,
+                                                         auth: AuthActions,
+                                                         world: World) -> None:
+    auth.login()
+    url = f"/circuits/brouillons/{_draft(client, world)}/essai"
+    tampered = client.post(url, data={"start": "2026-01-05T09:00:00+01:00",
+                                      "data": '{"nom_menage": "Essai"}',
+                                      "steps": '[{"task": "decision", "data": {}}]',
+                                      "action": "attendre", "duree": "P1D"})
+    assert tampered.status_code == 422 and "n'est pas prête" in unescape(tampered.text)
+    assert "Commencer l'essai" in unescape(tampered.text)  # the walk starts again
+
+
+def test_circuit_pages_reach_the_engine_only_through_its_services() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "webapp"
+    for path in (root / "views" / "circuits.py", root / "circuit_forms.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {node.module or "" for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom)}
+        assert not {m for m in imported if m.startswith(("engine.persistence", "sqlalchemy",
+                                                         "engine.core.spiff"))}, path
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
+            node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not names & {"load_territory", "is_file", "read_text", "read_bytes"}, path

@@ -22,21 +22,16 @@ from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.core import safejson
+from engine.core import dryrun, safejson
 from engine.core.problems import Problem
-from engine.errors import Conflict, FormInvalid, ProcessDefinitionError
+from engine.errors import Conflict, ProcessDefinitionError
 from engine.services import circuits, drafts
 from webapp.auth import actor
-from webapp.circuit_forms import (
-    DeployForm,
-    DryRunState,
-    ImportForm,
-    editor_rows,
-    schema_from_post,
-)
+from webapp.circuit_forms import DeployForm, ImportForm
 from webapp.db import clock, get_session
 from webapp.forms import EmptyForm
 from webapp.i18n import error_text
+from webapp.inputs import int_arg
 
 bp = Blueprint("circuits", __name__, url_prefix="/circuits")
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +57,7 @@ def _territory() -> int:
     mine = circuit_territories()
     if not mine:
         abort(403)
-    chosen = request.args.get("territoire", type=int)
+    chosen = int_arg("territoire")
     return chosen if chosen in mine else mine[0]
 
 
@@ -79,14 +74,9 @@ def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
 def index() -> str:
     """The territory's circuits, their versions and drafts."""
     territory = _territory()
-    rows = circuits.overview(get_session(), actor(), territory)
-    reference, forms_root = _reference()
-    from engine.core.circuits import load_territory
-    present = {r.key for r in rows}
-    variants = [c for c in load_territory(reference).circuits if c.key not in present] \
-        if (reference / "territory.json").is_file() else []
-    return render_template("circuits/index.html", rows=rows, territory=territory,
-                           variants=variants, form=EmptyForm())
+    page = circuits.circuits_page(get_session(), actor(), territory, _reference()[0])
+    return render_template("circuits/index.html", rows=page.rows, territory=territory,
+                           variants=page.variants, form=EmptyForm())
 
 
 @bp.post("/<int:circuit_id>/versions/<int:version_id>/activer")
@@ -134,13 +124,10 @@ def modeler(draft_id: int) -> str:
 @login_required
 def draft_data(draft_id: int) -> Response:
     """What the modeler loads: diagram, revision, forms, roles, problems."""
-    draft = drafts.get(get_session(), actor(), draft_id)
-    problems = drafts.check(get_session(), actor(), draft_id)
-    from engine.persistence.models import Territory
-    territory = get_session().get(Territory, draft.territory_id)
-    return jsonify(xml=draft.bpmn_files[draft.main_file], revision=draft.revision,
-                   forms=sorted(n for n in draft.form_files if not n.endswith(".ui.json")),
-                   roles=territory.roles if territory else [], problems=_problems(problems))
+    checked = drafts.checked(get_session(), actor(), draft_id)
+    draft = checked.draft
+    return jsonify(xml=draft.xml, revision=draft.revision, forms=draft.form_names,
+                   roles=draft.roles, problems=_problems(checked.problems))
 
 
 @bp.post("/brouillons/<int:draft_id>/enregistrer")
@@ -208,8 +195,7 @@ def discard(draft_id: int) -> WerkzeugResponse:
 @login_required
 def diff(circuit_id: int) -> str:
     """What changed between two versions (``de``, ``a``) or from the reference (``a`` only)."""
-    new_id = request.args.get("a", type=int)
-    old_id = request.args.get("de", type=int)
+    new_id, old_id = int_arg("a"), int_arg("de")
     if new_id is None:
         abort(404)
     if old_id is None:
@@ -230,8 +216,7 @@ def diff(circuit_id: int) -> str:
 def forms(draft_id: int) -> str:
     """The draft's form files."""
     draft = drafts.get(get_session(), actor(), draft_id)
-    names = sorted(n for n in draft.form_files if not n.endswith(".ui.json"))
-    return render_template("circuits/forms.html", draft=draft, names=names)
+    return render_template("circuits/forms.html", draft=draft, names=draft.form_names)
 
 
 @bp.get("/brouillons/<int:draft_id>/formulaires/nouveau")
@@ -249,33 +234,28 @@ def form_new(draft_id: int) -> WerkzeugResponse:
 @login_required
 def form_edit(draft_id: int, name: str) -> str | WerkzeugResponse | tuple[str, int]:
     """Edit a form's fields with a live preview; ``action=enregistrer`` saves it."""
-    draft = drafts.get(get_session(), actor(), draft_id)
-    rows, title, errors, spec = editor_rows(draft, name, request)
-    if request.method == "POST" and request.form.get("action") == "enregistrer" and not errors:
-        if not EmptyForm().validate_on_submit():
-            abort(400)
-        schema, ui = schema_from_post(rows, title)
-        try:
-            drafts.save_form(get_session(), clock(), actor(), draft_id,
-                             request.form.get("revision", type=int) or 0, name, schema, ui)
-        except (FormInvalid, Conflict) as exc:
-            errors = exc.errors.get("", []) if isinstance(exc, FormInvalid) else [error_text(exc)]
-        else:
-            flash(gettext("Formulaire %(name)s enregistré dans le brouillon.", name=name),
-                  "success")
-            return redirect(url_for("circuits.forms", draft_id=draft_id))
-    page = render_template("circuits/form_edit.html", draft=draft, name=name, rows=rows,
-                           title=title, errors=errors, spec=spec, form=EmptyForm())
-    return (page, 422) if errors and request.method == "POST" else page
+    posted = request.form.to_dict() if request.method == "POST" else None
+    action = request.form.get("action", "")
+    if action == "enregistrer" and not EmptyForm().validate_on_submit():
+        abort(400)
+    editor = drafts.edit_form(get_session(), clock(), actor(), draft_id, name, posted, action,
+                              _lang())
+    if editor.saved_revision is not None:
+        flash(gettext("Formulaire %(name)s enregistré dans le brouillon.", name=name), "success")
+        return redirect(url_for("circuits.forms", draft_id=draft_id))
+    page = render_template("circuits/form_edit.html", draft=editor.draft, name=name,
+                           rows=editor.rows, title=editor.title, errors=editor.errors,
+                           spec=editor.spec, form=EmptyForm())
+    return (page, 422) if editor.errors and posted is not None else page
 
 
 @bp.post("/brouillons/<int:draft_id>/apercu/<path:name>")
 @login_required
 def form_preview(draft_id: int, name: str) -> str:
     """The live preview of a form being edited (HTML fragment, same macro as the task page)."""
-    draft = drafts.get(get_session(), actor(), draft_id)
-    _, _, errors, spec = editor_rows(draft, name, request)
-    return render_template("circuits/_preview.html", spec=spec, errors=errors)
+    editor = drafts.edit_form(get_session(), clock(), actor(), draft_id, name,
+                              request.form.to_dict(), "apercu", _lang())
+    return render_template("circuits/_preview.html", spec=editor.spec, errors=editor.errors)
 
 
 # --------------------------------------------------------------------------- variants, import
@@ -320,16 +300,24 @@ def import_files() -> str | WerkzeugResponse | tuple[str, int]:
 @login_required
 def dry_run(draft_id: int) -> str | tuple[str, int]:
     """Walk the draft with test answers and simulated time; nothing is stored."""
-    draft = drafts.get(get_session(), actor(), draft_id)
     if request.method == "POST" and not EmptyForm().validate_on_submit():
         abort(400)
-    blocking = [p for p in drafts.check(get_session(), actor(), draft_id) if p.is_error]
-    state = DryRunState.from_request(request, clock().now())
-    run, errors = (None, {}) if blocking else state.play(get_session(), actor(), draft_id,
-                                                          request)
-    start_form = drafts.start_form_of(get_session(), actor(), draft_id) \
-        if state.data is None and not blocking else None
-    page = render_template("circuits/dry_run.html", draft=draft, state=state, run=run,
-                           problems=_problems(blocking), errors=errors, form=EmptyForm(),
-                           draft_start_form=start_form)
-    return (page, 422) if errors or blocking else page
+    page = drafts.dry_run_step(get_session(), actor(), draft_id, _dry_run_posted(),
+                               clock().now(), _lang())
+    outcome = page.outcome
+    html = render_template("circuits/dry_run.html", draft=page.draft, state=outcome.state,
+                           run=outcome.run, problems=_problems(page.problems),
+                           errors=outcome.errors, form=EmptyForm(),
+                           draft_start_form=outcome.start_form)
+    return (html, 422) if outcome.errors or page.problems else html
+
+
+def _dry_run_posted() -> dryrun.Posted:
+    """The dry-run request as the page posted it (nothing on GET: a fresh walk)."""
+    if request.method != "POST":
+        return dryrun.Posted()
+    form = request.form
+    return dryrun.Posted(action=form.get("action", ""), start=form.get("start", ""),
+                         data=form.get("data", ""), steps=form.get("steps", ""),
+                         task=form.get("task", ""), duration=form.get("duree", ""),
+                         answers=form.to_dict(flat=False))
