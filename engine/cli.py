@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from engine.core import timers
+from engine.core.circuits import TerritoryError, forms_root_for, load_territory
 from engine.core.loader import file_bundle, load_path
 from engine.core.problems import Problem
 from engine.core.simulate import ScenarioError, load_scenario, run
@@ -75,7 +76,6 @@ def check_command(paths: tuple[Path, ...], lang: str, forms_root: Path | None,
 def simulate_command(bpmn: Path, answers: Path, start: str | None,
                      forms_root: Path | None) -> None:
     """Dérouler un circuit avec des réponses scriptées et un temps simulé."""
-    from engine.core.circuits import forms_root_for
     bundle = file_bundle(bpmn, forms_root or forms_root_for(bpmn))
     try:
         circuit = compile_circuit(bundle)
@@ -123,6 +123,7 @@ def _line(at: datetime, kind: str, text: str, task: object) -> str:
 # --------------------------------------------------------------------------- database commands
 
 def _sessions() -> Any:
+    # the database stack loads only for database commands: `circuits check` stays quick
     from engine.persistence.db import default_url, make_engine, session_factory
     return session_factory(make_engine(default_url()))
 
@@ -135,6 +136,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Créer ou mettre à jour le schéma (migrations Alembic)."""
+    # the database stack loads only for database commands: `circuits check` stays quick
     from engine.persistence.db import default_url, make_engine
     from engine.persistence.migrate import upgrade
     engine = make_engine(default_url())
@@ -150,8 +152,8 @@ def db_upgrade() -> None:
 def deploy_command(path: Path, territory_code: str | None, note: str,
                    forms_root: Path | None) -> None:
     """Déployer les circuits d'un dossier de territoire comme nouvelles versions."""
+    # the database stack loads only for database commands: `circuits check` stays quick
     from engine.clock import SystemClock
-    from engine.core.circuits import TerritoryError, forms_root_for, load_territory
     from engine.services import circuits as circuit_service
     from engine.services.access import SYSTEM
     try:
@@ -178,6 +180,7 @@ def deploy_command(path: Path, territory_code: str | None, note: str,
 @click.option("--once", is_flag=True, help="Traiter les minuteries dues puis s'arrêter.")
 def scheduler_command(once: bool) -> None:
     """Processus des minuteries (relances, escalades)."""
+    # the database stack loads only for database commands: `circuits check` stays quick
     import logging
 
     from engine import scheduler
@@ -185,7 +188,7 @@ def scheduler_command(once: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("spiff").setLevel(logging.WARNING)
     if once:
-        from engine.mail import sender_from_environment
+        from engine.mail import sender_from_environment  # SMTP settings read only here
         tick = scheduler.run_once(_sessions(), SystemClock(), scheduler.worker_name(),
                                   sender=sender_from_environment())
         click.echo(f"{tick.fired} minuterie(s) déclenchée(s), {tick.failed} en échec, "
@@ -205,6 +208,7 @@ cli.add_command(timers_group, name="timers")
 @timers_group.command("status")
 def timers_status() -> None:
     """Minuteries en attente, dues, en retard, en échec."""
+    # the database stack loads only for database commands: `circuits check` stays quick
     from engine.clock import SystemClock
     from engine.services import timers as timer_service
     with _sessions()() as session:

@@ -28,6 +28,7 @@ def demo() -> None:
 @demo.command("load")
 def demo_load() -> None:
     """Créer le territoire de démonstration, ses comptes et des dossiers fictifs."""
+    # the database stack loads only for database commands: `circuits check` stays quick
     from engine.bootstrap import build
     from engine.services import demo as demo_service
     engine = build()
@@ -51,6 +52,7 @@ def demo_load() -> None:
 @click.option("--cases", "count", type=click.IntRange(1, 1_000_000), required=True)
 def demo_generate(count: int) -> None:
     """Ajouter N dossiers fictifs (copies des dossiers de démonstration)."""
+    # the database stack loads only for database commands: `circuits check` stays quick
     from engine.bootstrap import build
     from engine.services import demo as demo_service
     engine = build()

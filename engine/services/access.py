@@ -106,6 +106,18 @@ def administered(actor: Actor) -> frozenset[int]:
     return frozenset(t for t, roles in actor.roles.items() if ADMIN_ROLE in roles)
 
 
+def overseen(actor: Actor) -> list[int]:
+    """Territories the actor administers, sorted: the administrator check of the oversight,
+    audit and account screens.
+
+    :raises PermissionDenied: the system actor, or an actor who administers no territory.
+    """
+    territories = [] if actor.is_system else sorted(administered(actor))
+    if not territories:
+        raise PermissionDenied(code="svc.admins_only")
+    return territories
+
+
 def require_account_admin(actor: Actor, account_territories: Iterable[int]) -> None:
     """Refuse to act on an account (its details, state, password or roles) unless the actor
     administers every territory the account belongs to; only the system reaches an account

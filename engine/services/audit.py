@@ -12,9 +12,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core.calendar import PARIS
 from engine.persistence.db import table
 from engine.persistence.models import AuditEvent, AuditEventTerritory, Case, Territory, User
-from engine.services.access import Actor, require_member
+from engine.services.access import Actor, overseen, require_member
 
 READS = ("case.read",)
 _INSERT = table(AuditEvent).insert()
@@ -99,7 +100,6 @@ def export_rows(session: Session, actor: Actor, filters: AuditFilters) -> Iterat
 
 
 def _filtered(actor: Actor, filters: AuditFilters) -> Any:
-    from engine.services.oversight import overseen
     territories = overseen(actor)
     query = (select(AuditEvent, User.email, Case.reference, Territory.name)
              .outerjoin(User, User.id == AuditEvent.user_id)
@@ -122,5 +122,4 @@ def _filtered(actor: Actor, filters: AuditFilters) -> Any:
 
 
 def _paris_midnight(day: date) -> datetime:
-    from engine.core.calendar import PARIS
     return datetime.combine(day, time(0, 0), tzinfo=PARIS).astimezone(UTC)

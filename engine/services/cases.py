@@ -41,7 +41,7 @@ from engine.services.access import (
     require_full,
     require_member,
 )
-from engine.services.tasks import task_items
+from engine.services.listing import bounded, summary_of, task_items
 from engine.services.views import CaseDetail, CaseSummary, Page, TimerItem
 
 MAX_PER_PAGE = 100
@@ -50,15 +50,6 @@ HIDDEN_FIELDS = {"passages"}
 MAX_SEARCH = 200  # household_name holds 200 characters, reference 40
 MAX_STATUS, MAX_STEP = 20, 200  # case.status and human_task.bpmn_id
 MAX_REASON = 500  # case.close_reason
-
-
-def bounded(name: str, value: str | None, maximum: int) -> None:
-    """Refuse a filter longer than the column it compares with (it could match nothing).
-
-    :raises InvalidInput: ``value`` is longer than ``maximum``.
-    """
-    if value is not None and len(value) > maximum:
-        raise InvalidInput(code="svc.filter_too_long", name=name, maximum=maximum)
 
 
 def facts(circuit: CompiledCircuit, data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -261,13 +252,6 @@ def _case(session: Session, actor: Actor, case_id: int, lock: bool = False) -> C
     if case is None or not actor.is_member(case.territory_id):
         raise NotFound(code="svc.case_not_found")
     return case
-
-
-def summary_of(case: Case, circuit_title: str) -> CaseSummary:
-    """A case row as lists show it."""
-    return CaseSummary(case.id, case.reference, case.household_name, case.territory_id,
-                       case.circuit_id, circuit_title, case.status, case.created_at,
-                       case.next_due_at, case.end_label)
 
 
 def repair_page(session: Session, clock: Clock, actor: Actor,

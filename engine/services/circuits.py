@@ -24,12 +24,21 @@ from engine.core.circuits import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
 from engine.core.spiff.compiler import check, compile_circuit
+from engine.core.spiff.runner import start_form as form_of
 from engine.errors import NotFound, PermissionDenied, ProcessDefinitionError
 from engine.persistence.db import transaction
-from engine.persistence.models import Case, Circuit, CircuitVersion, HumanTask, Territory, User
+from engine.persistence.models import (
+    Case,
+    Circuit,
+    CircuitDraft,
+    CircuitVersion,
+    HumanTask,
+    Territory,
+    User,
+)
 from engine.persistence.models.case import OPEN
 from engine.persistence.models.human_task import OPEN as TASK_OPEN
-from engine.services import audit, territories
+from engine.services import audit, runtime, territories
 from engine.services.access import Actor, require_coordinator, require_member
 
 
@@ -227,8 +236,6 @@ def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[Circuit
     circuit = _circuit(session, actor, circuit_id)
     if circuit.active_version_id is None:
         raise NotFound(code="svc.circuit_no_active_version")
-    from engine.core.spiff.runner import start_form as form_of
-    from engine.services import runtime
     return circuit_info(circuit), form_of(runtime.compiled(session, circuit.active_version_id))
 
 
@@ -278,7 +285,6 @@ def overview(session: Session, actor: Actor, territory_id: int) -> list[CircuitO
     :raises PermissionDenied: the actor does not coordinate the territory.
     """
     require_coordinator(actor, territory_id)
-    from engine.persistence.models import CircuitDraft
     drafts = {d.key: d for d in session.scalars(select(CircuitDraft).where(
         CircuitDraft.territory_id == territory_id).order_by(CircuitDraft.title))}
     rows = session.scalars(select(Circuit).where(Circuit.territory_id == territory_id)
@@ -453,7 +459,6 @@ def steps_of(session: Session, actor: Actor, circuit_id: int) -> list[tuple[str,
     circuit = _circuit(session, actor, circuit_id)
     if circuit.active_version_id is None:
         return []
-    from engine.services import runtime
     compiled = runtime.compiled(session, circuit.active_version_id)
     found = {ts.bpmn_id: ts.bpmn_name or ts.bpmn_id
              for process in [compiled.spec, *compiled.subprocess_specs.values()]

@@ -9,7 +9,7 @@ Message-ID).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from engine.persistence.models import Case, HumanTask, Membership, OutboxMessage
 from engine.persistence.models.human_task import OPEN
 from engine.persistence.models.outbox import FAILED, PENDING, SENT
 from engine.persistence.models.user import COORDINATOR_ROLE
+from engine.services import oversight
 from engine.services.views import DUE_SOON
 
 LEASE = timedelta(minutes=5)
@@ -174,13 +175,11 @@ def _recipients(session: Session, message: OutboxMessage) -> list[str]:
 
 
 def _day(iso: str) -> str:
-    from datetime import datetime
     return datetime.fromisoformat(iso).astimezone(PARIS).strftime("%d/%m/%Y")
 
 
 def tick(session: Session, clock: Clock, sender: Sender) -> Report:
     """One pass of the scheduler: overdue notices, daily counts, digests, delivery."""
-    from engine.services import oversight
     report = Report(overdue=scan_overdue(session, clock))
     with transaction(session):
         oversight.record_daily_counts(session, clock)

@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.clock import Clock
+from engine.core.calendar import PARIS
 from engine.errors import PermissionDenied
 from engine.persistence.models import (
     Case,
@@ -27,9 +28,8 @@ from engine.persistence.models import (
 )
 from engine.persistence.models.human_task import NO_DEADLINE, OPEN
 from engine.persistence.models.timer import FAILED
-from engine.persistence.models.user import ADMIN_ROLE
-from engine.services.access import Actor
-from engine.services.cases import bounded
+from engine.services.access import Actor, overseen
+from engine.services.listing import bounded
 from engine.services.views import DUE_SOON, Page
 
 MAX_PER_PAGE = 200
@@ -93,19 +93,6 @@ class Incident:
     due_at: datetime
     attempts: int
     error: str | None
-
-
-def overseen(actor: Actor) -> list[int]:
-    """Territories the actor administers.
-
-    :raises PermissionDenied: none.
-    """
-    if actor.is_system:
-        raise PermissionDenied(code="svc.admins_only")
-    territories = [t for t, roles in actor.roles.items() if ADMIN_ROLE in roles]
-    if not territories:
-        raise PermissionDenied(code="svc.admins_only")
-    return sorted(territories)
 
 
 _Assignee = aliased(User)
@@ -265,7 +252,6 @@ def history(session: Session, actor: Actor, days: int = 30,
 
 def record_daily_counts(session: Session, clock: Clock) -> int:
     """Store today's counts per territory once (the scheduler calls it; idempotent)."""
-    from engine.core.calendar import PARIS
     now = clock.now()
     today = now.astimezone(PARIS).date()
     done = set(session.scalars(select(DailyCount.territory_id).where(DailyCount.day == today)))

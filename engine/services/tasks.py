@@ -26,6 +26,7 @@ from engine.services.access import (
     reading_of,
     require_coordinator,
 )
+from engine.services.listing import summary_of, task_item, task_items
 from engine.services.views import COUNT_CAP, DUE_SOON, Page, Person, TaskDetail, TaskItem
 
 MAX_PER_PAGE = 100
@@ -33,23 +34,6 @@ Due = Literal["overdue", "soon"] | None
 SORTS = {"due": (HumanTask.due_sort, HumanTask.id),
          "ready": (HumanTask.ready_at, HumanTask.id),
          "ready_desc": (HumanTask.ready_at.desc(), HumanTask.id.desc())}
-
-
-def task_items(session: Session, rows: list[HumanTask]) -> list[TaskItem]:
-    """Rows as list items (one query for their cases and circuits)."""
-    if not rows:
-        return []
-    case_ids = {r.case_id for r in rows}
-    cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
-    circuits = {c.id: c for c in session.scalars(
-        select(Circuit).where(Circuit.id.in_({r.circuit_id for r in rows})))}
-    return [_item(r, cases[r.case_id], circuits[r.circuit_id].title) for r in rows]
-
-
-def _item(row: HumanTask | runtime.Step, case: Case, circuit_title: str) -> TaskItem:
-    return TaskItem(row.id, row.case_id, case.reference, case.household_name, row.circuit_id,
-                    circuit_title, row.bpmn_id, row.name, row.role, row.lane, row.assignee_id,
-                    row.ready_at, row.due_at, row.status)
 
 
 def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | None = None,
@@ -246,7 +230,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
             if can_work_on(actor, step.territory_id, step.role, step.assignee_id):
                 title = session.scalar(select(Circuit.title).where(
                     Circuit.id == step.circuit_id))
-                return _item(step, case, title or "")
+                return task_item(step, case, title or "")
         return None
 
 
@@ -296,7 +280,6 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
 
     :raises NotFound: unknown step, or outside the actor's territories.
     """
-    from engine.services.cases import summary_of
     with transaction(session):
         row = _task(session, actor, task_id)
         case = session.get(Case, row.case_id)

@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.circuits import Territory as TerritoryFile
+from engine.core.circuits import role_for_lane
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
-from engine.persistence.models import Organisation, Territory
-from engine.services import audit
-from engine.services.access import Actor, require_admin
+from engine.persistence.models import Circuit, Organisation, Territory
+from engine.services import audit, runtime
+from engine.services.access import Actor, overseen, require_admin
 
 ORGANISATION_KINDS = {
     "siao": "SIAO", "ccas": "CCAS", "association": "Association",
@@ -92,9 +93,6 @@ def role_map(session: Session, actor: Actor,
              territory_id: int) -> list[tuple[str, str, bool, list[str]]]:
     """The territory's roles (key, label, outside partner) and the lanes that name them, as
     « circuit : lane » for the active version of each circuit."""
-    from engine.core.circuits import role_for_lane
-    from engine.persistence.models import Circuit
-    from engine.services import runtime
     require_admin(actor, territory_id)
     territory = session.get(Territory, territory_id)
     if territory is None:
@@ -115,7 +113,6 @@ def role_map(session: Session, actor: Actor,
 def overseen_places(session: Session, actor: Actor) -> tuple[list[Territory],
                                                               list[Organisation]]:
     """The territories an administrator oversees and their organisations, by name."""
-    from engine.services.oversight import overseen
     ids = overseen(actor)
     places = list(session.scalars(select(Territory).where(Territory.id.in_(ids))
                                   .order_by(Territory.name)))

@@ -26,7 +26,14 @@ from engine.persistence.db import transaction
 from engine.persistence.models import Membership, Organisation, Territory, User
 from engine.persistence.models.user import ADMIN_ROLE
 from engine.services import audit, sessions
-from engine.services.access import Actor, administered, require_account_admin, require_admin
+from engine.services.access import (
+    Actor,
+    administered,
+    overseen,
+    require_account_admin,
+    require_admin,
+    require_member,
+)
 
 MIN_PASSWORD = 12
 MAX_EMAIL = 254
@@ -262,7 +269,6 @@ def administered_users(session: Session, actor: Actor) -> list[Account]:
 
     :raises PermissionDenied: the actor administers nothing.
     """
-    from engine.services.oversight import overseen
     mine = set(overseen(actor))
     rows = session.execute(select(User, Membership).join(
         Membership, Membership.user_id == User.id).where(User.id.in_(
@@ -385,7 +391,6 @@ def remove_membership(session: Session, clock: Clock, actor: Actor, membership_i
 def people_with_role(session: Session, actor: Actor, territory_id: int,
                      role: str) -> list[tuple[int, str]]:
     """(id, name) of active people holding ``role`` in a territory (for list filters)."""
-    from engine.services.access import require_member
     require_member(actor, territory_id)
     rows = session.execute(select(User.id, User.display_name).join(
         Membership, Membership.user_id == User.id).where(

@@ -25,6 +25,7 @@ from engine.clock import Clock
 from engine.core import calendar, expressions, text, timers
 from engine.core.circuits import role_for_lane
 from engine.core.forms import FormSpec, clean
+from engine.core.messages import render
 from engine.core.rules import COUNTER
 from engine.core.spiff import serializer
 from engine.core.spiff.compat import CaseWorkflow
@@ -408,7 +409,6 @@ def _attached_step(task: SpiffTask) -> str | None:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, expressions.ExpressionError):
-        from engine.core.messages import render
         return render(exc.code, "fr", {"detail": exc.detail})
     inner = getattr(exc, "exception", None)
     if isinstance(inner, expressions.ExpressionError):
