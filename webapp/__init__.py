@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from engine.bootstrap import build
-from webapp import auth, config, db, errors, extensions, i18n, security, sessions
+from webapp import auth, config, db, errors, extensions, i18n, inputs, security, sessions
 from webapp.views import account, admin, cases, circuits, main, tasks
 from webapp.views import auth as auth_views
 
@@ -17,6 +17,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Application factory: configuration, engine, extensions, blueprints, error pages."""
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
+    inputs.init_app(app)  # first: the bounded <int:…> and the guard before any other hook
     app.extensions["aiguillage"] = build(app.config["DATABASE_URL"],
                                          app.config.get("CLOCK"))
     sessions.init_app(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -13,22 +13,28 @@ from engine.errors import (
     Conflict,
     EngineError,
     FormInvalid,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     ProcessDefinitionError,
+    Unavailable,
 )
+from webapp.extensions import login_manager
 from webapp.i18n import error_text
 
 log = logging.getLogger("aiguillage.web")
 STATUS: dict[type[Exception], int] = {
     NotFound: 404, PermissionDenied: 403, Conflict: 409, FormInvalid: 422,
-    ProcessDefinitionError: 422,
+    ProcessDefinitionError: 422, InvalidInput: 422, Unavailable: 503,
 }
 TITLES = {400: lazy_gettext("Requête invalide"), 403: lazy_gettext("Accès refusé"),
           404: lazy_gettext("Page introuvable"), 405: lazy_gettext("Méthode non autorisée"),
           409: lazy_gettext("Action impossible"), 413: lazy_gettext("Envoi trop volumineux"),
           422: lazy_gettext("Données refusées"), 429: lazy_gettext("Trop de tentatives"),
-          500: lazy_gettext("Erreur interne")}
+          500: lazy_gettext("Erreur interne"),
+          503: lazy_gettext("Service momentanément indisponible")}
+RETRY_AFTER = "30"  # seconds: a restarting database is usually back by then
+SECRET_FIELDS = ("password", "mot_de_passe", "mot-de-passe", "csrf_token")
 
 
 def _page(code: int, message: str | None = None) -> tuple[str, int]:
@@ -36,9 +42,34 @@ def _page(code: int, message: str | None = None) -> tuple[str, int]:
     return render_template("errors/error.html", code=code, title=title, message=message), code
 
 
-def _engine_error(exc: EngineError) -> tuple[str, int]:
+def _engine_error(exc: EngineError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     code = next((c for cls, c in STATUS.items() if isinstance(exc, cls)), 400)
+    if code == 503:
+        return unavailable(exc)
     return _page(code, error_text(exc) if code in (409, 422) else None)
+
+
+def typed_values() -> list[tuple[str, str]]:
+    """What the person sent in a POST, but secrets (passwords, CSRF token): shown back so
+    that nothing typed is lost."""
+    if request.method != "POST":
+        return []
+    return [(key, value) for key, value in request.form.items(multi=True)
+            if not any(secret in key.lower() for secret in SECRET_FIELDS)]
+
+
+def unavailable(exc: EngineError) -> tuple[str, int, dict[str, str]]:
+    """The database is out of reach: a 503 page saying nothing was saved, with the values
+    the person sent and a button to send them again."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                exc.__cause__ or exc)
+    if "_login_user" not in g:  # loading the signed-in user needs the database
+        g._login_user = login_manager.anonymous_user()
+    message = error_text(exc)
+    page = render_template("errors/unavailable.html", code=503, title=TITLES[503],
+                           message=message[:1].upper() + message[1:] + ".",
+                           kept=typed_values())
+    return page, 503, {"Retry-After": RETRY_AFTER}
 
 
 def _http_error(exc: HTTPException) -> tuple[str, int]:

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
-from datetime import date
-
 from flask import (
     Blueprint,
     Response,
@@ -16,7 +11,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext, ngettext
@@ -25,10 +19,12 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import Conflict, InvalidInput
 from engine.services import audit, cases, moves, oversight, territories, timers, users
+from webapp import csv_export
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.forms import EmptyForm
 from webapp.i18n import error_text
+from webapp.inputs import MAX_PAGE, date_arg, int_arg, int_list
 
 bp = Blueprint("admin", __name__, url_prefix="/supervision")
 VIEWS: dict[str, oversight.View] = {"retard": "overdue", "echeances": "coming",
@@ -37,10 +33,9 @@ VIEWS: dict[str, oversight.View] = {"retard": "overdue", "echeances": "coming",
 
 def _filters() -> oversight.Filters:
     args = request.args
-    return oversight.Filters(territory_id=args.get("territoire", type=int),
-                             circuit_id=args.get("circuit", type=int),
+    return oversight.Filters(territory_id=int_arg("territoire"), circuit_id=int_arg("circuit"),
                              step=args.get("etape") or None,
-                             organisation_id=args.get("organisation", type=int),
+                             organisation_id=int_arg("organisation"),
                              role=args.get("role") or None)
 
 
@@ -58,8 +53,9 @@ def dashboard() -> str:
     view, filters = _view(), _filters()
     page = oversight.steps(get_session(), clock(), actor(), view, filters,
                            sort=request.args.get("tri", "due"),
-                           page=request.args.get("page", 1, type=int),
-                           older_than_days=request.args.get("jours", 14, type=int))
+                           page=int_arg("page", 1, maximum=MAX_PAGE),
+                           older_than_days=int_arg("jours", 14, minimum=0,
+                                                   maximum=oversight.MAX_DAYS))
     counts = oversight.counts(get_session(), clock(), actor(), filters) \
         if view == "overdue" else None
     history = oversight.history(get_session(), actor(), territory_id=filters.territory_id)
@@ -82,20 +78,10 @@ def _choices() -> dict[str, object]:
 @login_required
 def export() -> Response:
     """The current view as CSV (semicolon-separated, UTF-8 with BOM for spreadsheets)."""
-    oversight.overseen(actor())  # refuse before streaming starts
-    rows = oversight.export_rows(get_session(), clock(), actor(), _view(), _filters())
-    return _csv(rows, f"aiguillage-{request.args.get('vue', 'retard')}.csv")
-
-
-def _csv(rows: Iterator[list[str]], filename: str) -> Response:
-    def generate() -> Iterator[str]:
-        yield "\ufeff"
-        for row in rows:
-            buffer = io.StringIO()
-            csv.writer(buffer, delimiter=";").writerow(row)
-            yield buffer.getvalue()
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    view = _view()
+    rows = oversight.export_rows(get_session(), clock(), actor(), view, _filters())  # refuses
+    name = next(key for key, value in VIEWS.items() if value == view)
+    return csv_export.response(rows, f"aiguillage-{name}.csv")
 
 
 @bp.get("/incidents")
@@ -144,7 +130,7 @@ def move_cases(circuit_id: int, version_id: int) -> str | WerkzeugResponse:
     if request.method == "POST":
         _check_form()
         moved, refused = 0, []
-        for case_id in request.form.getlist("dossier", type=int):
+        for case_id in int_list("dossier"):
             try:
                 moves.move(get_session(), clock(), actor(), case_id, version_id)
                 moved += 1
@@ -253,21 +239,17 @@ def create_organisation() -> WerkzeugResponse:
                                         request.form.get("nom", "").strip(),
                                         request.form.get("type", ""))
         flash(gettext("Organisation ajoutée."), "success")
-    except Conflict as exc:
+    except (Conflict, InvalidInput) as exc:
         flash(error_text(exc), "error")
     return redirect(url_for("admin.people"))
 
 
 def _audit_filters() -> audit.AuditFilters:
     args = request.args
-    try:
-        since = date.fromisoformat(args["du"]) if args.get("du") else None
-        until = date.fromisoformat(args["au"]) if args.get("au") else None
-    except ValueError:
-        abort(400, description=gettext("Dates attendues au format AAAA-MM-JJ."))
     return audit.AuditFilters(user_email=args.get("personne") or None,
                               case_reference=args.get("dossier") or None,
-                              action=args.get("action") or None, since=since, until=until)
+                              action=args.get("action") or None, since=date_arg("du"),
+                              until=date_arg("au"))
 
 
 @bp.get("/journal")
@@ -275,7 +257,7 @@ def _audit_filters() -> audit.AuditFilters:
 def journal() -> str:
     """The audit log, filtered by person, case, action and period."""
     rows, total = audit.search(get_session(), actor(), _audit_filters(),
-                               page=request.args.get("page", 1, type=int))
+                               page=int_arg("page", 1, maximum=MAX_PAGE))
     return render_template("admin/journal.html", rows=rows, total=total, args=request.args)
 
 
@@ -283,9 +265,10 @@ def journal() -> str:
 @login_required
 def journal_export() -> Response:
     """The filtered audit log as CSV."""
+    filters = _audit_filters()
     oversight.overseen(actor())  # refuse before streaming starts
-    return _csv(audit.export_rows(get_session(), actor(), _audit_filters()),
-                "aiguillage-journal.csv")
+    return csv_export.response(audit.export_rows(get_session(), actor(), filters),
+                               "aiguillage-journal.csv")
 
 
 def _check_form() -> None:

@@ -23,6 +23,7 @@ from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.forms import CloseForm, EmptyForm, SearchForm
+from webapp.inputs import MAX_PAGE, int_arg
 
 bp = Blueprint("cases", __name__, url_prefix="/dossiers")
 STATUSES = {"open": lazy_gettext("En cours"), "completed": lazy_gettext("Terminé"),
@@ -35,7 +36,7 @@ def _territory() -> int:
     territories = actor().territories()
     if not territories:
         abort(403)
-    chosen = request.args.get("territoire", type=int)
+    chosen = int_arg("territoire")
     return chosen if chosen in territories else territories[0]
 
 
@@ -45,13 +46,12 @@ def index() -> str:
     """Search cases by reference or household name, with filters."""
     form = SearchForm(request.args)
     territory = _territory()
+    circuit_id = int_arg("circuit")
     page = cases.search(get_session(), actor(), territory, text=form.q.data or "",
-                        circuit_id=request.args.get("circuit", type=int),
-                        status=request.args.get("statut") or None,
-                        step=request.args.get("etape") or None,
-                        referent_id=_referent(), page=request.args.get("page", 1, type=int))
+                        circuit_id=circuit_id, status=request.args.get("statut") or None,
+                        step=request.args.get("etape") or None, referent_id=_referent(),
+                        page=int_arg("page", 1, maximum=MAX_PAGE))
     choices = circuits.list_circuits(get_session(), actor(), territory)
-    circuit_id = request.args.get("circuit", type=int)
     steps = circuits.steps_of(get_session(), actor(), circuit_id) \
         if circuit_id in {c.id for c in choices} else []
     referents = users.people_with_role(get_session(), actor(), territory, "referent")
@@ -61,10 +61,9 @@ def index() -> str:
 
 
 def _referent() -> int | None:
-    value = request.args.get("referent", "")
-    if value == "moi":
+    if request.args.get("referent") == "moi":
         return actor().user_id
-    return int(value) if value.isdigit() else None
+    return int_arg("referent")
 
 
 @bp.route("/nouveau", methods=["GET", "POST"])
@@ -73,7 +72,7 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
     """Start a case: choose a circuit, fill its start form, get the reference."""
     territory = _territory()
     choices = circuits.list_circuits(get_session(), actor(), territory)
-    circuit_id = request.values.get("circuit", type=int)
+    circuit_id = int_arg("circuit") or int_arg("circuit", form=True)
     if circuit_id is None:
         return render_template("cases/choose.html", circuits=choices)
     circuit, form = circuits.start_form(get_session(), actor(), circuit_id)
@@ -123,7 +122,11 @@ def close(case_id: int) -> Response | WerkzeugResponse:
     """Coordinator: close or cancel the case with a reason."""
     form = CloseForm()
     if not form.validate_on_submit():
-        flash(gettext("Indiquez un motif de clôture."), "error")
+        if len(form.reason.data or "") > cases.MAX_REASON:
+            flash(gettext("Motif trop long (%(maximum)s caractères au plus).",
+                          maximum=cases.MAX_REASON), "error")
+        else:
+            flash(gettext("Indiquez un motif de clôture."), "error")
         return redirect(url_for("cases.show", case_id=case_id))
     cancel = request.form.get("annuler") == "1"
     cases.close(get_session(), clock(), actor(), case_id, form.reason.data, cancel=cancel)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from engine.errors import Conflict, FormInvalid, InvalidTransition
+from engine.errors import Conflict, FormInvalid, InvalidTransition, Unavailable
 from engine.services import circuits, tasks
 from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
+from webapp.errors import RETRY_AFTER
 from webapp.forms import AssignForm, EmptyForm
 from webapp.i18n import error_text
+from webapp.inputs import MAX_PAGE, int_arg
 from webapp.urls import safe_next
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
+log = logging.getLogger("aiguillage.web")
 DUE = {"overdue", "soon"}
 SORTS = {"due": lazy_gettext("Échéance"), "ready": lazy_gettext("Plus anciennes d'abord"),
          "ready_desc": lazy_gettext("Plus récentes d'abord")}
@@ -29,13 +34,13 @@ def index() -> str:
     args = request.args
     assigned = {"moi": True, "offertes": False}.get(args.get("attribution", ""))
     due = args.get("echeance") if args.get("echeance") in DUE else None
+    circuit_id = int_arg("circuit")
     page = tasks.my_tasks(get_session(), clock(), actor(),
-                          circuit_id=args.get("circuit", type=int), step=args.get("etape") or None,
+                          circuit_id=circuit_id, step=args.get("etape") or None,
                           due=due, assigned=assigned,  # type: ignore[arg-type]
-                          sort=args.get("tri", "due"), page=args.get("page", 1, type=int))
+                          sort=args.get("tri", "due"), page=int_arg("page", 1, maximum=MAX_PAGE))
     session, me = get_session(), actor()
     choices = [c for t in me.territories() for c in circuits.list_circuits(session, me, t)]
-    circuit_id = args.get("circuit", type=int)
     steps = circuits.steps_of(session, me, circuit_id) \
         if circuit_id in {c.id for c in choices} else []
     return render_template("tasks/list.html", page=page, now=clock().now(), sorts=SORTS,
@@ -48,34 +53,48 @@ def show(task_id: int) -> str | Response | tuple[str, int]:
     """The step: case summary, instructions, form; POST completes it (the case is loaded
     once, by the completion; the page is rebuilt only to show errors)."""
     errors: dict[str, list[str]] = {}
+    unsaved = False  # the database did not answer: the form comes back with what was typed
     if request.method == "POST":
-        if not EmptyForm().validate_on_submit():
-            abort(400)
-        step, form = tasks.form_of(get_session(), actor(), task_id)
-        data, errors = postdata.parse(form, request.form)
-        if not errors:
-            try:
-                nxt = tasks.complete(get_session(), clock(), actor(), task_id, data)
-            except FormInvalid as exc:
-                errors = exc.errors
-            except InvalidTransition:
-                flash(gettext("Cette étape a déjà été réalisée ; rien n'a été enregistré."),
-                      "error")
-                return redirect(url_for("tasks.index"))
-            else:
-                flash(gettext("Étape « %(step)s » terminée pour le dossier %(reference)s.",
-                              step=step.name, reference=step.case_reference), "success")
-                return redirect(url_for("tasks.show", task_id=nxt.id) if nxt
-                                else url_for("tasks.index"))
+        done = _complete(task_id)
+        if isinstance(done, Response):
+            return done
+        errors, unsaved = done
     detail = tasks.details(get_session(), clock(), actor(), task_id)
     values = postdata.flat_values(detail.values)
-    if errors:
+    if errors or unsaved:
         values = {**values, **request.form.to_dict()}
     assign = AssignForm()
     assign.user_id.choices = [(p.id, p.name) for p in detail.candidates]
     page = render_template("tasks/show.html", detail=detail, errors=errors, values=values,
-                           form=EmptyForm(), assign=assign, now=clock().now())
+                           form=EmptyForm(), assign=assign, now=clock().now(), unsaved=unsaved)
+    if unsaved:
+        return page, 503, {"Retry-After": RETRY_AFTER}
     return (page, 422) if errors else page
+
+
+def _complete(task_id: int) -> Response | tuple[dict[str, list[str]], bool]:
+    """POST: complete the step and redirect; otherwise what the page shows again: the
+    form's errors, or that nothing was saved because the database did not answer."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    step, form = tasks.form_of(get_session(), actor(), task_id)
+    data, errors = postdata.parse(form, request.form)
+    if errors:
+        return errors, False
+    try:
+        nxt = tasks.complete(get_session(), clock(), actor(), task_id, data)
+    except FormInvalid as exc:
+        return exc.errors, False
+    except Unavailable as exc:
+        log.warning("step %s not completed, database unavailable: %s", task_id,
+                    exc.__cause__ or exc)
+        return {}, True
+    except InvalidTransition:
+        flash(gettext("Cette étape a déjà été réalisée ; rien n'a été enregistré."), "error")
+        return redirect(url_for("tasks.index"))
+    flash(gettext("Étape « %(step)s » terminée pour le dossier %(reference)s.",
+                  step=step.name, reference=step.case_reference), "success")
+    return redirect(url_for("tasks.show", task_id=nxt.id) if nxt else url_for("tasks.index"))
 
 
 @bp.post("/<int:task_id>/prendre")
@@ -98,7 +117,7 @@ def unclaim(task_id: int) -> Response:
 @login_required
 def assign(task_id: int) -> Response:
     """Coordinator: give the step to someone."""
-    user_id = request.form.get("user_id", type=int)
+    user_id = int_arg("user_id", form=True)
     if user_id is None:
         abort(400)
     return _act(task_id, lambda: tasks.assign(get_session(), clock(), actor(), task_id, user_id),
