@@ -178,8 +178,8 @@ def create_person() -> WerkzeugResponse:
     form = request.form
     try:
         created = users.create_person(get_session(), clock(), actor(), form.get("email", ""),
-                                      form.get("nom", ""), form.get("territoire", type=int) or 0,
-                                      form.get("role", ""), form.get("organisation", type=int))
+                                      form.get("nom", ""), int_arg("territoire", form=True) or 0,
+                                      form.get("role", ""), int_arg("organisation", form=True))
     except (Conflict, InvalidInput) as exc:
         status = 409 if isinstance(exc, Conflict) else 422
         return make_response(_people_page(error=error_text(exc), values=form), status)
@@ -204,9 +204,9 @@ def person_action(user_id: int, action: str) -> WerkzeugResponse:
             return _shown_once(reset={"user_id": user_id, "password": password})
         elif action == "role":
             users.add_membership(session, now, me, user_id,
-                                 request.form.get("territoire", type=int) or 0,
+                                 int_arg("territoire", form=True) or 0,
                                  request.form.get("role", ""),
-                                 request.form.get("organisation", type=int))
+                                 int_arg("organisation", form=True))
             flash(gettext("Rôle ajouté."), "success")
         else:
             abort(404)
@@ -235,7 +235,7 @@ def create_organisation() -> WerkzeugResponse:
     _check_form()
     try:
         territories.create_organisation(get_session(), clock(), actor(),
-                                        request.form.get("territoire", type=int) or 0,
+                                        int_arg("territoire", form=True) or 0,
                                         request.form.get("nom", "").strip(),
                                         request.form.get("type", ""))
         flash(gettext("Organisation ajoutée."), "success")
