@@ -7,13 +7,15 @@ import hashlib
 from datetime import timedelta
 from html import unescape
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from engine.clock import FixedClock
+from engine.errors import Unavailable
 from engine.persistence.models import User, WebSession
-from engine.services import users
+from engine.services import sessions, users
 from engine.services.access import SYSTEM
 from tests.integration.factories import PASSWORD, World
 from tests.web.conftest import AuthActions
@@ -185,3 +187,17 @@ def test_dead_sessions_are_purged_when_new_ones_open(app: Flask, client: FlaskCl
     with app.extensions["aiguillage"].sessions() as session:
         assert session.scalar(select(func.count()).select_from(WebSession)) == 1
 
+
+def test_a_database_out_of_reach_gives_the_unavailable_page_not_a_crash(
+        app: Flask, client: FlaskClient, auth: AuthActions, world: World,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    auth.login()
+
+    def unreachable(*_: object, **__: object) -> None:
+        raise Unavailable(code="svc.unavailable")
+
+    monkeypatch.setattr(sessions, "find", unreachable)
+    page = client.get("/taches/")
+    assert page.status_code == 503
+    monkeypatch.undo()
+    assert _signed_in(client)  # nothing was lost meanwhile
