@@ -82,7 +82,7 @@ def main() -> None:
             assert len(page.outcome.state.steps) == PLAYED + 1
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "SESSION_COOKIE_SECURE": False,
-                      "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False})
+                      "WTF_CSRF_ENABLED": False})
     client = app.test_client()
     client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
 

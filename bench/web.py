@@ -77,7 +77,7 @@ def main() -> None:
     print(f"database: {count:,} generated cases + demo cases, built in "
           f"{time.perf_counter() - begin:.0f} s")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "SESSION_COOKIE_SECURE": False,
-                      "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False})
+                      "WTF_CSRF_ENABLED": False})
     for email in ("ts@demo.test", "coord@demo.test"):
         client = app.test_client()
         client.post("/connexion", data={"email": email, "password": PASSWORD})

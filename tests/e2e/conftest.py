@@ -50,8 +50,7 @@ def live_app(tmp_path: Path) -> Iterator[LiveApp]:
     upgrade(engine)
     engine.dispose()
     app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e",
-                      "SESSION_COOKIE_SECURE": False, "CLOCK": SystemClock(),
-                      "RATELIMIT_ENABLED": False})
+                      "SESSION_COOKIE_SECURE": False, "CLOCK": SystemClock()})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -40,8 +40,7 @@ def app(template_db: Path, tmp_path: Path, clock: FixedClock) -> Iterator[Flask]
 
 def _config(url: str, clock: FixedClock) -> dict[str, object]:
     return {"TESTING": True, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test",
-            "DATABASE_URL": url, "SESSION_COOKIE_SECURE": False, "CLOCK": clock,
-            "RATELIMIT_ENABLED": False}
+            "DATABASE_URL": url, "SESSION_COOKIE_SECURE": False, "CLOCK": clock}
 
 
 @pytest.fixture(scope="session")

@@ -207,7 +207,7 @@ def test_variant_and_import(client: FlaskClient, auth: AuthActions, world: World
 def test_modeler_save_needs_the_csrf_header(template_db: Path, tmp_path: Path,
                                             clock: FixedClock) -> None:
     from tests.web.test_security import _app
-    app = _app(template_db, tmp_path, clock, WTF_CSRF_ENABLED=True, RATELIMIT_ENABLED=False)
+    app = _app(template_db, tmp_path, clock, WTF_CSRF_ENABLED=True)
     with app.extensions["aiguillage"].sessions() as session:
         world = make_world(session, clock)
     client = app.test_client()

@@ -178,7 +178,7 @@ def matrix(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     clock = FixedClock(datetime(2026, 1, 9, 14, 0, tzinfo=UTC))
     app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test",
                       "DATABASE_URL": f"sqlite:///{db}", "SESSION_COOKIE_SECURE": False,
-                      "CLOCK": clock, "RATELIMIT_ENABLED": False})
+                      "CLOCK": clock})
     with app.extensions["aiguillage"].sessions() as session:
         a, b = make_two(session, clock, root)
         found = {p.code: session.get(CircuitDraft, p.draft_id) for p in (a, b)}

@@ -14,7 +14,8 @@ from engine.persistence.models.user import Membership, User
 from engine.persistence.models.web_session import SignInThrottle, WebSession
 
 __all__ = [
-    "AuditEvent", "AuditEventTerritory", "Case", "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "Consent",
-    "DailyCount", "HumanTask", "Membership", "Organisation", "OutboxMessage", "ReferenceCounter",
-    "Resource", "SignInThrottle", "Territory", "Timer", "User", "WebSession",
+    "AuditEvent", "AuditEventTerritory", "Case", "CaseState", "Circuit", "CircuitDraft",
+    "CircuitVersion", "Consent", "DailyCount", "HumanTask", "Membership", "Organisation",
+    "OutboxMessage", "ReferenceCounter", "Resource", "SignInThrottle", "Territory", "Timer",
+    "User", "WebSession",
 ]
