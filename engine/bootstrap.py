@@ -9,7 +9,8 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import Clock, SystemClock
-from engine.persistence.db import default_url, make_engine, session_factory
+from engine.persistence.db import default_url as default_url  # entry points read it here
+from engine.persistence.db import make_engine, session_factory
 
 
 @dataclass

@@ -72,6 +72,7 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
 def start_background(sessions: sessionmaker[Session], clock: Clock | None = None,
                      seconds: float = POLL_SECONDS) -> Any:
     """Embedded mode: a background ticker in this process (one web process only)."""
+    # APScheduler loads only in the process that runs timers
     from apscheduler.schedulers.background import BackgroundScheduler
     scheduler = BackgroundScheduler(daemon=True)
     worker = worker_name()
@@ -86,6 +87,7 @@ def start_background(sessions: sessionmaker[Session], clock: Clock | None = None
 
 def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS) -> None:
     """Dedicated process: tick forever (``aiguillage scheduler``)."""
+    # APScheduler loads only in the process that runs timers
     from apscheduler.schedulers.blocking import BlockingScheduler
     clock = SystemClock()
     worker = worker_name()

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import click
 
+from engine.bootstrap import build
 from engine.cli import cli
+from engine.services import demo as demo_service
+from webapp import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,9 +31,6 @@ def demo() -> None:
 @demo.command("load")
 def demo_load() -> None:
     """Créer le territoire de démonstration, ses comptes et des dossiers fictifs."""
-    # the database stack loads only for database commands: `circuits check` stays quick
-    from engine.bootstrap import build
-    from engine.services import demo as demo_service
     engine = build()
     password, generated = _demo_password()
     with engine.sessions() as session:
@@ -52,9 +52,6 @@ def demo_load() -> None:
 @click.option("--cases", "count", type=click.IntRange(1, 1_000_000), required=True)
 def demo_generate(count: int) -> None:
     """Ajouter N dossiers fictifs (copies des dossiers de démonstration)."""
-    # the database stack loads only for database commands: `circuits check` stays quick
-    from engine.bootstrap import build
-    from engine.services import demo as demo_service
     engine = build()
     with engine.sessions() as session:
         territory_id = demo_service.demo_territory(session)
@@ -89,7 +86,6 @@ def _loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1")
 def run_command(port: int, host: str) -> None:
     """Démarrer l'application (avec le planificateur intégré) sur http://127.0.0.1:5000."""
-    from webapp import create_app
     app = create_app(run_settings(host))
     click.echo(f"Aiguillage : http://{host}:{port}")
     app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from engine.persistence.db import default_url
+from engine.bootstrap import default_url
 
 DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,

@@ -6,15 +6,9 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from engine.core.forms import FieldSpec, FormSpec, coerce
+from engine.services import parsing
+from engine.services.views import FormSpec
 from webapp.i18n import select_locale
-
-
-def _paths(fields: tuple[FieldSpec, ...]) -> list[FieldSpec]:
-    out: list[FieldSpec] = []
-    for spec in fields:
-        out += _paths(spec.children) if spec.kind == "group" else [spec]
-    return out
 
 
 def parse(form: FormSpec | None, posted: MultiDict[str, str]) -> tuple[dict[str, Any],
@@ -25,12 +19,10 @@ def parse(form: FormSpec | None, posted: MultiDict[str, str]) -> tuple[dict[str,
     if form is None:
         return {}, {}
     raw: dict[str, Any] = {}
-    for spec in _paths(form.fields):
+    for spec in parsing.leaf_fields(form):
         raw[spec.path] = posted.getlist(spec.path) if spec.kind == "multichoice" \
             else posted.get(spec.path)
-    lang = select_locale()
-    data, errors = coerce(form, raw, lang)
-    return data, errors or form.validate(data, lang)
+    return parsing.answers(form, raw, select_locale())
 
 
 def flat_values(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -29,6 +29,7 @@ from engine.clock import Clock
 from engine.core import bpmnxml, dryrun, form_editor, safejson
 from engine.core.circuits import CircuitBundle, safe_name
 from engine.core.dryrun import DryRun
+from engine.core.dryrun import Posted as Posted  # what the dry-run page posts
 from engine.core.forms import FormError, FormSpec, form_from_schema
 from engine.core.loader import load_path
 from engine.core.messages import reason, render
@@ -383,7 +384,7 @@ def dry_run(session: Session, actor: Actor, draft_id: int, start: datetime,
     return dryrun.replay(compiled, start, data, steps)
 
 
-def dry_run_step(session: Session, actor: Actor, draft_id: int, posted: dryrun.Posted,
+def dry_run_step(session: Session, actor: Actor, draft_id: int, posted: Posted,
                  now: datetime, lang: str = "fr") -> DryRunPage:
     """One request of the dry-run page: replay the carried walk, apply the posted action
     (start, answer a step, let time pass, restart). A draft failing the check is not walked:

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+# engine types the services hand out as they are (immutable, no ORM): the web app reads them here
+from engine.core.forms import FieldSpec as FieldSpec
+from engine.core.forms import FormSpec as FormSpec
+from engine.core.problems import Problem as Problem
+
 T = TypeVar("T")
 COUNT_CAP = 1000  # long lists count up to here and then say "more than"
 DUE_SOON = timedelta(days=3)  # a step due within this is "bientôt dû" (lists, badges, digests)

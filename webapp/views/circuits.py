@@ -22,10 +22,9 @@ from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.core import dryrun, safejson
-from engine.core.problems import Problem
 from engine.errors import Conflict, ProcessDefinitionError
-from engine.services import circuits, drafts
+from engine.services import circuits, drafts, parsing
+from engine.services.views import Problem
 from webapp.auth import actor
 from webapp.circuit_forms import DeployForm, ImportForm
 from webapp.db import clock, get_session
@@ -135,8 +134,8 @@ def draft_data(draft_id: int) -> Response:
 def save(draft_id: int) -> tuple[Response, int]:
     """Save the diagram (JSON ``{revision, xml}``) and return the check's findings."""
     try:  # the one JSON door: bounded depth and size, UTF-8 only
-        body = safejson.loads(request.get_data(), max_bytes=3 * 1024 * 1024)
-    except safejson.JsonError:
+        body = parsing.loads(request.get_data(), max_bytes=3 * 1024 * 1024)
+    except parsing.JsonError:
         abort(400)
     if not isinstance(body, dict) or not isinstance(body.get("xml"), str) \
             or not isinstance(body.get("revision"), int):
@@ -312,12 +311,12 @@ def dry_run(draft_id: int) -> str | tuple[str, int]:
     return (html, 422) if outcome.errors or page.problems else html
 
 
-def _dry_run_posted() -> dryrun.Posted:
+def _dry_run_posted() -> drafts.Posted:
     """The dry-run request as the page posted it (nothing on GET: a fresh walk)."""
     if request.method != "POST":
-        return dryrun.Posted()
+        return drafts.Posted()
     form = request.form
-    return dryrun.Posted(action=form.get("action", ""), start=form.get("start", ""),
+    return drafts.Posted(action=form.get("action", ""), start=form.get("start", ""),
                          data=form.get("data", ""), steps=form.get("steps", ""),
                          task=form.get("task", ""), duration=form.get("duree", ""),
                          answers=form.to_dict(flat=False))
