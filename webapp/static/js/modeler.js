@@ -367,7 +367,8 @@
     item.className = "problem problem-" + p.severity;
     var label = p.severity === "error" ? T.error : T.warning;
     var where = p.element_name || p.element_id || T.elementless;
-    item.textContent = label + " — " + where + " : " + p.message + " ";
+    var line = p.line ? " (" + T.line + " " + p.line + ")" : "";
+    item.textContent = label + " — " + where + line + " : " + p.message + " ";
     if (p.element_id && registry.get(p.element_id)) {
       var marker = "probleme-" + (p.severity === "error" ? "erreur" : "avertissement");
       canvas.addMarker(p.element_id, marker);
@@ -456,6 +457,13 @@
         fillPicker();
         showProblems(data.problems);
         state.dirty = false;
+        root.setAttribute("data-ready", "true");
+      }, function () {
+        // A diagram the modeler cannot draw (an imported file with broken flows): say so,
+        // list the check's problems with their lines, and never save an empty diagram over it.
+        say(T.unreadable);
+        saveButton.disabled = true;
+        showProblems(data.problems || []);
         root.setAttribute("data-ready", "true");
       });
     })
