@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from engine.bootstrap import build
+from engine.scheduler import start_background
 from webapp import auth, config, db, errors, extensions, i18n, inputs, security, sessions
 from webapp.views import account, admin, cases, circuits, main, tasks
 from webapp.views import auth as auth_views
@@ -31,6 +32,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:
-        from engine.scheduler import start_background
         app.extensions["scheduler"] = start_background(app.extensions["aiguillage"].sessions)
     return app

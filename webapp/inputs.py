@@ -15,7 +15,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext
 from werkzeug.routing import IntegerConverter, Map
 
-from engine.core import safejson
+from engine.services import parsing
 
 MAX_ID = 2**63 - 1  # PostgreSQL BIGINT, SQLite INTEGER
 MAX_PAGE = 1_000_000  # far past any list; keeps OFFSET inside 64 bits
@@ -41,12 +41,13 @@ class BoundedInt(IntegerConverter):
 
 class BoundedJSONProvider(DefaultJSONProvider):
     """Every JSON body read through Flask (views, Flask-WTF's forms) goes through
-    ``engine.core.safejson``: bounded in size and depth before parsing, strict UTF-8. A
-    refusal is a ``ValueError``, which ``request.get_json`` answers with a 400."""
+    ``engine.services.parsing`` (the engine's ``safejson``): bounded in size and depth
+    before parsing, strict UTF-8. A refusal is a ``ValueError``, which ``request.get_json``
+    answers with a 400."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        """Parse ``s`` within the bounds of ``safejson``."""
-        return safejson.loads(s)
+        """Parse ``s`` within the bounds of the engine's ``safejson``."""
+        return parsing.loads(s)
 
 
 def _texts() -> Iterable[str]:

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import Conflict, InvalidInput
 from engine.services import audit, cases, moves, oversight, territories, timers, users
+from engine.services import circuits as circuit_service
 from webapp import csv_export
 from webapp.auth import actor
 from webapp.db import clock, get_session
@@ -66,7 +67,6 @@ def dashboard() -> str:
 
 def _choices() -> dict[str, object]:
     """Territories, circuits and organisations the filters offer."""
-    from engine.services import circuits as circuit_service
     session, me = get_session(), actor()
     places, organisations = territories.overseen_places(session, me)
     return {"territories": places, "organisations": organisations,
