@@ -7,7 +7,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from engine.services import parsing
-from engine.services.views import FormSpec
+from engine.services.results import FormSpec
 from webapp.i18n import select_locale
 
 

@@ -42,7 +42,7 @@ from engine.services.access import (
     require_member,
 )
 from engine.services.listing import bounded, summary_of, task_items
-from engine.services.views import CaseDetail, CaseSummary, Page, TimerItem
+from engine.services.results import CaseDetail, CaseSummary, Page, TimerItem
 
 MAX_PER_PAGE = 100
 HOUSEHOLD_FIELD = "nom_menage"

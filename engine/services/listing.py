@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput
 from engine.persistence.models import Case, Circuit, HumanTask
+from engine.services.results import CaseSummary, TaskItem
 from engine.services.runtime import Step
-from engine.services.views import CaseSummary, TaskItem
 
 
 def bounded(name: str, value: str | None, maximum: int) -> None:

@@ -23,7 +23,7 @@ from engine.persistence.models.human_task import OPEN
 from engine.persistence.models.outbox import FAILED, PENDING, SENT
 from engine.persistence.models.user import COORDINATOR_ROLE
 from engine.services import oversight
-from engine.services.views import DUE_SOON
+from engine.services.results import DUE_SOON
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5

@@ -30,7 +30,7 @@ from engine.persistence.models.human_task import NO_DEADLINE, OPEN
 from engine.persistence.models.timer import FAILED
 from engine.services.access import Actor, overseen
 from engine.services.listing import bounded
-from engine.services.views import DUE_SOON, Page
+from engine.services.results import DUE_SOON, Page
 
 MAX_PER_PAGE = 200
 MAX_DAYS = 36_500  # « waiting for more than N days »: a century is already everything

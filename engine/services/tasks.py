@@ -27,7 +27,7 @@ from engine.services.access import (
     require_coordinator,
 )
 from engine.services.listing import summary_of, task_item, task_items
-from engine.services.views import COUNT_CAP, DUE_SOON, Page, Person, TaskDetail, TaskItem
+from engine.services.results import COUNT_CAP, DUE_SOON, Page, Person, TaskDetail, TaskItem
 
 MAX_PER_PAGE = 100
 Due = Literal["overdue", "soon"] | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-from engine.services.views import COUNT_CAP, Page
+from engine.services.results import COUNT_CAP, Page
 
 
 def _nav(app: Flask, page: Page[int]) -> str:

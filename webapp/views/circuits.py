@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import Conflict, ProcessDefinitionError
 from engine.services import circuits, drafts, parsing
-from engine.services.views import Problem
+from engine.services.results import Problem
 from webapp.auth import actor
 from webapp.circuit_forms import DeployForm, ImportForm
 from webapp.db import clock, get_session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.services.views import DUE_SOON, TaskItem
+from engine.services.results import DUE_SOON, TaskItem
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
