@@ -1,1 +1,1 @@
-"""Pure engine logic: circuits, checks, expressions, forms, deadlines, views. No database."""
+"""Pure engine logic: circuits, checks, expressions, forms, deadlines, snapshots. No database."""

@@ -15,9 +15,9 @@ from typing import Any
 
 from engine.core import safejson, simulate
 from engine.core.forms import FieldSpec, FormSpec, coerce
+from engine.core.snapshots import EndView, TaskView, TimerView
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import start_form
-from engine.core.views import EndView, TaskView, TimerView
 from engine.errors import FormInvalid
 
 MAX_STEPS = 200

@@ -14,9 +14,9 @@ from typing import Any
 
 from engine.clock import FixedClock
 from engine.core import timers
+from engine.core.snapshots import EndView, TaskView
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import Instance
-from engine.core.views import EndView, TaskView
 from engine.errors import EngineError
 
 

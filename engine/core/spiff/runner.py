@@ -27,11 +27,11 @@ from engine.core.circuits import role_for_lane
 from engine.core.forms import FormSpec, clean
 from engine.core.messages import render
 from engine.core.rules import COUNTER
+from engine.core.snapshots import EndView, FiredTimer, NoticeView, TaskView, TimerView
 from engine.core.spiff import serializer
 from engine.core.spiff.compat import CaseWorkflow
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.scripts import SafeScriptEngine, ScriptsDisabled
-from engine.core.views import EndView, FiredTimer, NoticeView, TaskView, TimerView
 from engine.errors import FormInvalid, InvalidTransition, NotFound, PermissionDenied, WorkflowError
 
 MAX_ROUNDS = 200  # engine passes per call: catches runaway cycles instead of hanging

@@ -16,8 +16,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from engine.core.snapshots import TimerView
 from engine.core.spiff.runner import Instance
-from engine.core.views import TimerView
 from engine.errors import ConcurrentUpdate
 from engine.persistence.db import table
 from engine.persistence.models import (

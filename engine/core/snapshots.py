@@ -1,4 +1,5 @@
-"""Typed views of a running case: what the rest of Aiguillage sees of the engine."""
+"""Snapshots of a running case (typed, frozen): the steps ready, the timers waiting, the
+notices due, the end reached. What the rest of Aiguillage sees of the engine."""
 
 from __future__ import annotations
 
