@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.clock import FixedClock  # noqa: E402
 from engine.core import timers  # noqa: E402
-from engine.core.circuits import load_territory  # noqa: E402
+from engine.core.bundles import load_territory  # noqa: E402
 from engine.core.loader import load_path  # noqa: E402
 from engine.core.simulate import load_scenario  # noqa: E402
 from engine.core.spiff.compiler import compile_circuit  # noqa: E402

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from engine.core import timers
-from engine.core.circuits import TerritoryError, forms_root_for, load_territory
+from engine.core.bundles import TerritoryError, forms_root_for, load_territory
 from engine.core.loader import file_bundle, load_path
 from engine.core.problems import Problem
 from engine.core.simulate import ScenarioError, load_scenario, run

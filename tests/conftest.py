@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.clock import FixedClock
-from engine.core.circuits import CircuitBundle
+from engine.core.bundles import CircuitBundle
 from engine.core.loader import load_path
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from engine.core.circuits import MAX_FILE_BYTES
+from engine.core.bundles import MAX_FILE_BYTES
 from engine.core.problems import Problem
 from engine.core.wording import Size
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core import bpmnxml
-from engine.core.circuits import (
+from engine.core.bundles import (
     CircuitBundle,
     Territory,
     TerritoryError,

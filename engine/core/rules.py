@@ -28,7 +28,7 @@ from engine.core.bpmnxml import (
     text_of,
     where,
 )
-from engine.core.circuits import Role, role_for_lane
+from engine.core.bundles import Role, role_for_lane
 from engine.core.messages import reason
 from engine.core.problems import Problem
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core import diff as semantic
-from engine.core.circuits import CircuitBundle, Role, TerritoryError, load_territory
-from engine.core.circuits import Territory as TerritoryFile
+from engine.core.bundles import CircuitBundle, Role, TerritoryError, load_territory
+from engine.core.bundles import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
 from engine.core.spiff.compiler import check, compile_circuit

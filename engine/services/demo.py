@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, FixedClock
-from engine.core.circuits import Territory as TerritoryFile
+from engine.core.bundles import Territory as TerritoryFile
 from engine.errors import EngineError
 from engine.persistence.db import transaction
 from engine.persistence.models import (

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core import bpmnxml, dryrun, form_editor, safejson
-from engine.core.circuits import CircuitBundle, safe_name
+from engine.core.bundles import CircuitBundle, safe_name
 from engine.core.dryrun import DryRun
 from engine.core.dryrun import Posted as Posted  # what the dry-run page posts
 from engine.core.forms import FormError, FormSpec, form_from_schema

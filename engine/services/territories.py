@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.core.circuits import Territory as TerritoryFile
-from engine.core.circuits import role_for_lane
+from engine.core.bundles import Territory as TerritoryFile
+from engine.core.bundles import role_for_lane
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import Circuit, Organisation, Territory

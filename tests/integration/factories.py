@@ -45,8 +45,8 @@ def make_world(session: Session, clock: Clock, folder: Path = MINI) -> World:
     territory = session.get(Territory, circuit.territory_id)
     assert territory is not None
     other = users.create_user(session, clock, SYSTEM, "autre@demo.test", "Autre", PASSWORD)
-    from engine.core.circuits import Role
-    from engine.core.circuits import Territory as TerritoryFile
+    from engine.core.bundles import Role
+    from engine.core.bundles import Territory as TerritoryFile
     from engine.services.territories import ensure_territory
     elsewhere = ensure_territory(session, clock, SYSTEM, TerritoryFile(
         "ailleurs", "Ailleurs", (Role("coordination", "Coordination"),)))

@@ -172,7 +172,7 @@ def test_audit_rows_cannot_be_changed(session: Session, clock: FixedClock, world
 
 def test_holding_a_referent_step_makes_one_the_cases_referent(session: Session,
                                                               clock: FixedClock) -> None:
-    from engine.core.circuits import Territory as TerritoryFile
+    from engine.core.bundles import Territory as TerritoryFile
     from engine.services import circuits as circuit_service
     from engine.services.access import SYSTEM
     from tests.integration.factories import MINI, make_user

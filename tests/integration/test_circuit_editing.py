@@ -220,7 +220,7 @@ def test_deploy_folder_is_one_unit_of_work_for_the_system_only(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy import event
 
-    from engine.core.circuits import Territory as TerritoryFile
+    from engine.core.bundles import Territory as TerritoryFile
     from engine.persistence.models import Territory
     from engine.services import audit
     from engine.services.access import SYSTEM

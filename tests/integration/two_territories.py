@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.core.circuits import Territory as TerritoryFile
+from engine.core.bundles import Territory as TerritoryFile
 from engine.persistence.models import Circuit, HumanTask, Membership, Timer
 from engine.persistence.models.timer import FAILED
 from engine.services import cases, circuits, drafts, tasks

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.circuits import MAX_FILE_BYTES, CircuitBundle
+from engine.core.bundles import MAX_FILE_BYTES, CircuitBundle
 from engine.core.loader import load_path
 from engine.core.problems import Problem
 from engine.core.spiff.compiler import check, compile_circuit

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from engine.cli import cli
 from engine.core import forms, safejson, text
-from engine.core.circuits import CircuitBundle, Role
+from engine.core.bundles import CircuitBundle, Role
 from engine.core.expressions import ExpressionError, parse
 from engine.core.messages import reason, render
 from engine.core.problems import Problem

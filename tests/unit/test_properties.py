@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.core import bpmnxml, expressions, forms, safejson, text
-from engine.core.circuits import CircuitBundle, Role
+from engine.core.bundles import CircuitBundle, Role
 from engine.core.spiff.compiler import check
 
 FAST = settings(max_examples=150, deadline=None,

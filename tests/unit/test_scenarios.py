@@ -10,7 +10,7 @@ import pytest
 from SpiffWorkflow.util.task import TaskState
 
 from engine.core import bpmnxml, simulate
-from engine.core.circuits import load_territory
+from engine.core.bundles import load_territory
 from engine.core.loader import load_path
 from engine.core.simulate import load_scenario, run
 from engine.core.spiff import serializer

@@ -19,7 +19,7 @@ from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 from engine.core import bpmnxml, forms, rules
 from engine.core.bpmnxml import Document, camunda_fields, properties, where
-from engine.core.circuits import CircuitBundle, Role, safe_name
+from engine.core.bundles import CircuitBundle, Role, safe_name
 from engine.core.messages import reason
 from engine.core.problems import Problem, has_errors
 from engine.core.spiff import compat, serializer

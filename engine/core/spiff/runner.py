@@ -23,7 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.clock import Clock
 from engine.core import calendar, expressions, text, timers
-from engine.core.circuits import role_for_lane
+from engine.core.bundles import role_for_lane
 from engine.core.forms import FormSpec, clean
 from engine.core.messages import render
 from engine.core.rules import COUNTER

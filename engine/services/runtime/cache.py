@@ -7,7 +7,7 @@ from threading import Lock
 
 from sqlalchemy.orm import Session
 
-from engine.core.circuits import CircuitBundle, Role
+from engine.core.bundles import CircuitBundle, Role
 from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.persistence.models import (

@@ -1,4 +1,4 @@
-"""Circuits on disk or in memory: territory files, BPMN files and the forms they name."""
+"""Circuit bundles, on disk or in memory: territory files, BPMN files and the forms they name."""
 
 from __future__ import annotations
 
