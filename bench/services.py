@@ -47,6 +47,7 @@ from engine.core.spiff.runner import Instance  # noqa: E402
 from engine.persistence.db import make_engine, session_factory, transaction  # noqa: E402
 from engine.persistence.migrate import upgrade  # noqa: E402
 from engine.persistence.models import Case, CaseState, HumanTask, Membership, Timer, User  # noqa: E402
+from engine.persistence.models.human_task import TaskStatus  # noqa: E402
 from engine.services import cases, runtime, tasks  # noqa: E402
 from engine.services.access import load_actor  # noqa: E402
 from tests.integration.factories import World, make_world, start_at_decision  # noqa: E402
@@ -330,7 +331,7 @@ def bench_timers(db: Db, count: int, sweep: int = 0) -> tuple[int, float, float]
                 if c.key not in ("id", "reference")}
         state = session.get(CaseState, case_id).state  # type: ignore[union-attr]
         step = session.scalar(select(HumanTask).where(HumanTask.case_id == case_id,
-                                                      HumanTask.status == "open"))
+                                                      HumanTask.status == TaskStatus.OPEN))
         armed = list(session.scalars(select(Timer).where(Timer.case_id == case_id)))
         assert step is not None and len(armed) == 2
         step_row = {c.key: getattr(step, c.key) for c in HumanTask.__table__.columns

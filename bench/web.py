@@ -37,8 +37,9 @@ def _overdue_share(session, now, wanted: int) -> None:  # type: ignore[no-untype
     from sqlalchemy import select, update
 
     from engine.persistence.models import HumanTask
+    from engine.persistence.models.human_task import TaskStatus
     late = list(session.scalars(select(HumanTask.id).where(
-        HumanTask.status == "open", HumanTask.due_at < now).order_by(HumanTask.id)))
+        HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now).order_by(HumanTask.id)))
     keep = set(late[:: max(1, len(late) // max(wanted, 1))][:wanted])
     later = [i for i in late if i not in keep]
     for start in range(0, len(later), 5000):
@@ -106,10 +107,11 @@ def _admin(app, url: str) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
     from engine.persistence.models import HumanTask
+    from engine.persistence.models.human_task import TaskStatus
     engine = build(url)
     with engine.sessions() as session:
         overdue = session.scalar(select(func.count()).select_from(HumanTask).where(
-            HumanTask.status == "open", HumanTask.due_at < engine.clock.now()))
+            HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < engine.clock.now()))
     client = app.test_client()
     client.post("/connexion", data={"email": "admin@demo.test", "password": PASSWORD})
     print(f"\nadmin@demo.test ({overdue:,} overdue steps)")

@@ -23,12 +23,9 @@ from engine.persistence.models import (
     Territory,
     Timer,
 )
-from engine.persistence.models.case import CANCELLED, CLOSED, OPEN
-from engine.persistence.models.human_task import CANCELLED as TASK_CANCELLED
-from engine.persistence.models.human_task import COMPLETED as TASK_COMPLETED
-from engine.persistence.models.human_task import OPEN as TASK_OPEN
-from engine.persistence.models.timer import CANCELLED as TIMER_CANCELLED
-from engine.persistence.models.timer import CLAIMED, FAILED, WAITING
+from engine.persistence.models.case import CaseStatus
+from engine.persistence.models.human_task import TaskStatus
+from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
 from engine.services import audit, runtime
 from engine.services.access import (
     CONSENT_FIELD,
@@ -93,8 +90,8 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         case = Case(reference=_next_reference(session, clock, circuit.territory_id),
                     territory_id=circuit.territory_id, circuit_id=circuit.id,
                     circuit_version_id=circuit.active_version_id,
-                    household_name=str(data.get(HOUSEHOLD_FIELD) or "—")[:200], status=OPEN,
-                    created_at=clock.now(), created_by_id=actor.user_id)
+                    household_name=str(data.get(HOUSEHOLD_FIELD) or "—")[:200],
+                    status=CaseStatus.OPEN, created_at=clock.now(), created_by_id=actor.user_id)
         session.add(case)
         session.flush()
         runtime.save(session, case, instance, clock, new=True)
@@ -138,9 +135,9 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
         full = reading_of(session, actor, case.territory_id, data) == FULL
         minimal = not full
         tasks = session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
-                                                        HumanTask.status == TASK_OPEN))
+                                                        HumanTask.status == TaskStatus.OPEN))
         done = session.scalars(select(HumanTask.name).where(
-            HumanTask.case_id == case.id, HumanTask.status == TASK_COMPLETED)
+            HumanTask.case_id == case.id, HumanTask.status == TaskStatus.COMPLETED)
             .order_by(HumanTask.completed_at))
         timers = session.scalars(select(Timer).where(Timer.case_id == case.id)
                                  .order_by(Timer.due_at))
@@ -206,7 +203,7 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
         where.append(Case.referent_id == referent_id)
     if step:
         where.append(Case.id.in_(select(HumanTask.case_id).where(
-            HumanTask.bpmn_id == step, HumanTask.status == TASK_OPEN)))
+            HumanTask.bpmn_id == step, HumanTask.status == TaskStatus.OPEN)))
     total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
     rows = session.execute(
         select(Case, Circuit.title).join(Circuit, Circuit.id == Case.circuit_id).where(*where)
@@ -230,16 +227,16 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
     with transaction(session):
         case = _case(session, actor, case_id, lock=True)
         require_coordinator(actor, case.territory_id)
-        if case.status != OPEN:
+        if case.status != CaseStatus.OPEN:
             raise InvalidTransition(code="svc.case_not_open")
-        case.status = CANCELLED if cancel else CLOSED
+        case.status = CaseStatus.CANCELLED if cancel else CaseStatus.CLOSED
         case.closed_at, case.close_reason, case.next_due_at = clock.now(), reason, None
         for task in session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
-                                                            HumanTask.status == TASK_OPEN)):
-            task.status = TASK_CANCELLED
+                                                            HumanTask.status == TaskStatus.OPEN)):
+            task.status = TaskStatus.CANCELLED
         for timer in session.scalars(select(Timer).where(
-                Timer.case_id == case.id, Timer.status.in_((WAITING, CLAIMED, FAILED)))):
-            timer.status = TIMER_CANCELLED
+                Timer.case_id == case.id, Timer.status.in_(ARMED_STATUSES))):
+            timer.status = TimerStatus.CANCELLED
         audit.record(session, clock, actor, "case.cancel" if cancel else "case.close",
                      territory_id=case.territory_id, case_id=case.id, reason=reason)
         circuit = session.get(Circuit, case.circuit_id)
@@ -274,7 +271,7 @@ def steps_done(session: Session, actor: Actor, case_id: int) -> list[tuple[str, 
     case = _case(session, actor, case_id)
     require_admin(actor, case.territory_id)
     rows = session.execute(select(HumanTask.bpmn_id, HumanTask.name).where(
-        HumanTask.case_id == case.id, HumanTask.status == TASK_COMPLETED)
+        HumanTask.case_id == case.id, HumanTask.status == TaskStatus.COMPLETED)
         .order_by(HumanTask.completed_at)).all()
     return list(dict.fromkeys((b, n) for b, n in rows))
 
@@ -291,8 +288,9 @@ def reset(session: Session, clock: Clock, actor: Actor, case_id: int, step: str)
         require_admin(actor, case.territory_id)
         instance = runtime.load(session, case, clock)
         instance.reset_to(step)
-        if case.status != OPEN:
-            case.status, case.closed_at, case.end_state, case.end_label = OPEN, None, None, None
+        if case.status != CaseStatus.OPEN:
+            case.status, case.closed_at, case.end_state, case.end_label = (
+                CaseStatus.OPEN, None, None, None)
         runtime.save(session, case, instance, clock)
         audit.record(session, clock, actor, "case.reset", territory_id=case.territory_id,
                      case_id=case.id, step=step)

@@ -36,8 +36,8 @@ from engine.persistence.models import (
     Territory,
     User,
 )
-from engine.persistence.models.case import OPEN
-from engine.persistence.models.human_task import OPEN as TASK_OPEN
+from engine.persistence.models.case import CaseStatus
+from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, runtime, territories
 from engine.services.access import Actor, require_coordinator, require_member
 
@@ -191,7 +191,7 @@ def versions(session: Session, actor: Actor, circuit_id: int) -> list[VersionInf
     circuit = _circuit(session, actor, circuit_id)
     counts = dict(session.execute(
         select(Case.circuit_version_id, func.count()).where(
-            Case.circuit_id == circuit_id, Case.status == OPEN)
+            Case.circuit_id == circuit_id, Case.status == CaseStatus.OPEN)
         .group_by(Case.circuit_version_id)).all())
     rows = session.execute(
         select(CircuitVersion, User.display_name)
@@ -441,8 +441,8 @@ def touched_cases(session: Session, circuit_id: int,
         select(HumanTask.bpmn_id, CircuitVersion.number, Case.reference)
         .join(Case, Case.id == HumanTask.case_id)
         .join(CircuitVersion, CircuitVersion.id == Case.circuit_version_id)
-        .where(HumanTask.circuit_id == circuit_id, HumanTask.status == TASK_OPEN,
-               HumanTask.bpmn_id.in_(ids), Case.status == OPEN)
+        .where(HumanTask.circuit_id == circuit_id, HumanTask.status == TaskStatus.OPEN,
+               HumanTask.bpmn_id.in_(ids), Case.status == CaseStatus.OPEN)
         .order_by(CircuitVersion.number, Case.reference).limit(2000)).all()
     grouped: dict[str, dict[int, list[str]]] = {}
     for bpmn_id, number, reference in rows:

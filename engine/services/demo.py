@@ -30,8 +30,9 @@ from engine.persistence.models import (
     Territory,
     Timer,
 )
-from engine.persistence.models.case import OPEN
-from engine.persistence.models.timer import WAITING
+from engine.persistence.models.case import CaseStatus
+from engine.persistence.models.human_task import TaskStatus
+from engine.persistence.models.timer import TimerStatus
 from engine.services import cases, circuits, tasks, users
 from engine.services.access import SYSTEM
 
@@ -109,7 +110,7 @@ def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict
         clock.set(later)
         match = session.scalar(select(HumanTask.id).where(
             HumanTask.case_id == summary.id, HumanTask.bpmn_id == step["task"],
-            HumanTask.status == "open"))
+            HumanTask.status == TaskStatus.OPEN))
         if match is None:
             break
         try:
@@ -125,13 +126,13 @@ def generate(session: Session, clock: Clock, territory_id: int, count: int,
     rng = random.Random(seed)
     with transaction(session):
         templates = list(session.scalars(select(Case).where(Case.territory_id == territory_id,
-                                                            Case.status == OPEN)))
+                                                            Case.status == CaseStatus.OPEN)))
         if not templates:
             raise EngineError("aucun dossier modèle : chargez d'abord la démonstration")
         tasks_by_case = {c.id: list(session.scalars(select(HumanTask).where(
-            HumanTask.case_id == c.id, HumanTask.status == "open"))) for c in templates}
+            HumanTask.case_id == c.id, HumanTask.status == TaskStatus.OPEN))) for c in templates}
         timers_by_case = {c.id: list(session.scalars(select(Timer).where(
-            Timer.case_id == c.id, Timer.status == WAITING))) for c in templates}
+            Timer.case_id == c.id, Timer.status == TimerStatus.WAITING))) for c in templates}
         territory = session.get(Territory, territory_id)
         assert territory is not None
         year = clock.now().year
@@ -167,21 +168,21 @@ def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # 
             "territory_id": territory.id, "circuit_id": template.circuit_id,
             "circuit_version_id": template.circuit_version_id,
             "household_name": f"Ménage {rng.choice(SURNAMES)} {case_id} (fictif)",
-            "status": OPEN, "version": 1,
+            "status": CaseStatus.OPEN, "version": 1,
             "next_due_at": template.next_due_at + shift if template.next_due_at else None,
             "created_at": template.created_at + shift, "created_by_id": None})
         for t in tasks_by_case[template.id]:
             task_rows.append({
                 "case_id": case_id, "territory_id": t.territory_id, "circuit_id": t.circuit_id,
                 "spiff_task_id": t.spiff_task_id, "bpmn_id": t.bpmn_id, "name": t.name,
-                "lane": t.lane, "role": t.role, "form": t.form, "status": "open",
+                "lane": t.lane, "role": t.role, "form": t.form, "status": TaskStatus.OPEN,
                 "ready_at": t.ready_at + shift, "due_at": t.due_at + shift if t.due_at else None,
                 "due_sort": t.due_sort + shift if t.due_at else t.due_sort})
         for tm in timers_by_case[template.id]:
             timer_rows.append({
                 "case_id": case_id, "spiff_task_id": tm.spiff_task_id, "bpmn_id": tm.bpmn_id,
                 "name": tm.name, "kind": tm.kind, "due_at": tm.due_at + shift,
-                "status": WAITING, "attempts": 0, "created_at": tm.created_at + shift})
+                "status": TimerStatus.WAITING, "attempts": 0, "created_at": tm.created_at + shift})
     session.execute(insert(Case), case_rows)
     session.execute(insert(CaseState), [{"case_id": row["id"], "state": states[tid]}
                                         for row, tid in zip(case_rows, origins, strict=True)])

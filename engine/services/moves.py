@@ -13,7 +13,7 @@ from engine.core.spiff import migration
 from engine.errors import InvalidTransition, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, CircuitVersion
-from engine.persistence.models.case import OPEN
+from engine.persistence.models.case import CaseStatus
 from engine.services import audit, runtime
 from engine.services.access import Actor, require_admin
 
@@ -50,7 +50,7 @@ def preview(session: Session, clock: Clock, actor: Actor, circuit_id: int,
     numbers = dict(session.execute(select(CircuitVersion.id, CircuitVersion.number).where(
         CircuitVersion.circuit_id == circuit_id)).all())
     rows = session.scalars(select(Case).where(
-        Case.circuit_id == circuit_id, Case.status == OPEN,
+        Case.circuit_id == circuit_id, Case.status == CaseStatus.OPEN,
         Case.circuit_version_id != version.id).order_by(Case.created_at).limit(MAX_PREVIEW))
     return [CaseMove(c.id, c.reference, c.household_name, numbers[c.circuit_version_id],
                      migration.preview(runtime.load(session, c, clock), target)) for c in rows]
@@ -68,7 +68,7 @@ def move(session: Session, clock: Clock, actor: Actor, case_id: int,
         if case is None or not actor.is_member(case.territory_id):
             raise NotFound(code="svc.case_not_found")
         _, version = _target(session, actor, case.circuit_id, version_id)
-        if case.status != OPEN or case.circuit_version_id == version.id:
+        if case.status != CaseStatus.OPEN or case.circuit_version_id == version.id:
             raise InvalidTransition(code="svc.case_not_on_other_version")
         before = session.get(CircuitVersion, case.circuit_version_id)
         instance = runtime.load(session, case, clock)

@@ -19,8 +19,8 @@ from engine.core.calendar import PARIS
 from engine.mail import Mail, Sender
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, HumanTask, Membership, OutboxMessage, User
-from engine.persistence.models.human_task import OPEN
-from engine.persistence.models.outbox import FAILED, PENDING, SENT
+from engine.persistence.models.human_task import TaskStatus
+from engine.persistence.models.outbox import OutboxStatus
 from engine.persistence.models.user import COORDINATOR_ROLE
 from engine.services import oversight
 from engine.services.results import DUE_SOON
@@ -47,7 +47,7 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
     with transaction(session):
         rows = session.execute(
             select(HumanTask, Case.reference).join(Case, Case.id == HumanTask.case_id)
-            .where(HumanTask.status == OPEN, HumanTask.due_at < now,
+            .where(HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now,
                    HumanTask.overdue_noticed_at.is_(None))
             .order_by(HumanTask.due_at).limit(batch).with_for_update(skip_locked=True)).all()
         for task, reference in rows:
@@ -90,7 +90,7 @@ def write_digests(session: Session, clock: Clock) -> int:
             session.add(OutboxMessage(dedupe_key=key, kind="digest", recipient_user_id=user.id,
                                       created_at=now, payload={"day": day, "steps": steps}))
             written += 1
-        session.add(OutboxMessage(dedupe_key=done_key, kind="marker", status=SENT,
+        session.add(OutboxMessage(dedupe_key=done_key, kind="marker", status=OutboxStatus.SENT,
                                   created_at=now, delivered_at=now, payload={"day": day}))
     return written
 
@@ -103,7 +103,7 @@ def _steps_for(session: Session, user_id: int, now: object) -> list[dict[str, st
     rows = session.execute(
         select(HumanTask.name, HumanTask.due_at, Case.reference)
         .join(Case, Case.id == HumanTask.case_id)
-        .where(HumanTask.status == OPEN, HumanTask.due_at < now + DUE_SOON,  # type: ignore[operator]
+        .where(HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now + DUE_SOON,  # type: ignore[operator]
                or_(HumanTask.assignee_id == user_id, *offered))
         .order_by(HumanTask.due_sort).limit(20)).all()
     return [{"step": n, "due_at": d.isoformat(), "case": r} for n, d, r in rows if d]
@@ -116,7 +116,7 @@ def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) ->
     with transaction(session):
         claimed = list(session.scalars(
             select(OutboxMessage).where(
-                OutboxMessage.status == PENDING,
+                OutboxMessage.status == OutboxStatus.PENDING,
                 or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))
             .order_by(OutboxMessage.id).limit(batch).with_for_update(skip_locked=True)))
         for message in claimed:
@@ -134,10 +134,10 @@ def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) ->
                 message.last_error = str(exc)[:2000]
                 message.lease_until = now + LEASE * message.attempts
                 if message.attempts >= MAX_ATTEMPTS:
-                    message.status = FAILED
+                    message.status = OutboxStatus.FAILED
                 report.failed += 1
                 continue
-            message.status, message.delivered_at = SENT, clock.now()
+            message.status, message.delivered_at = OutboxStatus.SENT, clock.now()
             report.sent += 1
     return report
 

@@ -26,8 +26,8 @@ from engine.persistence.models import (
     Timer,
     User,
 )
-from engine.persistence.models.human_task import NO_DEADLINE, OPEN
-from engine.persistence.models.timer import FAILED
+from engine.persistence.models.human_task import NO_DEADLINE, TaskStatus
+from engine.persistence.models.timer import TimerStatus
 from engine.services.access import Actor, overseen
 from engine.services.listing import bounded
 from engine.services.results import DUE_SOON, Page
@@ -111,7 +111,8 @@ def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
         if filters.territory_id not in territories:
             raise PermissionDenied(code="svc.territory_out_of_scope")
         territories = [filters.territory_id]
-    where: list[Any] = [HumanTask.status == OPEN, HumanTask.territory_id.in_(territories)]
+    where: list[Any] = [HumanTask.status == TaskStatus.OPEN,
+                        HumanTask.territory_id.in_(territories)]
     if view == "overdue":
         where.append(HumanTask.due_at < now)
     elif view == "coming":
@@ -260,7 +261,7 @@ def record_daily_counts(session: Session, clock: Clock) -> int:
         if territory_id in done:
             continue
         base = select(func.count()).select_from(HumanTask).where(
-            HumanTask.status == OPEN, HumanTask.territory_id == territory_id)
+            HumanTask.status == TaskStatus.OPEN, HumanTask.territory_id == territory_id)
         overdue = session.scalar(base.where(HumanTask.due_at < now)) or 0
         soon = session.scalar(base.where(HumanTask.due_at >= now,
                                          HumanTask.due_at < now + DUE_SOON)) or 0
@@ -275,7 +276,7 @@ def incidents(session: Session, actor: Actor) -> list[Incident]:
     rows = session.execute(
         select(Timer, Case.reference, Territory.name).join(Case, Case.id == Timer.case_id)
         .join(Territory, Territory.id == Case.territory_id)
-        .where(Timer.status == FAILED, Case.territory_id.in_(overseen(actor)))
+        .where(Timer.status == TimerStatus.FAILED, Case.territory_id.in_(overseen(actor)))
         .order_by(Timer.due_at)).all()
     return [Incident(t.id, t.case_id, ref, territory, t.name, t.due_at, t.attempts,
                      t.last_error) for t, ref, territory in rows]

@@ -11,6 +11,10 @@ from engine.core.forms import FieldSpec as FieldSpec
 from engine.core.forms import FormSpec as FormSpec
 from engine.core.problems import Problem as Problem
 
+# the statuses a row can hold, as the web app compares and labels them
+from engine.persistence.models.case import CaseStatus as CaseStatus
+from engine.persistence.models.human_task import TaskStatus as TaskStatus
+
 T = TypeVar("T")
 COUNT_CAP = 1000  # long lists count up to here and then say "more than"
 DUE_SOON = timedelta(days=3)  # a step due within this is "bientôt dû" (lists, badges, digests)
@@ -60,13 +64,18 @@ class TaskItem:
     due_at: datetime | None
     status: str
 
+    @property
+    def is_open(self) -> bool:
+        """Still to do: neither completed nor cancelled."""
+        return self.status == TaskStatus.OPEN
+
     def overdue(self, now: datetime) -> bool:
         """Open and past its due date."""
-        return self.status == "open" and self.due_at is not None and self.due_at < now
+        return self.status == TaskStatus.OPEN and self.due_at is not None and self.due_at < now
 
     def due_soon(self, now: datetime) -> bool:
         """Open and due within ``DUE_SOON``, not yet late."""
-        return (self.status == "open" and self.due_at is not None
+        return (self.status == TaskStatus.OPEN and self.due_at is not None
                 and now <= self.due_at < now + DUE_SOON)
 
 
@@ -84,6 +93,11 @@ class CaseSummary:
     created_at: datetime
     next_due_at: datetime | None
     end_label: str | None
+
+    @property
+    def is_open(self) -> bool:
+        """Running: neither ended, closed, cancelled nor in error."""
+        return self.status == CaseStatus.OPEN
 
 
 @dataclass(frozen=True)

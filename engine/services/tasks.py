@@ -15,8 +15,8 @@ from engine.core.forms import FormSpec
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
-from engine.persistence.models.case import OPEN as CASE_OPEN
-from engine.persistence.models.human_task import COMPLETED, OPEN
+from engine.persistence.models.case import CaseStatus
+from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, runtime
 from engine.services.access import (
     MINIMAL,
@@ -94,7 +94,7 @@ _LISTED = (HumanTask.id, HumanTask.case_id, Case.reference, Case.household_name,
 @lru_cache(maxsize=256)
 def _statements(shape: _Shape) -> tuple[Any, Any]:
     """The page statement and the capped count statement for one shape."""
-    common: list[Any] = [HumanTask.status == OPEN]
+    common: list[Any] = [HumanTask.status == TaskStatus.OPEN]
     if shape.circuit:
         common.append(HumanTask.circuit_id == bindparam("circuit"))
     if shape.step:
@@ -211,7 +211,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         # read under the case lock: a winner that completed it first is seen here
         steps = runtime.open_steps(session, case.id)
         row = next((s for s in steps if s.id == task_id), None)
-        if row is None or case.status != CASE_OPEN:
+        if row is None or case.status != CaseStatus.OPEN:
             raise InvalidTransition(code="svc.step_done")
         if not can_work_on(actor, row.territory_id, row.role, row.assignee_id):
             raise PermissionDenied(code="svc.step_held")
@@ -219,7 +219,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         armed = [(t.id, t.due_at) for t in instance.waiting_timers()]  # as the rows say
         instance.complete(row.spiff_task_id, data)
         holder = row.assignee_id or actor.user_id
-        done = row.row(status=COMPLETED, completed_at=clock.now(),
+        done = row.row(status=TaskStatus.COMPLETED, completed_at=clock.now(),
                        completed_by_id=actor.user_id, assignee_id=holder)
         referent = {"referent_id": holder} if row.role == REFERENT_ROLE and holder else {}
         saved = runtime.save(session, case, instance, clock, also=referent, armed=armed,
@@ -254,7 +254,7 @@ def _task(session: Session, actor: Actor, task_id: int) -> HumanTask:
 
 def _open_task(session: Session, actor: Actor, task_id: int) -> HumanTask:
     row = _task(session, actor, task_id)
-    if row.status != OPEN:
+    if row.status != TaskStatus.OPEN:
         raise InvalidTransition(code="svc.step_done")
     return row
 
@@ -286,7 +286,7 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
         assert case is not None
         item = task_items(session, [row])[0]
         instructions, form, values, minimal = "", None, {}, False
-        if row.status == OPEN:
+        if row.status == TaskStatus.OPEN:
             instance = runtime.load(session, case, clock)
             data = instance.data()
             reading = reading_of(session, actor, row.territory_id, data)
@@ -295,16 +295,17 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
             instructions, form = view.documentation, instance.form_for(row.spiff_task_id)
             values = {k: data[k] for k in (form.field_names() if form else ()) if k in data}
         coordinator = actor.is_coordinator(row.territory_id)
-        candidates = _candidates(session, row) if coordinator and row.status == OPEN else []
+        is_open = row.status == TaskStatus.OPEN
+        candidates = _candidates(session, row) if coordinator and is_open else []
         audit.record(session, clock, actor, "case.read", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name, minimal=minimal)
         circuit = session.get(Circuit, case.circuit_id)
         return TaskDetail(
             task=item, case=summary_of(case, circuit.title if circuit else ""),
             instructions=instructions, form=form, values=values,
-            can_complete=row.status == OPEN and can_work_on(
+            can_complete=is_open and can_work_on(
                 actor, row.territory_id, row.role, row.assignee_id),
-            can_assign=coordinator and row.status == OPEN, candidates=candidates,
+            can_assign=coordinator and is_open, candidates=candidates,
             minimal=minimal)
 
 

@@ -18,8 +18,8 @@ from engine.clock import Clock, FixedClock
 from engine.errors import InvalidTransition, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Timer
-from engine.persistence.models.case import OPEN as CASE_OPEN
-from engine.persistence.models.timer import CANCELLED, CLAIMED, DONE, FAILED, WAITING
+from engine.persistence.models.case import CaseStatus
+from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
 from engine.services import audit, runtime
 from engine.services.access import SYSTEM, Actor, require_admin
 
@@ -29,7 +29,7 @@ BACKOFF = (timedelta(seconds=30), timedelta(minutes=5), timedelta(minutes=30))
 
 
 @dataclass(frozen=True)
-class TimerStatus:
+class TimerCounts:
     """Counts for ``aiguillage timers status``."""
 
     waiting: int
@@ -42,8 +42,9 @@ class TimerStatus:
 
 def _due_condition(now: datetime):  # type: ignore[no-untyped-def]
     return and_(Timer.due_at <= now, or_(
-        and_(Timer.status == WAITING, or_(Timer.retry_at.is_(None), Timer.retry_at <= now)),
-        and_(Timer.status == CLAIMED, Timer.lease_until < now)))
+        and_(Timer.status == TimerStatus.WAITING,
+             or_(Timer.retry_at.is_(None), Timer.retry_at <= now)),
+        and_(Timer.status == TimerStatus.CLAIMED, Timer.lease_until < now)))
 
 
 def claim_due(session: Session, clock: Clock, worker: str, batch: int = 50) -> list[int]:
@@ -60,7 +61,7 @@ def claim_due(session: Session, clock: Clock, worker: str, batch: int = 50) -> l
         if not ids:
             return []
         session.execute(update(Timer).where(Timer.id.in_(ids)).values(
-            status=CLAIMED, lease_owner=worker, lease_until=now + LEASE,
+            status=TimerStatus.CLAIMED, lease_owner=worker, lease_until=now + LEASE,
             attempts=Timer.attempts + 1))
     return ids
 
@@ -85,21 +86,22 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
                 return False
             armed = runtime.armed_timers(session, case.id, also=timer_id)
             timer = next((t for t in armed if t.id == timer_id), None)
-            if timer is None or timer.status != CLAIMED or timer.lease_owner != worker \
+            if timer is None or timer.status != TimerStatus.CLAIMED or timer.lease_owner != worker \
                     or timer.lease_until is None or timer.lease_until < now:
                 return False  # fencing: another worker owns it now, or it is settled
-            if case.status != CASE_OPEN:
-                _set(session, timer_id, status=CANCELLED, lease_owner=None, lease_until=None)
+            if case.status != CaseStatus.OPEN:
+                _set(session, timer_id, status=TimerStatus.CANCELLED, lease_owner=None,
+                     lease_until=None)
                 return False
             instance = runtime.load(session, case, FixedClock(max(now, timer.due_at)))
             fired = instance.advance()
             saved = runtime.save(session, case, instance, instance.clock,
                                  armed=[(t.spiff_task_id, t.due_at) for t in armed
-                                        if t.status in (WAITING, CLAIMED, FAILED)])
+                                        if t.status in ARMED_STATUSES])
             if (timer.spiff_task_id, timer.due_at) not in saved.closed_timers:
-                # the engine saw nothing due: re-arm it
-                _set(session, timer_id, status=WAITING, lease_owner=None, lease_until=None,
-                     retry_at=now + BACKOFF[0])  # and never spin on it within a tick
+                # the engine saw nothing due: re-arm it, and never spin on it within a tick
+                _set(session, timer_id, status=TimerStatus.WAITING, lease_owner=None,
+                     lease_until=None, retry_at=now + BACKOFF[0])
             audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,
                          case_id=case.id, timer_id=timer.id, timer=timer.bpmn_id,
                          due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],
@@ -122,11 +124,11 @@ def _failed(session: Session, clock: Clock, worker: str, timer_id: int, error: s
         timer.last_error = error[:2000]
         timer.lease_owner = timer.lease_until = None
         if timer.attempts >= MAX_ATTEMPTS:
-            timer.status = FAILED
+            timer.status = TimerStatus.FAILED
             audit.record(session, clock, SYSTEM, "timer.incident", case_id=timer.case_id,
                          timer_id=timer.id, error=error[:500])
         else:
-            timer.status = WAITING
+            timer.status = TimerStatus.WAITING
             timer.retry_at = clock.now() + BACKOFF[min(timer.attempts, len(BACKOFF)) - 1]
 
 
@@ -141,31 +143,34 @@ def retry(session: Session, clock: Clock, actor: Actor, timer_id: int) -> None:
         if timer is None or case is None or not actor.is_member(case.territory_id):
             raise NotFound(code="svc.timer_not_found")
         require_admin(actor, case.territory_id)
-        if timer.status != FAILED:
+        if timer.status != TimerStatus.FAILED:
             raise InvalidTransition(code="svc.timer_not_failed")
-        timer.status, timer.attempts, timer.retry_at, timer.last_error = WAITING, 0, None, None
+        timer.status, timer.attempts, timer.retry_at, timer.last_error = (
+            TimerStatus.WAITING, 0, None, None)
         audit.record(session, clock, actor, "timer.retry", territory_id=case.territory_id,
                      case_id=case.id, timer_id=timer.id)
 
 
-def status(session: Session, clock: Clock) -> TimerStatus:
+def status(session: Session, clock: Clock) -> TimerCounts:
     """Waiting, due now, late (due more than a minute ago), claimed and failed counts."""
     now = clock.now()
 
     def count(*conditions: Any) -> int:
         return session.scalar(select(func.count()).select_from(Timer).where(*conditions)) or 0
 
-    return TimerStatus(
-        waiting=count(Timer.status == WAITING),
+    pending = (TimerStatus.WAITING, TimerStatus.CLAIMED)
+    return TimerCounts(
+        waiting=count(Timer.status == TimerStatus.WAITING),
         due=count(_due_condition(now)),
-        late=count(Timer.status.in_((WAITING, CLAIMED)), Timer.due_at < now - timedelta(minutes=1)),
-        claimed=count(Timer.status == CLAIMED),
-        failed=count(Timer.status == FAILED),
+        late=count(Timer.status.in_(pending), Timer.due_at < now - timedelta(minutes=1)),
+        claimed=count(Timer.status == TimerStatus.CLAIMED),
+        failed=count(Timer.status == TimerStatus.FAILED),
         oldest_due=session.scalar(select(func.min(Timer.due_at)).where(
-            Timer.status.in_((WAITING, CLAIMED)))),
+            Timer.status.in_(pending))),
     )
 
 
 def done_count(session: Session) -> int:
     """Timers fired so far (benchmarks and tests)."""
-    return session.scalar(select(func.count()).select_from(Timer).where(Timer.status == DONE)) or 0
+    return session.scalar(select(func.count()).select_from(Timer)
+                          .where(Timer.status == TimerStatus.DONE)) or 0

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.core.bundles import Territory as TerritoryFile
 from engine.persistence.models import Circuit, HumanTask, Membership, Timer
-from engine.persistence.models.timer import FAILED
+from engine.persistence.models.timer import TimerStatus
 from engine.services import cases, circuits, drafts, tasks
 from engine.services.access import SYSTEM, Actor
 from tests.integration.factories import MINI, make_user
@@ -96,7 +96,7 @@ def make_place(session: Session, clock: Clock, folder: Path, code: str, label: s
     timer = session.scalars(select(Timer).where(Timer.case_id == place.decision_case_id)
                             .order_by(Timer.due_at.desc())).first()
     assert timer is not None
-    timer.status, timer.attempts, timer.last_error = FAILED, 5, "panne simulée"
+    timer.status, timer.attempts, timer.last_error = TimerStatus.FAILED, 5, "panne simulée"
     session.commit()
     place.timer_id = timer.id
     place.draft_id = drafts.open_for_circuit(session, clock, coordinator, circuit.id).id

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import FormInvalid, NotFound
 from engine.services import cases, circuits, users
+from engine.services.results import CaseStatus
 from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
@@ -26,9 +27,11 @@ from webapp.forms import CloseForm, EmptyForm, SearchForm
 from webapp.inputs import MAX_PAGE, int_arg
 
 bp = Blueprint("cases", __name__, url_prefix="/dossiers")
-STATUSES = {"open": lazy_gettext("En cours"), "completed": lazy_gettext("Terminé"),
-            "closed": lazy_gettext("Clôturé"), "cancelled": lazy_gettext("Annulé"),
-            "error": lazy_gettext("En erreur")}
+STATUSES = {CaseStatus.OPEN: lazy_gettext("En cours"),
+            CaseStatus.COMPLETED: lazy_gettext("Terminé"),
+            CaseStatus.CLOSED: lazy_gettext("Clôturé"),
+            CaseStatus.CANCELLED: lazy_gettext("Annulé"),
+            CaseStatus.ERROR: lazy_gettext("En erreur")}
 
 
 def _territory() -> int:

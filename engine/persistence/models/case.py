@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.db import Base, UtcDateTime
 
-OPEN, COMPLETED, CANCELLED, CLOSED, ERROR = "open", "completed", "cancelled", "closed", "error"
+
+class CaseStatus(StrEnum):
+    """Where a case stands; stored as its value in ``case.status`` (a plain string column)."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+    ERROR = "error"
 
 
 class Case(Base):
@@ -30,7 +39,7 @@ class Case(Base):
     circuit_id: Mapped[int] = mapped_column(ForeignKey("circuit.id"), index=True)
     circuit_version_id: Mapped[int] = mapped_column(ForeignKey("circuit_version.id"), index=True)
     household_name: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(20), default=OPEN)
+    status: Mapped[str] = mapped_column(String(20), default=CaseStatus.OPEN)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

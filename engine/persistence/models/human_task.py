@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.db import Base, UtcDateTime
 
-OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+
+class TaskStatus(StrEnum):
+    """Where a human step stands; stored as its value in ``human_task.status``."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
@@ -45,7 +54,7 @@ class HumanTask(Base):
     lane: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(60))
     form: Mapped[str | None] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(20), default=OPEN)
+    status: Mapped[str] = mapped_column(String(20), default=TaskStatus.OPEN)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     ready_at: Mapped[datetime] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

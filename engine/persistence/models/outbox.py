@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
@@ -10,7 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.db import Base, UtcDateTime
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+class OutboxStatus(StrEnum):
+    """Where a notice stands; stored as its value in ``outbox.status``."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class OutboxMessage(Base):
@@ -27,7 +34,7 @@ class OutboxMessage(Base):
     recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     recipient_role: Mapped[str | None] = mapped_column(String(60))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default=PENDING)
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

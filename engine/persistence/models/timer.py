@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.db import Base, UtcDateTime
 
-WAITING, CLAIMED, DONE, CANCELLED, FAILED = "waiting", "claimed", "done", "cancelled", "failed"
+
+class TimerStatus(StrEnum):
+    """Where a timer stands; stored as its value in ``timer.status``."""
+
+    WAITING = "waiting"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+# a timer that may still fire: waiting, claimed by a worker, or failed and waiting for a retry
+ARMED_STATUSES = (TimerStatus.WAITING, TimerStatus.CLAIMED, TimerStatus.FAILED)
 
 
 class Timer(Base):
@@ -28,7 +41,7 @@ class Timer(Base):
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(String(20), default=WAITING)
+    status: Mapped[str] = mapped_column(String(20), default=TimerStatus.WAITING)
     attempts: Mapped[int] = mapped_column(default=0)
     retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(100))

@@ -27,7 +27,7 @@ from engine.clock import Clock
 from engine.core.spiff.runner import Instance
 from engine.persistence.db import SESSION_STATES, table
 from engine.persistence.models import Case, CaseState
-from engine.persistence.models.case import COMPLETED
+from engine.persistence.models.case import CaseStatus
 from engine.services.runtime.cache import CACHE_SIZE as CACHE_SIZE
 from engine.services.runtime.cache import bundle_of as bundle_of
 from engine.services.runtime.cache import compiled as compiled
@@ -105,8 +105,8 @@ def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
         changes = {**(also or {}), "updated_at": now,
                    "next_due_at": waiting[0].due_at if waiting else None}
         end = instance.end()
-        if end is not None and case.status != COMPLETED:
-            changes.update(status=COMPLETED, end_state=end.bpmn_id, end_label=end.name,
+        if end is not None and case.status != CaseStatus.COMPLETED:
+            changes.update(status=CaseStatus.COMPLETED, end_state=end.bpmn_id, end_label=end.name,
                            closed_at=now)
         write_case(session, case, changes)
         saved = Saved()

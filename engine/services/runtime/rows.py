@@ -24,9 +24,8 @@ from engine.persistence.models import (
     Case,
     OutboxMessage,
 )
-from engine.persistence.models.human_task import NO_DEADLINE
-from engine.persistence.models.human_task import OPEN as TASK_OPEN
-from engine.persistence.models.timer import CANCELLED, DONE, WAITING
+from engine.persistence.models.human_task import NO_DEADLINE, TaskStatus
+from engine.persistence.models.timer import TimerStatus
 from engine.services.runtime.statements import (
     ARMED,
     CANCEL_STEPS,
@@ -61,7 +60,7 @@ class Step:
     due_at: datetime | None
     due_sort: datetime
     overdue_noticed_at: datetime | None = None
-    status: str = TASK_OPEN
+    status: str = TaskStatus.OPEN
 
     def row(self, **changes: Any) -> dict[str, Any]:
         """The whole row as it must be written (an upsert sets every column)."""
@@ -151,12 +150,13 @@ def sync_timers(session: Session, case: Case, instance: Instance, now: datetime,
     if gone:
         session.connection().execute(CLOSE_TIMERS, [
             {"case_": case.id, "task_": task, "due_": due,
-             **({"outcome_": DONE, "fired_at_": now, "late_": (now - due).total_seconds()}
+             **({"outcome_": TimerStatus.DONE, "fired_at_": now,
+                 "late_": (now - due).total_seconds()}
                 if instance.timer_outcome(task) == "fired"
-                else {"outcome_": CANCELLED, "fired_at_": None, "late_": None})}
+                else {"outcome_": TimerStatus.CANCELLED, "fired_at_": None, "late_": None})}
             for task, due in gone])
     new = [dict(case_id=case.id, spiff_task_id=v.id, bpmn_id=v.bpmn_id, name=v.name[:300],
-                kind=v.kind, due_at=v.due_at, status=WAITING, attempts=0, retry_at=None,
+                kind=v.kind, due_at=v.due_at, status=TimerStatus.WAITING, attempts=0, retry_at=None,
                 lease_owner=None, lease_until=None, last_error=None, created_at=now,
                 fired_at=None, lateness_seconds=None)
            for key, v in waiting.items() if key not in before]

@@ -30,9 +30,8 @@ from engine.persistence.models import (
     HumanTask,
 )
 from engine.persistence.models import Timer as TimerRow
-from engine.persistence.models.human_task import CANCELLED as TASK_CANCELLED
-from engine.persistence.models.human_task import OPEN as TASK_OPEN
-from engine.persistence.models.timer import CANCELLED, CLAIMED, FAILED, WAITING
+from engine.persistence.models.human_task import TaskStatus
+from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
 
 TASKS = table(HumanTask)
 TIMERS = table(TimerRow)
@@ -69,23 +68,24 @@ STATE = (select(CaseState.state, CircuitVersion.checksum)
           .where(CaseState.case_id == bindparam("case_id")))
 CHECKSUM = select(CircuitVersion.checksum).where(CircuitVersion.id == bindparam("version_id"))
 OPEN_STEPS = select(*STEP_COLUMNS).where(HumanTask.case_id == bindparam("case_id"),
-                                          HumanTask.status == TASK_OPEN)
+                                          HumanTask.status == TaskStatus.OPEN)
 ARMED = select(*TIMER_COLUMNS).where(
     TimerRow.case_id == bindparam("case_id"),
-    TimerRow.status.in_((WAITING, CLAIMED, FAILED)) | (TimerRow.id == bindparam("also"))
+    TimerRow.status.in_(ARMED_STATUSES) | (TimerRow.id == bindparam("also"))
 ).with_for_update()
 SAVE_STATE = (update(table(CaseState)).where(table(CaseState).c.case_id == bindparam("cid"))
                .values(state=bindparam("state")))
 CANCEL_STEPS = (update(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
-                 .values(status=TASK_CANCELLED))
+                 .values(status=TaskStatus.CANCELLED))
 # Closing a timer row by its key (case, BPMN task, due time): it fired (done, with its
 # lateness) or was cancelled; an incident the case moved past is withdrawn (cancelled).
-_STILL = or_(*[TIMERS.c.status == s for s in (WAITING, CLAIMED, FAILED)])  # no IN: executemany
-_FAILED_ROW = TIMERS.c.status == FAILED
+_STILL = or_(*[TIMERS.c.status == s for s in ARMED_STATUSES])  # no IN: executemany
+_FAILED_ROW = TIMERS.c.status == TimerStatus.FAILED
 CLOSE_TIMERS = update(TIMERS).where(
     TIMERS.c.case_id == bindparam("case_"), TIMERS.c.spiff_task_id == bindparam("task_"),
     TIMERS.c.due_at == bindparam("due_"), _STILL,
-).values(status=when((_FAILED_ROW, CANCELLED), else_=bindparam("outcome_", type_=String())),
+).values(status=when((_FAILED_ROW, TimerStatus.CANCELLED),
+                     else_=bindparam("outcome_", type_=String())),
          fired_at=when((_FAILED_ROW, None), else_=bindparam("fired_at_", type_=UtcDateTime())),
          lateness_seconds=when((_FAILED_ROW, None), else_=sql_cast(bindparam("late_"), Float())),
          lease_owner=None, lease_until=None)
