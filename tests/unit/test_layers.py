@@ -139,3 +139,11 @@ def test_cases_and_tasks_services_do_not_import_each_other() -> None:
         tree = ast.parse((services / f"{name}.py").read_text(encoding="utf-8"))
         assert not any(isinstance(n, ast.ImportFrom) and n.module == "engine.services"
                        and other in {a.name for a in n.names} for n in ast.walk(tree))
+
+
+def test_forms_names_one_module() -> None:
+    """Issue #11: « forms » is the engine's form specs; the web app's Flask-WTF classes say
+    what they hold (``form_classes``), so that no two modules answer to the same name."""
+    named = sorted(str(p.relative_to(ROOT)) for folder in ("engine", "webapp")
+                   for p in _python(folder) if p.stem.endswith("forms"))
+    assert named == ["engine/core/forms.py"]

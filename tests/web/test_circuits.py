@@ -276,7 +276,7 @@ def test_circuit_pages_reach_the_engine_only_through_its_services() -> None:
     import ast
 
     root = Path(__file__).resolve().parents[2] / "webapp"
-    for path in (root / "views" / "circuits.py", root / "circuit_forms.py"):
+    for path in (root / "views" / "circuits.py", root / "circuit_form_classes.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {node.module or "" for node in ast.walk(tree)
                     if isinstance(node, ast.ImportFrom)}

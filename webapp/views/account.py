@@ -11,7 +11,7 @@ from engine.errors import Conflict, PermissionDenied, TooManyAttempts
 from engine.services import sessions, signin
 from webapp.auth import MUST_CHANGE, actor, throttle
 from webapp.db import clock, get_session
-from webapp.forms import EmptyForm, PasswordForm
+from webapp.form_classes import EmptyForm, PasswordForm
 from webapp.i18n import clear_session, error_text
 from webapp.sessions import current_token_hash
 

@@ -23,7 +23,7 @@ from engine.services import circuits as circuit_service
 from webapp import csv_export
 from webapp.auth import actor
 from webapp.db import clock, get_session
-from webapp.forms import EmptyForm
+from webapp.form_classes import EmptyForm
 from webapp.i18n import error_text
 from webapp.inputs import MAX_PAGE, date_arg, int_arg, int_list
 

@@ -12,7 +12,7 @@ from engine.services import signin
 from engine.services.access import load_actor
 from webapp.auth import MUST_CHANGE, LoginUser, throttle
 from webapp.db import clock, get_session
-from webapp.forms import EmptyForm, LoginForm
+from webapp.form_classes import EmptyForm, LoginForm
 from webapp.i18n import clear_session, error_text
 from webapp.urls import safe_next
 

@@ -23,7 +23,7 @@ from engine.services.results import CaseStatus
 from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
-from webapp.forms import CloseForm, EmptyForm, SearchForm
+from webapp.form_classes import CloseForm, EmptyForm, SearchForm
 from webapp.inputs import MAX_PAGE, int_arg
 
 bp = Blueprint("cases", __name__, url_prefix="/dossiers")

@@ -26,9 +26,9 @@ from engine.errors import Conflict, ProcessDefinitionError
 from engine.services import circuits, drafts, parsing
 from engine.services.results import Problem
 from webapp.auth import actor
-from webapp.circuit_forms import DeployForm, ImportForm
+from webapp.circuit_form_classes import DeployForm, ImportForm
 from webapp.db import clock, get_session
-from webapp.forms import EmptyForm
+from webapp.form_classes import EmptyForm
 from webapp.i18n import error_text
 from webapp.inputs import int_arg
 

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from engine.services import health
 from webapp.db import get_session
-from webapp.forms import EmptyForm
+from webapp.form_classes import EmptyForm
 from webapp.urls import safe_next
 
 bp = Blueprint("main", __name__)

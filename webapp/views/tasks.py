@@ -15,7 +15,7 @@ from webapp import postdata
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.errors import RETRY_AFTER
-from webapp.forms import AssignForm, EmptyForm
+from webapp.form_classes import AssignForm, EmptyForm
 from webapp.i18n import error_text
 from webapp.inputs import MAX_PAGE, int_arg
 from webapp.urls import safe_next

@@ -1,4 +1,8 @@
-"""Flask-WTF forms built in views (never in templates)."""
+"""Flask-WTF form classes built in views (never in templates).
+
+Not the forms a circuit's steps show: those are specs of the engine (``engine.core.forms``,
+reached through the services) rendered by ``templates/macros/forms.html``.
+"""
 
 from __future__ import annotations
 
