@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +24,33 @@ ORGANISATION_KINDS = {
     "sante": "Service de santé", "etat": "Services de l'État", "autre": "Autre",
 }
 MAX_ORGANISATION_NAME = 200  # organisation.name
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    """A role a territory declares (territory.json): its key and label."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TerritoryInfo:
+    """A territory as the administration pages show it."""
+
+    id: int
+    name: str
+    roles: tuple[RoleInfo, ...]
+
+
+@dataclass(frozen=True)
+class OrganisationInfo:
+    """An organisation of a territory."""
+
+    id: int
+    territory_id: int
+    name: str
+    kind: str
 
 
 def get_by_code(session: Session, code: str) -> Territory:
@@ -62,7 +90,7 @@ def _prefix(code: str) -> str:
 
 
 def create_organisation(session: Session, clock: Clock, actor: Actor, territory_id: int,
-                        name: str, kind: str) -> Organisation:
+                        name: str, kind: str) -> OrganisationInfo:
     """Add an organisation to a territory.
 
     :raises PermissionDenied: the actor does not administer the territory.
@@ -86,7 +114,7 @@ def create_organisation(session: Session, clock: Clock, actor: Actor, territory_
         session.flush()
         audit.record(session, clock, actor, "organisation.create", territory_id=territory_id,
                      organisation_id=org.id)
-    return org
+    return _organisation(org)
 
 
 def role_map(session: Session, actor: Actor,
@@ -110,12 +138,20 @@ def role_map(session: Session, actor: Actor,
     return [(key, label, partner, sorted(lanes[key])) for key, label, partner in roles]
 
 
-def overseen_places(session: Session, actor: Actor) -> tuple[list[Territory],
-                                                              list[Organisation]]:
-    """The territories an administrator oversees and their organisations, by name."""
+def overseen_places(session: Session, actor: Actor) -> tuple[list[TerritoryInfo],
+                                                              list[OrganisationInfo]]:
+    """The territories an administrator oversees and their organisations, by name.
+
+    :raises PermissionDenied: the actor administers nothing.
+    """
     ids = overseen(actor)
-    places = list(session.scalars(select(Territory).where(Territory.id.in_(ids))
-                                  .order_by(Territory.name)))
-    organisations = list(session.scalars(select(Organisation).where(
-        Organisation.territory_id.in_(ids)).order_by(Organisation.name)))
+    places = [TerritoryInfo(t.id, t.name, tuple(RoleInfo(r["key"], r["label"]) for r in t.roles))
+              for t in session.scalars(select(Territory).where(Territory.id.in_(ids))
+                                       .order_by(Territory.name))]
+    organisations = [_organisation(o) for o in session.scalars(select(Organisation).where(
+        Organisation.territory_id.in_(ids)).order_by(Organisation.name))]
     return places, organisations
+
+
+def _organisation(org: Organisation) -> OrganisationInfo:
+    return OrganisationInfo(org.id, org.territory_id, org.name, org.kind)

@@ -256,12 +256,12 @@ def add_membership(session: Session, clock: Clock, actor: Actor, user_id: int,
                                   territory_id, role, organisation_id)
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with these credentials, or None (same answer for every failure)."""
+def authenticate(session: Session, email: str, password: str) -> Account | None:
+    """The active account with these credentials, or None (same answer for every failure)."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         return None
-    return user
+    return _account(user)
 
 
 def administered_users(session: Session, actor: Actor) -> list[Account]:

@@ -147,3 +147,34 @@ def test_forms_names_one_module() -> None:
     named = sorted(str(p.relative_to(ROOT)) for folder in ("engine", "webapp")
                    for p in _python(folder) if p.stem.endswith("forms"))
     assert named == ["engine/core/forms.py"]
+
+
+def _service_calls_of_the_webapp() -> set[tuple[str, str]]:
+    """(service module, function) pairs the web app calls as ``module.function(...)``."""
+    calls: set[tuple[str, str]] = set()
+    for path in _python("webapp"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {a.asname or a.name: f"engine.services.{a.name}" for node in ast.walk(tree)
+                   if isinstance(node, ast.ImportFrom) and node.module == "engine.services"
+                   for a in node.names}
+        calls |= {(modules[n.func.value.id], n.func.attr) for n in ast.walk(tree)
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                  and isinstance(n.func.value, ast.Name) and n.func.value.id in modules}
+    return calls
+
+
+def test_services_hand_the_webapp_plain_data_never_orm_rows() -> None:
+    """Issue #11: a view or template reading a row could lazy-load, or write, outside the
+    service's unit of work. What a service returns to the web app names no model."""
+    import importlib
+
+    from engine.persistence import models
+
+    model = re.compile(r"\b(" + "|".join(models.__all__) + r")\b")
+    offenders = []
+    for module, name in sorted(_service_calls_of_the_webapp()):
+        function = getattr(importlib.import_module(module), name)
+        returned = str(getattr(function, "__annotations__", {}).get("return", ""))
+        if model.search(returned):
+            offenders.append((f"{module}.{name}", returned))
+    assert offenders == []

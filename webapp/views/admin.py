@@ -18,7 +18,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import Conflict, InvalidInput
-from engine.services import audit, cases, moves, oversight, territories, timers, users
+from engine.services import access, audit, cases, moves, oversight, territories, timers, users
 from engine.services import circuits as circuit_service
 from webapp import csv_export
 from webapp.auth import actor
@@ -266,7 +266,7 @@ def journal() -> str:
 def journal_export() -> Response:
     """The filtered audit log as CSV."""
     filters = _audit_filters()
-    oversight.overseen(actor())  # refuse before streaming starts
+    access.overseen(actor())  # refuse before streaming starts
     return csv_export.response(audit.export_rows(get_session(), actor(), filters),
                                "aiguillage-journal.csv")
 
@@ -274,5 +274,5 @@ def journal_export() -> Response:
 def _check_form() -> None:
     if not EmptyForm().validate_on_submit():
         abort(400)
-    oversight.overseen(actor())
+    access.overseen(actor())
 
