@@ -5,7 +5,7 @@ in a temporary folder (migrations, demo territory without cases), opens the coor
 draft of the eviction circuit, then answers one step of a walk carrying five steps already
 played (the « expulsion effective » scenario): through ``drafts.dry_run_step`` as the page
 calls it, then through the whole page with Flask's test client, then the page's first click
-after a save (the new revision is checked and compiled once). Prints p50/p95.
+after a save (the new revision is built once: checked and compiled in one pass). Prints p50/p95.
 Target (issue #11): p50 under 100 ms (about 700 ms when each click built the draft 5 times).
 """
 
@@ -96,7 +96,7 @@ def main() -> None:
     print(f"walk: {PLAYED} steps carried, answering {step['task']} (SQLite, {repeat} runs)")
     print(f"{'path':<34}{'p50 ms':>9}{'p95 ms':>9}")
     def cold() -> None:
-        drafts._CACHE.clear()  # as after a save: the new revision is checked and compiled
+        drafts._CACHE.clear()  # a revision not built yet: one build checks and compiles it
         page()
 
     for name, action in (("service (drafts.dry_run_step)", service),

@@ -23,7 +23,7 @@ from engine.core.bundles import CircuitBundle, Role, TerritoryError, load_territ
 from engine.core.bundles import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
-from engine.core.spiff.compiler import check, compile_circuit
+from engine.core.spiff.compiler import CompiledCircuit, check, check_and_compile, compile_circuit
 from engine.core.spiff.runner import start_form as form_of
 from engine.errors import NotFound, PermissionDenied, ProcessDefinitionError
 from engine.persistence.db import transaction
@@ -97,8 +97,15 @@ class VersionInfo:
 
 def check_bundle(session: Session, territory_id: int, bundle: CircuitBundle) -> list[Problem]:
     """Every problem of a bundle, checked with the territory's roles (read only)."""
+    return check_and_compile_bundle(session, territory_id, bundle)[0]
+
+
+def check_and_compile_bundle(session: Session, territory_id: int, bundle: CircuitBundle,
+                             ) -> tuple[list[Problem], CompiledCircuit | None]:
+    """Every problem of a bundle checked with the territory's roles and, unless one is an
+    error, the compiled circuit: one build for both (read only)."""
     territory = _territory(session, territory_id)
-    return check(_with_territory(bundle, territory))
+    return check_and_compile(_with_territory(bundle, territory))
 
 
 def deploy(session: Session, clock: Clock, actor: Actor, territory_id: int, key: str,

@@ -34,7 +34,7 @@ from engine.core.forms import FormError, FormSpec, form_from_schema
 from engine.core.loader import load_path
 from engine.core.messages import reason, render
 from engine.core.problems import Problem
-from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
+from engine.core.spiff.compiler import CompiledCircuit
 from engine.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -157,7 +157,7 @@ def get(session: Session, actor: Actor, draft_id: int) -> DraftInfo:
 
 
 def bundle_of(draft: CircuitDraft | DraftInfo) -> CircuitBundle:
-    """The draft's files as a bundle (roles are added by ``circuits.check_bundle``)."""
+    """The draft's files as a bundle (``circuits`` adds the territory's roles)."""
     return CircuitBundle(process_id=draft.process_id, main_file=draft.main_file,
                          bpmn={k: v.encode() for k, v in draft.bpmn_files.items()},
                          forms={k: v.encode() for k, v in draft.form_files.items()},
@@ -402,12 +402,13 @@ def dry_run_step(session: Session, actor: Actor, draft_id: int, posted: Posted,
     return DryRunPage(draft, [], dryrun.play(_compiled(built), posted, now, lang))
 
 
+@dataclass(frozen=True)
 class _Built:
-    """A draft revision checked (with its territory's roles) and, once asked, compiled."""
+    """A draft revision checked (with its territory's roles) and, when no error blocks it,
+    compiled: both from the same build."""
 
-    def __init__(self, bundle: CircuitBundle, problems: list[Problem]) -> None:
-        self.bundle, self.problems = bundle, tuple(problems)
-        self.compiled: CompiledCircuit | None = None
+    problems: tuple[Problem, ...]
+    compiled: CompiledCircuit | None
 
 
 _CACHE: OrderedDict[tuple[int, int, str], _Built] = OrderedDict()
@@ -415,8 +416,8 @@ _CACHE_LOCK = Lock()
 
 
 def _built(session: Session, draft: CircuitDraft) -> _Built:
-    """The check of a draft revision, from the cache (bounded, least recently used out)."""
-    bundle = bundle_of(draft)
+    """The check and build of a draft revision, from the cache (bounded, least recently used
+    out): a revision is built once, whether the modeler checks it or a dry-run walks it."""
     territory = session.get(Territory, draft.territory_id)
     digest = hashlib.sha256(json.dumps(
         [draft.main_file, draft.bpmn_files, draft.form_files, draft.process_id,
@@ -428,7 +429,9 @@ def _built(session: Session, draft: CircuitDraft) -> _Built:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    built = _Built(bundle, circuits.check_bundle(session, draft.territory_id, bundle))
+    problems, compiled = circuits.check_and_compile_bundle(session, draft.territory_id,
+                                                           bundle_of(draft))
+    built = _Built(tuple(problems), compiled)
     with _CACHE_LOCK:
         _CACHE[key] = built
         while len(_CACHE) > CACHE_SIZE:
@@ -437,12 +440,12 @@ def _built(session: Session, draft: CircuitDraft) -> _Built:
 
 
 def _compiled(built: _Built) -> CompiledCircuit:
-    """The compiled draft (built once per revision).
+    """The compiled draft (built once per revision, with its check).
 
     :raises ProcessDefinitionError: the draft fails the check.
     """
     if built.compiled is None:
-        built.compiled = compile_circuit(built.bundle)
+        raise ProcessDefinitionError([p for p in built.problems if p.is_error])
     return built.compiled
 
 

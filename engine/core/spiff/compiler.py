@@ -52,15 +52,22 @@ class CompiledCircuit:
 
 def check(bundle: CircuitBundle) -> list[Problem]:
     """Every problem of ``bundle`` (errors and warnings), all at once."""
-    return _build(bundle)[1]
+    return check_and_compile(bundle)[0]
 
 
 def compile_circuit(bundle: CircuitBundle) -> CompiledCircuit:
     """The runnable circuit; raise ``ProcessDefinitionError`` listing every error."""
-    compiled, problems = _build(bundle)
-    if compiled is None or has_errors(problems):
+    problems, compiled = check_and_compile(bundle)
+    if compiled is None:
         raise ProcessDefinitionError([p for p in problems if p.is_error])
     return compiled
+
+
+def check_and_compile(bundle: CircuitBundle) -> tuple[list[Problem], CompiledCircuit | None]:
+    """Every problem of ``bundle`` and, unless one is an error, the runnable circuit: both
+    from one pass (the check parses and compiles anyway), for callers that need both."""
+    compiled, problems = _build(bundle)
+    return problems, None if compiled is None or has_errors(problems) else compiled
 
 
 def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]]:
