@@ -30,6 +30,11 @@ TERRITORY_SCHEMA: dict[str, Any] = {
             "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
                            "label": {"type": "string", "minLength": 1},
                            "partner": {"type": "boolean"}}}},
+        "parts": {"type": "array", "items": {
+            "type": "object", "required": ["key", "label"], "additionalProperties": False,
+            "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$",
+                                   "maxLength": 40},
+                           "label": {"type": "string", "minLength": 1, "maxLength": 200}}}},
         "circuits": {"type": "array", "items": {
             "type": "object", "required": ["key", "title", "file", "process"],
             "additionalProperties": False,
@@ -47,6 +52,14 @@ class Role:
     key: str
     label: str
     partner: bool = False  # an outside partner: sees a case file only with the household's consent
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part an organisation plays in a case (referrer, operator, landlord...)."""
+
+    key: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class Territory:
     roles: tuple[Role, ...]
     holiday_subdivision: str | None = None
     circuits: tuple[CircuitEntry, ...] = ()
+    parts: tuple[Part, ...] = ()
 
     def role_for_lane(self, lane: str | None) -> Role | None:
         """The role a lane name designates (by key or by label), if any."""
@@ -116,11 +130,16 @@ def parse_territory(raw: bytes | str) -> Territory:
     keys = [r["key"] for r in data["roles"]]
     if len(set(keys)) != len(keys):
         raise TerritoryError("roles: clé en double")
+    parts = [p["key"] for p in data.get("parts", [])]
+    doubled = sorted({k for k in parts if parts.count(k) > 1})
+    if doubled:
+        raise TerritoryError(f"parts : clé en double ({', '.join(doubled)})")
     return Territory(
         code=data["code"], name=data["name"],
         roles=tuple(Role(r["key"], r["label"], r.get("partner", False)) for r in data["roles"]),
         holiday_subdivision=data.get("holiday_subdivision"),
         circuits=tuple(CircuitEntry(**c) for c in data.get("circuits", [])),
+        parts=tuple(Part(p["key"], p["label"]) for p in data.get("parts", [])),
     )
 
 

@@ -68,9 +68,11 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
         territory = session.scalar(select(Territory).where(Territory.code == settings.code))
         roles: list[dict[str, Any]] = [{"key": r.key, "label": r.label, "partner": r.partner}
                                        for r in settings.roles]
+        parts: list[dict[str, Any]] = [{"key": p.key, "label": p.label} for p in settings.parts]
         if territory is None:
             territory = Territory(code=settings.code, name=settings.name,
                                   prefix=(prefix or _prefix(settings.code)).upper(), roles=roles,
+                                  parts=parts,
                                   holiday_subdivision=settings.holiday_subdivision,
                                   created_at=clock.now())
             session.add(territory)
@@ -79,6 +81,7 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
                          code=settings.code)
         else:
             territory.name, territory.roles = settings.name, roles
+            territory.parts = parts
             territory.holiday_subdivision = settings.holiday_subdivision
             audit.record(session, clock, actor, "territory.update", territory_id=territory.id)
     return territory

@@ -21,6 +21,7 @@ class Territory(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(8))
     roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    parts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     holiday_subdivision: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
