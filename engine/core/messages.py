@@ -21,6 +21,33 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "organisation inconnue dans ce territoire",
         "unknown organisation in this territory"),
     "svc.user_not_found": ("utilisateur introuvable", "user not found"),
+    "svc.part_unknown": (
+        "partie inconnue « {part} » : ce territoire déclare {parts}",
+        "unknown part '{part}': this territory declares {parts}"),
+    "svc.party_organisation_elsewhere": (
+        "cette organisation n'est pas une organisation de ce territoire",
+        "this organisation is not one of this territory"),
+    "svc.party_organisation_inactive": (
+        "cette organisation est désactivée",
+        "this organisation is deactivated"),
+    "svc.party_unchanged": (
+        "cette organisation tient déjà cette partie du dossier",
+        "this organisation already plays this part in the case"),
+    "svc.party_not_set": (
+        "aucune organisation ne tient cette partie du dossier",
+        "no organisation plays this part in the case"),
+    "svc.referent_not_eligible": (
+        "cette personne n'est pas référent·e de parcours dans ce territoire",
+        "this person is not a pathway referent in this territory"),
+    "svc.referent_unchanged": (
+        "cette personne est déjà le ou la référent·e du dossier",
+        "this person is already the case's referent"),
+    "svc.referent_none": (
+        "ce dossier n'a pas de référent·e",
+        "this case has no referent"),
+    "svc.days_out_of_range": (
+        "nombre de jours hors limites (de 0 à {maximum})",
+        "number of days out of range (0 to {maximum})"),
     "svc.last_admin": (
         "c'est le dernier administrateur actif de son territoire",
         "this is the last active administrator of the territory"),

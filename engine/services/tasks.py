@@ -154,7 +154,6 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
         if row.role not in actor.roles_in(row.territory_id):
             raise PermissionDenied(code="svc.step_other_role")
         row.assignee_id = actor.user_id
-        _note_referent(session, row, actor.user_id)
         audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name)
         return task_items(session, [row])[0]
@@ -188,7 +187,6 @@ def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
         if holds is None:
             raise Conflict(code="svc.assignee_lacks_role")
         previous, row.assignee_id = row.assignee_id, user_id
-        _note_referent(session, row, user_id)
         audit.record(session, clock, actor, "task.assign", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name, to=user_id,
                      previous=previous)
@@ -221,8 +219,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         holder = row.assignee_id or actor.user_id
         done = row.row(status=TaskStatus.COMPLETED, completed_at=clock.now(),
                        completed_by_id=actor.user_id, assignee_id=holder)
-        referent = {"referent_id": holder} if row.role == REFERENT_ROLE and holder else {}
-        saved = runtime.save(session, case, instance, clock, also=referent, armed=armed,
+        saved = runtime.save(session, case, instance, clock, armed=armed,
                              done=done, steps=[s for s in steps if s.id != row.id])
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
@@ -232,17 +229,6 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
                     Circuit.id == step.circuit_id))
                 return task_item(step, case, title or "")
         return None
-
-
-REFERENT_ROLE = "referent"
-
-
-def _note_referent(session: Session, row: HumanTask, user_id: int | None) -> None:
-    """Whoever holds a step of the pathway referent's lane is the case's référent·e."""
-    if row.role == REFERENT_ROLE and user_id is not None:
-        case = session.get(Case, row.case_id)
-        if case is not None:
-            case.referent_id = user_id
 
 
 def _task(session: Session, actor: Actor, task_id: int) -> HumanTask:

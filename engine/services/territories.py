@@ -19,7 +19,8 @@ from engine.services import audit, runtime
 from engine.services.access import Actor, overseen, require_admin
 
 ORGANISATION_KINDS = {
-    "siao": "SIAO", "ccas": "CCAS", "association": "Association",
+    "plateforme": "Coordination de la plateforme", "siao": "SIAO", "ccas": "CCAS",
+    "association": "Association",
     "bailleur": "Bailleur social", "departement": "Conseil départemental",
     "sante": "Service de santé", "etat": "Services de l'État", "autre": "Autre",
 }

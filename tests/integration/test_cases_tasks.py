@@ -168,32 +168,3 @@ def test_audit_rows_cannot_be_changed(session: Session, clock: FixedClock, world
     with pytest.raises(Exception, match="append-only"):
         session.execute(text("DELETE FROM audit_event"))
     session.rollback()
-
-
-def test_holding_a_referent_step_makes_one_the_cases_referent(session: Session,
-                                                              clock: FixedClock) -> None:
-    from engine.core.bundles import Territory as TerritoryFile
-    from engine.services import circuits as circuit_service
-    from engine.services.access import SYSTEM
-    from tests.integration.factories import MINI, make_user
-    into = TerritoryFile("referents", "Référents", (), None, ())
-    [version] = circuit_service.deploy_folder(session, clock, SYSTEM, MINI, MINI / "forms",
-                                              into=into)
-    from engine.persistence.models import Circuit, Territory
-    circuit = session.get(Circuit, version.circuit_id)
-    assert circuit is not None
-    territory = session.get(Territory, circuit.territory_id)
-    assert territory is not None
-    territory.roles = [*territory.roles, {"key": "referent", "label": "Référent·e de parcours"}]
-    session.commit()
-    coordinator = make_user(session, clock, "c@demo.test", territory.id, "coordination")
-    summary = cases.start(session, clock, coordinator, circuit.id, {"nom_menage": "Ménage R"})
-    from engine.persistence.models import HumanTask
-    row = session.scalar(select(HumanTask).where(HumanTask.case_id == summary.id))
-    assert row is not None
-    row.role = "referent"  # as a step in the referent's lane would be
-    session.commit()
-    referent = make_user(session, clock, "r@demo.test", territory.id, "referent")
-    tasks.claim(session, clock, referent, row.id)
-    assert cases.search(session, coordinator, territory.id,
-                        referent_id=referent.user_id).total == 1

@@ -1,0 +1,210 @@
+"""The organisations on a case, by part (referrer, operator, landlord...), with history.
+
+A territory declares its parts (territory.json ``parts``). A party is set by the circuit (the
+referrer and the platform at case start) or by a coordinator on the case page. Each part has
+at most one current organisation; a change ends the current row and adds one, dated, with its
+reason, set by whom; every change is audited (``case.party_set``, ``case.party_end``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.persistence.db import transaction
+from engine.persistence.models import Case, CaseParty, Organisation, Territory
+from engine.services import audit, runtime
+from engine.services.access import Actor, require_coordinator, require_member
+
+MAX_REASON = 500  # case_party.reason
+PLATFORM_KIND = "plateforme"  # the organisation kind of the territory's coordination
+REFERRER, PLATFORM = "referrer", "platform"
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """A part the territory declares: its key and French label."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class PartyInfo:
+    """An organisation playing a part in a case, since when (and until when, if ended)."""
+
+    part: str
+    part_label: str
+    organisation_id: int
+    organisation: str
+    since: datetime
+    until: datetime | None
+    reason: str
+    end_reason: str | None
+
+
+def parts_of(session: Session, actor: Actor, territory_id: int) -> list[PartInfo]:
+    """The parts a territory declares, in the order of its file."""
+    require_member(actor, territory_id)
+    return _parts(session, territory_id)
+
+
+def _parts(session: Session, territory_id: int) -> list[PartInfo]:
+    territory = session.get(Territory, territory_id)
+    return [PartInfo(p["key"], p["label"]) for p in (territory.parts or [])] if territory else []
+
+
+def current(session: Session, actor: Actor, case_id: int) -> list[PartyInfo]:
+    """The current parties of a case, in the order of the territory's parts."""
+    case = case_for(session, actor, case_id)
+    return _listed(session, case, current_only=True)
+
+
+def history(session: Session, actor: Actor, case_id: int) -> list[PartyInfo]:
+    """Every party a case has had, newest first (coordinators only).
+
+    :raises PermissionDenied: the actor does not coordinate the case's territory.
+    """
+    case = case_for(session, actor, case_id)
+    require_coordinator(actor, case.territory_id)
+    rows = _listed(session, case, current_only=False)
+    return sorted(rows, key=lambda p: p.since, reverse=True)
+
+
+def _listed(session: Session, case: Case, current_only: bool) -> list[PartyInfo]:
+    labels = {p.key: p.label for p in _parts(session, case.territory_id)}
+    query = (select(CaseParty, Organisation.name)
+             .join(Organisation, Organisation.id == CaseParty.organisation_id)
+             .where(CaseParty.case_id == case.id).order_by(CaseParty.since, CaseParty.id))
+    if current_only:
+        query = query.where(CaseParty.until.is_(None))
+    order = list(labels)
+    rows = [PartyInfo(p.part, labels.get(p.part, p.part), p.organisation_id, name, p.since,
+                      p.until, p.reason, p.end_reason) for p, name in session.execute(query)]
+    return sorted(rows, key=lambda p: order.index(p.part) if p.part in order else len(order))
+
+
+def set_party(session: Session, clock: Clock, actor: Actor, case_id: int, part: str,
+              organisation_id: int, reason: str) -> PartyInfo:
+    """Coordinator: give a part of the case to an organisation of its territory (or change it).
+
+    :raises PermissionDenied: the actor does not coordinate the case's territory.
+    :raises InvalidInput: no reason, or one too long; an unknown part.
+    :raises Conflict: an organisation of another territory, a deactivated one, or the one
+        already holding the part.
+    """
+    reason = checked_reason(reason)
+    with transaction(session):
+        case = case_for(session, actor, case_id, lock=True)
+        require_coordinator(actor, case.territory_id)
+        if not record(session, clock, actor, case, part, organisation_id, reason):
+            raise Conflict(code="svc.party_unchanged")
+    return next(p for p in current(session, actor, case_id) if p.part == part)
+
+
+def end_party(session: Session, clock: Clock, actor: Actor, case_id: int, part: str,
+              reason: str) -> None:
+    """Coordinator: end the part an organisation plays in the case, with a reason.
+
+    :raises PermissionDenied: the actor does not coordinate the case's territory.
+    :raises InvalidInput: no reason, or one too long.
+    :raises Conflict: no organisation holds that part.
+    """
+    reason = checked_reason(reason)
+    with transaction(session):
+        case = case_for(session, actor, case_id, lock=True)
+        require_coordinator(actor, case.territory_id)
+        row = _holding(session, case.id, part)
+        if row is None:
+            raise Conflict(code="svc.party_not_set")
+        row.until, row.ended_by_id, row.end_reason = clock.now(), actor.user_id, reason
+        audit.record(session, clock, actor, "case.party_end", territory_id=case.territory_id,
+                     case_id=case.id, part=part, organisation_id=row.organisation_id,
+                     reason=reason)
+
+
+def record(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
+           organisation_id: int, reason: str) -> bool:
+    """Set a party inside the caller's unit of work (checks the part and the organisation;
+    the caller checks who may). Return False when that organisation already holds the part.
+
+    :raises InvalidInput: an unknown part.
+    :raises Conflict: an organisation of another territory or a deactivated one.
+    """
+    parts = _parts(session, case.territory_id)
+    if part not in {p.key for p in parts}:
+        raise InvalidInput(code="svc.part_unknown", part=part,
+                           parts=", ".join(f"{p.key} ({p.label})" for p in parts) or "aucune")
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None or organisation.territory_id != case.territory_id:
+        raise Conflict(code="svc.party_organisation_elsewhere")
+    if not organisation.active:
+        raise Conflict(code="svc.party_organisation_inactive")
+    row = _holding(session, case.id, part)
+    if row is not None and row.organisation_id == organisation_id:
+        return False
+    now = clock.now()
+    if row is not None:
+        row.until, row.ended_by_id, row.end_reason = now, actor.user_id, reason
+    session.add(CaseParty(case_id=case.id, part=part, organisation_id=organisation_id,
+                          since=now, set_by_id=actor.user_id, reason=reason))
+    audit.record(session, clock, actor, "case.party_set", territory_id=case.territory_id,
+                 case_id=case.id, part=part, organisation_id=organisation_id,
+                 previous=row.organisation_id if row else None, reason=reason)
+    return True
+
+
+def at_start(session: Session, clock: Clock, actor: Actor, case: Case) -> None:
+    """The circuit's parties of a new case: the referrer is the organisation of the person
+    who opens it (when they have exactly one there), the platform the territory's active
+    coordination organisation (kind ``plateforme``), each when the territory declares it."""
+    keys = {p.key for p in _parts(session, case.territory_id)}
+    mine = sorted(actor.organisations.get(case.territory_id, frozenset()))
+    if REFERRER in keys and len(mine) == 1 and _active(session, mine[0]):
+        record(session, clock, actor, case, REFERRER, mine[0], "Ouverture du dossier")
+    if PLATFORM in keys:
+        platform = session.scalar(select(Organisation.id).where(
+            Organisation.territory_id == case.territory_id, Organisation.active.is_(True),
+            Organisation.kind == PLATFORM_KIND).order_by(Organisation.id).limit(1))
+        if platform is not None:
+            record(session, clock, actor, case, PLATFORM, platform, "Plateforme du territoire")
+
+
+def _active(session: Session, organisation_id: int) -> bool:
+    return bool(session.scalar(select(Organisation.active).where(
+        Organisation.id == organisation_id)))
+
+
+def _holding(session: Session, case_id: int, part: str) -> CaseParty | None:
+    return session.scalar(select(CaseParty).where(
+        CaseParty.case_id == case_id, CaseParty.part == part, CaseParty.until.is_(None))
+        .with_for_update())
+
+
+def checked_reason(reason: str) -> str:
+    """The reason of a change, trimmed.
+
+    :raises InvalidInput: empty, or longer than ``MAX_REASON``.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(code="svc.reason_required")
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(code="svc.reason_too_long", maximum=MAX_REASON)
+    return reason
+
+
+def case_for(session: Session, actor: Actor, case_id: int, lock: bool = False) -> Case:
+    """The case (locked if asked) of a territory the actor works in.
+
+    :raises NotFound: unknown case, or outside the actor's territories.
+    """
+    case = runtime.lock(session, case_id) if lock else session.get(Case, case_id)
+    if case is None or not actor.is_member(case.territory_id):
+        raise NotFound(code="svc.case_not_found")
+    return case
