@@ -180,3 +180,34 @@ def without_referent(session: Session, clock: Clock, actor: Actor, territory_id:
         .order_by(CaseParty.since, Case.id)
         .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
     return Page([Unassigned(*row) for row in rows], total, page, per_page)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The « Organisations et équipe » section of a case page, with the choices a
+    coordinator edits it with (empty for anyone else)."""
+
+    team: Team
+    can_edit: bool
+    parts: list[parties.PartInfo]
+    organisations: list[tuple[int, str]]
+    referents: list[tuple[int, str]]
+
+
+def panel(session: Session, actor: Actor, case_id: int) -> Panel:
+    """The case's team, and for a coordinator of its territory the parts, the active
+    organisations and the people holding the referent role there."""
+    shown = team(session, actor, case_id)
+    case = parties.case_for(session, actor, case_id)
+    if not actor.is_coordinator(case.territory_id):
+        return Panel(shown, False, [], [], [])
+    organisations = session.execute(select(Organisation.id, Organisation.name).where(
+        Organisation.territory_id == case.territory_id, Organisation.active.is_(True))
+        .order_by(Organisation.name)).all()
+    referents = session.execute(select(User.id, User.display_name).join(
+        Membership, Membership.user_id == User.id).where(
+        Membership.territory_id == case.territory_id, Membership.role == REFERENT_ROLE,
+        User.active.is_(True)).order_by(User.display_name).distinct()).all()
+    return Panel(shown, case.status == CaseStatus.OPEN,
+                 parties.parts_of(session, actor, case.territory_id),
+                 [(i, n) for i, n in organisations], [(i, n) for i, n in referents])

@@ -92,6 +92,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("cases.show", "GET"): Expect(members(200)),
     ("cases.diagram", "GET"): Expect((ANON, 200, 404, 200, 200), consent=members(200)),
     ("cases.close", "POST"): Expect(COORDINATION_ACT),
+    # a case's organisations and référent·e (refused with a message here: the test territory
+    # declares no parts and nobody holds the referent role)
+    ("team.set_party", "POST"): Expect(COORDINATION_ACT),
+    ("team.end_party", "POST"): Expect(COORDINATION_ACT),
+    ("team.set_referent", "POST"): Expect(COORDINATION_ACT),
+    ("team.end_referent", "POST"): Expect(COORDINATION_ACT),
+    ("team.without_referent", "GET"): Expect(COORDINATION),
     # steps
     ("tasks.index", "GET"): Expect(members(200)),
     ("tasks.show", "GET"): Expect(members(200)),
@@ -245,6 +252,10 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
         "tasks.assign": {"user_id": coordinator},
         "cases.new": {"nom_menage": "Ménage Nouveau"},
         "cases.close": {"reason": "Doublon"},
+        "team.set_party": {"part": "operator", "organisation": 1, "reason": "Orientation"},
+        "team.end_party": {"part": "operator", "reason": "Fin"},
+        "team.set_referent": {"user_id": coordinator, "reason": "Accueil"},
+        "team.end_referent": {"reason": "Fin"},
         "circuits.deploy": {"revision": revision, "note": "essai"},
         "circuits.variant": {"key": "coordination"},
         "circuits.import_files": {"key": "importe", "title": "Importé"},

@@ -18,7 +18,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import FormInvalid, NotFound
-from engine.services import cases, circuits, users
+from engine.services import cases, circuits, team, users
 from engine.services.results import CaseStatus
 from webapp import postdata
 from webapp.auth import actor
@@ -60,7 +60,8 @@ def index() -> str:
     referents = users.people_with_role(get_session(), actor(), territory, "referent")
     return render_template("cases/list.html", page=page, form=form, statuses=STATUSES,
                            circuits=choices, steps=steps, referents=referents,
-                           args=request.args)
+                           args=request.args,
+                           coordinates=actor().is_coordinator(territory))
 
 
 def _referent() -> int | None:
@@ -103,8 +104,10 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
 def show(case_id: int) -> str:
     """The case file: household, status, current steps, timeline, diagram."""
     detail = cases.get(get_session(), clock(), actor(), case_id)
+    panel = None if detail.minimal else team.panel(get_session(), actor(), case_id)
     return render_template("cases/show.html", detail=detail, statuses=STATUSES,
-                           close=CloseForm(), now=clock().now(),
+                           close=CloseForm(), now=clock().now(), panel=panel,
+                           form=EmptyForm(),
                            can_close=actor().is_coordinator(detail.summary.territory_id))
 
 

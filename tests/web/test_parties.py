@@ -1,0 +1,130 @@
+"""Pages of a case's organisations and team (issue #12): the case page section, the
+coordinator's forms and their refusals, the list of cases oriented without a référent·e."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from engine.clock import FixedClock
+from engine.core.bundles import load_territory
+from engine.persistence.models import CaseParty, CaseReferent, Territory
+from engine.services import territories
+from engine.services.access import SYSTEM
+from tests.integration.factories import ROOT, World, make_user
+from tests.web.conftest import AuthActions
+from tests.web.helpers import open_case
+
+
+@pytest.fixture
+def place(app: Flask, clock: FixedClock, world: World) -> dict[str, int]:
+    with app.extensions["aiguillage"].sessions() as session:
+        territory = session.get(Territory, world.territory.id)
+        assert territory is not None
+        territory.parts = [{"key": p.key, "label": p.label}
+                           for p in load_territory(ROOT / "processes" / "reference").parts]
+        territory.roles = [*territory.roles, {"key": "referent",
+                                              "label": "Référent·e de parcours"}]
+        session.commit()
+        ids = {name: territories.create_organisation(session, clock, SYSTEM, territory.id,
+                                                     name, kind).id
+               for name, kind in (("Plateforme Test", "plateforme"),
+                                  ("Association A", "association"))}
+        referent = make_user(session, clock, "ref@demo.test", territory.id, "referent")
+        assert referent.user_id is not None
+        return {**ids, "referent": referent.user_id}
+
+
+def _count(app: Flask, model: type[CaseParty] | type[CaseReferent]) -> int:
+    with app.extensions["aiguillage"].sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_a_coordinator_sets_the_operator_and_the_referent_on_the_case_page(
+        app: Flask, client: FlaskClient, auth: AuthActions, clock: FixedClock, world: World,
+        place: dict[str, int]) -> None:
+    case_id, _ = open_case(app, clock, world)
+    auth.login()
+    page = unescape(client.get(f"/dossiers/{case_id}").text)
+    assert "Organisations et équipe" in page
+    assert "Coordination de la plateforme" in page and "Plateforme Test" in page
+    assert "Pas de référent·e de parcours." in page and 'name="reason"' in page
+    answer = client.post(f"/dossiers/{case_id}/parties", data={
+        "part": "operator", "organisation": place["Association A"], "reason": "Orientation"})
+    assert answer.status_code == 302
+    answer = client.post(f"/dossiers/{case_id}/referent", data={
+        "user_id": place["referent"], "reason": "Premier accueil"}, follow_redirects=True)
+    page = unescape(answer.text)
+    assert "Référent·e de parcours enregistré·e." in page
+    assert "Opérateur d'accompagnement" in page and "Association A" in page
+    assert "Ref" in page and "Pas de référent·e de parcours." not in page
+    answer = client.post(f"/dossiers/{case_id}/referent/fin", data={"reason": "Fin"},
+                         follow_redirects=True)
+    assert "Pas de référent·e de parcours." in unescape(answer.text)
+
+
+@pytest.mark.parametrize(("url", "data", "message"), [
+    ("parties", {"part": "operator", "organisation": "A", "reason": ""}, "Indiquez un motif"),
+    ("parties", {"part": "locataire", "organisation": "A", "reason": "m"}, "Partie inconnue"),
+    ("parties/fin", {"part": "operator", "reason": "m"}, "Aucune organisation ne tient"),
+    ("referent", {"user_id": "coordinator", "reason": "m"}, "n'est pas référent·e"),
+    ("referent/fin", {"reason": "m"}, "Ce dossier n'a pas de référent·e"),
+])
+def test_refusals_are_said_in_french_and_change_nothing(
+        app: Flask, client: FlaskClient, auth: AuthActions, clock: FixedClock, world: World,
+        place: dict[str, int], url: str, data: dict[str, str], message: str) -> None:
+    case_id, _ = open_case(app, clock, world)
+    auth.login()
+    ids = {"A": place["Association A"], "coordinator": world.coordinator.user_id}
+    sent = {k: ids.get(v, v) for k, v in data.items()}
+    before = (_count(app, CaseParty), _count(app, CaseReferent))
+    answer = client.post(f"/dossiers/{case_id}/{url}", data=sent, follow_redirects=True)
+    assert answer.status_code == 200 and message in unescape(answer.text)
+    assert (_count(app, CaseParty), _count(app, CaseReferent)) == before
+
+
+def test_bad_input_and_other_roles_are_refused(
+        app: Flask, client: FlaskClient, auth: AuthActions, clock: FixedClock, world: World,
+        place: dict[str, int]) -> None:
+    case_id, _ = open_case(app, clock, world)
+    auth.login()
+    for body in ({"part": "operator", "reason": "m"},
+                 {"part": "operator", "organisation": "abc", "reason": "m"}):
+        assert client.post(f"/dossiers/{case_id}/parties", data=body).status_code == 400
+    assert client.post(f"/dossiers/{case_id}/referent", data={"reason": "m"}).status_code == 400
+    assert client.get("/dossiers/sans-referent?jours=-1").status_code == 400
+    assert client.get("/dossiers/sans-referent?jours=abc").status_code == 400
+    assert client.post("/dossiers/999999/parties", data={
+        "part": "operator", "organisation": place["Association A"],
+        "reason": "m"}).status_code == 404
+    auth.logout()
+    auth.login("op@demo.test")
+    assert client.post(f"/dossiers/{case_id}/parties", data={
+        "part": "operator", "organisation": place["Association A"],
+        "reason": "m"}).status_code == 403
+    assert client.get("/dossiers/sans-referent").status_code == 403
+    page = unescape(client.get(f"/dossiers/{case_id}").text)
+    assert "Organisations et équipe" in page and "Désigner une organisation" not in page
+    assert _count(app, CaseParty) == 1  # the platform, set at the start
+
+
+def test_the_list_of_cases_oriented_without_a_referent(
+        app: Flask, client: FlaskClient, auth: AuthActions, clock: FixedClock, world: World,
+        place: dict[str, int]) -> None:
+    case_id, _ = open_case(app, clock, world)
+    auth.login()
+    client.post(f"/dossiers/{case_id}/parties", data={
+        "part": "operator", "organisation": place["Association A"], "reason": "Orientation"})
+    assert 'href="/dossiers/sans-referent' in client.get("/dossiers/").text
+    page = unescape(client.get("/dossiers/sans-referent").text)
+    assert "Dossiers orientés sans référent·e" in page and "Ménage Test Matrice" not in page
+    clock.advance(timedelta(days=7))
+    auth.login()  # the session of a week ago has expired
+    page = unescape(client.get("/dossiers/sans-referent").text)
+    assert "Ménage Test Matrice" in page and "Association A" in page
+    assert "Ménage Test Matrice" in unescape(client.get("/dossiers/sans-referent?jours=0").text)
