@@ -46,7 +46,7 @@ class Member:
     user_id: int
     name: str
     organisation: str | None
-    doing: str  # "Référent·e de parcours" or the name of the open step they hold
+    doing: str | None  # the name of the open step they hold; None: the référent·e
     since: datetime
 
 
@@ -78,7 +78,7 @@ def team(session: Session, actor: Actor, case_id: int) -> Team:
         since = session.scalar(select(CaseReferent.since).where(
             CaseReferent.case_id == case.id, CaseReferent.until.is_(None),
             CaseReferent.user_id == case.referent_id))
-        members.append(_member(session, case, case.referent_id, "Référent·e de parcours",
+        members.append(_member(session, case, case.referent_id, None,
                                since or case.created_at))
     for step in session.scalars(select(HumanTask).where(
             HumanTask.case_id == case.id, HumanTask.status == TaskStatus.OPEN,
@@ -88,7 +88,8 @@ def team(session: Session, actor: Actor, case_id: int) -> Team:
     return Team(parties.current(session, actor, case_id), case.referent_id, members)
 
 
-def _member(session: Session, case: Case, user_id: int, doing: str, since: datetime) -> Member:
+def _member(session: Session, case: Case, user_id: int, doing: str | None,
+            since: datetime) -> Member:
     name = session.scalar(select(User.display_name).where(User.id == user_id)) or "—"
     organisation = session.scalar(
         select(Organisation.name).join(Membership, Membership.organisation_id == Organisation.id)
