@@ -26,6 +26,7 @@ from engine.persistence.models import (
     CaseState,
     Circuit,
     HumanTask,
+    Membership,
     ReferenceCounter,
     Territory,
     Timer,
@@ -33,7 +34,7 @@ from engine.persistence.models import (
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.timer import TimerStatus
-from engine.services import cases, circuits, tasks, users
+from engine.services import cases, circuits, parties, tasks, team, territories, users
 from engine.services.access import SYSTEM
 
 DEMO = TerritoryFile(code="demo", name="Territoire de démonstration", roles=())
@@ -67,17 +68,55 @@ def load(session: Session, clock: Clock, root: Path, password: str,
                                       root / "forms", "Circuits de référence", into=DEMO,
                                       prefix="TLS")
     territory_id = session.get(Circuit, versions[0].circuit_id).territory_id  # type: ignore[union-attr]
+    orgs = {part: territories.create_organisation(session, clock, SYSTEM, territory_id, name,
+                                                  kind).id
+            for part, name, kind in ORGANISATIONS}
     accounts = DemoAccounts()
-    people = ((accounts.coordinator, "Camille Coordination", COORD_ROLES),
-              (accounts.social_worker, "Sacha Travail-Social", FIELD_ROLES),
-              (accounts.administrator, "Alex Administration", ("admin",)))
-    for email, name, roles in people:
+    people = ((accounts.coordinator, "Camille Coordination", COORD_ROLES, None),
+              (accounts.social_worker, "Sacha Travail-Social", FIELD_ROLES, orgs["referrer"]),
+              (accounts.administrator, "Alex Administration", ("admin",), None))
+    for email, name, roles, organisation in people:
         user = users.create_user(session, clock, SYSTEM, email, name, password)
         for role in roles:
-            users.add_membership(session, clock, SYSTEM, user.id, territory_id, role)
+            users.add_membership(session, clock, SYSTEM, user.id, territory_id, role,
+                                 organisation)
     if cases_per_circuit:
         _replay_cases(session, clock, root, territory_id, cases_per_circuit, random.Random(seed))
+        _set_parties(session, clock, territory_id, orgs, random.Random(seed))
     return territory_id
+
+
+# the demo's organisations, all invented: (part they play, name, kind)
+ORGANISATIONS = (
+    ("platform", "Plateforme Logement d'abord de Démoville", "plateforme"),
+    ("referrer", "CCAS de Démoville", "ccas"),
+    ("operator", "Association Relais (opérateur A)", "association"),
+    ("operator_b", "Association Horizon (opérateur B)", "association"),
+    ("landlord", "Démo Habitat (bailleur social)", "bailleur"),
+)
+
+
+def _set_parties(session: Session, clock: Clock, territory_id: int, orgs: dict[str, int],
+                 rng: random.Random) -> None:
+    """Give the demo cases their organisations: the referrer, operator A or B, the landlord of
+    the eviction-prevention cases; a référent·e on every other oriented case."""
+    referent = session.scalar(select(Membership.user_id).where(
+        Membership.territory_id == territory_id, Membership.role == team.REFERENT_ROLE))
+    rows = session.execute(select(Case, Circuit.key).join(Circuit, Circuit.id == Case.circuit_id)
+                           .where(Case.territory_id == territory_id).order_by(Case.id)).all()
+    for number, (case, key) in enumerate(rows):
+        at = FixedClock(case.created_at + timedelta(hours=1))
+        with transaction(session):
+            parties.record(session, at, SYSTEM, case, "referrer", orgs["referrer"],
+                           "Structure qui a saisi la plateforme")
+            operator = orgs[rng.choice(("operator", "operator_b"))]
+            parties.record(session, at, SYSTEM, case, "operator", operator,
+                           "Orientation décidée par la plateforme")
+            if key == "expulsions":
+                parties.record(session, at, SYSTEM, case, "landlord", orgs["landlord"],
+                               "Bailleur du logement")
+        if referent is not None and number % 2 == 0 and case.status == CaseStatus.OPEN:
+            team.name_referent(session, at, SYSTEM, case.id, referent, "Premier accueil")
 
 
 def _replay_cases(session: Session, clock: Clock, root: Path, territory_id: int,

@@ -243,3 +243,29 @@ def test_cases_oriented_without_a_referent_after_n_days(
         team.without_referent(session, clock, coordinator, territory_id, days=-1)
     cases.close(session, clock, coordinator, old, "Relogé")
     assert team.without_referent(session, clock, coordinator, territory_id).total == 0
+
+
+def test_the_demo_gives_its_cases_organisations_and_some_a_referent(
+        session: Session, clock: FixedClock) -> None:
+    from engine.persistence.models import Case, Organisation
+    from engine.services import demo
+    territory_id = demo.load(session, clock, ROOT, "mot-de-passe-demo", cases_per_circuit=2)
+    names = set(session.scalars(select(Organisation.name).where(
+        Organisation.territory_id == territory_id)))
+    assert {"Association Relais (opérateur A)", "Association Horizon (opérateur B)",
+            "CCAS de Démoville", "Démo Habitat (bailleur social)"} <= names
+    case_ids = list(session.scalars(select(Case.id).where(Case.territory_id == territory_id)))
+    assert case_ids
+    coordinator = load_actor(session, _coordinator_id(session))
+    for case_id in case_ids:
+        held = {p.part for p in parties.current(session, coordinator, case_id)}
+        assert {"referrer", "platform", "operator"} <= held
+    assert session.scalar(select(Case.id).where(Case.territory_id == territory_id,
+                                                Case.referent_id.is_not(None)).limit(1))
+
+
+def _coordinator_id(session: Session) -> int:
+    from engine.persistence.models import User
+    found = session.scalar(select(User.id).where(User.email == "coord@demo.test"))
+    assert found is not None
+    return found
