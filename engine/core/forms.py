@@ -21,6 +21,7 @@ from engine.core.messages import Reason, reason, render
 FieldKind = Literal[
     "text", "textarea", "integer", "number", "boolean", "date", "choice", "multichoice", "group"
 ]
+PART_KEYWORD = "x-aiguillage-part"  # a property whose answer is an organisation id of a part
 TEXT_MAX = 500
 TEXTAREA_MAX = 5000
 MAX_FIELDS = 200
@@ -51,6 +52,7 @@ class FieldSpec:
     maximum: float | None = None
     max_length: int | None = None
     widget: str | None = None
+    part: str | None = None  # "x-aiguillage-part": the answer names this part's organisation
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class FormSpec:
     def field_names(self) -> set[str]:
         """Top-level field names (the case-data keys this form writes)."""
         return {f.name for f in self.fields}
+
+    def part_fields(self) -> list[FieldSpec]:
+        """Top-level fields whose answer names the organisation of a part of the case."""
+        return [f for f in self.fields if f.part]
 
     def validate(self, data: Mapping[str, Any], lang: str = "fr") -> dict[str, list[str]]:
         """Errors per field path; empty when ``data`` is acceptable."""
@@ -142,6 +148,7 @@ def _field(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any], required: 
         choices=_choices(items), children=children, default=prop.get("default"),
         minimum=prop.get("minimum"), maximum=prop.get("maximum"),
         max_length=prop.get("maxLength"), widget=ui.get("ui:widget"),
+        part=part if isinstance(part := prop.get(PART_KEYWORD), str) else None,
     )
 
 

@@ -22,8 +22,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "unknown organisation in this territory"),
     "svc.user_not_found": ("utilisateur introuvable", "user not found"),
     "svc.part_unknown": (
-        "partie inconnue « {part} » : ce territoire déclare {parts}",
-        "unknown part '{part}': this territory declares {parts}"),
+        "partie inconnue « {part} » (parties du territoire : {parts})",
+        "unknown part '{part}' (the territory's parts: {parts})"),
     "svc.party_organisation_elsewhere": (
         "cette organisation n'est pas une organisation de ce territoire",
         "this organisation is not one of this territory"),

@@ -1,20 +1,26 @@
 """The organisations on a case, by part (referrer, operator, landlord...), with history.
 
 A territory declares its parts (territory.json ``parts``). A party is set by the circuit (the
-referrer and the platform at case start) or by a coordinator on the case page. Each part has
-at most one current organisation; a change ends the current row and adds one, dated, with its
-reason, set by whom; every change is audited (``case.party_set``, ``case.party_end``).
+referrer and the platform at case start), by a form answer (a property with
+``"x-aiguillage-part"`` whose answer is an organisation id) or by a coordinator on the case
+page. Each part has at most one current organisation; a change ends the current row and adds
+one, dated, with its reason, set by whom; every change is audited (``case.party_set``,
+``case.party_end``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core.forms import Choice, FormSpec
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, CaseParty, Organisation, Territory
@@ -173,6 +179,48 @@ def at_start(session: Session, clock: Clock, actor: Actor, case: Case) -> None:
             Organisation.kind == PLATFORM_KIND).order_by(Organisation.id).limit(1))
         if platform is not None:
             record(session, clock, actor, case, PLATFORM, platform, "Plateforme du territoire")
+
+
+def with_organisations(session: Session, territory_id: int,
+                       form: FormSpec | None) -> FormSpec | None:
+    """The form as the territory offers it: each field naming a part's organisation becomes a
+    choice of the territory's active organisations (and accepts only them). Without such a
+    field the form is returned as it is, with no query."""
+    if form is None or not form.part_fields():
+        return form
+    offered = session.execute(select(Organisation.id, Organisation.name).where(
+        Organisation.territory_id == territory_id, Organisation.active.is_(True))
+        .order_by(Organisation.name)).all()
+    choices = tuple(Choice(oid, name) for oid, name in offered)
+    schema = copy.deepcopy(form.schema)
+    properties = schema.get("properties", {})
+    fields = []
+    for spec in form.fields:
+        if spec.part:
+            spec = replace(spec, kind="choice", choices=choices)
+            if isinstance(properties.get(spec.name), dict):
+                properties[spec.name]["enum"] = [oid for oid, _ in offered]
+        fields.append(spec)
+    return replace(form, fields=tuple(fields), schema=schema)
+
+
+def from_answers(session: Session, clock: Clock, actor: Actor, case: Case, form: FormSpec,
+                 data: Mapping[str, Any], step: str) -> None:
+    """Set the parties a completed form names (inside the caller's unit of work); the reason
+    is the step's name.
+
+    :raises InvalidInput: the field names a part the territory does not declare.
+    :raises Conflict: the answer is not an active organisation of the case's territory.
+    """
+    for spec in form.part_fields():
+        value = data.get(spec.name)
+        if spec.part is None or value in (None, ""):
+            continue
+        try:
+            organisation_id = int(value)
+        except (TypeError, ValueError):
+            raise Conflict(code="svc.party_organisation_elsewhere") from None
+        record(session, clock, actor, case, spec.part, organisation_id, f"Étape « {step} »")
 
 
 def _active(session: Session, organisation_id: int) -> bool:

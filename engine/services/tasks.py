@@ -17,7 +17,7 @@ from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
-from engine.services import audit, runtime
+from engine.services import audit, parties, runtime
 from engine.services.access import (
     MINIMAL,
     Actor,
@@ -221,6 +221,9 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
                        completed_by_id=actor.user_id, assignee_id=holder)
         saved = runtime.save(session, case, instance, clock, armed=armed,
                              done=done, steps=[s for s in steps if s.id != row.id])
+        form = instance.circuit.forms.get(row.form) if row.form else None
+        if form is not None and form.part_fields():  # no extra write for other forms
+            parties.from_answers(session, clock, actor, case, form, data, row.name)
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
         for step in saved.steps:
@@ -255,7 +258,8 @@ def form_of(session: Session, actor: Actor, task_id: int) -> tuple[TaskItem, For
     version_id = session.scalar(select(Case.circuit_version_id).where(Case.id == row.case_id))
     assert version_id is not None
     form = runtime.compiled(session, version_id).forms.get(row.form) if row.form else None
-    return task_items(session, [row])[0], form
+    return task_items(session, [row])[0], parties.with_organisations(session, row.territory_id,
+                                                                     form)
 
 
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
@@ -278,7 +282,9 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
             reading = reading_of(session, actor, row.territory_id, data)
             minimal, data = reading == MINIMAL, readable(reading, data)
             view = instance.task(row.spiff_task_id, data=data if minimal else None)
-            instructions, form = view.documentation, instance.form_for(row.spiff_task_id)
+            instructions = view.documentation
+            form = parties.with_organisations(session, row.territory_id,
+                                              instance.form_for(row.spiff_task_id))
             values = {k: data[k] for k in (form.field_names() if form else ()) if k in data}
         coordinator = actor.is_coordinator(row.territory_id)
         is_open = row.status == TaskStatus.OPEN

@@ -269,3 +269,72 @@ def _coordinator_id(session: Session) -> int:
     found = session.scalar(select(User.id).where(User.email == "coord@demo.test"))
     assert found is not None
     return found
+
+
+@pytest.fixture
+def chosen(session: Session, clock: FixedClock, tmp_path: object) -> Place:
+    """The small circuit whose analysis form names the operator (``x-aiguillage-part``)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from tests.integration.factories import MINI
+    folder = Path(str(tmp_path)) / "mini"
+    shutil.copytree(MINI, folder)
+    form = folder / "forms" / "mini-analyse.json"
+    schema = json.loads(form.read_text(encoding="utf-8"))
+    schema["properties"]["operateur_choisi"] = {
+        "type": "integer", "title": "Opérateur choisi", "x-aiguillage-part": "operator"}
+    form.write_text(json.dumps(schema), encoding="utf-8")
+    world = make_world(session, clock, folder)
+    territory = session.get(Territory, world.territory.id)
+    assert territory is not None
+    territory.parts = [{"key": "operator", "label": "Opérateur d'accompagnement"}]
+    session.commit()
+    a, b = (territories.create_organisation(session, clock, SYSTEM, territory.id, name,
+                                            "association").id for name in ("Asso A", "Asso B"))
+    return Place(world, 0, 0, a, b, world.coordinator, world.operator)
+
+
+def _analyse(session: Session, case_id: int) -> int:
+    found = session.scalar(select(HumanTask.id).where(
+        HumanTask.case_id == case_id, HumanTask.bpmn_id == "analyse",
+        HumanTask.status == "open"))
+    assert found is not None
+    return found
+
+
+def test_a_form_answer_names_the_operator_of_the_case(
+        session: Session, clock: FixedClock, chosen: Place) -> None:
+    coordinator = chosen.world.coordinator
+    case_id = _start(session, clock, coordinator, chosen, "Ménage Orienté par Formulaire")
+    task_id = _analyse(session, case_id)
+    _, form = tasks.form_of(session, coordinator, task_id)
+    assert form is not None
+    [field] = form.part_fields()
+    assert field.kind == "choice" and [c.label for c in field.choices] == ["Asso A", "Asso B"]
+    assert form.validate({"mesure": "avdl", "operateur_choisi": 999_999})  # not offered
+    tasks.complete(session, clock, coordinator, task_id,
+                   {"mesure": "avdl", "operateur_choisi": chosen.operator_b})
+    [party] = parties.current(session, coordinator, case_id)
+    assert (party.part, party.organisation) == ("operator", "Asso B")
+    assert party.reason == "Étape « Analyser la demande »"
+    assert session.scalar(select(AuditEvent.id).where(AuditEvent.case_id == case_id,
+                                                      AuditEvent.action == "case.party_set"))
+
+
+def test_a_form_answer_naming_another_territorys_organisation_changes_nothing(
+        session: Session, clock: FixedClock, chosen: Place) -> None:
+    coordinator = chosen.world.coordinator
+    case_id = _start(session, clock, coordinator, chosen, "Ménage Forgé")
+    task_id = _analyse(session, case_id)
+    elsewhere = session.scalar(select(Territory.id).where(Territory.code == "ailleurs"))
+    assert elsewhere is not None
+    other = territories.create_organisation(session, clock, SYSTEM, elsewhere, "Ailleurs",
+                                            "association").id
+    with pytest.raises(Conflict):  # a forged POST: the service checks, not the page
+        tasks.complete(session, clock, coordinator, task_id,
+                       {"mesure": "avdl", "operateur_choisi": other})
+    session.rollback()
+    assert parties.current(session, coordinator, case_id) == []
+    assert _analyse(session, case_id) == task_id  # the step is still open

@@ -3,8 +3,11 @@ coordinator's forms and their refusals, the list of cases oriented without a ré
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import timedelta
 from html import unescape
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -14,9 +17,10 @@ from sqlalchemy import func, select
 from engine.clock import FixedClock
 from engine.core.bundles import load_territory
 from engine.persistence.models import CaseParty, CaseReferent, Territory
+from engine.services import circuits as circuit_service
 from engine.services import territories
 from engine.services.access import SYSTEM
-from tests.integration.factories import ROOT, World, make_user
+from tests.integration.factories import MINI, ROOT, World, make_user
 from tests.web.conftest import AuthActions
 from tests.web.helpers import open_case
 
@@ -128,3 +132,33 @@ def test_the_list_of_cases_oriented_without_a_referent(
     page = unescape(client.get("/dossiers/sans-referent").text)
     assert "Ménage Test Matrice" in page and "Association A" in page
     assert "Ménage Test Matrice" in unescape(client.get("/dossiers/sans-referent?jours=0").text)
+
+
+def test_the_task_page_offers_the_territorys_organisations_for_a_part_field(
+        app: Flask, client: FlaskClient, auth: AuthActions, clock: FixedClock, world: World,
+        place: dict[str, int], tmp_path: Path) -> None:
+    folder = tmp_path / "mini"
+    shutil.copytree(MINI, folder)
+    form = folder / "forms" / "mini-analyse.json"
+    schema = json.loads(form.read_text(encoding="utf-8"))
+    schema["properties"]["operateur_choisi"] = {
+        "type": "integer", "title": "Opérateur choisi", "x-aiguillage-part": "operator"}
+    form.write_text(json.dumps(schema), encoding="utf-8")
+    settings = json.loads((folder / "territory.json").read_text(encoding="utf-8"))
+    settings["parts"] = [{"key": "operator", "label": "Opérateur d'accompagnement"}]
+    (folder / "territory.json").write_text(json.dumps(settings), encoding="utf-8")
+    with app.extensions["aiguillage"].sessions() as session:
+        circuit_service.deploy_folder(session, clock, SYSTEM, folder, folder / "forms")
+    case_id, task_id = open_case(app, clock, world)
+    auth.login()
+    page = unescape(client.get(f"/taches/{task_id}").text)
+    assert 'name="operateur_choisi"' in page
+    assert f'value="{place["Association A"]}"' in page and "Association A" in page
+    answer = client.post(f"/taches/{task_id}", data={
+        "mesure": "avdl", "operateur_choisi": str(place["Association A"])})
+    assert answer.status_code == 302, unescape(answer.text)[-3000:]
+    page = unescape(client.get(f"/dossiers/{case_id}").text)
+    assert "Association A" in page and "Étape « Analyser la demande »" in page
+    forged = client.post(f"/taches/{task_id}", data={"mesure": "avdl",
+                                                     "operateur_choisi": "999999"})
+    assert forged.status_code in (409, 422)
