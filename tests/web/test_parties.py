@@ -162,3 +162,18 @@ def test_the_task_page_offers_the_territorys_organisations_for_a_part_field(
     forged = client.post(f"/taches/{task_id}", data={"mesure": "avdl",
                                                      "operateur_choisi": "999999"})
     assert forged.status_code in (409, 422)
+
+
+def test_the_case_history_tells_party_and_referent_changes_in_words(
+        app: Flask, client: FlaskClient, auth: AuthActions, clock: FixedClock, world: World,
+        place: dict[str, int]) -> None:
+    case_id, _ = open_case(app, clock, world)
+    auth.login()
+    client.post(f"/dossiers/{case_id}/parties", data={
+        "part": "operator", "organisation": place["Association A"], "reason": "Orientation"})
+    client.post(f"/dossiers/{case_id}/referent", data={
+        "user_id": place["referent"], "reason": "Premier accueil"})
+    page = unescape(client.get(f"/dossiers/{case_id}").text)
+    assert "Organisation désignée : Orientation" in page
+    assert "Référent·e de parcours nommé·e : Premier accueil" in page
+    assert "case.party_set" not in page and "case.referent_set" not in page
