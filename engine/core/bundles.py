@@ -110,6 +110,7 @@ class CircuitBundle:
     roles: tuple[Role, ...] = ()
     holiday_subdivision: str | None = None
     title: str | None = None
+    parts: tuple[Part, ...] | None = None  # the territory's; None: not known, not checked
 
 
 class TerritoryError(ValueError):
@@ -221,5 +222,5 @@ def bundle(process_id: str | None, main_file: str, bpmn: Mapping[str, bytes],
         process_id=process_id, main_file=main_file, bpmn=dict(bpmn), forms=dict(forms),
         roles=territory.roles if territory else (),
         holiday_subdivision=territory.holiday_subdivision if territory else None,
-        title=title,
+        title=title, parts=territory.parts if territory else None,
     )

@@ -244,6 +244,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                               "Event sub-processes are not supported."),
     "bpmn.no_lane": ("Étape sans couloir : placez-la dans le couloir du rôle qui la réalise.",
                      "Step outside any lane: put it in the lane of the role that does it."),
+    "bpmn.form_unknown_part": (
+        "Le champ « {field} » nomme la partie « {part} », que le territoire ne déclare pas "
+        "(parties du territoire : {parts}).",
+        "Field '{field}' names the part '{part}', which the territory does not declare "
+        "(the territory's parts: {parts})."),
     "bpmn.unknown_lane": (
         "Couloir « {lane} » inconnu : les rôles du territoire sont {roles}.",
         "Unknown lane '{lane}': the territory's roles are {roles}."),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core import diff as semantic
-from engine.core.bundles import CircuitBundle, Role, TerritoryError, load_territory
+from engine.core.bundles import CircuitBundle, Part, Role, TerritoryError, load_territory
 from engine.core.bundles import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
@@ -265,6 +265,7 @@ def _territory(session: Session, territory_id: int) -> Territory:
 def _with_territory(bundle: CircuitBundle, territory: Territory) -> CircuitBundle:
     bundle.roles = tuple(Role(r["key"], r["label"]) for r in territory.roles)
     bundle.holiday_subdivision = territory.holiday_subdivision
+    bundle.parts = tuple(Part(p["key"], p["label"]) for p in territory.parts or [])
     return bundle
 
 

@@ -286,11 +286,12 @@ def chosen(session: Session, clock: FixedClock, tmp_path: object) -> Place:
     schema["properties"]["operateur_choisi"] = {
         "type": "integer", "title": "Opérateur choisi", "x-aiguillage-part": "operator"}
     form.write_text(json.dumps(schema), encoding="utf-8")
+    settings = json.loads((folder / "territory.json").read_text(encoding="utf-8"))
+    settings["parts"] = [{"key": "operator", "label": "Opérateur d'accompagnement"}]
+    (folder / "territory.json").write_text(json.dumps(settings), encoding="utf-8")
     world = make_world(session, clock, folder)
     territory = session.get(Territory, world.territory.id)
     assert territory is not None
-    territory.parts = [{"key": "operator", "label": "Opérateur d'accompagnement"}]
-    session.commit()
     a, b = (territories.create_organisation(session, clock, SYSTEM, territory.id, name,
                                             "association").id for name in ("Asso A", "Asso B"))
     return Place(world, 0, 0, a, b, world.coordinator, world.operator)

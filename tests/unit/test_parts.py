@@ -53,3 +53,48 @@ def test_the_loader_names_the_file_of_bad_parts(tmp_path: Path) -> None:
     assert [p.code for p in problems] == ["territory.invalid"]
     assert problems[0].file == str(tmp_path / "territory.json")
     assert "clé en double" in problems[0].params["detail"]
+
+
+def _mini_naming(tmp_path: Path, parts: list[dict[str, str]] | None) -> Path:
+    """The small circuit whose analysis form names the operator, with ``parts`` declared."""
+    import shutil
+    folder = tmp_path / "mini"
+    shutil.copytree(ROOT / "tests" / "unit" / "fixtures" / "mini", folder)
+    form = folder / "forms" / "mini-analyse.json"
+    schema = json.loads(form.read_text(encoding="utf-8"))
+    schema["properties"]["operateur_choisi"] = {
+        "type": "integer", "title": "Opérateur choisi", "x-aiguillage-part": "operator"}
+    form.write_text(json.dumps(schema), encoding="utf-8")
+    settings = json.loads((folder / "territory.json").read_text(encoding="utf-8"))
+    if parts is not None:
+        settings["parts"] = parts
+    (folder / "territory.json").write_text(json.dumps(settings), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("parts", "flagged"), [
+    ([{"key": "operator", "label": "Opérateur"}], False),
+    ([{"key": "landlord", "label": "Bailleur"}], True),
+    ([], True),
+])
+def test_a_form_field_naming_an_undeclared_part_is_an_error_at_its_step(
+        tmp_path: Path, parts: list[dict[str, str]], flagged: bool) -> None:
+    from engine.core.spiff.compiler import check
+    folder = _mini_naming(tmp_path, parts)
+    [(_, bundle)] = load_path(folder, folder / "forms").bundles
+    problems = [p for p in check(bundle) if p.code == "bpmn.form_unknown_part"]
+    assert bool(problems) is flagged
+    if flagged:
+        assert problems[0].is_error and problems[0].element_id == "analyse"
+        assert "operateur_choisi" in problems[0].message("fr")
+        assert "operator" in problems[0].message("fr")
+
+
+def test_a_stored_version_is_not_checked_for_parts_it_cannot_know(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from engine.core.spiff.compiler import check
+    folder = _mini_naming(tmp_path, [])
+    [(_, bundle)] = load_path(folder, folder / "forms").bundles
+    unknown = replace(bundle, parts=None)
+    assert not [p for p in check(unknown) if p.code == "bpmn.form_unknown_part"]

@@ -19,7 +19,7 @@ from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 from engine.core import bpmnxml, forms, rules
 from engine.core.bpmnxml import Document, camunda_fields, properties, where
-from engine.core.bundles import CircuitBundle, Role, safe_name
+from engine.core.bundles import CircuitBundle, Part, Role, safe_name
 from engine.core.messages import reason
 from engine.core.problems import Problem, has_errors
 from engine.core.spiff import compat, serializer
@@ -82,7 +82,7 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
     if not docs:
         return None, problems
     form_specs, form_problems = _forms(docs, bundle.forms)
-    problems += form_problems
+    problems += form_problems + _unknown_parts(docs, form_specs, bundle.parts)
     field_names = {n for spec in form_specs.values() for n in spec.field_names()}
     processes = _process_ids(docs, problems)
     ctx = rules.Context(roles=bundle.roles, field_names=field_names, processes=processes)
@@ -143,6 +143,27 @@ def _forms(docs: list[Document], files: dict[str, bytes]) -> tuple[dict[str, for
                                           name="camunda:formData",
                                           reason=reason(exc.code, exc.detail)))
     return specs, problems
+
+
+def _unknown_parts(docs: list[Document], specs: dict[str, forms.FormSpec],
+                   parts: tuple[Part, ...] | None) -> list[Problem]:
+    """A form field naming a part (``x-aiguillage-part``) the territory does not declare:
+    an error at the step that shows the form (not checked when the parts are not known)."""
+    if parts is None:
+        return []
+    known = {p.key for p in parts}
+    problems = []
+    for doc in docs:
+        for element in doc.root.iter():
+            if not isinstance(element.tag, str) or element.get("id") is None:
+                continue
+            spec = specs.get(properties(element).get("formJsonSchemaFilename") or "")
+            for named in spec.part_fields() if spec else []:
+                if named.part not in known:
+                    problems.append(where(
+                        doc, element, "bpmn.form_unknown_part", field=named.name, part=named.part,
+                        parts=", ".join(f"{p.key} ({p.label})" for p in parts) or "aucune"))
+    return problems
 
 
 def camunda_form_key(file: str, element_id: str) -> str:
