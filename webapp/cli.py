@@ -40,10 +40,8 @@ def demo_load() -> None:
         demo_service.load(session, engine.clock, ROOT, password)
     accounts = demo_service.DemoAccounts()
     click.echo("Comptes de démonstration :")
-    for role, email in (("coordination", accounts.coordinator),
-                        ("travail social", accounts.social_worker),
-                        ("administration", accounts.administrator)):
-        click.echo(f"  {email:<18} ({role})")
+    for email, role in accounts.listing():
+        click.echo(f"  {email:<22} ({role})")
     click.echo(f"Mot de passe : {password}" + (" (généré ; fixez AIGUILLAGE_DEMO_PASSWORD "
                                                 "pour le choisir)" if generated else ""))
 

@@ -53,6 +53,19 @@ class DemoAccounts:
     coordinator: str = "coord@demo.test"
     social_worker: str = "ts@demo.test"
     administrator: str = "admin@demo.test"
+    referrer: str = "orienteur@demo.test"
+    operator_a: str = "operateur-a@demo.test"
+    operator_b: str = "operateur-b@demo.test"
+    landlord: str = "bailleur@demo.test"
+
+    def listing(self) -> list[tuple[str, str]]:
+        """(e-mail, what the account does) for every demo account, as the CLI prints them."""
+        return [(self.coordinator, "coordination"), (self.social_worker, "travail social"),
+                (self.administrator, "administration"),
+                (self.referrer, "partenaire orienteur, CCAS"),
+                (self.operator_a, "opérateur A : Association Relais"),
+                (self.operator_b, "opérateur B : Association Horizon"),
+                (self.landlord, "bailleur social : Démo Habitat")]
 
 
 def load(session: Session, clock: Clock, root: Path, password: str,
@@ -74,7 +87,12 @@ def load(session: Session, clock: Clock, root: Path, password: str,
     accounts = DemoAccounts()
     people = ((accounts.coordinator, "Camille Coordination", COORD_ROLES, None),
               (accounts.social_worker, "Sacha Travail-Social", FIELD_ROLES, orgs["referrer"]),
-              (accounts.administrator, "Alex Administration", ("admin",), None))
+              (accounts.administrator, "Alex Administration", ("admin",), None),
+              (accounts.referrer, "Noa Orientation", ("orienteur",), orgs["referrer"]),
+              (accounts.operator_a, "Lou Relais", ("operateur", "referent"), orgs["operator"]),
+              (accounts.operator_b, "Sam Horizon", ("operateur", "referent"),
+               orgs["operator_b"]),
+              (accounts.landlord, "Dominique Habitat", ("bailleur",), orgs["landlord"]))
     for email, name, roles, organisation in people:
         user = users.create_user(session, clock, SYSTEM, email, name, password)
         for role in roles:
@@ -101,7 +119,8 @@ def _set_parties(session: Session, clock: Clock, territory_id: int, orgs: dict[s
     """Give the demo cases their organisations: the referrer, operator A or B, the landlord of
     the eviction-prevention cases; a référent·e on every other oriented case."""
     referent = session.scalar(select(Membership.user_id).where(
-        Membership.territory_id == territory_id, Membership.role == team.REFERENT_ROLE))
+        Membership.territory_id == territory_id, Membership.role == team.REFERENT_ROLE)
+        .order_by(Membership.id).limit(1))
     rows = session.execute(select(Case, Circuit.key).join(Circuit, Circuit.id == Case.circuit_id)
                            .where(Case.territory_id == territory_id).order_by(Case.id)).all()
     for number, (case, key) in enumerate(rows):

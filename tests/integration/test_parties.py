@@ -264,6 +264,29 @@ def test_the_demo_gives_its_cases_organisations_and_some_a_referent(
                                                 Case.referent_id.is_not(None)).limit(1))
 
 
+def test_the_demo_has_an_account_in_each_partner_organisation(
+        session: Session, clock: FixedClock) -> None:
+    from engine.persistence.models import Membership, Organisation, User
+    from engine.services import demo
+    territory_id = demo.load(session, clock, ROOT, "mot-de-passe-demo", cases_per_circuit=0)
+    expected = {"orienteur@demo.test": ("CCAS de Démoville", {"orienteur"}),
+                "operateur-a@demo.test": ("Association Relais (opérateur A)",
+                                          {"operateur", "referent"}),
+                "operateur-b@demo.test": ("Association Horizon (opérateur B)",
+                                          {"operateur", "referent"}),
+                "bailleur@demo.test": ("Démo Habitat (bailleur social)", {"bailleur"})}
+    for email, (organisation, roles) in expected.items():
+        rows = session.execute(select(Membership.role, Organisation.name)
+                               .join(User, User.id == Membership.user_id)
+                               .join(Organisation, Organisation.id == Membership.organisation_id)
+                               .where(User.email == email,
+                                      Membership.territory_id == territory_id)).all()
+        assert {role for role, _ in rows} == roles
+        assert {name for _, name in rows} == {organisation}
+        assert users.authenticate(session, email, "mot-de-passe-demo") is not None
+    assert {email for email, _ in demo.DemoAccounts().listing()} >= set(expected)
+
+
 def _coordinator_id(session: Session) -> int:
     from engine.persistence.models import User
     found = session.scalar(select(User.id).where(User.email == "coord@demo.test"))
