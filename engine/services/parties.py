@@ -129,9 +129,11 @@ def end_party(session: Session, clock: Clock, actor: Actor, case_id: int, part: 
         if row is None:
             raise Conflict(code="svc.party_not_set")
         row.until, row.ended_by_id, row.end_reason = clock.now(), actor.user_id, reason
+        organisation = session.get(Organisation, row.organisation_id)
         audit.record(session, clock, actor, "case.party_end", territory_id=case.territory_id,
                      case_id=case.id, part=part, organisation_id=row.organisation_id,
-                     reason=reason)
+                     reason=reason, name=_named(session, case.territory_id, part,
+                                                organisation.name if organisation else ""))
 
 
 def record(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
@@ -161,8 +163,15 @@ def record(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
                           since=now, set_by_id=actor.user_id, reason=reason))
     audit.record(session, clock, actor, "case.party_set", territory_id=case.territory_id,
                  case_id=case.id, part=part, organisation_id=organisation_id,
-                 previous=row.organisation_id if row else None, reason=reason)
+                 previous=row.organisation_id if row else None, reason=reason,
+                 name=_named(session, case.territory_id, part, organisation.name))
     return True
+
+
+def _named(session: Session, territory_id: int, part: str, organisation: str) -> str:
+    """« Opérateur d'accompagnement : Association Relais »: what the case history shows."""
+    label = next((p.label for p in _parts(session, territory_id) if p.key == part), part)
+    return f"{label} : {organisation}"
 
 
 def at_start(session: Session, clock: Clock, actor: Actor, case: Case) -> None:

@@ -125,7 +125,8 @@ def name_referent(session: Session, clock: Clock, actor: Actor, case_id: int, us
                                  set_by_id=actor.user_id, reason=reason))
         case.referent_id = user_id
         audit.record(session, clock, actor, "case.referent_set", territory_id=case.territory_id,
-                     case_id=case.id, referent=user_id, previous=previous, reason=reason)
+                     case_id=case.id, referent=user_id, previous=previous, reason=reason,
+                     name=_name_of(session, user_id))
 
 
 def end_referent(session: Session, clock: Clock, actor: Actor, case_id: int,
@@ -146,7 +147,13 @@ def end_referent(session: Session, clock: Clock, actor: Actor, case_id: int,
         _end_current(session, clock, actor, case, reason)
         case.referent_id = None
         audit.record(session, clock, actor, "case.referent_end", territory_id=case.territory_id,
-                     case_id=case.id, referent=previous, reason=reason)
+                     case_id=case.id, referent=previous, reason=reason,
+                     name=_name_of(session, previous))
+
+
+def _name_of(session: Session, user_id: int) -> str:
+    """The person's display name, as the case history shows it."""
+    return session.scalar(select(User.display_name).where(User.id == user_id)) or ""
 
 
 def _end_current(session: Session, clock: Clock, actor: Actor, case: Case, reason: str) -> None:

@@ -177,3 +177,5 @@ def test_the_case_history_tells_party_and_referent_changes_in_words(
     assert "Organisation désignée : Orientation" in page
     assert "Référent·e de parcours nommé·e : Premier accueil" in page
     assert "case.party_set" not in page and "case.referent_set" not in page
+    assert "Organisation désignée : Orientation (Opérateur d'accompagnement : Association A" in page
+    assert "Premier accueil (" in page  # the person named, after the reason
