@@ -16,6 +16,15 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from engine.core import safejson
+from engine.core.consent import (
+    CATEGORY_KEYWORD,
+    CONSENT_KEYWORD,
+    DEFAULT_CATEGORY,
+    ConsentSpecError,
+    Grant,
+    category_of,
+    grant_of,
+)
 from engine.core.messages import Reason, reason, render
 
 FieldKind = Literal[
@@ -53,6 +62,8 @@ class FieldSpec:
     max_length: int | None = None
     widget: str | None = None
     part: str | None = None  # "x-aiguillage-part": the answer names this part's organisation
+    category: str = DEFAULT_CATEGORY  # "x-aiguillage-category": the data category of the answer
+    consent: Grant | None = None  # "x-aiguillage-consent": « oui » grants this, « non » withdraws
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,14 @@ class FormSpec:
     def field_names(self) -> set[str]:
         """Top-level field names (the case-data keys this form writes)."""
         return {f.name for f in self.fields}
+
+    def consent_fields(self) -> list[FieldSpec]:
+        """Top-level boolean fields whose answer records or withdraws the household's consent."""
+        return [f for f in self.fields if f.consent]
+
+    def categories(self) -> dict[str, str]:
+        """Top-level field name → data category."""
+        return {f.name: f.category for f in self.fields}
 
     def part_fields(self) -> list[FieldSpec]:
         """Top-level fields whose answer names the organisation of a part of the case."""
@@ -142,6 +161,13 @@ def _field(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any], required: 
     kind = _kind(name, prop, ui)
     children = _fields(prop, ui, f"{path}.") if kind == "group" else ()
     items = prop.get("items", {}) if kind == "multichoice" else prop
+    try:
+        category = category_of(prop.get(CATEGORY_KEYWORD))
+        grant = grant_of(prop[CONSENT_KEYWORD]) if CONSENT_KEYWORD in prop else None
+    except ConsentSpecError as exc:
+        raise FormError("form.bad_field", f"{name}: {exc}") from None
+    if grant is not None and kind != "boolean":
+        raise FormError("form.bad_field", f"{name}: {CONSENT_KEYWORD} sur un champ non booléen")
     return FieldSpec(
         name=name, path=path, label=str(prop.get("title") or name), kind=kind,
         required=required, help=ui.get("ui:help") or prop.get("description"),
@@ -149,6 +175,7 @@ def _field(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any], required: 
         minimum=prop.get("minimum"), maximum=prop.get("maximum"),
         max_length=prop.get("maxLength"), widget=ui.get("ui:widget"),
         part=part if isinstance(part := prop.get(PART_KEYWORD), str) else None,
+        category=category, consent=grant,
     )
 
 

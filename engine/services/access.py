@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from engine.core.consent import ALL_CATEGORIES, IDENTITY
 from engine.errors import NotFound, PermissionDenied
-from engine.persistence.models import Membership, Territory, User
+from engine.persistence.models import (
+    CaseConsent,
+    CaseParty,
+    HumanTask,
+    Membership,
+    Territory,
+    User,
+)
+from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.user import ADMIN_ROLE, COORDINATOR_ROLE
 
 
@@ -57,6 +67,115 @@ MINIMAL: Reading = "minimal"  # the reference, the status and the steps to act o
 CONSENT_FIELD = "accord_partage"  # the household agreed to share information (forms' convention)
 HEALTH_CONSENT_FIELD = "partage_sante"
 MINIMAL_FIELDS = frozenset({CONSENT_FIELD, HEALTH_CONSENT_FIELD})  # what a minimal reader sees
+
+
+# --------------------------------------------------------------------------- the visibility rule
+#
+# A person reads a case if they coordinate (or administer) its territory: all of it. Else if
+# an organisation of theirs is a current party to the case: the data categories the
+# household's consent covers for that party's part (none yet: the minimal view). Else if
+# they must act on one of its open steps (assigned to them, or offered to their role and, for
+# a lane bound to a part, to their organisation): the minimal view. Else: not found.
+# The minimal view is the case reference, its status and the steps to act on: no name, no
+# answer. ``case_scope`` and ``name_shown`` are the same rule in SQL, for lists.
+
+
+@dataclass(frozen=True)
+class View:
+    """How much of one case a person reads."""
+
+    categories: frozenset[str]  # the data categories they read
+    whole: bool = False  # coordination, administration or the system: everything
+
+    @property
+    def minimal(self) -> bool:
+        """Reference, status and the steps to act on only."""
+        return not self.categories
+
+    @property
+    def shows_name(self) -> bool:
+        """The household's name (identity) is readable."""
+        return IDENTITY in self.categories
+
+    def sees(self, category: str) -> bool:
+        """Is a data category readable?"""
+        return category in self.categories
+
+
+WHOLE = View(ALL_CATEGORIES, whole=True)
+NOTHING_YET = View(frozenset())  # the minimal view
+
+
+def case_view(session: Session, actor: Actor, case_id: int, territory_id: int,
+              now: datetime) -> View:
+    """The rule, for one case (two small indexed reads for a partner, none for coordination).
+
+    :raises NotFound: the case is out of the actor's reach (no existence leak).
+    """
+    if actor.is_system or actor.is_coordinator(territory_id):
+        return WHOLE
+    orgs = actor.organisations.get(territory_id, frozenset())
+    parts = list(session.scalars(select(CaseParty.part).where(
+        CaseParty.case_id == case_id, CaseParty.until.is_(None),
+        CaseParty.organisation_id.in_(sorted(orgs))))) if orgs else []
+    if parts:
+        categories = session.scalars(select(CaseConsent.category).distinct().where(
+            CaseConsent.case_id == case_id, CaseConsent.part.in_(parts), _active(now)))
+        return View(frozenset(categories))
+    if session.scalar(select(exists().where(HumanTask.case_id == case_id,
+                                            HumanTask.status == TaskStatus.OPEN,
+                                            acts_on(actor, territory_id)))):
+        return NOTHING_YET
+    raise NotFound(code="svc.case_not_found")
+
+
+def _active(now: datetime) -> ColumnElement[bool]:
+    return and_(CaseConsent.withdrawn_at.is_(None), CaseConsent.given_at <= now,
+                or_(CaseConsent.valid_until.is_(None), CaseConsent.valid_until > now))
+
+
+def acts_on(actor: Actor, territory_id: int) -> ColumnElement[bool]:
+    """SQL: an open step of ``human_task`` the actor must act on (assigned to them, or offered
+    to one of their roles: across the territory for a lane bound to no part, to their
+    organisation for a bound one)."""
+    roles = sorted(actor.roles_in(territory_id))
+    orgs = sorted(actor.organisations.get(territory_id, frozenset()))
+    offered = and_(HumanTask.assignee_id.is_(None), HumanTask.territory_id == territory_id,
+                   HumanTask.role.in_(roles),
+                   or_(HumanTask.part.is_(None), HumanTask.organisation_id.in_(orgs))
+                   if orgs else HumanTask.part.is_(None))
+    if actor.user_id is None:
+        return offered
+    return or_(HumanTask.assignee_id == actor.user_id, offered)
+
+
+def case_scope(actor: Actor, territory_id: int, case_id: Any) -> ColumnElement[bool]:
+    """SQL: the cases of a territory the actor may find in a list (``case_id`` is the list's
+    case id column): all of them for coordination, else those an organisation of theirs is a
+    current party to."""
+    if actor.is_system or actor.is_coordinator(territory_id):
+        return true()
+    orgs = sorted(actor.organisations.get(territory_id, frozenset()))
+    if not orgs:
+        return false()
+    within: ColumnElement[bool] = case_id.in_(select(CaseParty.case_id).where(
+        CaseParty.organisation_id.in_(orgs), CaseParty.until.is_(None)))
+    return within
+
+
+def name_shown(actor: Actor, territory_id: int, case_id: Any,
+               now: datetime) -> ColumnElement[bool]:
+    """SQL: may the actor read the household's name of the row's case (identity covered by
+    the consent for a part an organisation of theirs plays)?"""
+    if actor.is_system or actor.is_coordinator(territory_id):
+        return true()
+    orgs = sorted(actor.organisations.get(territory_id, frozenset()))
+    if not orgs:
+        return false()
+    return exists().where(CaseParty.case_id == case_id, CaseParty.until.is_(None),
+                          CaseParty.organisation_id.in_(orgs),
+                          CaseConsent.case_id == case_id, CaseConsent.part == CaseParty.part,
+                          CaseConsent.category == IDENTITY, _active(now))
 
 
 def load_actor(session: Session, user_id: int) -> Actor:

@@ -29,8 +29,10 @@ class HumanTask(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "spiff_task_id"),
         # assignee_id too, though always NULL here: the count then reads the index alone
-        Index("ix_human_task_offered", "territory_id", "role", "status", "due_sort", "id",
-              "assignee_id", sqlite_where=text("assignee_id IS NULL"),
+        # offered steps, per role and organisation (NULL: a lane bound to no part); ``part``
+        # last, so that an unbound source skips the steps waiting for a party on the index
+        Index("ix_human_task_offered", "territory_id", "role", "organisation_id", "status",
+              "due_sort", "id", "assignee_id", "part", sqlite_where=text("assignee_id IS NULL"),
               postgresql_where=text("assignee_id IS NULL")),
         # partial too, so that the planner never reads it for unassigned (offered) steps
         Index("ix_human_task_mine", "assignee_id", "status", "due_sort", "id",
@@ -53,6 +55,10 @@ class HumanTask(Base):
     name: Mapped[str] = mapped_column(String(300))
     lane: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(60))
+    # the part the step's lane is bound to (None: offered to the role across the territory)
+    # and the organisation holding that part in the case (None while no one holds it)
+    part: Mapped[str | None] = mapped_column(String(40))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     form: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(20), default=TaskStatus.OPEN)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

@@ -22,12 +22,14 @@ class CaseParty(Base):
         Index("ix_case_party_case", "case_id", "until", "part"),
         # the list of cases oriented to an operator without a référent
         Index("ix_case_party_part_since", "part", "until", "since", "case_id"),
+        # the cases an organisation is a current party to (the visibility rule)
+        Index("ix_case_party_organisation", "organisation_id", "until", "case_id", "part"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
     part: Mapped[str] = mapped_column(String(40))
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     since: Mapped[datetime] = mapped_column(UtcDateTime)
     until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     set_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

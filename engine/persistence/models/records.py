@@ -1,29 +1,13 @@
-"""Consent records of a case and the territory's resource directory."""
+"""The territory's resource directory."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.persistence.db import Base, UtcDateTime
-
-
-class Consent(Base):
-    """The household's agreement to share information: scope, health data, who collected it."""
-
-    __tablename__ = "consent"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
-    share: Mapped[bool]
-    health: Mapped[bool] = mapped_column(default=False)
-    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    collected_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    given_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+from engine.persistence.db import Base
 
 
 class Resource(Base):
