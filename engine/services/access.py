@@ -120,7 +120,7 @@ def case_view(session: Session, actor: Actor, case_id: int, territory_id: int,
         CaseParty.organisation_id.in_(sorted(orgs))))) if orgs else []
     if parts:
         categories = session.scalars(select(CaseConsent.category).distinct().where(
-            CaseConsent.case_id == case_id, CaseConsent.part.in_(parts), _active(now)))
+            CaseConsent.case_id == case_id, CaseConsent.part.in_(parts), _consent_active(now)))
         return View(frozenset(categories))
     if session.scalar(select(exists().where(HumanTask.case_id == case_id,
                                             HumanTask.status == TaskStatus.OPEN,
@@ -129,7 +129,7 @@ def case_view(session: Session, actor: Actor, case_id: int, territory_id: int,
     raise NotFound(code="svc.case_not_found")
 
 
-def _active(now: datetime) -> ColumnElement[bool]:
+def _consent_active(now: datetime) -> ColumnElement[bool]:
     return and_(CaseConsent.withdrawn_at.is_(None), CaseConsent.given_at <= now,
                 or_(CaseConsent.valid_until.is_(None), CaseConsent.valid_until > now))
 
@@ -175,7 +175,7 @@ def name_shown(actor: Actor, territory_id: int, case_id: Any,
     return exists().where(CaseParty.case_id == case_id, CaseParty.until.is_(None),
                           CaseParty.organisation_id.in_(orgs),
                           CaseConsent.case_id == case_id, CaseConsent.part == CaseParty.part,
-                          CaseConsent.category == IDENTITY, _active(now))
+                          CaseConsent.category == IDENTITY, _consent_active(now))
 
 
 def load_actor(session: Session, user_id: int) -> Actor:

@@ -6,6 +6,7 @@ category) the household agreed to, with its basis, witness, validity and withdra
 the case; the offered-steps index leads with the organisation so that "Mes tâches" reads, per
 role, the steps of the territory (no part) and those of each of the person's organisations.
 ``case_party`` gets an index by organisation for the cases an organisation is party to.
+``user.notice_mode`` says how a person hears of new steps: at once, or in the daily digest.
 
 Revision ID: 0012
 Revises: 0011
@@ -74,9 +75,14 @@ def upgrade() -> None:
     op.drop_index("ix_case_party_organisation_id", table_name="case_party")
     op.create_index("ix_case_party_organisation", "case_party",
                     ["organisation_id", "until", "case_id", "part"])
+    with op.batch_alter_table("user") as batch:
+        batch.add_column(sa.Column("notice_mode", sa.String(length=20), nullable=False,
+                                   server_default="digest"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("user") as batch:
+        batch.drop_column("notice_mode")
     op.drop_index("ix_case_party_organisation", table_name="case_party")
     op.create_index("ix_case_party_organisation_id", "case_party", ["organisation_id"])
     _offered(OFFERED_BEFORE)

@@ -28,6 +28,9 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(default=False,
                                                        server_default=false())
     password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # notices of new steps: "immediate" (one e-mail per step) or "digest" (the daily one)
+    notice_mode: Mapped[str] = mapped_column(String(20), default="digest",
+                                             server_default="digest")
 
 
 class Membership(Base):
