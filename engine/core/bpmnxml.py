@@ -170,6 +170,17 @@ def lanes_by_node(doc: Document) -> dict[str, str]:
     return out
 
 
+LANE_PART = "part"  # the lane property naming the part of the case its steps go to
+
+
+def lanes(doc: Document) -> Iterator[tuple[etree._Element, str, str | None]]:
+    """Each lane of the document: the element, its name (as lanes are matched to roles: the
+    name, else the id) and the part it is bound to (its ``part`` property), if any."""
+    for lane in doc.root.iter(f"{{{BPMN}}}lane"):
+        part = properties(lane).get(LANE_PART, "").strip() or None
+        yield lane, lane.get("name") or lane.get("id", ""), part
+
+
 def text_of(element: etree._Element | None) -> str:
     """Stripped text content of an element ('' if absent)."""
     return (element.text or "").strip() if element is not None else ""

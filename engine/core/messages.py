@@ -57,6 +57,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "territoire hors de votre périmètre",
         "territory outside your scope"),
     "svc.user_unknown": ("utilisateur inconnu", "unknown user"),
+    "svc.notice_mode_unknown": (
+        "choix inconnu pour être prévenu·e des nouvelles étapes",
+        "unknown choice for hearing of new steps"),
     "svc.not_found": ("introuvable", "not found"),
     "svc.coordination_only": (
         "réservé à la coordination du territoire",
@@ -249,6 +252,21 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "(parties du territoire : {parts}).",
         "Field '{field}' names the part '{part}', which the territory does not declare "
         "(the territory's parts: {parts})."),
+    "bpmn.form_consent_unknown_part": (
+        "Le champ « {field} » du formulaire « {form} » recueille le consentement pour la partie "
+        "« {part} », que le territoire ne déclare pas (parties du territoire : {parts}).",
+        "Field '{field}' of form '{form}' records consent for the part '{part}', which the "
+        "territory does not declare (the territory's parts: {parts})."),
+    "bpmn.lane_unknown_part": (
+        "Le couloir « {lane} » confie ses étapes à la partie « {part} », que le territoire ne "
+        "déclare pas (parties du territoire : {parts}).",
+        "Lane '{lane}' gives its steps to the part '{part}', which the territory does not "
+        "declare (the territory's parts: {parts})."),
+    "bpmn.lane_part_conflict": (
+        "Le couloir « {lane} » confie ses étapes à la partie « {part} », un autre couloir du "
+        "même nom à « {other} » : donnez-leur la même partie.",
+        "Lane '{lane}' gives its steps to the part '{part}', another lane of the same name to "
+        "'{other}': give them the same part."),
     "bpmn.unknown_lane": (
         "Couloir « {lane} » inconnu : les rôles du territoire sont {roles}.",
         "Unknown lane '{lane}': the territory's roles are {roles}."),

@@ -24,6 +24,7 @@ class TaskView:
     documentation: str
     ready_at: datetime
     due_at: datetime | None
+    part: str | None = None  # the part of the case its lane is bound to (None: the role only)
 
 
 @dataclass(frozen=True)

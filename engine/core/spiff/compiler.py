@@ -45,6 +45,9 @@ class CompiledCircuit:
     spec_json: str = field(repr=False)
     forms: dict[str, forms.FormSpec] = field(repr=False)
     roles: tuple[Role, ...] = ()
+    # lane name → the part of the case its steps are offered to (a lane absent: the role
+    # across the territory)
+    lane_parts: dict[str, str] = field(default_factory=dict)
     holiday_subdivision: str | None = None
     checksum: str = ""
     warnings: list[Problem] = field(default_factory=list)
@@ -83,6 +86,8 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
         return None, problems
     form_specs, form_problems = _forms(docs, bundle.forms)
     problems += form_problems + _unknown_parts(docs, form_specs, bundle.parts)
+    lane_parts, lane_problems = _lane_parts(docs, bundle.parts)
+    problems += lane_problems
     field_names = {n for spec in form_specs.values() for n in spec.field_names()}
     processes = _process_ids(docs, problems)
     ctx = rules.Context(roles=bundle.roles, field_names=field_names, processes=processes)
@@ -102,7 +107,8 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
     compiled = CompiledCircuit(
         process_id=process_id, title=bundle.title or spec.description or process_id,
         spec=spec, subprocess_specs=subs, spec_json=serializer.dump_spec(workflow),
-        forms=form_specs, roles=bundle.roles, holiday_subdivision=bundle.holiday_subdivision,
+        forms=form_specs, roles=bundle.roles, lane_parts=lane_parts,
+        holiday_subdivision=bundle.holiday_subdivision,
         checksum=digest.hexdigest(), warnings=[p for p in problems if not p.is_error],
     )
     return compiled, _sorted(problems)
@@ -147,23 +153,59 @@ def _forms(docs: list[Document], files: dict[str, bytes]) -> tuple[dict[str, for
 
 def _unknown_parts(docs: list[Document], specs: dict[str, forms.FormSpec],
                    parts: tuple[Part, ...] | None) -> list[Problem]:
-    """A form field naming a part (``x-aiguillage-part``) the territory does not declare:
-    an error at the step that shows the form (not checked when the parts are not known)."""
+    """A form field naming a part the territory does not declare, as the organisation it asks
+    for (``x-aiguillage-part``) or among the parts its answer grants consent to
+    (``x-aiguillage-consent``): an error at the step that shows the form (not checked when
+    the parts are not known)."""
     if parts is None:
         return []
     known = {p.key for p in parts}
+    listed = _listed(parts)
     problems = []
     for doc in docs:
         for element in doc.root.iter():
             if not isinstance(element.tag, str) or element.get("id") is None:
                 continue
-            spec = specs.get(properties(element).get("formJsonSchemaFilename") or "")
+            name = properties(element).get("formJsonSchemaFilename") or ""
+            spec = specs.get(name)
             for named in spec.part_fields() if spec else []:
                 if named.part not in known:
                     problems.append(where(
                         doc, element, "bpmn.form_unknown_part", field=named.name, part=named.part,
-                        parts=", ".join(f"{p.key} ({p.label})" for p in parts) or "aucune"))
+                        parts=listed))
+            for granting in spec.consent_fields() if spec else []:
+                assert granting.consent is not None
+                for part in granting.consent.parts:
+                    if part not in known:
+                        problems.append(where(
+                            doc, element, "bpmn.form_consent_unknown_part", form=name,
+                            field=granting.name, part=part, parts=listed))
     return problems
+
+
+def _lane_parts(docs: list[Document], parts: tuple[Part, ...] | None,
+                ) -> tuple[dict[str, str], list[Problem]]:
+    """Lane name → the part its steps are offered to; an error at each lane naming a part
+    the territory does not declare (when the parts are known), and at a lane bound to
+    another part than a lane of the same name (steps find their part by lane name)."""
+    known = None if parts is None else {p.key for p in parts}
+    bound: dict[str, str] = {}
+    problems: list[Problem] = []
+    for doc in docs:
+        for lane, name, part in bpmnxml.lanes(doc):
+            if part is None:
+                continue
+            if known is not None and part not in known:
+                problems.append(where(doc, lane, "bpmn.lane_unknown_part", lane=name, part=part,
+                                      parts=_listed(parts or ())))
+            elif bound.setdefault(name, part) != part:
+                problems.append(where(doc, lane, "bpmn.lane_part_conflict", lane=name, part=part,
+                                      other=bound[name]))
+    return bound, problems
+
+
+def _listed(parts: tuple[Part, ...]) -> str:
+    return ", ".join(f"{p.key} ({p.label})" for p in parts) or "aucune"
 
 
 def camunda_form_key(file: str, element_id: str) -> str:

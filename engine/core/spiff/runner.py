@@ -318,6 +318,7 @@ class Instance:
             if instructions else "",
             ready_at=datetime.fromisoformat(task.internal_data["ready_at"]),
             due_at=datetime.fromisoformat(due) if due else None,
+            part=self.circuit.lane_parts.get(spec.lane) if spec.lane else None,
         )
 
 
