@@ -68,6 +68,12 @@ class SmtpSender:
             smtp.send_message(message)
 
 
+def public_url() -> str:
+    """The address people open Aiguillage at, for links in notices
+    (``AIGUILLAGE_PUBLIC_URL``, without a trailing slash)."""
+    return os.environ.get("AIGUILLAGE_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+
+
 def sender_from_environment() -> Sender:
     """SMTP when ``AIGUILLAGE_SMTP_HOST`` is set, otherwise the log."""
     host = os.environ.get("AIGUILLAGE_SMTP_HOST")

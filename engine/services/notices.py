@@ -1,9 +1,26 @@
-"""Notices: overdue escalations and daily digests written to the outbox, then delivered.
+"""Notices: new steps, overdue escalations and daily digests written to the outbox, then
+delivered.
 
 Writing happens in the same transaction as what caused it and is deduplicated by key, so a
 restart never writes a notice twice; delivery claims each message with a lease and marks it
 sent, at least once (a crash between sending and marking resends it with the same
 Message-ID).
+
+Who is told of a step is the visibility rule's "who acts on it" (``access.acts_on``): its
+holder when assigned; else, for a lane bound to a part, the active people of the organisation
+holding that part who hold the step's role (nobody while no organisation holds it); else
+those holding the role in the territory. Each person chooses how they hear of new steps
+(``user.notice_mode``): one e-mail per step, or the daily digest. No e-mail carries personal
+data: the case reference, the step's name and a link, nothing else.
+
+New steps are found by the notice pass, not by the code that writes steps: open steps that
+became ready within ``NEW_STEP_WINDOW`` and have no marker row ``step-new:<step>:<org>`` in
+the outbox. The marker and the step's e-mails are written in one transaction, so a restart
+neither loses nor repeats one; a step re-routed to another organisation (a party changed)
+gets a new marker key, so the new organisation hears of it too. Why no column on
+``human_task``: the outbox's unique key already gives exactly-once, the step rows belong to
+the runtime, and the window bounds the read (one more index on ``human_task.ready_at`` for
+open steps would make it a range read; without it, the pass reads the open steps' index).
 """
 
 from __future__ import annotations
@@ -11,63 +28,180 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, String, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.calendar import PARIS
-from engine.mail import Mail, Sender
+from engine.errors import Conflict, NotFound
+from engine.mail import Mail, Sender, public_url
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, HumanTask, Membership, OutboxMessage, User
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.outbox import OutboxStatus
 from engine.persistence.models.user import COORDINATOR_ROLE
-from engine.services import oversight
+from engine.services import audit, oversight
+from engine.services.access import Actor, acts_on, load_actor
 from engine.services.results import DUE_SOON
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 DIGEST_HOUR = 7  # Paris time
+IMMEDIATE, DIGEST = "immediate", "digest"
+NOTICE_MODES: dict[str, str] = {  # user.notice_mode -> how the account page says it
+    IMMEDIATE: "à chaque étape",
+    DIGEST: "dans le récapitulatif quotidien",
+}
+# a step that became ready longer ago than this is not announced by e-mail (a scheduler down
+# for longer, a restored backup, generated volume); the daily digest still lists it
+NEW_STEP_WINDOW = timedelta(days=1)
 
 
 @dataclass
 class Report:
     """What a notice pass did."""
 
+    new_steps: int = 0
     overdue: int = 0
     digests: int = 0
     sent: int = 0
     failed: int = 0
 
 
+def notice_mode(session: Session, actor: Actor) -> str:
+    """How the signed-in person hears of new steps (``immediate`` or ``digest``).
+
+    :raises NotFound: the system, or an unknown account.
+    """
+    user = session.get(User, actor.user_id) if actor.user_id is not None else None
+    if user is None:
+        raise NotFound(code="svc.user_unknown")
+    return user.notice_mode if user.notice_mode in NOTICE_MODES else DIGEST
+
+
+def set_notice_mode(session: Session, clock: Clock, actor: Actor, mode: str) -> None:
+    """The signed-in person chooses how they hear of new steps; audited in each of their
+    territories (``user.notice_mode``). Choosing the current mode changes nothing.
+
+    :raises Conflict: an unknown mode.
+    :raises NotFound: the system, or an unknown account.
+    """
+    if mode not in NOTICE_MODES:
+        raise Conflict(code="svc.notice_mode_unknown")
+    with transaction(session):
+        user = session.get(User, actor.user_id) if actor.user_id is not None else None
+        if user is None or not user.active:
+            raise NotFound(code="svc.user_unknown")
+        if user.notice_mode == mode:
+            return
+        before, user.notice_mode = user.notice_mode, mode
+        territories = sorted(set(session.scalars(select(Membership.territory_id).where(
+            Membership.user_id == user.id))))
+        audit.record_for(session, clock, actor, "user.notice_mode", territories,
+                         target_user_id=user.id, before=before, after=mode)
+
+
+def _step_marker() -> ColumnElement[str]:
+    """SQL: the outbox key marking a step as announced to the organisation holding it."""
+    return (literal("step-new:") + cast(HumanTask.id, String) + literal(":")
+            + cast(func.coalesce(HumanTask.organisation_id, 0), String))
+
+
+def scan_new_steps(session: Session, clock: Clock, batch: int = 500) -> int:
+    """Announce the steps that became ready (or were re-routed to another organisation)
+    within ``NEW_STEP_WINDOW``: one e-mail to each person who acts on it and chose
+    ``immediate``; a marker row either way. Steps bound to a part no organisation holds yet
+    wait (their marker is written once an organisation holds it). Returns the steps marked.
+    """
+    now = clock.now()
+    marker = _step_marker()
+    with transaction(session):
+        rows = session.execute(
+            select(HumanTask, Case.reference).join(Case, Case.id == HumanTask.case_id)
+            .where(HumanTask.status == TaskStatus.OPEN,
+                   HumanTask.ready_at >= now - NEW_STEP_WINDOW,
+                   or_(HumanTask.part.is_(None), HumanTask.organisation_id.is_not(None),
+                       HumanTask.assignee_id.is_not(None)),
+                   ~exists().where(OutboxMessage.dedupe_key == marker))
+            .order_by(HumanTask.ready_at, HumanTask.id).limit(batch)
+            .with_for_update(skip_locked=True, of=HumanTask)).all()
+        people: dict[tuple[int, str | None, int | None], list[int]] = {}
+        for task, reference in rows:
+            key = f"step-new:{task.id}:{task.organisation_id or 0}"
+            for user_id in _immediate_people(session, task, people):
+                session.add(OutboxMessage(
+                    dedupe_key=f"{key}:{user_id}", kind="etape", territory_id=task.territory_id,
+                    case_id=task.case_id, recipient_user_id=user_id, created_at=now,
+                    payload={"case": reference, "step": task.name, "task_id": task.id}))
+            session.add(OutboxMessage(dedupe_key=key, kind="marker", status=OutboxStatus.SENT,
+                                      created_at=now, delivered_at=now,
+                                      payload={"task_id": task.id}))
+    return len(rows)
+
+
+def _immediate_people(session: Session, task: HumanTask,
+                      memo: dict[tuple[int, str | None, int | None], list[int]]) -> list[int]:
+    """The active people who act on ``task`` and chose one e-mail per step."""
+    if task.assignee_id is not None:
+        user = session.get(User, task.assignee_id)
+        ok = user is not None and user.active and user.notice_mode == IMMEDIATE
+        return [task.assignee_id] if ok else []
+    if task.role is None or (task.part is not None and task.organisation_id is None):
+        return []
+    group = (task.territory_id, task.role, task.organisation_id)
+    if group not in memo:
+        memo[group] = sorted(set(session.scalars(
+            select(User.id).join(Membership, Membership.user_id == User.id).where(
+                *_holding(task.territory_id, task.role, task.organisation_id),
+                User.notice_mode == IMMEDIATE))))
+    return memo[group]
+
+
+def _holding(territory_id: int, role: str,
+             organisation_id: int | None) -> list[ColumnElement[bool]]:
+    """SQL conditions on ``Membership``/``User``: active people holding ``role`` in the
+    territory, in ``organisation_id`` when one is given."""
+    where: list[ColumnElement[bool]] = [
+        Membership.territory_id == territory_id, Membership.role == role, User.active.is_(True)]
+    if organisation_id is not None:
+        where.append(Membership.organisation_id == organisation_id)
+    return where
+
+
 def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
-    """Write one notice to the step's holder (or role) and one to the territory's
-    coordination for every step that became overdue. Returns the steps noticed."""
+    """Write one notice to the step's holder (or the people who act on it) and one to the
+    territory's coordination for every step that became overdue. Returns the steps noticed."""
     now = clock.now()
     with transaction(session):
         rows = session.execute(
             select(HumanTask, Case.reference).join(Case, Case.id == HumanTask.case_id)
             .where(HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now,
                    HumanTask.overdue_noticed_at.is_(None))
-            .order_by(HumanTask.due_at).limit(batch).with_for_update(skip_locked=True)).all()
+            .order_by(HumanTask.due_at).limit(batch)
+            .with_for_update(skip_locked=True, of=HumanTask)).all()
         for task, reference in rows:
             assert task.due_at is not None
             payload = {"case": reference, "step": task.name, "due_at": task.due_at.isoformat(),
-                       "task_id": task.id}
-            holder = dict(recipient_user_id=task.assignee_id,
-                          recipient_role=None if task.assignee_id else task.role)
-            for suffix, target in (("holder", holder),
-                                   ("coordination", dict(recipient_role=COORDINATOR_ROLE))):
+                       "task_id": task.id, "organisation_id": task.organisation_id,
+                       "part": task.part}
+            targets: list[tuple[str, dict[str, object]]] = []
+            if task.assignee_id is not None:
+                targets.append(("holder", dict(recipient_user_id=task.assignee_id)))
+            elif task.part is None or task.organisation_id is not None:
+                targets.append(("holder", dict(recipient_role=task.role)))
+            targets.append(("coordination", dict(recipient_role=COORDINATOR_ROLE)))
+            for suffix, target in targets:
                 session.add(OutboxMessage(
                     dedupe_key=f"overdue:{task.id}:{suffix}", kind="retard",
-                    territory_id=task.territory_id, case_id=task.case_id, payload=payload,
-                    created_at=now, **target))
+                    territory_id=task.territory_id, case_id=task.case_id,
+                    payload={**payload, "to": suffix}, created_at=now, **target))
             task.overdue_noticed_at = now
     return len(rows)
 
 
 def write_digests(session: Session, clock: Clock) -> int:
-    """Once a day after 7:00 (Paris), one digest per person with overdue or soon-due steps."""
+    """Once a day after 7:00 (Paris), one digest per person with overdue or soon-due steps,
+    and, for those who chose the digest, the steps that became ready since yesterday."""
     now = clock.now()
     local = now.astimezone(PARIS)
     if local.hour < DIGEST_HOUR:
@@ -79,34 +213,54 @@ def write_digests(session: Session, clock: Clock) -> int:
         # the scheduler ticks every few seconds: after today's pass, one indexed read
         if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == done_key)):
             return 0
-        users = session.scalars(select(User).where(User.active.is_(True)))
+        users = list(session.scalars(select(User).where(User.active.is_(True))
+                                     .order_by(User.id)))
         for user in users:
             key = f"digest:{user.id}:{day}"
             if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
                 continue
-            steps = _steps_for(session, user.id, now)
-            if not steps:
+            actor = load_actor(session, user.id)
+            steps = _steps_for(session, actor, now)
+            new = _new_steps_for(session, actor, now) if user.notice_mode != IMMEDIATE else []
+            if not steps and not new:
                 continue
             session.add(OutboxMessage(dedupe_key=key, kind="digest", recipient_user_id=user.id,
-                                      created_at=now, payload={"day": day, "steps": steps}))
+                                      created_at=now,
+                                      payload={"day": day, "steps": steps, "new": new}))
             written += 1
         session.add(OutboxMessage(dedupe_key=done_key, kind="marker", status=OutboxStatus.SENT,
                                   created_at=now, delivered_at=now, payload={"day": day}))
     return written
 
 
-def _steps_for(session: Session, user_id: int, now: object) -> list[dict[str, str]]:
-    roles = session.execute(select(Membership.territory_id, Membership.role)
-                            .where(Membership.user_id == user_id)).all()
-    offered = [and_(HumanTask.territory_id == t, HumanTask.role == r,
-                    HumanTask.assignee_id.is_(None)) for t, r in roles]
+def _acting(actor: Actor) -> ColumnElement[bool]:
+    """SQL: the open steps the person acts on, in any of their territories (the rule)."""
+    territories = actor.territories()
+    if not territories:
+        return HumanTask.assignee_id == actor.user_id
+    return or_(*(acts_on(actor, t) for t in territories))
+
+
+def _steps_for(session: Session, actor: Actor, now: datetime) -> list[dict[str, str]]:
+    """Overdue or soon-due steps the person acts on (at most 20, soonest first)."""
     rows = session.execute(
         select(HumanTask.name, HumanTask.due_at, Case.reference)
         .join(Case, Case.id == HumanTask.case_id)
-        .where(HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now + DUE_SOON,  # type: ignore[operator]
-               or_(HumanTask.assignee_id == user_id, *offered))
+        .where(HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now + DUE_SOON,
+               _acting(actor))
         .order_by(HumanTask.due_sort).limit(20)).all()
     return [{"step": n, "due_at": d.isoformat(), "case": r} for n, d, r in rows if d]
+
+
+def _new_steps_for(session: Session, actor: Actor, now: datetime) -> list[dict[str, str]]:
+    """Steps the person acts on that became ready in the last day (at most 20)."""
+    rows = session.execute(
+        select(HumanTask.name, HumanTask.id, Case.reference)
+        .join(Case, Case.id == HumanTask.case_id)
+        .where(HumanTask.status == TaskStatus.OPEN, HumanTask.ready_at >= now - timedelta(days=1),
+               HumanTask.ready_at <= now, _acting(actor))
+        .order_by(HumanTask.ready_at, HumanTask.id).limit(20)).all()
+    return [{"step": n, "task_id": str(i), "case": r} for n, i, r in rows]
 
 
 def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) -> Report:
@@ -148,8 +302,23 @@ def _mail(session: Session, message: OutboxMessage) -> Mail:
     if message.kind == "digest":
         lines = [f"- {s['case']} : {s['step']} (échéance {_day(s['due_at'])})"
                  for s in payload["steps"]]
-        subject = f"Aiguillage : {len(lines)} étape(s) en retard ou à échéance proche"
-        body = "Bonjour,\n\nVoici les étapes qui vous attendent :\n" + "\n".join(lines)
+        new = [f"- {s['case']} : {s['step']} — {_link(s['task_id'])}"
+               for s in payload.get("new", [])]
+        subject = (f"Aiguillage : {len(new)} nouvelle(s) étape(s), {len(lines)} en retard ou "
+                   "à échéance proche" if new else
+                   f"Aiguillage : {len(lines)} étape(s) en retard ou à échéance proche")
+        body = "Bonjour,\n"
+        if new:
+            body += "\nNouvelles étapes depuis hier :\n" + "\n".join(new) + "\n"
+        if lines:
+            body += "\nVoici les étapes qui vous attendent :\n" + "\n".join(lines) + "\n"
+        body += f"\nMes tâches : {public_url()}/taches/"
+    elif message.kind == "etape":
+        subject = f"Aiguillage : nouvelle étape — dossier {payload['case']}"
+        body = (f"Bonjour,\n\nUne nouvelle étape vous attend : « {payload['step']} » du "
+                f"dossier {payload['case']}.\n\n{_link(payload['task_id'])}\n\n"
+                "Vous recevez un message à chaque nouvelle étape ; vous pouvez choisir le "
+                f"récapitulatif quotidien dans Mon compte : {public_url()}/compte/")
     elif message.kind == "retard":
         subject = f"Aiguillage : étape en retard — dossier {payload['case']}"
         body = (f"Bonjour,\n\nL'étape « {payload['step']} » du dossier {payload['case']} "
@@ -162,16 +331,41 @@ def _mail(session: Session, message: OutboxMessage) -> Mail:
     return Mail(tuple(to), subject, body + "\n\n— Aiguillage", message.dedupe_key)
 
 
+def _link(task_id: object) -> str:
+    return f"{public_url()}/taches/{task_id}"
+
+
 def _recipients(session: Session, message: OutboxMessage) -> list[str]:
     if message.recipient_user_id is not None:
         user = session.get(User, message.recipient_user_id)
         return [user.email] if user is not None and user.active else []
-    if message.recipient_role and message.territory_id is not None:
-        return sorted(set(session.scalars(
-            select(User.email).join(Membership, Membership.user_id == User.id).where(
-                Membership.territory_id == message.territory_id,
-                Membership.role == message.recipient_role, User.active.is_(True)))))
-    return []
+    if not message.recipient_role or message.territory_id is None:
+        return []
+    organisation_id: int | None = None
+    if message.recipient_role != COORDINATOR_ROLE:
+        bound = _bound_to(session, message)
+        if bound is not None:  # a step bound to a part: its organisation's people only
+            if bound[1] is None:
+                return []
+            organisation_id = bound[1]
+    return sorted(set(session.scalars(
+        select(User.email).join(Membership, Membership.user_id == User.id).where(
+            *_holding(message.territory_id, message.recipient_role, organisation_id)))))
+
+
+def _bound_to(session: Session, message: OutboxMessage) -> tuple[str, int | None] | None:
+    """(part, organisation) of the step a role-addressed notice is about, when its lane is
+    bound to a part; None for an unbound step (the role across the territory)."""
+    payload = message.payload
+    if payload.get("part"):
+        return str(payload["part"]), payload.get("organisation_id")
+    if message.kind == "relance" and message.case_id is not None and payload.get("step"):
+        row = session.execute(select(HumanTask.part, HumanTask.organisation_id).where(
+            HumanTask.case_id == message.case_id, HumanTask.bpmn_id == payload["step"],
+            HumanTask.status == TaskStatus.OPEN).limit(1)).first()
+        if row is not None and row.part is not None:
+            return row.part, row.organisation_id
+    return None
 
 
 def _day(iso: str) -> str:
@@ -179,8 +373,10 @@ def _day(iso: str) -> str:
 
 
 def tick(session: Session, clock: Clock, sender: Sender) -> Report:
-    """One pass of the scheduler: overdue notices, daily counts, digests, delivery."""
-    report = Report(overdue=scan_overdue(session, clock))
+    """One pass of the scheduler: new steps, overdue notices, daily counts, digests,
+    delivery."""
+    report = Report(new_steps=scan_new_steps(session, clock),
+                    overdue=scan_overdue(session, clock))
     with transaction(session):
         oversight.record_daily_counts(session, clock)
     report.digests = write_digests(session, clock)
