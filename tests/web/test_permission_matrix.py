@@ -84,13 +84,16 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("account.index", "GET"): Expect(members(200)),
     ("account.index", "POST"): Expect(members(422)),  # no password given
     ("account.sign_out_everywhere", "POST"): Expect(everyone(302)),
+    ("account.notice_mode", "POST"): Expect(everyone(302)),  # saved, back to the page
     # cases
     ("cases.index", "GET"): Expect(members(200)),
     # the circuit, in the query, is territory B's in the other scope
     ("cases.new", "GET"): Expect(members(200), other=members(404)),
     ("cases.new", "POST"): Expect(members(302), other=members(404)),
     ("cases.show", "GET"): Expect(members(200)),
-    ("cases.diagram", "GET"): Expect((ANON, 200, 404, 200, 200), consent=members(200)),
+    # the worker's and the partner's organisations are parties: without consent, the minimal
+    # view (no diagram); the visibility matrix (test_visibility_matrix.py) goes further
+    ("cases.diagram", "GET"): Expect((ANON, 404, 404, 200, 200), consent=members(200)),
     ("cases.close", "POST"): Expect(COORDINATION_ACT),
     # a case's organisations and référent·e (refused with a message here: the test territory
     # declares no parts and nobody holds the referent role)
@@ -101,7 +104,8 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("team.without_referent", "GET"): Expect(COORDINATION),
     # steps
     ("tasks.index", "GET"): Expect(members(200)),
-    ("tasks.show", "GET"): Expect(members(200)),
+    # a step of the coordination: its page is for those who act on it
+    ("tasks.show", "GET"): Expect((ANON, 404, 404, 200, 200)),
     ("tasks.show", "POST"): Expect((ANON, 403, 403, 302, 403)),  # a coordination step
     ("tasks.claim", "POST"): Expect((ANON, 403, 403, 302, 403)),
     ("tasks.unclaim", "POST"): Expect(COORDINATION_ACT),
@@ -248,6 +252,7 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
     bodies: dict[str, dict[str, Any]] = {
         "main.language": {"lang": "fr", "next": "/"},
         "auth.login": {"email": "", "password": ""},
+        "account.notice_mode": {"prevenir": "immediate"},
         "tasks.show": {"mesure": "avdl"},
         "tasks.assign": {"user_id": coordinator},
         "cases.new": {"nom_menage": "Ménage Nouveau"},
