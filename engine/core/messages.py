@@ -181,6 +181,39 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.move_blocked": (
         "étapes actives supprimées par la nouvelle version : {steps}",
         "active steps removed by the new version: {steps}"),
+    "svc.consent_not_allowed": (
+        "seuls la coordination, le ou la référent·e du dossier et la structure qui l'a "
+        "orienté recueillent ou retirent le consentement",
+        "only the coordination, the case's referent and the referring organisation record "
+        "or withdraw consent"),
+    "svc.consent_part_unknown": (
+        "partie inconnue pour le consentement : {part} (parties du territoire : {parts})",
+        "unknown part for the consent: {part} (the territory's parts: {parts})"),
+    "svc.consent_purpose_unknown": (
+        "finalité inconnue (finalités possibles : {purposes})",
+        "unknown purpose (possible purposes: {purposes})"),
+    "svc.consent_category_unknown": (
+        "choisissez au moins une catégorie d'informations connue ({categories})",
+        "choose at least one known category of data ({categories})"),
+    "svc.consent_basis_unknown": (
+        "indiquez comment l'accord a été recueilli (formulaire signé ou accord oral devant "
+        "témoin)",
+        "say how the consent was given (signed form or oral before a witness)"),
+    "svc.consent_witness_required": (
+        "un accord oral se recueille devant un témoin : indiquez son nom",
+        "an oral consent is given before a witness: give the witness's name"),
+    "svc.consent_witness_too_long": (
+        "nom du témoin trop long ({maximum} caractères au plus)",
+        "witness name too long (at most {maximum} characters)"),
+    "svc.consent_until_past": (
+        "la date de fin de validité est déjà passée",
+        "the end date of validity is already past"),
+    "svc.consent_reason_required": (
+        "indiquez le motif du retrait",
+        "give the reason of the withdrawal"),
+    "svc.consent_none_active": (
+        "aucun consentement en cours pour cette partie : la page n'était plus à jour",
+        "no consent in force for this part: the page was out of date"),
     # XML and files
     "xml.too_big": ("Fichier trop volumineux ({size} ; {limit} au plus).",
                     "File too large ({size}; {limit} at most)."),

@@ -314,3 +314,24 @@ def require_full(reading: Reading) -> None:
     """
     if reading != FULL:
         raise NotFound(code="svc.case_not_found")
+
+
+# --------------------------------------------------------------------------- consent
+REFERRER_PART = "referrer"  # parties.REFERRER: the organisation that opened the case
+
+
+def may_record_consent(session: Session, actor: Actor, case_id: int, territory_id: int,
+                       referent_id: int | None) -> bool:
+    """May the actor record or withdraw the household's consent on a case? Its territory's
+    coordination, its référent·e de parcours, and the people of the organisation that
+    referred it (the current ``referrer`` party)."""
+    if actor.is_system or actor.is_coordinator(territory_id):
+        return True
+    if not actor.is_member(territory_id):
+        return False
+    if referent_id is not None and referent_id == actor.user_id:
+        return True
+    orgs = sorted(actor.organisations.get(territory_id, frozenset()))
+    return bool(orgs) and bool(session.scalar(select(exists().where(
+        CaseParty.case_id == case_id, CaseParty.part == REFERRER_PART,
+        CaseParty.until.is_(None), CaseParty.organisation_id.in_(orgs)))))

@@ -26,7 +26,7 @@ from engine.persistence.models import (
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
-from engine.services import audit, parties, runtime
+from engine.services import audit, consent, parties, runtime
 from engine.services.access import (
     CONSENT_FIELD,
     FULL,
@@ -96,6 +96,7 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         session.flush()
         runtime.save(session, case, instance, clock, new=True)
         parties.at_start(session, clock, actor, case)
+        consent.from_start(session, clock, actor, case, compiled, data)
         audit.record(session, clock, actor, "case.start", territory_id=case.territory_id,
                      case_id=case.id, reference=case.reference, fields=sorted(data))
         return summary_of(case, circuit.title)

@@ -17,7 +17,7 @@ from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
-from engine.services import audit, parties, runtime
+from engine.services import audit, consent, parties, runtime
 from engine.services.access import (
     MINIMAL,
     Actor,
@@ -224,6 +224,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         form = instance.circuit.forms.get(row.form) if row.form else None
         if form is not None and form.part_fields():  # no extra write for other forms
             parties.from_answers(session, clock, actor, case, form, data, row.name)
+        consent.from_answers(session, clock, actor, case, form, data, row.name)
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
         for step in saved.steps:
