@@ -2,7 +2,8 @@
 
 Cases are opened by replaying the starts of the scripted scenarios (tests/scenarios/)
 through the real services, with a clock set in the past, so some steps are overdue.
-``generate`` then multiplies them by copying rows (for volume tests at 100k cases).
+``generate`` then multiplies them by copying rows (for volume tests at 100k cases), with
+their parties, their consent and their steps' routing, spread over the two operators.
 Every name is invented; nothing here is real personal data.
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -23,10 +26,13 @@ from engine.errors import EngineError
 from engine.persistence.db import transaction
 from engine.persistence.models import (
     Case,
+    CaseConsent,
+    CaseParty,
     CaseState,
     Circuit,
     HumanTask,
     Membership,
+    Organisation,
     ReferenceCounter,
     Territory,
     Timer,
@@ -100,7 +106,7 @@ def load(session: Session, clock: Clock, root: Path, password: str,
                                  organisation)
     if cases_per_circuit:
         _replay_cases(session, clock, root, territory_id, cases_per_circuit, random.Random(seed))
-        _set_parties(session, clock, territory_id, orgs, random.Random(seed))
+        _set_parties(session, territory_id, orgs)
     return territory_id
 
 
@@ -111,13 +117,23 @@ ORGANISATIONS = (
     ("operator", "Association Relais (opérateur A)", "association"),
     ("operator_b", "Association Horizon (opérateur B)", "association"),
     ("landlord", "Démo Habitat (bailleur social)", "bailleur"),
+    ("specialised", "Équipe mobile santé précarité (partenaire spécialisé)", "sante"),
 )
+OPERATORS = ("operator", "operator_b")  # the two operator organisations cases are oriented to
+# what the household agreed to share, per part (purpose, categories); health is added for
+# some cases only, and the landlord reads the identity and the procedure, nothing else
+SHARED = ("identity", "household", "assessment", "procedure")
+CONSENT = {"referrer": ("support", SHARED), "platform": ("support", SHARED),
+           "operator": ("support", SHARED),
+           "landlord": ("eviction_prevention", ("identity", "procedure")),
+           "specialised": ("support", ("identity", "health"))}
 
 
-def _set_parties(session: Session, clock: Clock, territory_id: int, orgs: dict[str, int],
-                 rng: random.Random) -> None:
-    """Give the demo cases their organisations: the referrer, operator A or B, the landlord of
-    the eviction-prevention cases; a référent·e on every other oriented case."""
+def _set_parties(session: Session, territory_id: int, orgs: dict[str, int]) -> None:
+    """Give the demo cases their organisations: the referrer, the platform, operator A or B,
+    the landlord of the eviction-prevention cases, the specialised partner on some; the
+    household's consent on most (health on a third of them, none yet on one case in six); a
+    référent·e on every other oriented case."""
     referent = session.scalar(select(Membership.user_id).where(
         Membership.territory_id == territory_id, Membership.role == team.REFERENT_ROLE)
         .order_by(Membership.id).limit(1))
@@ -125,17 +141,41 @@ def _set_parties(session: Session, clock: Clock, territory_id: int, orgs: dict[s
                            .where(Case.territory_id == territory_id).order_by(Case.id)).all()
     for number, (case, key) in enumerate(rows):
         at = FixedClock(case.created_at + timedelta(hours=1))
+        held = ["referrer", "platform", "operator"]
         with transaction(session):
             parties.record(session, at, SYSTEM, case, "referrer", orgs["referrer"],
                            "Structure qui a saisi la plateforme")
-            operator = orgs[rng.choice(("operator", "operator_b"))]
+            parties.record(session, at, SYSTEM, case, "platform", orgs["platform"],
+                           "Plateforme du territoire")
+            # alternate, so that each operator has cases of every circuit
+            operator = orgs[OPERATORS[number % 2]]
             parties.record(session, at, SYSTEM, case, "operator", operator,
                            "Orientation décidée par la plateforme")
             if key == "expulsions":
                 parties.record(session, at, SYSTEM, case, "landlord", orgs["landlord"],
                                "Bailleur du logement")
+                held.append("landlord")
+            if number % 5 == 2:
+                parties.record(session, at, SYSTEM, case, "specialised", orgs["specialised"],
+                               "Suivi santé à mobiliser")
+                held.append("specialised")
+            if number % 6 != 5:  # one case in six: consent not collected yet
+                _consent(session, case, held, number % 3 == 0, case.created_at)
         if referent is not None and number % 2 == 0 and case.status == CaseStatus.OPEN:
             team.name_referent(session, at, SYSTEM, case.id, referent, "Premier accueil")
+
+
+def _consent(session: Session, case: Case, parts: list[str], health: bool,
+             at: datetime) -> None:
+    """The household's signed consent for ``parts`` (and health for the support parts)."""
+    for part in parts:
+        purpose, categories = CONSENT[part]
+        extra = ("health",) if health and purpose == "support" and part != "specialised" else ()
+        for category in categories + extra:
+            session.add(CaseConsent(
+                case_id=case.id, part=part, purpose=purpose, category=category,
+                basis="signed", source="Formulaire signé (démonstration)",
+                given_at=at + timedelta(hours=1)))
 
 
 def _replay_cases(session: Session, clock: Clock, root: Path, territory_id: int,
@@ -177,20 +217,45 @@ def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict
             break
 
 
+@dataclass
+class _Templates:
+    """The open cases ``generate`` copies, with their rows (read once)."""
+
+    cases: list[Case]
+    tasks: dict[int, list[HumanTask]]
+    timers: dict[int, list[Timer]]
+    parties: dict[int, list[CaseParty]]
+    consent: dict[int, list[CaseConsent]]
+    states: dict[int, str]
+    operators: tuple[int, ...]  # the organisations copies are oriented to, in turn
+
+
 def generate(session: Session, clock: Clock, territory_id: int, count: int,
              seed: int = 7) -> int:
     """Add ``count`` cases to a territory by copying its existing open cases (rows only),
-    with new references, household names and shifted dates. Returns the number added."""
+    with new references, household names and shifted dates, their parties, consent and
+    steps' routing. In the demo territory the copies are oriented to operator A and B in
+    turn (their operator party and the steps bound to it), so that each operator's people
+    see about half of them. Returns the number added."""
     rng = random.Random(seed)
     with transaction(session):
-        templates = list(session.scalars(select(Case).where(Case.territory_id == territory_id,
-                                                            Case.status == CaseStatus.OPEN)))
-        if not templates:
+        cases_ = list(session.scalars(select(Case).where(Case.territory_id == territory_id,
+                                                         Case.status == CaseStatus.OPEN)))
+        if not cases_:
             raise EngineError("aucun dossier modèle : chargez d'abord la démonstration")
-        tasks_by_case = {c.id: list(session.scalars(select(HumanTask).where(
-            HumanTask.case_id == c.id, HumanTask.status == TaskStatus.OPEN))) for c in templates}
-        timers_by_case = {c.id: list(session.scalars(select(Timer).where(
-            Timer.case_id == c.id, Timer.status == TimerStatus.WAITING))) for c in templates}
+        ids = [c.id for c in cases_]
+        templates = _Templates(
+            cases_, _by_case(session.scalars(select(HumanTask).where(
+                HumanTask.case_id.in_(ids), HumanTask.status == TaskStatus.OPEN))),
+            _by_case(session.scalars(select(Timer).where(
+                Timer.case_id.in_(ids), Timer.status == TimerStatus.WAITING))),
+            _by_case(session.scalars(select(CaseParty).where(
+                CaseParty.case_id.in_(ids), CaseParty.until.is_(None)))),
+            _by_case(session.scalars(select(CaseConsent).where(
+                CaseConsent.case_id.in_(ids), CaseConsent.withdrawn_at.is_(None)))),
+            dict(session.execute(select(CaseState.case_id, CaseState.state).where(
+                CaseState.case_id.in_(ids))).all()),
+            _operators(session, territory_id))
         territory = session.get(Territory, territory_id)
         assert territory is not None
         year = clock.now().year
@@ -202,25 +267,43 @@ def generate(session: Session, clock: Clock, territory_id: int, count: int,
         first_id = (session.scalar(select(func.max(Case.id))) or 0) + 1
         for chunk_start in range(0, count, 2000):
             size = min(2000, count - chunk_start)
-            _copy_chunk(session, rng, templates, tasks_by_case, timers_by_case, territory,
-                        counter, year, first_id + chunk_start, size)
+            _copy_chunk(session, rng, templates, territory, counter, year,
+                        first_id + chunk_start, size)
         return count
 
 
-def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # noqa: PLR0913
-                tasks_by_case: dict[int, list[HumanTask]], timers_by_case: dict[int, list[Timer]],
+_Row = TypeVar("_Row", HumanTask, Timer, CaseParty, CaseConsent)
+
+
+def _by_case(rows: Iterable[_Row]) -> dict[int, list[_Row]]:
+    out: dict[int, list[_Row]] = {}
+    for row in rows:
+        out.setdefault(row.case_id, []).append(row)
+    return out
+
+
+def _operators(session: Session, territory_id: int) -> tuple[int, ...]:
+    """Operator A's and B's organisations (none outside the demo territory: copies then
+    keep their template's operator)."""
+    names = [name for part, name, _ in ORGANISATIONS if part in OPERATORS]
+    found = dict(session.execute(select(Organisation.name, Organisation.id).where(
+        Organisation.territory_id == territory_id, Organisation.name.in_(names))).all())
+    return tuple(found[n] for n in names if n in found)
+
+
+def _copy_chunk(session: Session, rng: random.Random, templates: _Templates,  # noqa: PLR0913
                 territory: Territory, counter: ReferenceCounter, year: int, first_id: int,
                 size: int) -> None:
-    case_rows, task_rows, timer_rows = [], [], []
+    case_rows, task_rows, timer_rows, party_rows, consent_rows = [], [], [], [], []
     origins: list[int] = []
-    states = dict(session.execute(select(CaseState.case_id, CaseState.state).where(
-        CaseState.case_id.in_([t.id for t in templates]))).all())
     for offset in range(size):
-        template = rng.choice(templates)
+        template = rng.choice(templates.cases)
         origins.append(template.id)
         shift = timedelta(days=rng.randint(-30, 20), minutes=rng.randint(0, 600))
         counter.last += 1
         case_id = first_id + offset
+        ops = templates.operators
+        operator = ops[case_id % len(ops)] if ops else None
         case_rows.append({
             "id": case_id, "reference": f"{territory.prefix}-{year}-{counter.last:05d}",
             "territory_id": territory.id, "circuit_id": template.circuit_id,
@@ -229,25 +312,42 @@ def _copy_chunk(session: Session, rng: random.Random, templates: list[Case],  # 
             "status": CaseStatus.OPEN, "version": 1,
             "next_due_at": template.next_due_at + shift if template.next_due_at else None,
             "created_at": template.created_at + shift, "created_by_id": None})
-        for t in tasks_by_case[template.id]:
+        for t in templates.tasks.get(template.id, []):
+            organisation = t.organisation_id
+            if t.part == "operator" and operator is not None:
+                organisation = operator
             task_rows.append({
                 "case_id": case_id, "territory_id": t.territory_id, "circuit_id": t.circuit_id,
                 "spiff_task_id": t.spiff_task_id, "bpmn_id": t.bpmn_id, "name": t.name,
-                "lane": t.lane, "role": t.role, "form": t.form, "status": TaskStatus.OPEN,
+                "lane": t.lane, "role": t.role, "part": t.part, "organisation_id": organisation,
+                "form": t.form, "status": TaskStatus.OPEN,
                 "ready_at": t.ready_at + shift, "due_at": t.due_at + shift if t.due_at else None,
                 "due_sort": t.due_sort + shift if t.due_at else t.due_sort})
-        for tm in timers_by_case[template.id]:
+        for tm in templates.timers.get(template.id, []):
             timer_rows.append({
                 "case_id": case_id, "spiff_task_id": tm.spiff_task_id, "bpmn_id": tm.bpmn_id,
                 "name": tm.name, "kind": tm.kind, "due_at": tm.due_at + shift,
                 "status": TimerStatus.WAITING, "attempts": 0, "created_at": tm.created_at + shift})
+        for p in templates.parties.get(template.id, []):
+            party_rows.append({
+                "case_id": case_id, "part": p.part,
+                "organisation_id": operator if p.part == "operator" and operator else
+                p.organisation_id, "since": p.since + shift, "until": None, "set_by_id": None,
+                "reason": p.reason})
+        for c in templates.consent.get(template.id, []):
+            consent_rows.append({
+                "case_id": case_id, "part": c.part, "purpose": c.purpose,
+                "category": c.category, "basis": c.basis, "witness": c.witness,
+                "source": c.source, "given_at": c.given_at + shift,
+                "valid_until": c.valid_until + shift if c.valid_until else None,
+                "recorded_by_id": None})
     session.execute(insert(Case), case_rows)
-    session.execute(insert(CaseState), [{"case_id": row["id"], "state": states[tid]}
+    session.execute(insert(CaseState), [{"case_id": row["id"], "state": templates.states[tid]}
                                         for row, tid in zip(case_rows, origins, strict=True)])
-    if task_rows:
-        session.execute(insert(HumanTask), task_rows)
-    if timer_rows:
-        session.execute(insert(Timer), timer_rows)
+    for model, rows in ((HumanTask, task_rows), (Timer, timer_rows), (CaseParty, party_rows),
+                        (CaseConsent, consent_rows)):
+        if rows:
+            session.execute(insert(model), rows)
     session.flush()
 
 
