@@ -29,6 +29,8 @@ TERRITORY_SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["key", "label"], "additionalProperties": False,
             "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
                            "label": {"type": "string", "minLength": 1},
+                           # read by nothing: older files flagged outside partners, whose
+                           # view now follows the parties and the consent of each case
                            "partner": {"type": "boolean"}}}},
         "parts": {"type": "array", "items": {
             "type": "object", "required": ["key", "label"], "additionalProperties": False,
@@ -51,7 +53,6 @@ class Role:
 
     key: str
     label: str
-    partner: bool = False  # an outside partner: sees a case file only with the household's consent
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def parse_territory(raw: bytes | str) -> Territory:
         raise TerritoryError(f"parts : clé en double ({', '.join(doubled)})")
     return Territory(
         code=data["code"], name=data["name"],
-        roles=tuple(Role(r["key"], r["label"], r.get("partner", False)) for r in data["roles"]),
+        roles=tuple(Role(r["key"], r["label"]) for r in data["roles"]),
         holiday_subdivision=data.get("holiday_subdivision"),
         circuits=tuple(CircuitEntry(**c) for c in data.get("circuits", [])),
         parts=tuple(Part(p["key"], p["label"]) for p in data.get("parts", [])),

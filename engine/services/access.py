@@ -5,19 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from engine.core.consent import ALL_CATEGORIES, IDENTITY
+from engine.core.consent import ALL_CATEGORIES, DEFAULT_CATEGORY, IDENTITY
 from engine.errors import NotFound, PermissionDenied
 from engine.persistence.models import (
     CaseConsent,
     CaseParty,
     HumanTask,
     Membership,
-    Territory,
     User,
 )
 from engine.persistence.models.human_task import TaskStatus
@@ -61,14 +60,6 @@ class Actor:
 
 SYSTEM = Actor(user_id=None)
 
-Reading = Literal["full", "minimal"]
-FULL: Reading = "full"
-MINIMAL: Reading = "minimal"  # the reference, the status and the steps to act on; no case data
-CONSENT_FIELD = "accord_partage"  # the household agreed to share information (forms' convention)
-HEALTH_CONSENT_FIELD = "partage_sante"
-MINIMAL_FIELDS = frozenset({CONSENT_FIELD, HEALTH_CONSENT_FIELD})  # what a minimal reader sees
-
-
 # --------------------------------------------------------------------------- the visibility rule
 #
 # A person reads a case if they coordinate (or administer) its territory: all of it. Else if
@@ -100,6 +91,38 @@ class View:
     def sees(self, category: str) -> bool:
         """Is a data category readable?"""
         return category in self.categories
+
+    def shown(self, data: Mapping[str, Any],
+              field_categories: Mapping[str, frozenset[str]]) -> dict[str, Any]:
+        """The case data this reader sees: each key whose every category is covered (a key
+        two forms file under different categories needs both; a key no form declares is of
+        the default category). ``field_categories`` comes from ``data_categories``."""
+        if self.whole:
+            return dict(data)
+        default = frozenset({DEFAULT_CATEGORY})
+        return {k: v for k, v in data.items()
+                if field_categories.get(k, default) <= self.categories}
+
+
+_CATEGORIES: dict[int, tuple[object, dict[str, frozenset[str]]]] = {}
+_CATEGORIES_SIZE = 256
+
+
+def data_categories(circuit: Any) -> dict[str, frozenset[str]]:
+    """Data key → the categories the forms of a compiled circuit file it under (merged over
+    its forms; cached per compiled circuit, which the runtime caches per version)."""
+    hit = _CATEGORIES.get(id(circuit))
+    if hit is not None and hit[0] is circuit:
+        return hit[1]
+    merged: dict[str, set[str]] = {}
+    for form in circuit.forms.values():
+        for name, category in form.categories().items():
+            merged.setdefault(name, set()).add(category)
+    result = {k: frozenset(v) for k, v in merged.items()}
+    if len(_CATEGORIES) >= _CATEGORIES_SIZE:
+        _CATEGORIES.clear()
+    _CATEGORIES[id(circuit)] = (circuit, result)
+    return result
 
 
 WHOLE = View(ALL_CATEGORIES, whole=True)
@@ -270,52 +293,6 @@ def any_of(roles: Iterable[str], held: frozenset[str]) -> bool:
     return any(r in held for r in roles)
 
 
-def case_reading(actor: Actor, territory_id: int, partner_roles: Iterable[str],
-                 consent: object) -> Reading:
-    """How much of a case the actor reads: ``minimal`` for someone holding only outside-partner
-    roles in the case's territory while the household has not agreed to share (``consent`` is
-    not True), ``full`` otherwise. Someone with no role there reads nothing more than minimal
-    (whoever loads the case refuses them first)."""
-    if actor.is_system:
-        return FULL
-    held = actor.roles_in(territory_id)
-    if held and not held <= frozenset(partner_roles):
-        return FULL
-    return FULL if held and consent is True else MINIMAL
-
-
-def reading_of(session: Session, actor: Actor, territory_id: int,
-               data: Mapping[str, Any]) -> Reading:
-    """``case_reading`` for a case of the territory whose data is ``data``.
-
-    Every page, export or notice that shows case data asks this first: the case page, the
-    task page (instructions and form values), the diagram, the timeline.
-    """
-    if actor.is_system:
-        return FULL
-    territory = session.get(Territory, territory_id)
-    partners = [r["key"] for r in territory.roles if r.get("partner")] if territory else []
-    return case_reading(actor, territory_id, partners, data.get(CONSENT_FIELD))
-
-
-def readable(reading: Reading, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of the case data a reader may see (a minimal reader: whether consent was
-    given, nothing else)."""
-    if reading == FULL:
-        return dict(data)
-    return {k: v for k, v in data.items() if k in MINIMAL_FIELDS}
-
-
-def require_full(reading: Reading) -> None:
-    """Refuse a minimal reader a page made of case data (as "not found", like a case out of
-    reach).
-
-    :raises NotFound:
-    """
-    if reading != FULL:
-        raise NotFound(code="svc.case_not_found")
-
-
 # --------------------------------------------------------------------------- consent
 REFERRER_PART = "referrer"  # parties.REFERRER: the organisation that opened the case
 
@@ -335,3 +312,4 @@ def may_record_consent(session: Session, actor: Actor, case_id: int, territory_i
     return bool(orgs) and bool(session.scalar(select(exists().where(
         CaseParty.case_id == case_id, CaseParty.part == REFERRER_PART,
         CaseParty.until.is_(None), CaseParty.organisation_id.in_(orgs)))))
+

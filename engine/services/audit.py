@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.calendar import PARIS
+from engine.errors import NotFound
 from engine.persistence.db import table
 from engine.persistence.models import AuditEvent, AuditEventTerritory, Case, Territory, User
-from engine.services.access import Actor, overseen, require_member
+from engine.services.access import Actor, case_view, overseen
 
 READS = ("case.read",)
 _INSERT = table(AuditEvent).insert()
@@ -46,10 +47,26 @@ def record_for(session: Session, clock: Clock, actor: Actor, action: str,
                                              for t in ids[1:]])
 
 
-def case_timeline(session: Session, actor: Actor, territory_id: int,
+def case_timeline(session: Session, clock: Clock, actor: Actor,
                   case_id: int) -> list[tuple[datetime, str, dict[str, Any], int | None]]:
-    """What happened to a case, oldest first (reads are in the audit log, not the timeline)."""
-    require_member(actor, territory_id)
+    """What happened to a case, oldest first, for a reader beyond the minimal view (reads are
+    in the audit log, not the timeline; the entries name steps, parts and people, never the
+    answers).
+
+    :raises NotFound: unknown case, out of the actor's reach, or read minimally.
+    """
+    territory_id = session.scalar(select(Case.territory_id).where(Case.id == case_id))
+    if territory_id is None or not actor.is_member(territory_id):
+        raise NotFound(code="svc.case_not_found")
+    if case_view(session, actor, case_id, territory_id, clock.now()).minimal:
+        raise NotFound(code="svc.case_not_found")
+    return timeline_of(session, case_id)
+
+
+def timeline_of(session: Session,
+                case_id: int) -> list[tuple[datetime, str, dict[str, Any], int | None]]:
+    """``case_timeline`` for a caller that has already decided the reader may see it (the
+    case page, after ``access.case_view``)."""
     rows = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id,
                                                     AuditEvent.action.not_in(READS))
                            .order_by(AuditEvent.at, AuditEvent.id))

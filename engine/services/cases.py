@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, null, or_, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core.consent import CATEGORIES
 from engine.core.forms import FieldSpec
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import Instance
@@ -28,14 +31,14 @@ from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
 from engine.services import audit, consent, parties, runtime
 from engine.services.access import (
-    CONSENT_FIELD,
-    FULL,
-    HEALTH_CONSENT_FIELD,
     Actor,
-    reading_of,
+    acts_on,
+    case_scope,
+    case_view,
+    data_categories,
+    name_shown,
     require_admin,
     require_coordinator,
-    require_full,
     require_member,
 )
 from engine.services.listing import bounded, summary_of, task_items
@@ -119,43 +122,57 @@ def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
 
 
 def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetail:
-    """A case file, as much of it as the actor reads (``access.reading_of``); the read is
-    audited.
+    """A case file, as much of it as the actor reads (``access.case_view``): the whole file
+    for coordination; the data categories the household's consent covers for a party; the
+    reference, the status and the steps to act on for a minimal reader. The read is audited.
 
-    :raises NotFound: unknown case or outside the actor's territories.
+    :raises NotFound: unknown case, or out of the actor's reach.
     """
     with transaction(session):
         case = _case(session, actor, case_id)
+        now = clock.now()
+        view = case_view(session, actor, case.id, case.territory_id, now)
         circuit = session.get(Circuit, case.circuit_id)
         # the number only: the version row holds every file and the spec (hundreds of KB)
         number = session.scalar(select(CircuitVersion.number).where(
             CircuitVersion.id == case.circuit_version_id))
         assert circuit is not None and number is not None
+        open_steps = select(HumanTask).where(HumanTask.case_id == case.id,
+                                             HumanTask.status == TaskStatus.OPEN)
+        mine = open_steps.where(acts_on(actor, case.territory_id))
+        if view.minimal:
+            tasks = list(session.scalars(mine.order_by(HumanTask.ready_at, HumanTask.id)))
+            audit.record(session, clock, actor, "case.read", territory_id=case.territory_id,
+                         case_id=case.id, minimal=True)
+            summary = replace(summary_of(case, circuit.title, named=False),
+                              next_due_at=None, end_label=None)
+            return CaseDetail(summary=summary, version=case.version, version_number=number,
+                              data={}, open_tasks=task_items(session, tasks, named=False),
+                              timers=[], minimal=True,
+                              actionable=frozenset(t.id for t in tasks))
         instance = runtime.load(session, case, clock)
-        data = instance.data()
-        consent = data.get(CONSENT_FIELD)
-        full = reading_of(session, actor, case.territory_id, data) == FULL
-        minimal = not full
-        tasks = session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
-                                                        HumanTask.status == TaskStatus.OPEN))
+        data = view.shown(instance.data(), data_categories(instance.circuit))
+        tasks = list(session.scalars(open_steps.order_by(HumanTask.ready_at, HumanTask.id)))
+        actionable = ({t.id for t in tasks} if view.whole
+                      else set(session.scalars(mine.with_only_columns(HumanTask.id))))
         done = session.scalars(select(HumanTask.name).where(
             HumanTask.case_id == case.id, HumanTask.status == TaskStatus.COMPLETED)
             .order_by(HumanTask.completed_at))
         timers = session.scalars(select(Timer).where(Timer.case_id == case.id)
                                  .order_by(Timer.due_at))
         audit.record(session, clock, actor, "case.read", territory_id=case.territory_id,
-                     case_id=case.id, minimal=minimal)
+                     case_id=case.id, minimal=False)
         return CaseDetail(
-            summary=summary_of(case, circuit.title), version=case.version,
-            version_number=number, data=data if full else {},
-            open_tasks=task_items(session, list(tasks)),
+            summary=summary_of(case, circuit.title, named=view.shows_name),
+            version=case.version, version_number=number, data=data,
+            open_tasks=task_items(session, tasks, named=view.shows_name),
             timers=[TimerItem(t.id, t.name, t.kind, t.due_at, t.status, t.attempts,
-                              t.last_error) for t in timers] if full else [],
-            timeline=audit.case_timeline(session, actor, case.territory_id, case.id)
-            if full else [],
-            completed_steps=list(done) if full else [],
-            facts=facts(instance.circuit, data) if full else [],
-            consent=consent, health_consent=data.get(HEALTH_CONSENT_FIELD), minimal=minimal)
+                              t.last_error) for t in timers],
+            timeline=audit.timeline_of(session, case.id),
+            completed_steps=list(done), facts=facts(instance.circuit, data),
+            partial=not view.whole,
+            shared=[label for key, label in CATEGORIES.items() if view.sees(key)],
+            actionable=frozenset(actionable))
 
 
 def diagram(session: Session, clock: Clock, actor: Actor,
@@ -163,22 +180,26 @@ def diagram(session: Session, clock: Clock, actor: Actor,
     """The BPMN XML of the case's version with its current and completed elements (the
     case's progress: refused to a minimal reader, as the case page's completed steps are).
 
-    :raises NotFound: unknown case, outside the actor's territories, or read minimally.
+    :raises NotFound: unknown case, out of the actor's reach, or read minimally.
     """
     case = _case(session, actor, case_id)
+    if case_view(session, actor, case.id, case.territory_id, clock.now()).minimal:
+        raise NotFound(code="svc.case_not_found")
     instance = runtime.load(session, case, clock)
-    require_full(reading_of(session, actor, case.territory_id, instance.data()))
     files, main = session.execute(select(CircuitVersion.bpmn_files, CircuitVersion.main_file)
                                   .where(CircuitVersion.id == case.circuit_version_id)).one()
     current, done = instance.progress()
     return files[main], sorted(current), sorted(done)
 
 
-def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
+def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, text: str = "",
            circuit_id: int | None = None, status: str | None = None, step: str | None = None,
            referent_id: int | None = None, page: int = 1, per_page: int = 25,
            ) -> Page[CaseSummary]:
-    """Cases of a territory by reference or household name, with filters, newest first.
+    """Cases of a territory the actor may find (``access.case_scope``: all of them for
+    coordination, those an organisation of theirs is a party to otherwise), by reference or
+    household name, with filters, newest first. The household's name is given, and matched
+    by the text, only where the actor may know it (``access.name_shown``).
 
     :raises InvalidInput: a text or a filter longer than what it searches.
     """
@@ -188,15 +209,21 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
     bounded("statut", status, MAX_STATUS)
     bounded("étape", step, MAX_STEP)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
+    everything = actor.is_system or actor.is_coordinator(territory_id)
+    named = None if everything else name_shown(actor, territory_id, Case.id, clock.now())
     where: list[Any] = [Case.territory_id == territory_id]
+    if not everything:
+        where.append(case_scope(actor, territory_id, Case.id))
     if text.strip():
         like = f"%{text.strip()}%"
         # SQLite's LIKE ignores ASCII case already (lower() would cost a call per row);
         # PostgreSQL needs ILIKE
         if session.get_bind().dialect.name == "postgresql":
-            where.append(or_(Case.reference.ilike(like), Case.household_name.ilike(like)))
+            by_ref, by_name = Case.reference.ilike(like), Case.household_name.ilike(like)
         else:
-            where.append(or_(Case.reference.like(like), Case.household_name.like(like)))
+            by_ref, by_name = Case.reference.like(like), Case.household_name.like(like)
+        # a name the actor may not read must not find the case either
+        where.append(or_(by_ref, by_name if named is None else and_(named, by_name)))
     if circuit_id is not None:
         where.append(Case.circuit_id == circuit_id)
     if status:
@@ -207,11 +234,15 @@ def search(session: Session, actor: Actor, territory_id: int, *, text: str = "",
         where.append(Case.id.in_(select(HumanTask.case_id).where(
             HumanTask.bpmn_id == step, HumanTask.status == TaskStatus.OPEN)))
     total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    name = (Case.household_name if named is None
+            else sql_case((named, Case.household_name), else_=null()))
     rows = session.execute(
-        select(Case, Circuit.title).join(Circuit, Circuit.id == Case.circuit_id).where(*where)
+        select(Case, Circuit.title, name.label("shown_name"))
+        .join(Circuit, Circuit.id == Case.circuit_id).where(*where)
         .order_by(Case.created_at.desc(), Case.id.desc())
         .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
-    return Page([summary_of(c, title) for c, title in rows], total, page, per_page)
+    return Page([replace(summary_of(c, title), household_name=shown)
+                 for c, title, shown in rows], total, page, per_page)
 
 
 def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: str,

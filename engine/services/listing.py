@@ -23,26 +23,31 @@ def bounded(name: str, value: str | None, maximum: int) -> None:
         raise InvalidInput(code="svc.filter_too_long", name=name, maximum=maximum)
 
 
-def summary_of(case: Case, circuit_title: str) -> CaseSummary:
-    """A case row as lists show it."""
-    return CaseSummary(case.id, case.reference, case.household_name, case.territory_id,
+def summary_of(case: Case, circuit_title: str, named: bool = True) -> CaseSummary:
+    """A case row as lists show it (without the household's name unless ``named``: the
+    caller asked ``access`` whether the reader may know it)."""
+    return CaseSummary(case.id, case.reference, case.household_name if named else None,
+                       case.territory_id,
                        case.circuit_id, circuit_title, case.status, case.created_at,
                        case.next_due_at, case.end_label)
 
 
-def task_items(session: Session, rows: list[HumanTask]) -> list[TaskItem]:
-    """Rows as list items (one query for their cases and circuits)."""
+def task_items(session: Session, rows: list[HumanTask], named: bool = True) -> list[TaskItem]:
+    """Rows as list items (one query for their cases and circuits; without the household's
+    name unless ``named``)."""
     if not rows:
         return []
     case_ids = {r.case_id for r in rows}
     cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
     circuits = {c.id: c for c in session.scalars(
         select(Circuit).where(Circuit.id.in_({r.circuit_id for r in rows})))}
-    return [task_item(r, cases[r.case_id], circuits[r.circuit_id].title) for r in rows]
+    return [task_item(r, cases[r.case_id], circuits[r.circuit_id].title, named) for r in rows]
 
 
-def task_item(row: HumanTask | Step, case: Case, circuit_title: str) -> TaskItem:
+def task_item(row: HumanTask | Step, case: Case, circuit_title: str,
+              named: bool = True) -> TaskItem:
     """One step (a row, or a step just saved) as the task list shows it."""
-    return TaskItem(row.id, row.case_id, case.reference, case.household_name, row.circuit_id,
+    return TaskItem(row.id, row.case_id, case.reference,
+                    case.household_name if named else None, row.circuit_id,
                     circuit_title, row.bpmn_id, row.name, row.role, row.lane, row.assignee_id,
                     row.ready_at, row.due_at, row.status)

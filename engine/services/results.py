@@ -52,7 +52,7 @@ class TaskItem:
     id: int
     case_id: int
     case_reference: str
-    household_name: str
+    household_name: str | None  # None: the reader may not know it (``access.name_shown``)
     circuit_id: int
     circuit_title: str
     bpmn_id: str
@@ -85,7 +85,7 @@ class CaseSummary:
 
     id: int
     reference: str
-    household_name: str
+    household_name: str | None  # None: the reader may not know it (``access.name_shown``)
     territory_id: int
     circuit_id: int
     circuit_title: str
@@ -126,9 +126,10 @@ class CaseDetail:
     timeline: list[tuple[datetime, str, dict[str, Any], int | None]] = field(default_factory=list)
     completed_steps: list[str] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)
-    consent: bool | None = None
-    health_consent: bool | None = None
-    minimal: bool = False
+    minimal: bool = False  # reference, status and the steps to act on only (no consent yet)
+    partial: bool = False  # some data categories only: ``shared`` names them
+    shared: list[str] = field(default_factory=list)  # labels of the categories read
+    actionable: frozenset[int] = frozenset()  # open steps whose page the reader may open
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, consent, parties, runtime
 from engine.services.access import (
-    MINIMAL,
+    NOTHING_YET,
     Actor,
+    acts_on,
     can_work_on,
-    readable,
-    reading_of,
+    case_view,
+    data_categories,
     require_coordinator,
 )
 from engine.services.listing import summary_of, task_item, task_items
@@ -265,41 +266,49 @@ def form_of(session: Session, actor: Actor, task_id: int) -> tuple[TaskItem, For
 
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
     """The task page: the step, its case summary, instructions and form (the one case
-    being acted on is loaded; the read is audited). A minimal reader of the case
-    (``access.reading_of``) gets instructions and form values filled only with what the
-    minimal case page shows.
+    being acted on is loaded; the read is audited). Only for someone who must act on the
+    step (``access.acts_on``: it is assigned to them or offered to them) or coordinates the
+    territory. Instructions and form values are filled only with the data categories the
+    reader sees of the case (``access.case_view``): none for a minimal reader.
 
-    :raises NotFound: unknown step, or outside the actor's territories.
+    :raises NotFound: unknown step, outside the actor's territories, or not theirs to act on.
     """
     with transaction(session):
         row = _task(session, actor, task_id)
+        coordinator = actor.is_coordinator(row.territory_id)
+        if not coordinator and session.scalar(select(HumanTask.id).where(
+                HumanTask.id == row.id, acts_on(actor, row.territory_id))) is None:
+            raise NotFound(code="svc.step_not_found")
         case = session.get(Case, row.case_id)
         assert case is not None
-        item = task_items(session, [row])[0]
-        instructions, form, values, minimal = "", None, {}, False
+        try:
+            view = case_view(session, actor, case.id, case.territory_id, clock.now())
+        except NotFound:  # a step they completed, on a case they no longer act on
+            view = NOTHING_YET
+        item = task_items(session, [row], named=view.shows_name)[0]
+        instructions, form, values = "", None, {}
         if row.status == TaskStatus.OPEN:
             instance = runtime.load(session, case, clock)
-            data = instance.data()
-            reading = reading_of(session, actor, row.territory_id, data)
-            minimal, data = reading == MINIMAL, readable(reading, data)
-            view = instance.task(row.spiff_task_id, data=data if minimal else None)
-            instructions = view.documentation
+            data = view.shown(instance.data(), data_categories(instance.circuit))
+            shown = instance.task(row.spiff_task_id, data=None if view.whole else data)
+            instructions = shown.documentation
             form = parties.with_organisations(session, row.territory_id,
                                               instance.form_for(row.spiff_task_id))
             values = {k: data[k] for k in (form.field_names() if form else ()) if k in data}
-        coordinator = actor.is_coordinator(row.territory_id)
         is_open = row.status == TaskStatus.OPEN
         candidates = _candidates(session, row) if coordinator and is_open else []
         audit.record(session, clock, actor, "case.read", territory_id=row.territory_id,
-                     case_id=row.case_id, task=row.bpmn_id, name=row.name, minimal=minimal)
+                     case_id=row.case_id, task=row.bpmn_id, name=row.name,
+                     minimal=view.minimal)
         circuit = session.get(Circuit, case.circuit_id)
         return TaskDetail(
-            task=item, case=summary_of(case, circuit.title if circuit else ""),
+            task=item, case=summary_of(case, circuit.title if circuit else "",
+                                       named=view.shows_name),
             instructions=instructions, form=form, values=values,
             can_complete=is_open and can_work_on(
                 actor, row.territory_id, row.role, row.assignee_id),
             can_assign=coordinator and is_open, candidates=candidates,
-            minimal=minimal)
+            minimal=view.minimal)
 
 
 def _candidates(session: Session, row: HumanTask) -> list[Person]:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.errors import Conflict, InvalidInput
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import (
     Case,
@@ -30,7 +30,7 @@ from engine.persistence.models import (
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, parties
-from engine.services.access import Actor, require_coordinator
+from engine.services.access import Actor, case_view, require_coordinator
 from engine.services.results import COUNT_CAP, Page
 
 REFERENT_ROLE = "referent"
@@ -70,9 +70,15 @@ class Unassigned:
     oriented_at: datetime
 
 
-def team(session: Session, actor: Actor, case_id: int) -> Team:
-    """The case's current parties and its people (référent·e first, then step holders)."""
+def team(session: Session, clock: Clock, actor: Actor, case_id: int) -> Team:
+    """The case's current parties and its people (référent·e first, then step holders), for
+    a reader beyond the minimal view (``access.case_view``).
+
+    :raises NotFound: unknown case, out of the actor's reach, or read minimally.
+    """
     case = parties.case_for(session, actor, case_id)
+    if case_view(session, actor, case.id, case.territory_id, clock.now()).minimal:
+        raise NotFound(code="svc.case_not_found")
     members: list[Member] = []
     if case.referent_id is not None:
         since = session.scalar(select(CaseReferent.since).where(
@@ -202,10 +208,13 @@ class Panel:
     referents: list[tuple[int, str]]
 
 
-def panel(session: Session, actor: Actor, case_id: int) -> Panel:
+def panel(session: Session, clock: Clock, actor: Actor, case_id: int) -> Panel:
     """The case's team, and for a coordinator of its territory the parts, the active
-    organisations and the people holding the referent role there."""
-    shown = team(session, actor, case_id)
+    organisations and the people holding the referent role there.
+
+    :raises NotFound: unknown case, out of the actor's reach, or read minimally.
+    """
+    shown = team(session, clock, actor, case_id)
     case = parties.case_for(session, actor, case_id)
     if not actor.is_coordinator(case.territory_id):
         return Panel(shown, False, [], [], [])

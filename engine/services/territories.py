@@ -67,8 +67,7 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
     """Create the territory of a ``territory.json``, or update its name and roles."""
     with transaction(session):
         territory = session.scalar(select(Territory).where(Territory.code == settings.code))
-        roles: list[dict[str, Any]] = [{"key": r.key, "label": r.label, "partner": r.partner}
-                                       for r in settings.roles]
+        roles: list[dict[str, Any]] = [{"key": r.key, "label": r.label} for r in settings.roles]
         parts: list[dict[str, Any]] = [{"key": p.key, "label": p.label} for p in settings.parts]
         if territory is None:
             territory = Territory(code=settings.code, name=settings.name,
@@ -122,15 +121,15 @@ def create_organisation(session: Session, clock: Clock, actor: Actor, territory_
 
 
 def role_map(session: Session, actor: Actor,
-             territory_id: int) -> list[tuple[str, str, bool, list[str]]]:
-    """The territory's roles (key, label, outside partner) and the lanes that name them, as
+             territory_id: int) -> list[tuple[str, str, list[str]]]:
+    """The territory's roles (key, label) and the lanes that name them, as
     « circuit : lane » for the active version of each circuit."""
     require_admin(actor, territory_id)
     territory = session.get(Territory, territory_id)
     if territory is None:
         raise NotFound(code="svc.territory_unknown")
-    roles = [(r["key"], r["label"], bool(r.get("partner"))) for r in territory.roles]
-    lanes: dict[str, set[str]] = {key: set() for key, _, _ in roles}
+    roles = [(r["key"], r["label"]) for r in territory.roles]
+    lanes: dict[str, set[str]] = {key: set() for key, _ in roles}
     for circuit in session.scalars(select(Circuit).where(
             Circuit.territory_id == territory_id, Circuit.active_version_id.is_not(None))):
         compiled = runtime.compiled(session, circuit.active_version_id)  # type: ignore[arg-type]
@@ -139,7 +138,7 @@ def role_map(session: Session, actor: Actor,
                 role = role_for_lane(compiled.roles, getattr(spec, "lane", None))
                 if getattr(spec, "manual", False) and role is not None:
                     lanes[role.key].add(f"{circuit.title} : {spec.lane}")
-    return [(key, label, partner, sorted(lanes[key])) for key, label, partner in roles]
+    return [(key, label, sorted(lanes[key])) for key, label in roles]
 
 
 def overseen_places(session: Session, actor: Actor) -> tuple[list[TerritoryInfo],

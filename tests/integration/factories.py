@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.persistence.models import Circuit, Territory
+from engine.persistence.models import CaseConsent, Circuit, Territory
 from engine.services import circuits, users
 from engine.services.access import SYSTEM, Actor, load_actor
 
@@ -29,13 +31,62 @@ class World:
 
 
 def make_user(session: Session, clock: Clock, email: str, territory_id: int | None = None,
-              *roles: str) -> Actor:
+              *roles: str, organisation: int | None = None) -> Actor:
+    """An account holding ``roles`` in the territory (for ``organisation``, if given)."""
     user = users.create_user(session, clock, SYSTEM, email, email.split("@")[0].title(),
                              PASSWORD)
     for role in roles:
         assert territory_id is not None
-        users.add_membership(session, clock, SYSTEM, user.id, territory_id, role)
+        users.add_membership(session, clock, SYSTEM, user.id, territory_id, role, organisation)
     return load_actor(session, user.id)
+
+
+REFERENCE_PARTS = [{"key": "referrer", "label": "Structure qui oriente"},
+                   {"key": "platform", "label": "Coordination de la plateforme"},
+                   {"key": "operator", "label": "Opérateur d'accompagnement"},
+                   {"key": "landlord", "label": "Bailleur"}]
+
+
+def declare_parts(session: Session, territory_id: int,
+                  parts: list[dict[str, str]] | None = None) -> None:
+    """Give a test territory the parts of a case (the reference ones by default)."""
+    territory = session.get(Territory, territory_id)
+    assert territory is not None
+    territory.parts = list(parts or REFERENCE_PARTS)
+    session.commit()
+
+
+def make_org(session: Session, clock: Clock, territory_id: int, name: str,
+             kind: str = "association") -> int:
+    """An active organisation of the territory; its id."""
+    from engine.services import territories
+    return territories.create_organisation(session, clock, SYSTEM, territory_id, name, kind).id
+
+
+def make_party(session: Session, clock: Clock, case_id: int, part: str,
+               organisation_id: int) -> None:
+    """Make an organisation a party to a case (as a coordinator would, through the service:
+    the part must be declared, see ``declare_parts``)."""
+    from engine.persistence.db import transaction
+    from engine.services import parties
+    with transaction(session):
+        case = parties.case_for(session, SYSTEM, case_id, lock=True)
+        parties.record(session, clock, SYSTEM, case, part, organisation_id, "Essai")
+
+
+def give_consent(session: Session, clock: Clock, case_id: int, part: str,
+                 categories: Iterable[str], *, purpose: str = "support",
+                 valid_until: datetime | None = None,
+                 withdrawn_at: datetime | None = None) -> None:
+    """Record the household's consent for a part of a case (one row per category, given
+    now), possibly with an end or already withdrawn."""
+    for category in categories:
+        session.add(CaseConsent(
+            case_id=case_id, part=part, purpose=purpose, category=category, basis="signed",
+            witness=None, source="Essai", given_at=clock.now(), valid_until=valid_until,
+            recorded_by_id=None, withdrawn_at=withdrawn_at,
+            withdraw_reason="Essai" if withdrawn_at else None))
+    session.commit()
 
 
 def make_world(session: Session, clock: Clock, folder: Path = MINI) -> World:

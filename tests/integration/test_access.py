@@ -1,8 +1,10 @@
-"""Who reads what of a case, decided in ``access`` and applied by every service that shows
+"""Who reads what of a case, decided in ``access`` (parties, the household's consent by
+part and category, the steps to act on: issue #12) and applied by every service that shows
 case data; a GET needs the same right as its POST (issue #10, finding 3)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,18 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
+from engine.core.consent import ALL_CATEGORIES
 from engine.errors import NotFound, PermissionDenied
-from engine.persistence.models import AuditEvent
-from engine.services import cases, circuits, tasks
-from engine.services.access import (
-    FULL,
-    MINIMAL,
-    SYSTEM,
-    Actor,
-    case_reading,
-    readable,
-    reading_of,
-)
+from engine.persistence.models import AuditEvent, HumanTask
+from engine.services import audit, cases, circuits, tasks, team
+from engine.services.access import SYSTEM, View, case_view
+from tests.integration.factories import give_consent, make_org, make_party, make_user
 from tests.integration.two_territories import Place, make_two
 
 NO_FOLDER = Path("/nonexistent")  # refused before any reference circuit is read
@@ -32,70 +28,128 @@ def two(session: Session, clock: FixedClock, tmp_path: Path) -> tuple[Place, Pla
     return make_two(session, clock, tmp_path)
 
 
-def _actor(territory: int, *roles: str) -> Actor:
-    return Actor(user_id=1, roles={territory: frozenset(roles)})
+def _step(session: Session, case_id: int, bpmn_id: str) -> int:
+    task_id = session.scalar(select(HumanTask.id).where(
+        HumanTask.case_id == case_id, HumanTask.bpmn_id == bpmn_id, HumanTask.status == "open"))
+    assert task_id is not None
+    return task_id
 
 
-@pytest.mark.parametrize(("roles", "consent", "expected"), [
-    (("orienteur",), None, MINIMAL),
-    (("orienteur",), False, MINIMAL),
-    (("orienteur",), "oui", MINIMAL),  # only a real True is consent
-    (("orienteur",), True, FULL),
-    (("orienteur", "operateur"), None, FULL),  # also works for the platform
-    (("operateur",), None, FULL),
-    (("coordination",), None, FULL),
-    (("admin",), None, FULL),
-    ((), True, MINIMAL),  # no role there: never more than minimal
-])
-def test_case_reading_is_decided_in_one_place(roles: tuple[str, ...], consent: object,
-                                              expected: str) -> None:
-    assert case_reading(_actor(7, *roles), 7, {"orienteur"}, consent) == expected
-    assert case_reading(SYSTEM, 7, {"orienteur"}, None) == FULL
+def _at_decision(session: Session, clock: FixedClock, a: Place, name: str) -> int:
+    """A case of A's operator and referrer organisations, without consent, waiting on the
+    operator's decision (a step of the worker's role)."""
+    coordinator = a.people["coordinator"]
+    case_id = cases.start(session, clock, coordinator, a.circuit_id,
+                          {"nom_menage": name, "nb_enfants": 4}).id
+    make_party(session, clock, case_id, "operator", a.operator_org)
+    make_party(session, clock, case_id, "referrer", a.referrer_org)
+    tasks.complete(session, clock, coordinator, _step(session, case_id, "analyse"),
+                   {"mesure": "asll"})
+    return case_id
 
 
-def test_a_minimal_reader_reads_only_whether_consent_was_given() -> None:
-    data = {"nom_menage": "X", "nb_enfants": 3, "accord_partage": False, "partage_sante": False}
-    assert readable(MINIMAL, data) == {"accord_partage": False, "partage_sante": False}
-    assert readable(FULL, data) == data
+def test_the_rule_reads_parties_consent_and_steps(session: Session, clock: FixedClock,
+                                                  two: tuple[Place, Place]) -> None:
+    a, b = two
+    now = clock.now()
+    worker, partner = a.people["worker"], a.people["partner"]
+    for who in ("coordinator", "admin"):
+        assert case_view(session, a.people[who], a.case_id, a.territory_id, now).whole
+    assert case_view(session, SYSTEM, a.case_id, a.territory_id, now).whole
+    # a party without consent: the minimal view; with it: the categories it covers
+    assert case_view(session, worker, a.case_id, a.territory_id, now).minimal
+    assert case_view(session, partner, a.case_id, a.territory_id, now).minimal
+    agreed = case_view(session, worker, a.consent_case_id, a.territory_id, now)
+    assert agreed.categories == ALL_CATEGORIES and not agreed.whole and agreed.shows_name
+    # someone of another territory: out of reach, whatever the role
+    with pytest.raises(NotFound):
+        case_view(session, b.people["worker"], a.case_id, a.territory_id, now)
 
 
-def test_step_instructions_show_no_case_data_to_a_partner_without_consent(
+def test_consent_withdrawn_or_past_its_end_no_longer_counts(
         session: Session, clock: FixedClock, two: tuple[Place, Place]) -> None:
     a, _ = two
-    partner = a.people["partner"]
-    assert reading_of(session, partner, a.territory_id, {"accord_partage": None}) == MINIMAL
-    page = tasks.details(session, clock, partner, a.task_id)
-    assert page.minimal and "7" not in page.instructions and "enfants" in page.instructions
+    worker = a.people["worker"]
+    case_id = _at_decision(session, clock, a, "Ménage Révocable")
+    give_consent(session, clock, case_id, "operator", ["identity"],
+                 valid_until=clock.now() + timedelta(days=30))
+    assert case_view(session, worker, case_id, a.territory_id, clock.now()).categories == {
+        "identity"}
+    later = clock.now() + timedelta(days=31)
+    assert case_view(session, worker, case_id, a.territory_id, later).minimal
+    give_consent(session, clock, case_id, "operator", ["health"], withdrawn_at=clock.now())
+    assert not case_view(session, worker, case_id, a.territory_id, clock.now()).sees("health")
+    # consent given to another part does not reach the operator
+    give_consent(session, clock, case_id, "referrer", ["household"])
+    assert not case_view(session, worker, case_id, a.territory_id, clock.now()).sees(
+        "household")
+
+
+def test_a_step_to_act_on_opens_the_minimal_view_and_nothing_else(
+        session: Session, clock: FixedClock, two: tuple[Place, Place]) -> None:
+    a, _ = two
+    outsider = make_user(session, clock, "tiers@alpha.test", a.territory_id, "operateur",
+                         organisation=make_org(session, clock, a.territory_id, "Tiers"))
+    waiting = _at_decision(session, clock, a, "Ménage Tiers")
+    assert case_view(session, outsider, waiting, a.territory_id, clock.now()).minimal
+    with pytest.raises(NotFound):  # waits on the coordination: nothing for them to do
+        case_view(session, outsider, a.case_id, a.territory_id, clock.now())
+    detail = cases.get(session, clock, outsider, waiting)
+    assert detail.minimal and detail.summary.household_name is None
+    assert [t.bpmn_id for t in detail.open_tasks] == ["decision"]
+
+
+def test_step_instructions_show_no_case_data_without_consent(
+        session: Session, clock: FixedClock, two: tuple[Place, Place]) -> None:
+    a, _ = two
+    worker = a.people["worker"]
+    case_id = _at_decision(session, clock, a, "Ménage Sans Accord")
+    step = _step(session, case_id, "decision")
+    page = tasks.details(session, clock, worker, step)
+    assert page.minimal and "4" not in page.instructions and "enfants" in page.instructions
+    assert page.case.household_name is None and page.task.household_name is None
     read = session.scalars(select(AuditEvent).where(AuditEvent.action == "case.read")
                            .order_by(AuditEvent.id.desc())).first()
     assert read is not None and read.detail["minimal"] is True  # the journal says so
-    assert "7 enfants" in tasks.details(session, clock, a.people["worker"],
-                                        a.task_id).instructions
-    agreed = tasks.details(session, clock, partner, a.consent_task_id)
-    assert not agreed.minimal and "5 enfants" in agreed.instructions
+    assert "4 enfants" in tasks.details(session, clock, a.people["coordinator"],
+                                        step).instructions
+    give_consent(session, clock, case_id, "operator", ["assessment"])
+    agreed = tasks.details(session, clock, worker, step)
+    assert not agreed.minimal and "4 enfants" in agreed.instructions
+    assert agreed.case.household_name is None  # identity is not covered
+    with pytest.raises(NotFound):  # the partner has nothing to do on that step
+        tasks.details(session, clock, a.people["partner"], step)
+    with pytest.raises(NotFound):  # nor the worker on a step of the coordination
+        tasks.details(session, clock, worker, a.consent_task_id)
 
 
 def test_form_values_are_not_prefilled_for_a_minimal_reader(
         session: Session, clock: FixedClock, two: tuple[Place, Place]) -> None:
     a, _ = two
-    # a first refusal sends the case back to the first step, its answer (``mesure``) kept
-    tasks.complete(session, clock, a.people["worker"], a.decision_task_id,
+    coordinator, worker = a.people["coordinator"], a.people["worker"]
+    case_id = _at_decision(session, clock, a, "Ménage Retour")
+    # a refusal sends the case back to the analysis, then to the decision again: its
+    # first answer is kept in the case data
+    tasks.complete(session, clock, SYSTEM, _step(session, case_id, "decision"),
                    {"decision": "refusee"})
-    [step] = [t for t in cases.get(session, clock, SYSTEM, a.decision_case_id).open_tasks]
-    assert tasks.details(session, clock, a.people["coordinator"], step.id).values == {
-        "mesure": "avdl"}
-    assert tasks.details(session, clock, a.people["partner"], step.id).values == {}
+    tasks.complete(session, clock, coordinator, _step(session, case_id, "analyse"),
+                   {"mesure": "avdl"})
+    step = _step(session, case_id, "decision")
+    assert tasks.details(session, clock, coordinator, step).values == {"decision": "refusee"}
+    assert tasks.details(session, clock, worker, step).values == {}
+    give_consent(session, clock, case_id, "operator", ["assessment"])
+    assert tasks.details(session, clock, worker, step).values == {"decision": "refusee"}
 
 
 def test_the_diagram_is_refused_to_a_minimal_reader(session: Session, clock: FixedClock,
                                                     two: tuple[Place, Place]) -> None:
     a, _ = two
-    partner = a.people["partner"]
-    with pytest.raises(NotFound):
-        cases.diagram(session, clock, partner, a.case_id)
-    xml, current, _ = cases.diagram(session, clock, partner, a.consent_case_id)
-    assert "analyse" in current and xml.startswith("<?xml")
-    assert cases.diagram(session, clock, a.people["worker"], a.case_id)[1] == ["analyse"]
+    for who in ("worker", "partner"):
+        with pytest.raises(NotFound):
+            cases.diagram(session, clock, a.people[who], a.case_id)
+        xml, current, _ = cases.diagram(session, clock, a.people[who], a.consent_case_id)
+        assert "analyse" in current and xml.startswith("<?xml")
+    assert cases.diagram(session, clock, a.people["coordinator"], a.case_id)[1] == ["analyse"]
 
 
 def test_the_case_page_timeline_and_steps_are_kept_from_a_minimal_reader(
@@ -104,8 +158,47 @@ def test_the_case_page_timeline_and_steps_are_kept_from_a_minimal_reader(
     detail = cases.get(session, clock, a.people["partner"], a.case_id)
     assert detail.minimal and detail.data == {} and detail.facts == []
     assert detail.timeline == [] and detail.completed_steps == [] and detail.timers == []
-    assert detail.open_tasks  # the step to act on stays visible
-    assert not cases.get(session, clock, a.people["partner"], a.consent_case_id).minimal
+    assert detail.summary.household_name is None and detail.summary.next_due_at is None
+    assert detail.open_tasks == []  # the step waits on the coordination, not on them
+    with pytest.raises(NotFound):
+        audit.case_timeline(session, clock, a.people["partner"], a.case_id)
+    with pytest.raises(NotFound):
+        team.team(session, clock, a.people["partner"], a.case_id)
+    agreed = cases.get(session, clock, a.people["partner"], a.consent_case_id)
+    assert not agreed.minimal and agreed.summary.household_name == "Ménage Alpha d'accord"
+    assert agreed.timeline and agreed.partial and not agreed.actionable
+
+
+def test_data_is_filtered_by_category(session: Session, clock: FixedClock,
+                                      two: tuple[Place, Place]) -> None:
+    a, _ = two
+    view = View(frozenset({"identity", "procedure"}))
+    fields = {"nom_menage": frozenset({"identity"}), "sante": frozenset({"health"}),
+              "dette": frozenset({"procedure"}), "mixte": frozenset({"identity", "health"})}
+    data = {"nom_menage": "X", "sante": "Y", "dette": 3, "mixte": 1, "autre": 2}
+    assert view.shown(data, fields) == {"nom_menage": "X", "dette": 3}
+    assert View(ALL_CATEGORIES, whole=True).shown(data, {}) == data
+    assert View(frozenset({"assessment"})).shown(data, fields) == {"autre": 2}
+
+
+def test_lists_follow_the_rule(session: Session, clock: FixedClock,
+                               two: tuple[Place, Place]) -> None:
+    a, _ = two
+    coordinator, partner = a.people["coordinator"], a.people["partner"]
+    outsider = make_user(session, clock, "tiers@alpha.test", a.territory_id, "operateur",
+                         organisation=make_org(session, clock, a.territory_id, "Tiers"))
+    everything = cases.search(session, clock, coordinator, a.territory_id)
+    assert everything.total == 3 and all(c.household_name for c in everything.items)
+    mine = {c.id: c.household_name for c in cases.search(session, clock, partner,
+                                                          a.territory_id).items}
+    assert mine == {a.case_id: None, a.consent_case_id: "Ménage Alpha d'accord",
+                    a.decision_case_id: "Ménage Alpha en décision"}
+    assert cases.search(session, clock, outsider, a.territory_id).total == 0
+    # a name the partner may not read does not find the case
+    assert cases.search(session, clock, partner, a.territory_id, text="Ménage Alpha").total == 2
+    reference = cases.get(session, clock, coordinator, a.case_id).summary.reference
+    assert [c.id for c in cases.search(session, clock, partner, a.territory_id,
+                                       text=reference).items] == [a.case_id]
 
 
 def test_repairing_a_case_is_for_its_administrators_only_also_to_look(

@@ -141,9 +141,9 @@ def test_task_list_filters_and_paginates(session: Session, clock: FixedClock,
     clock.advance(timedelta(days=10))
     assert tasks.my_tasks(session, clock, world.coordinator, due="overdue").total == 7
     assert tasks.my_tasks(session, clock, world.coordinator, step="decision").total == 0
-    found = cases.search(session, world.coordinator, world.territory.id, text="ménage 3")
+    found = cases.search(session, clock, world.coordinator, world.territory.id, text="ménage 3")
     assert [c.household_name for c in found.items] == ["Ménage 3"]
-    assert cases.search(session, world.coordinator, world.territory.id, step="analyse").total == 7
+    assert cases.search(session, clock, world.coordinator, world.territory.id, step="analyse").total == 7
 
 
 def test_close_and_cancel(session: Session, clock: FixedClock, world: World) -> None:

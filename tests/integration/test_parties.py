@@ -160,7 +160,7 @@ def test_a_coordinator_names_changes_and_ends_the_referent(
     assert place.referent.user_id is not None
     team.name_referent(session, clock, coordinator, case_id, place.referent.user_id,
                        "Premier accueil")
-    shown = team.team(session, coordinator, case_id)
+    shown = team.team(session, clock, coordinator, case_id)
     assert shown.referent_id == place.referent.user_id
     assert [(m.name, m.doing) for m in shown.members][:1] == [("Ref", None)]
     with pytest.raises(Conflict):  # the same person again
@@ -183,7 +183,7 @@ def test_a_coordinator_names_changes_and_ends_the_referent(
         (place.referent.user_id, "Premier accueil", "Congé long"),
         (second.user_id, "Congé long", "Sortie du dispositif")]
     assert all(r.until is not None for r in rows)
-    assert team.team(session, coordinator, case_id).referent_id is None
+    assert team.team(session, clock, coordinator, case_id).referent_id is None
     actions = list(session.scalars(select(AuditEvent.action).where(
         AuditEvent.case_id == case_id, AuditEvent.action.like("case.referent%"))))
     assert actions == ["case.referent_set", "case.referent_set", "case.referent_end"]
@@ -198,9 +198,9 @@ def test_holding_a_referent_step_no_longer_makes_one_the_referent(
     row.role = "referent"  # as a step in the referent's lane would be
     session.commit()
     tasks.claim(session, clock, place.referent, row.id)
-    assert team.team(session, coordinator, case_id).referent_id is None
+    assert team.team(session, clock, coordinator, case_id).referent_id is None
     tasks.complete(session, clock, place.referent, row.id, {"mesure": "avdl"})
-    assert team.team(session, coordinator, case_id).referent_id is None
+    assert team.team(session, clock, coordinator, case_id).referent_id is None
 
 
 def test_the_team_lists_the_holders_of_open_steps_with_their_organisation(
@@ -211,7 +211,7 @@ def test_the_team_lists_the_holders_of_open_steps_with_their_organisation(
     row.role = "orienteur"
     session.commit()
     tasks.claim(session, clock, place.referrer, row.id)
-    members = team.team(session, place.world.coordinator, case_id).members
+    members = team.team(session, clock, place.world.coordinator, case_id).members
     assert [(m.name, m.organisation, m.doing) for m in members] == [
         ("Orienteur", "CCAS de Test", row.name)]
 

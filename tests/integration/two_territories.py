@@ -4,6 +4,10 @@ Territory A (the small circuit's own, ``mini``) and territory B (``autre``, same
 hold real objects: a case without the household's consent, one with it, one waiting on the
 operator's decision with its timers (one in incident), a draft, a membership and a user. The
 step instructions of the circuit show case data (``{{ nb_enfants }}``), as an author may write.
+
+The worker belongs to the operator organisation and the partner to the referrer
+organisation; both organisations are parties to every case, and the household's consent
+covers them (every data category) on the consent case and the decision case only.
 """
 
 from __future__ import annotations
@@ -17,14 +21,24 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.bundles import Territory as TerritoryFile
+from engine.core.consent import CATEGORIES
 from engine.persistence.models import Circuit, HumanTask, Membership, Timer
 from engine.persistence.models.timer import TimerStatus
 from engine.services import cases, circuits, drafts, tasks
 from engine.services.access import SYSTEM, Actor
-from tests.integration.factories import MINI, make_user
+from tests.integration.factories import (
+    MINI,
+    declare_parts,
+    give_consent,
+    make_org,
+    make_party,
+    make_user,
+)
 
 ANALYSE_TEXT = "Analysez la demande de {{ nom_menage }}."
 CHILDREN_TEXT = "Analysez la demande ({{ nb_enfants }} enfants à charge)."
+DECISION_TEXT = "Acceptez ou refusez l'orientation."
+DECISION_CHILDREN = "Acceptez ou refusez l'orientation ({{ nb_enfants }} enfants à charge)."
 ROLES = ("worker", "partner", "coordinator", "admin")
 
 
@@ -33,8 +47,8 @@ def children_circuit(root: Path) -> Path:
     folder = root / "mini"
     shutil.copytree(MINI, folder)
     bpmn = folder / "mini.bpmn"
-    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace(ANALYSE_TEXT, CHILDREN_TEXT),
-                    encoding="utf-8")
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace(ANALYSE_TEXT, CHILDREN_TEXT)
+                    .replace(DECISION_TEXT, DECISION_CHILDREN), encoding="utf-8")
     return folder
 
 
@@ -58,6 +72,8 @@ class Place:
     draft_id: int = 0
     membership_id: int = 0  # the worker's role
     user_id: int = 0  # the worker
+    operator_org: int = 0  # the worker's organisation
+    referrer_org: int = 0  # the partner's organisation
 
 
 def _open_step(session: Session, case_id: int, bpmn_id: str) -> int:
@@ -75,10 +91,15 @@ def make_place(session: Session, clock: Clock, folder: Path, code: str, label: s
     circuit = session.get(Circuit, version.circuit_id)
     assert circuit is not None
     place = Place(code, circuit.territory_id, circuit.id, version.id)
+    declare_parts(session, place.territory_id)
+    place.operator_org = make_org(session, clock, place.territory_id, f"Opérateur {label}")
+    place.referrer_org = make_org(session, clock, place.territory_id, f"CCAS {label}", "ccas")
+    organisations = {"worker": place.operator_org, "partner": place.referrer_org}
     for role, held in zip(ROLES, ("operateur", "orienteur", "coordination", "admin"),
                           strict=True):
         email = f"{role}@{code}.test"
-        place.people[role] = make_user(session, clock, email, place.territory_id, held)
+        place.people[role] = make_user(session, clock, email, place.territory_id, held,
+                                       organisation=organisations.get(role))
         place.emails[role] = email
     coordinator = place.people["coordinator"]
     household = f"Ménage {label}"
@@ -90,6 +111,12 @@ def make_place(session: Session, clock: Clock, folder: Path, code: str, label: s
     place.consent_task_id = _open_step(session, place.consent_case_id, "analyse")
     place.decision_case_id = cases.start(session, clock, coordinator, circuit.id,
                                          {"nom_menage": f"{household} en décision"}).id
+    for case_id in (place.case_id, place.consent_case_id, place.decision_case_id):
+        make_party(session, clock, case_id, "operator", place.operator_org)
+        make_party(session, clock, case_id, "referrer", place.referrer_org)
+    for case_id in (place.consent_case_id, place.decision_case_id):
+        for part in ("operator", "referrer"):
+            give_consent(session, clock, case_id, part, CATEGORIES)
     tasks.complete(session, clock, coordinator,
                    _open_step(session, place.decision_case_id, "analyse"), {"mesure": "avdl"})
     place.decision_task_id = _open_step(session, place.decision_case_id, "decision")

@@ -50,7 +50,7 @@ def index() -> str:
     form = SearchForm(request.args)
     territory = _territory()
     circuit_id = int_arg("circuit")
-    page = cases.search(get_session(), actor(), territory, text=form.q.data or "",
+    page = cases.search(get_session(), clock(), actor(), territory, text=form.q.data or "",
                         circuit_id=circuit_id, status=request.args.get("statut") or None,
                         step=request.args.get("etape") or None, referent_id=_referent(),
                         page=int_arg("page", 1, maximum=MAX_PAGE))
@@ -104,7 +104,7 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
 def show(case_id: int) -> str:
     """The case file: household, status, current steps, timeline, diagram."""
     detail = cases.get(get_session(), clock(), actor(), case_id)
-    panel = None if detail.minimal else team.panel(get_session(), actor(), case_id)
+    panel = None if detail.minimal else team.panel(get_session(), clock(), actor(), case_id)
     return render_template("cases/show.html", detail=detail, statuses=STATUSES,
                            close=CloseForm(), now=clock().now(), panel=panel,
                            form=EmptyForm(),
