@@ -7,9 +7,12 @@ for small sizes). It reports, on the small test circuit (tests/unit/fixtures/min
     on SQLite and PostgreSQL, against the raw in-memory cycle ``Instance.load`` + complete
     + ``dump`` and one small write transaction (target: service <= 2 x (raw + commit)),
     the three measured in turn, call after call;
-(b) ``tasks.my_tasks`` p50/p95 with 1k, 10k and 100k open cases on SQLite (target p95
-    <= 10 ms and flat within 20 %): cases and steps are bulk-inserted rows reusing one real
-    stored state, not engine runs; one database per size, measured round-robin;
+(b) my tasks (``tasks.my_tasks``) and the cases list (``cases.search``), the visibility
+    rule applied, for a coordinator and for operator A's worker, p50/p95 with 1k, 10k and
+    100k open cases (target p95 <= 10 ms and flat within 20 %): the demo territory
+    (``demo.load``) grown with ``demo generate`` (copied rows: parties, consent, steps bound
+    to the operator, half to operator A), one database per size, measured round-robin; on
+    SQLite, and on PostgreSQL unless ``--no-postgres``;
 (c) timers fired per second by one scheduler (``engine.scheduler.run_once``) on SQLite
     (target >= 200/s), and on PostgreSQL for comparison: cases are cloned rows of one real
     case waiting on ``decision``, each with one due reminder.
@@ -38,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, event, insert, select, text, update  # noqa: E402
+from sqlalchemy import Engine, event, func, insert, select, text, update  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from engine import scheduler  # noqa: E402
@@ -46,9 +49,9 @@ from engine.clock import FixedClock  # noqa: E402
 from engine.core.spiff.runner import Instance  # noqa: E402
 from engine.persistence.db import make_engine, session_factory, transaction  # noqa: E402
 from engine.persistence.migrate import upgrade  # noqa: E402
-from engine.persistence.models import Case, CaseState, HumanTask, Membership, Timer, User  # noqa: E402
+from engine.persistence.models import Case, CaseState, HumanTask, Timer, User  # noqa: E402
 from engine.persistence.models.human_task import TaskStatus  # noqa: E402
-from engine.services import cases, runtime, tasks  # noqa: E402
+from engine.services import cases, demo, runtime, tasks  # noqa: E402
 from engine.services.access import load_actor  # noqa: E402
 from tests.integration.factories import World, make_world, start_at_decision  # noqa: E402
 
@@ -161,161 +164,139 @@ def bench_complete(db: Db, repeat: int) -> tuple[list[float], list[float], list[
     return served, cycle, written
 
 
-# ------------------------------------------------------------------ (b) my tasks
+# ------------------------------------------------------------------ (b) lists with the rule
 
-class TaskTable:
-    """Bulk-inserted open cases, one open step each, reusing one real stored state.
+@dataclass
+class DemoDb:
+    """The demo territory (its organisations, people, parties and consent) grown to ``size``
+    open cases with ``demo generate`` (copies spread over operators A and B)."""
 
-    One step in ten is ``analyse`` offered to the coordination; the others are ``decision``
-    steps assigned to operators, 50 per operator. The measured operator always holds the
-    same 50 steps, whatever the table size.
-    """
-
-    PER_OPERATOR = 50
-
-    def __init__(self, db: Db) -> None:
-        self.db = db
-        with db.sessions() as session:
-            case_id = start_at_decision(session, db.clock, db.world, "Ménage Modèle")
-            model = session.get(Case, case_id)
-            assert model is not None
-            self.case = {c.key: getattr(model, c.key) for c in Case.__table__.columns
-                         if c.key not in ("id", "reference", "household_name")}
-            self.decision = session.scalar(select(HumanTask).where(
-                HumanTask.case_id == case_id, HumanTask.bpmn_id == "decision"))
-        self.size = 1  # the model case
-        self.operators: list[int] = []
-        self.measured = self._operators(1)[0]
-
-    def _operators(self, count: int) -> list[int]:
-        now = self.db.clock.now()
-        start = len(self.operators)
-        with self.db.sessions() as session, transaction(session):
-            users = [{"email": f"operateur{start + n}@bench.test",
-                      "display_name": f"Opérateur {start + n}", "password_hash": "-",
-                      "active": True, "created_at": now} for n in range(count)]
-            new = list(session.scalars(
-                insert(User).returning(User.id, sort_by_parameter_order=True), users))
-            session.execute(insert(Membership), [
-                {"user_id": u, "territory_id": self.db.world.territory.id, "role": "operateur"}
-                for u in new])
-        self.operators += new
-        return new
-
-    def grow(self, size: int, chunk: int = 2000) -> None:
-        while self.size < size:
-            count = min(chunk, size - self.size)
-            first = self.size
-            needed = (first + count) // self.PER_OPERATOR + 1 - len(self.operators)
-            if needed > 0:
-                self._operators(needed)
-            self._insert(first, count)
-            self.size += count
-
-    def _insert(self, first: int, count: int) -> None:
-        d = self.decision
-        assert d is not None
-        template = {c.key: getattr(d, c.key) for c in HumanTask.__table__.columns
-                    if c.key != "id"}
-        with self.db.sessions() as session, transaction(session):
-            new = list(session.scalars(
-                insert(Case).returning(Case.id, sort_by_parameter_order=True),
-                [{**self.case, "reference": f"B-{first + n:07d}",
-                  "household_name": f"Ménage {first + n:07d}"} for n in range(count)]))
-            rows = []
-            for n, case_id in enumerate(new):
-                index = first + n
-                offered = index % 10 == 0
-                ready = T0 - timedelta(minutes=index % 20000)
-                row = {**template, "case_id": case_id,
-                       "bpmn_id": "analyse" if offered else "decision",
-                       "name": "Analyser la demande" if offered else d.name,
-                       "role": "coordination" if offered else "operateur",
-                       "assignee_id": None if offered else self._assignee(index),
-                       "ready_at": ready, "due_at": ready + timedelta(days=15)}
-                if "due_sort" in row:  # the sort key lists use, when the schema has it
-                    row["due_sort"] = row["due_at"]
-                rows.append(row)
-            session.execute(insert(HumanTask), rows)
-
-    def _assignee(self, index: int) -> int:
-        if index % 10 == 1 and index < 10 * self.PER_OPERATOR:  # the measured one's 50
-            return self.measured
-        return self.operators[1 + (index // self.PER_OPERATOR) % (len(self.operators) - 1)]
+    size: int
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: FixedClock
+    territory_id: int
+    people: dict[str, Any]  # label -> Actor
 
 
-def plan(db: Db, actor: Any) -> str:
-    """SQLite's plan for the page query of ``my_tasks`` (captured, then explained)."""
+PEOPLE = {"coordination": "coord@demo.test", "operator A's worker": "operateur-a@demo.test"}
+
+
+@contextmanager
+def demo_database(kind: str, folder: Path, size: int) -> Iterator[DemoDb]:
+    name = f"demo-{size}"
+    if kind == "sqlite":
+        url = f"sqlite:///{folder / f'{name}.sqlite'}"
+    else:
+        url = create_pg(f"{PG_DB}_{size}")
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    clock = FixedClock(T0)
+    try:
+        with sessions() as session:
+            territory_id = demo.load(session, clock, ROOT, "mot-de-passe-de-bench",
+                                     cases_per_circuit=12)
+            open_now = session.scalar(select(func.count()).select_from(Case).where(
+                Case.territory_id == territory_id, Case.status == "open")) or 0
+            demo.generate(session, clock, territory_id, max(0, size - open_now))
+            people = {label: load_actor(session, session.scalar(
+                select(User.id).where(User.email == email)) or 0)
+                for label, email in PEOPLE.items()}
+        yield DemoDb(size, engine, sessions, clock, territory_id, people)
+    finally:
+        engine.dispose()
+        if kind == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{folder / f'{name}.sqlite'}{suffix}").unlink(missing_ok=True)
+
+
+def create_pg(name: str) -> str:
+    admin = make_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{PG_SERVER}/{name}"
+
+
+LISTS: dict[str, Callable[[DemoDb, Session, Any], int]] = {
+    "my tasks": lambda db, s, actor: tasks.my_tasks(s, db.clock, actor).total,
+    "cases list": lambda db, s, actor: cases.search(s, db.clock, actor, db.territory_id).total,
+}
+
+
+def plan(engine: Engine, run: Callable[[], Any], marker: str, page: bool = True) -> str:
+    """The plan of the page statement ``run`` sends (the first with ``marker`` and LIMIT;
+    without LIMIT when not ``page``: the count), captured then explained (SQLite: EXPLAIN
+    QUERY PLAN; PostgreSQL: EXPLAIN)."""
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _m: Any) -> None:
-        if "FROM human_task" in statement and "LIMIT" in statement:
+        if marker in statement and ("LIMIT" in statement) == page:
             seen.append((statement, params))
 
-    event.listen(db.engine, "before_cursor_execute", capture)
+    event.listen(engine, "before_cursor_execute", capture)
     try:
-        with db.sessions() as session:
-            tasks.my_tasks(session, db.clock, actor)
+        run()
     finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+        event.remove(engine, "before_cursor_execute", capture)
+    if not seen:
+        return "(no statement captured)"
     statement, params = seen[0]
-    with db.engine.connect() as conn:
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
-    return "; ".join(str(r[3]) for r in rows)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+            return "; ".join(str(r[3]) for r in rows)
+        rows = conn.exec_driver_sql("EXPLAIN " + statement, params).all()
+        return "\n             ".join(str(r[0]) for r in rows)
 
 
-def bench_my_tasks(folder: Path, sizes: list[int], repeat: int) -> dict[str, list[float]]:
-    """p95 per size for two people, without and with SQLite planner statistics.
-
-    One database per size, measured round-robin (one call per size and person in turn), so
-    that the machine's drift (a shared VM) hits every size alike: the spread then shows what
-    the table's size does, not which size ran during a slow second. The app never runs
-    ``ANALYZE``, so the first series is what it ships with; the second shows that
-    statistics do not change the plans.
-    """
+def bench_lists(kind: str, folder: Path, sizes: list[int],
+                repeat: int) -> dict[str, list[float]]:
+    """p50/p95 per size of my tasks and the cases list (page 1) for a coordinator and for
+    operator A's worker, the visibility rule applied. One database per size, measured
+    round-robin (one call per size, list and person in turn), so that the machine's drift
+    hits every size alike."""
     with ExitStack() as stack:
-        tables = []
+        dbs = []
         for size in sizes:
-            db = stack.enter_context(database("sqlite", folder, f"tasks-{size}"))
             began = time.perf_counter()
-            table = TaskTable(db)
-            table.grow(size)
-            print(f"  {size:>7} open cases (rows built in {time.perf_counter() - began:.1f} s)",
-                  flush=True)
-            with db.sessions() as session:
-                operator = load_actor(session, table.measured)
-            tables.append((db, {"operator, 50 assigned": operator,
-                                "coordination, offered N/10": db.world.coordinator}))
-        p95s: dict[str, list[float]] = {}
-        for stats in (False, True):
-            for db, _ in tables:
-                with db.engine.connect() as conn:
-                    conn.exec_driver_sql(
-                        "ANALYZE" if stats else "DROP TABLE IF EXISTS sqlite_stat1")
-                    conn.commit()
-                db.engine.dispose()  # new connections read the schema (and statistics) afresh
-            calls = [(size, db, label, actor)
-                     for size, (db, people) in zip(sizes, tables, strict=True)
-                     for label, actor in people.items()]
-            seconds: dict[tuple[int, str], list[float]] = {(c[0], c[2]): [] for c in calls}
-            for round_ in range(repeat + 20):
-                for size, db, label, actor in calls:
-                    begin = time.perf_counter()
-                    with db.sessions() as session:
-                        tasks.my_tasks(session, db.clock, actor)
-                    if round_ >= 20:  # warm-up rounds are not counted
-                        seconds[(size, label)].append(time.perf_counter() - begin)
-            suffix = "after ANALYZE" if stats else "no ANALYZE (as shipped)"
-            for size, db, label, actor in calls:
+            db = stack.enter_context(demo_database(kind, folder, size))
+            print(f"  {size:>7} open cases (demo load + generate in "
+                  f"{time.perf_counter() - began:.1f} s)", flush=True)
+            dbs.append(db)
+        calls = [(db, list_name, label) for db in dbs for list_name in LISTS
+                 for label in PEOPLE]
+        seconds: dict[tuple[int, str, str], list[float]] = {
+            (db.size, n, label): [] for db, n, label in calls}
+        gc.collect()
+        for round_ in range(repeat + 20):
+            for db, list_name, label in calls:
+                begin = time.perf_counter()
                 with db.sessions() as session:
-                    total = tasks.my_tasks(session, db.clock, actor).total
-                values = seconds[(size, label)]
-                series = f"{label}, {suffix}"
-                p95s.setdefault(series, []).append(ms(values, 0.95))
-                print(f"  {size:>7}  {series:<52} sees {total:>6}   p50 {ms(values):6.2f} ms"
-                      f"   p95 {ms(values, 0.95):6.2f} ms", flush=True)
-                if label.startswith("operator"):
-                    print(f"           plan: {plan(db, actor)}")
+                    LISTS[list_name](db, session, db.people[label])
+                if round_ >= 20:  # warm-up rounds are not counted
+                    seconds[(db.size, list_name, label)].append(time.perf_counter() - begin)
+        p95s: dict[str, list[float]] = {}
+        for db, list_name, label in calls:
+            with db.sessions() as session:
+                total = LISTS[list_name](db, session, db.people[label])
+            values = seconds[(db.size, list_name, label)]
+            series = f"{list_name}, {label}"
+            p95s.setdefault(series, []).append(ms(values, 0.95))
+            print(f"  {db.size:>7}  {series:<40} sees {total:>6}   p50 {ms(values):6.2f} ms"
+                  f"   p95 {ms(values, 0.95):6.2f} ms", flush=True)
+        worker = dbs[-1]
+        with worker.sessions() as session:
+            actor = worker.people["operator A's worker"]
+            print(f"  plans at {worker.size} cases, operator A's worker:")
+            print("    my tasks:   " + plan(worker.engine, lambda: LISTS["my tasks"](
+                worker, session, actor), "FROM human_task"))
+            print("    cases list: " + plan(worker.engine, lambda: LISTS["cases list"](
+                worker, session, actor), 'FROM "case"'))
+            print("    its count:  " + plan(worker.engine, lambda: LISTS["cases list"](
+                worker, session, actor), "count(*)", page=False))
         return p95s
 
 
@@ -368,7 +349,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--only", default="abc", help="the parts to run, e.g. b (default abc)")
     args = parser.parse_args()
+    parts = set(args.only)
     backends = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
     sizes = [1_000, 5_000] if args.quick else [1_000, 10_000, 100_000]
     repeat = 50 if args.quick else 300
@@ -376,16 +359,18 @@ def main() -> None:
 
     print("Aiguillage service benchmark (figures only, never asserted)")
     print(f"command: .venv/bin/python bench/services.py{' --quick' if args.quick else ''}"
-          f"{' --no-postgres' if args.no_postgres else ''}")
+          f"{' --no-postgres' if args.no_postgres else ''}"
+          f"{f' --only {args.only}' if args.only != 'abc' else ''}")
     print(f"python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-          f"{os.cpu_count()} CPU, circuit tests/unit/fixtures/mini")
+          f"{os.cpu_count()} CPU; (a), (c) circuit tests/unit/fixtures/mini, (b) the demo")
     with tempfile.TemporaryDirectory(prefix="aiguillage-bench-") as tmp:
         folder = Path(tmp)
-        print(f"\n(a) complete one step (analyse -> decision, arms 2 timers), {repeat} calls;"
-              " ratio = service p50 / (raw p50 + write p50), target <= 2")
-        print(f"  {'database':<12}{'service p50':>12}{'p95':>10}{'raw cycle p50':>15}"
-              f"{'1 write tx p50':>16}{'ratio':>8}")
-        for kind in backends:
+        if "a" in parts:
+            print(f"\n(a) complete one step (analyse -> decision, arms 2 timers), {repeat} "
+                  "calls; ratio = service p50 / (raw p50 + write p50), target <= 2")
+            print(f"  {'database':<12}{'service p50':>12}{'p95':>10}{'raw cycle p50':>15}"
+                  f"{'1 write tx p50':>16}{'ratio':>8}")
+        for kind in backends if "a" in parts else []:
             with database(kind, folder) as db:
                 label = kind
                 if kind == "postgresql":
@@ -397,17 +382,19 @@ def main() -> None:
                       f"{ms(cycle):>12.2f} ms{ms(write):>13.2f} ms"
                       f"{ms(served) / (ms(cycle) + ms(write)):>7.2f}x", flush=True)
 
-        print(f"\n(b) my tasks (page 1, 25 per page, sorted by due date), {repeat} calls "
-              "per size, SQLite")
-        p95s = bench_my_tasks(folder, sizes, repeat)
-        print("  p95 spread across sizes (target <= 20 %; target p95 <= 10 ms):")
-        for series, values in p95s.items():
-            print(f"      {series:<52} {(max(values) / min(values) - 1) * 100:6.0f} %"
-                  f"   worst p95 {max(values):6.2f} ms")
+        for kind in backends if "b" in parts else []:
+            print(f"\n(b) my tasks and the cases list with the visibility rule (page 1, 25 "
+                  f"per page), {repeat} calls per size, list and person, {kind}")
+            p95s = bench_lists(kind, folder, sizes, repeat)
+            print("  p95 spread across sizes (target <= 20 %; target p95 <= 10 ms):")
+            for series, values in p95s.items():
+                print(f"      {series:<40} {(max(values) / min(values) - 1) * 100:6.0f} %"
+                      f"   worst p95 {max(values):6.2f} ms", flush=True)
 
-        print(f"\n(c) timers fired by one scheduler ({fires} due reminders, one per case;"
-              f" target >= 200/s on SQLite), {SWEEPS} sweeps, median")
-        for kind in backends:
+        if "c" in parts:
+            print(f"\n(c) timers fired by one scheduler ({fires} due reminders, one per case;"
+                  f" target >= 200/s on SQLite), {SWEEPS} sweeps, median")
+        for kind in backends if "c" in parts else []:
             with database(kind, folder) as db:
                 runs = [bench_timers(db, fires, sweep) for sweep in range(SWEEPS)]
             rates = sorted(fired / elapsed for fired, elapsed, _ in runs)

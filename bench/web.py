@@ -1,5 +1,6 @@
-"""Page response times at volume, on SQLite: every page of the social worker and the
-coordinator with N synthetic cases (default 100,000).
+"""Page response times at volume, on SQLite: every page of the social worker, the
+coordinator and operator A's worker (a partner: the visibility rule narrows each list to the
+cases their organisation is a party to) with N synthetic cases (default 100,000).
 
 Run: ``.venv/bin/python bench/web.py [--cases 100000]``. It builds a fresh SQLite database
 in a temporary folder (migrations, demo territory, then ``demo generate``), signs in through
@@ -49,6 +50,11 @@ def _overdue_share(session, now, wanted: int) -> None:  # type: ignore[no-untype
     session.commit()
 
 
+def _first(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    return found.group(1) if found else "0"  # none: the page answers 404, shown as such
+
+
 def _time(client, url: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
     samples, status = [], 0
     for _ in range(REPEAT):
@@ -79,14 +85,14 @@ def main() -> None:
           f"{time.perf_counter() - begin:.0f} s")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "SESSION_COOKIE_SECURE": False,
                       "WTF_CSRF_ENABLED": False})
-    for email in ("ts@demo.test", "coord@demo.test"):
+    for email in ("ts@demo.test", "coord@demo.test", "operateur-a@demo.test"):
         client = app.test_client()
         client.post("/connexion", data={"email": email, "password": PASSWORD})
         tasks_page = client.get("/taches/").text
-        task_id = re.search(r'href="/taches/(\d+)"', tasks_page).group(1)  # type: ignore[union-attr]
-        case_id = re.search(r'href="/dossiers/(\d+)"', tasks_page).group(1)  # type: ignore[union-attr]
-        circuit = re.search(r'name="circuit" value="(\d+)"',
-                            client.get("/dossiers/nouveau").text).group(1)  # type: ignore[union-attr]
+        task_id = _first(r'href="/taches/(\d+)"', tasks_page)
+        # a case of their list (for a partner, one their organisation is a party to)
+        case_id = _first(r'href="/dossiers/(\d+)"', client.get("/dossiers/").text)
+        circuit = _first(r'name="circuit" value="(\d+)"', client.get("/dossiers/nouveau").text)
         pages = {
             "my tasks": "/taches/", "my tasks, overdue": "/taches/?echeance=overdue",
             "my tasks, page 50": "/taches/?page=50", "task page": f"/taches/{task_id}",
