@@ -23,7 +23,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import Conflict, ProcessDefinitionError
-from engine.services import circuits, drafts, parsing
+from engine.services import circuits, drafts, parsing, parties
 from engine.services.results import Problem
 from webapp.auth import actor
 from webapp.circuit_form_classes import DeployForm, ImportForm
@@ -115,8 +115,11 @@ def modeler(draft_id: int) -> str:
     """The modeler: diagram, side panel, problems, save and deploy."""
     draft = drafts.get(get_session(), actor(), draft_id)
     deploy = DeployForm(revision=draft.revision)
+    # the parts a lane may give its steps to, for the side panel
+    parts = [{"key": p.key, "label": p.label}
+             for p in parties.parts_of(get_session(), actor(), draft.territory_id)]
     return render_template("circuits/modeler.html", draft=draft, deploy=deploy,
-                           discard=EmptyForm())
+                           discard=EmptyForm(), parts=parts)
 
 
 @bp.get("/brouillons/<int:draft_id>/donnees")

@@ -1,6 +1,6 @@
 // The circuit modeler: bpmn-js modeler (from npm) and our own side panel (plain JS).
-// The panel edits, for the selected element, what circuits need without XML: lane (role),
-// form, deadline, instructions, timer values, gateway conditions; it writes
+// The panel edits, for the selected element, what circuits need without XML: lane (role, and
+// the part of the case its steps go to), form, deadline, instructions, timer values, gateway conditions; it writes
 // <spiffworkflow:properties> through the modeler's moddle and modeling APIs (undoable).
 // Saving posts the XML with the CSRF token; the server checks the circuit and answers with
 // the problems, listed beside the diagram and marked on their elements.
@@ -9,6 +9,8 @@
   var root = document.getElementById("modeleur");
   if (!root || typeof window.BpmnJS !== "function") { return; }
   var T = JSON.parse(document.getElementById("modeleur-textes").textContent);
+  var partsData = document.getElementById("modeleur-parties");
+  var PARTS = partsData ? JSON.parse(partsData.textContent) : [];  // the territory's parts
   var token = document.querySelector("meta[name='csrf-token']").getAttribute("content");
   var statusLine = document.getElementById("modeleur-etat");
   var panel = document.getElementById("mp-proprietes");
@@ -300,6 +302,20 @@
     field(T.role, choose(options, current ? current.label : name, function (v) {
       modeling.updateLabel(element, v);
     }, "mp-role"));
+    // the part of the case its steps go to: only the organisation holding it gets them
+    var part = readProps(element.businessObject).part || "";
+    var parts = [["", T.partNone]].concat(PARTS.map(function (p) { return [p.key, p.label]; }));
+    var declared = PARTS.some(function (p) { return p.key === part; });
+    if (part && !declared) { parts.push([part, part]); }
+    field(T.part, choose(parts, part, function (v) {
+      writeProps(element, { part: v || null });
+    }, "mp-partie"));
+    var help = document.createElement("p");
+    help.className = "help";
+    help.id = "mp-partie-aide";
+    help.textContent = T.partHelp;
+    panel.appendChild(help);
+    document.getElementById("mp-partie").setAttribute("aria-describedby", "mp-partie-aide");
   }
 
   // ---------------------------------------------------------------- element picker
