@@ -119,6 +119,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.step_other_role": (
         "cette étape relève d'un autre rôle",
         "this step belongs to another role"),
+    "svc.step_other_organisation": (
+        "cette étape est confiée à une autre organisation",
+        "this step is given to another organisation"),
+    "svc.step_waits_for_party": (
+        "aucune organisation ne tient encore la partie du dossier à laquelle cette étape "
+        "revient : désignez-la d'abord",
+        "no organisation holds the part of the case this step goes to yet: name it first"),
+    "svc.assignee_other_organisation": (
+        "cette personne n'a pas le rôle de l'étape dans l'organisation à laquelle elle revient",
+        "this person does not hold the step's role in the organisation it goes to"),
     "svc.only_holder_unclaims": (
         "seule la personne qui la tient peut rendre cette étape",
         "only the person holding this step can give it back"),

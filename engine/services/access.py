@@ -313,3 +313,34 @@ def may_record_consent(session: Session, actor: Actor, case_id: int, territory_i
         CaseParty.case_id == case_id, CaseParty.part == REFERRER_PART,
         CaseParty.until.is_(None), CaseParty.organisation_id.in_(orgs)))))
 
+
+# --------------------------------------------------------------------------- steps of a party
+#
+# A step of a lane bound to a part of the case (``human_task.part``) is offered to the people
+# of the organisation holding that part (``human_task.organisation_id``) who hold its role;
+# while no organisation holds it, to nobody (coordinators see it waiting on the case page and
+# may assign it once a party is set). A step of an unbound lane: to the role in the territory.
+
+
+def offered_to(actor: Actor, territory_id: int, role: str | None, part: str | None,
+               organisation_id: int | None) -> bool:
+    """Is an unassigned step of ``role`` (bound to ``part``, whose holder is
+    ``organisation_id``) offered to the actor?"""
+    if actor.is_system:
+        return True
+    if role is None or role not in actor.roles_in(territory_id):
+        return False
+    if part is None:
+        return True
+    return organisation_id in actor.organisations.get(territory_id, frozenset())
+
+
+def may_work_on(actor: Actor, territory_id: int, role: str | None, assignee_id: int | None,
+                part: str | None, organisation_id: int | None) -> bool:
+    """May the actor claim or complete a step: held by them, or unassigned and offered to
+    them (``offered_to``)?"""
+    if actor.is_system:
+        return True
+    if assignee_id is not None:
+        return assignee_id == actor.user_id
+    return offered_to(actor, territory_id, role, part, organisation_id)

@@ -6,6 +6,9 @@ referrer and the platform at case start), by a form answer (a property with
 page. Each part has at most one current organisation; a change ends the current row and adds
 one, dated, with its reason, set by whom; every change is audited (``case.party_set``,
 ``case.party_end``).
+
+The open steps of a lane bound to a part follow the party: a change offers them to the new
+organisation (an end, to nobody until another holds the part), in the same unit of work.
 """
 
 from __future__ import annotations
@@ -16,14 +19,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.forms import Choice, FormSpec
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
-from engine.persistence.models import Case, CaseParty, Organisation, Territory
+from engine.persistence.models import (
+    Case,
+    CaseParty,
+    HumanTask,
+    Membership,
+    Organisation,
+    Territory,
+    User,
+)
+from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, runtime
 from engine.services.access import Actor, require_coordinator, require_member
 
@@ -134,6 +146,7 @@ def end_party(session: Session, clock: Clock, actor: Actor, case_id: int, part: 
                      case_id=case.id, part=part, organisation_id=row.organisation_id,
                      reason=reason, name=_named(session, case.territory_id, part,
                                                 organisation.name if organisation else ""))
+        reroute(session, clock, actor, case, part, None)
 
 
 def record(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
@@ -161,11 +174,45 @@ def record(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
         row.until, row.ended_by_id, row.end_reason = now, actor.user_id, reason
     session.add(CaseParty(case_id=case.id, part=part, organisation_id=organisation_id,
                           since=now, set_by_id=actor.user_id, reason=reason))
+    # written now: a step that becomes ready later in this unit of work asks the table who
+    # holds its part (the row sync reads with the connection, without autoflush)
+    session.flush()
     audit.record(session, clock, actor, "case.party_set", territory_id=case.territory_id,
                  case_id=case.id, part=part, organisation_id=organisation_id,
                  previous=row.organisation_id if row else None, reason=reason,
                  name=_named(session, case.territory_id, part, organisation.name))
+    reroute(session, clock, actor, case, part, organisation_id)
     return True
+
+
+def reroute(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
+            organisation_id: int | None) -> None:
+    """Offer the case's open steps bound to ``part`` to ``organisation_id`` (None: to nobody,
+    until an organisation holds the part again), inside the caller's unit of work. A step
+    held by someone who does not hold its role in that organisation is given back (audited
+    as ``task.unclaim``, with the reason)."""
+    steps = session.execute(select(HumanTask.id, HumanTask.role, HumanTask.assignee_id,
+                                   HumanTask.bpmn_id, HumanTask.name).where(
+        HumanTask.case_id == case.id, HumanTask.status == TaskStatus.OPEN,
+        HumanTask.part == part)).all()
+    if not steps:
+        return
+    members = set() if organisation_id is None else set(session.execute(
+        select(Membership.user_id, Membership.role).join(User, User.id == Membership.user_id)
+        .where(Membership.territory_id == case.territory_id, User.active.is_(True),
+               Membership.organisation_id == organisation_id,
+               Membership.user_id.in_({s.assignee_id for s in steps if s.assignee_id}))).all())
+    released = [s for s in steps if s.assignee_id is not None
+                and (s.assignee_id, s.role) not in members]
+    session.execute(update(HumanTask).where(HumanTask.id.in_([s.id for s in steps]))
+                    .values(organisation_id=organisation_id))
+    if released:
+        session.execute(update(HumanTask).where(HumanTask.id.in_([s.id for s in released]))
+                        .values(assignee_id=None))
+    for step in released:
+        audit.record(session, clock, actor, "task.unclaim", territory_id=case.territory_id,
+                     case_id=case.id, task=step.bpmn_id, name=step.name,
+                     previous=step.assignee_id, reason="party")
 
 
 def _named(session: Session, territory_id: int, part: str, organisation: str) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import and_, bindparam, func, null, or_, select, union_all
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -25,6 +28,9 @@ from engine.services.access import (
     can_work_on,
     case_view,
     data_categories,
+    may_work_on,
+    name_shown,
+    offered_to,
     require_coordinator,
 )
 from engine.services.listing import summary_of, task_item, task_items
@@ -40,14 +46,18 @@ SORTS = {"due": (HumanTask.due_sort, HumanTask.id),
 def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | None = None,
              step: str | None = None, due: Due = None, assigned: bool | None = None,
              sort: str = "due", page: int = 1, per_page: int = 25) -> Page[TaskItem]:
-    """Open steps assigned to me, or offered to my roles in my territories (reads the
-    ``human_task`` table only: no workflow is loaded).
+    """Open steps assigned to me, or offered to me: to one of my roles in my territories,
+    for a lane bound to no part; to one of my roles in my organisation, for a lane bound to a
+    part my organisation holds in the case (reads the ``human_task`` table only: no workflow
+    is loaded). The household's name is shown as ``access.name_shown`` says (else None).
 
-    Each source (assigned to me; offered to one role of one territory) is read in order on
-    its own index and cut at the page's end, then the sources are merged: the cost follows
-    the page, not the number of open steps in the territory. The count reads at most
-    ``COUNT_CAP + 1`` index entries per source. Two statements in all, built once per shape
-    of query (building costs SQLAlchemy more than running them).
+    Each source (assigned to me; offered to one role of one territory; offered to one role
+    of one organisation of mine there) is read in order on its own index and cut at the
+    page's end, then the sources are merged: the cost follows the page, not the number of
+    open steps in the territory. The count reads at most ``COUNT_CAP + 1`` index entries
+    per source. Two statements in all, built once per shape of query (building costs
+    SQLAlchemy more than running them); only the name's column, which depends on the
+    reader, is added to the page statement per call.
     """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(page, 1)
@@ -60,13 +70,19 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
     mine = assigned in (None, True) and actor.user_id is not None
     if assigned not in (None, False):
         offered = []
+    bound = [(t, role, o) for t, role in offered
+             for o in sorted(actor.organisations.get(t, frozenset()))]
     for n, (territory_id, role) in enumerate(offered):
         params[f"t{n}"], params[f"r{n}"] = territory_id, role
+    for n, (territory_id, role, organisation_id) in enumerate(bound):
+        params[f"bt{n}"], params[f"br{n}"], params[f"bo{n}"] = territory_id, role, organisation_id
     if not (actor.is_system or mine or offered):
         return Page([], 0, page, per_page)
-    shape = _Shape(actor.is_system, mine, len(offered), circuit_id is not None, bool(step), due,
-                   sort if sort in SORTS else "due")
+    shape = _Shape(actor.is_system, mine, len(offered), len(bound), circuit_id is not None,
+                   bool(step), due, sort if sort in SORTS else "due")
     listed, counted = _statements(shape)
+    if not actor.is_system:
+        listed = _named(listed, actor, now)
     connection = session.connection()
     total = min(connection.execute(counted, params).scalar_one(), COUNT_CAP + 1)
     items = [TaskItem(*row) for row in connection.execute(listed, params)]
@@ -79,7 +95,8 @@ class _Shape:
 
     system: bool
     mine: bool
-    offered: int
+    offered: int  # sources offered to a role of a territory (unbound lanes)
+    bound: int  # sources offered to a role of an organisation (lanes bound to a part)
     circuit: bool
     step: bool
     due: Due
@@ -90,6 +107,18 @@ _LISTED = (HumanTask.id, HumanTask.case_id, Case.reference, Case.household_name,
            HumanTask.circuit_id, Circuit.title, HumanTask.bpmn_id, HumanTask.name,
            HumanTask.role, HumanTask.lane, HumanTask.assignee_id, HumanTask.ready_at,
            HumanTask.due_at, HumanTask.status)  # TaskItem's fields, in order
+_NAME = _LISTED.index(Case.household_name)
+
+
+def _named(listed: Any, actor: Actor, now: datetime) -> Any:
+    """The page statement with the household's name only where the reader may know it
+    (per territory of theirs: ``access.name_shown``, plain true for coordination)."""
+    shown = [and_(Case.territory_id == t, name_shown(actor, t, Case.id, now))
+             for t in actor.territories()]
+    name = sql_case((or_(*shown), Case.household_name), else_=null()) if shown else null()
+    columns: list[Any] = list(_LISTED)
+    columns[_NAME] = name.label("household_name")
+    return listed.with_only_columns(*columns, maintain_column_froms=False)
 
 
 @lru_cache(maxsize=256)
@@ -107,8 +136,15 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
     sources: list[list[Any]] = [[]] if shape.system else []  # the system sees every step
     if shape.mine:
         sources.append([HumanTask.assignee_id == bindparam("me")])
+    # a lane bound to no part (``part`` is the index's last column: read on the index)
     sources += [[HumanTask.territory_id == bindparam(f"t{n}"), HumanTask.role == bindparam(f"r{n}"),
-                 HumanTask.assignee_id.is_(None)] for n in range(shape.offered)]
+                 HumanTask.organisation_id.is_(None), HumanTask.assignee_id.is_(None),
+                 HumanTask.part.is_(None)] for n in range(shape.offered)]
+    # a lane bound to a part an organisation of mine holds in the case
+    sources += [[HumanTask.territory_id == bindparam(f"bt{n}"),
+                 HumanTask.role == bindparam(f"br{n}"),
+                 HumanTask.organisation_id == bindparam(f"bo{n}"),
+                 HumanTask.assignee_id.is_(None)] for n in range(shape.bound)]
     order = SORTS[shape.sort]
     keys = [getattr(o, "element", o) for o in order]
     parts = [select(HumanTask.id, *[k.label(f"k{i}") for i, k in enumerate(keys)])
@@ -146,14 +182,16 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
     """Take an offered step.
 
     :raises Conflict: someone else holds it.
-    :raises PermissionDenied: the step's role is not the actor's.
+    :raises PermissionDenied: the step is not offered to the actor (another role, or a lane
+        bound to a part another organisation holds); the refusal is audited.
+    :raises NotFound: unknown step, or its case is out of the actor's reach (audited).
     """
-    with transaction(session):
+    with _refusals_audited(session, clock, actor, task_id, "claim"), transaction(session):
         row = _open_task(session, actor, task_id)
         if row.assignee_id not in (None, actor.user_id):
             raise Conflict(code="svc.step_taken")
-        if row.role not in actor.roles_in(row.territory_id):
-            raise PermissionDenied(code="svc.step_other_role")
+        if not offered_to(actor, row.territory_id, row.role, row.part, row.organisation_id):
+            _refuse(session, clock, actor, row.case_id, row.territory_id, row.role)
         row.assignee_id = actor.user_id
         audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name)
@@ -161,10 +199,15 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
 
 
 def unclaim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskItem:
-    """Give a step back to its role (its holder, or a coordinator)."""
-    with transaction(session):
+    """Give a step back to its role (its holder, or a coordinator).
+
+    :raises PermissionDenied: neither its holder nor a coordinator (audited).
+    :raises NotFound: unknown step, or its case is out of the actor's reach (audited).
+    """
+    with _refusals_audited(session, clock, actor, task_id, "unclaim"), transaction(session):
         row = _open_task(session, actor, task_id)
         if row.assignee_id != actor.user_id and not actor.is_coordinator(row.territory_id):
+            case_view(session, actor, row.case_id, row.territory_id, clock.now())  # reach
             raise PermissionDenied(code="svc.only_holder_unclaims")
         row.assignee_id = None
         audit.record(session, clock, actor, "task.unclaim", territory_id=row.territory_id,
@@ -174,19 +217,26 @@ def unclaim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskI
 
 def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
            user_id: int) -> TaskItem:
-    """Coordinator: give (or move) a step to someone holding its role in the territory.
+    """Coordinator: give (or move) a step to someone holding its role in the territory (and,
+    for a lane bound to a part, in the organisation holding that part).
 
-    :raises Conflict: that person does not hold the step's role there.
+    :raises PermissionDenied: the actor does not coordinate the territory (audited).
+    :raises Conflict: that person does not hold the step's role there (or not in that
+        organisation), or no organisation holds the step's part yet.
     """
-    with transaction(session):
+    with _refusals_audited(session, clock, actor, task_id, "assign"), transaction(session):
         row = _open_task(session, actor, task_id)
         require_coordinator(actor, row.territory_id)
+        if row.part is not None and row.organisation_id is None:
+            raise Conflict(code="svc.step_waits_for_party")
         holds = session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
                                .where(Membership.user_id == user_id, User.active.is_(True),
                                       Membership.territory_id == row.territory_id,
-                                      Membership.role == row.role))
+                                      Membership.role == row.role,
+                                      *_of_holder(row)).limit(1))
         if holds is None:
-            raise Conflict(code="svc.assignee_lacks_role")
+            raise Conflict(code="svc.assignee_lacks_role" if row.part is None
+                           else "svc.assignee_other_organisation")
         previous, row.assignee_id = row.assignee_id, user_id
         audit.record(session, clock, actor, "task.assign", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name, to=user_id,
@@ -194,16 +244,22 @@ def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
         return task_items(session, [row])[0]
 
 
+def _of_holder(row: HumanTask) -> list[Any]:
+    """The membership condition of a bound step: in the organisation holding its part."""
+    return [] if row.part is None else [Membership.organisation_id == row.organisation_id]
+
+
 def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
              data: Mapping[str, Any]) -> TaskItem | None:
     """Complete a step with its form data; return the case's next step for the same actor.
 
     :raises InvalidTransition: the step is already completed (double submit) or gone.
-    :raises PermissionDenied: the step belongs to someone else or another role.
+    :raises PermissionDenied: the step belongs to someone else, another role, or another
+        organisation (audited, as a refusal out of the case's reach is).
     :raises FormInvalid: the data fails the form; nothing is written.
     :raises ConcurrentUpdate: the case changed meanwhile.
     """
-    with transaction(session):
+    with _refusals_audited(session, clock, actor, task_id, "complete"), transaction(session):
         case = runtime.lock(session, task_id=task_id)
         if case is None or not actor.is_member(case.territory_id):
             raise NotFound(code="svc.step_not_found")
@@ -212,8 +268,10 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         row = next((s for s in steps if s.id == task_id), None)
         if row is None or case.status != CaseStatus.OPEN:
             raise InvalidTransition(code="svc.step_done")
-        if not can_work_on(actor, row.territory_id, row.role, row.assignee_id):
-            raise PermissionDenied(code="svc.step_held")
+        if not may_work_on(actor, row.territory_id, row.role, row.assignee_id, row.part,
+                           row.organisation_id):
+            _refuse(session, clock, actor, case.id, case.territory_id, row.role,
+                    held=row.assignee_id is not None)
         instance = runtime.load(session, case, clock)
         armed = [(t.id, t.due_at) for t in instance.waiting_timers()]  # as the rows say
         instance.complete(row.spiff_task_id, data)
@@ -229,11 +287,47 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
         for step in saved.steps:
-            if can_work_on(actor, step.territory_id, step.role, step.assignee_id):
+            if may_work_on(actor, step.territory_id, step.role, step.assignee_id, step.part,
+                           step.organisation_id):
                 title = session.scalar(select(Circuit.title).where(
                     Circuit.id == step.circuit_id))
                 return task_item(step, case, title or "")
         return None
+
+
+def _refuse(session: Session, clock: Clock, actor: Actor, case_id: int, territory_id: int,
+            role: str | None, held: bool = False) -> NoReturn:
+    """Refuse a step the actor may not act on: as "not found" when its case is out of their
+    reach (no existence leak), else as not theirs (someone else holds it, another role, or
+    another organisation).
+
+    :raises NotFound:
+    :raises PermissionDenied:
+    """
+    case_view(session, actor, case_id, territory_id, clock.now())  # NotFound when out of reach
+    raise PermissionDenied(code="svc.step_held" if held
+                           else "svc.step_other_role" if role not in actor.roles_in(territory_id)
+                           else "svc.step_other_organisation")
+
+
+@contextmanager
+def _refusals_audited(session: Session, clock: Clock, actor: Actor, task_id: int,
+                      attempt: str) -> Iterator[None]:
+    """Audit a refused attempt on an existing step (after the rollback: nothing else stays):
+    who tried what on which step, and why (the refusal's code)."""
+    try:
+        yield
+    except (NotFound, PermissionDenied) as exc:
+        step = session.execute(select(HumanTask.territory_id, HumanTask.case_id,
+                                      HumanTask.bpmn_id, HumanTask.name)
+                               .where(HumanTask.id == task_id)).one_or_none()
+        if step is not None:
+            with transaction(session):
+                audit.record(session, clock, actor, "task.refused",
+                             territory_id=step.territory_id, case_id=step.case_id,
+                             task=step.bpmn_id, name=step.name, attempt=attempt,
+                             reason=exc.code)
+        raise
 
 
 def _task(session: Session, actor: Actor, task_id: int) -> HumanTask:

@@ -88,12 +88,15 @@ def test_bad_completions_are_refused_and_write_nothing(session: Session, clock: 
     before = _counts(session)
     with pytest.raises(NotFound):
         tasks.complete(session, clock, world.coordinator, 999_999, {})
-    with pytest.raises(PermissionDenied):
+    # another role's step, on a case out of the operator's reach: as if it did not exist
+    with pytest.raises(NotFound):
         tasks.complete(session, clock, world.operator, task.id, {"mesure": "avdl"})
     with pytest.raises(FormInvalid) as caught:
         tasks.complete(session, clock, world.coordinator, task.id, {"mesure": "nope"})
     assert caught.value.errors == {"mesure": ["Choisissez une des valeurs proposées."]}
-    assert _counts(session) == before
+    refused = session.scalars(select(AuditEvent.action).order_by(AuditEvent.id.desc())).first()
+    assert refused == "task.refused"  # the forged attempt, and nothing else
+    assert _counts(session) == (*before[:3], before[3] + 1, before[4])
     tasks.complete(session, clock, world.coordinator, task.id, {"mesure": "avdl"})
     after = _counts(session)
     with pytest.raises(InvalidTransition, match="déjà terminée"):
@@ -115,9 +118,10 @@ def test_claim_unclaim_and_assign(session: Session, clock: FixedClock, world: Wo
     with pytest.raises(Conflict):
         tasks.claim(session, clock, second, decision.id)
     assert tasks.my_tasks(session, clock, second).total == 0
-    with pytest.raises(PermissionDenied):
+    # held by someone else, on a case out of the second operator's reach: not found
+    with pytest.raises(NotFound):
         tasks.complete(session, clock, second, decision.id, {"decision": "acceptee"})
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         tasks.unclaim(session, clock, second, decision.id)
     with pytest.raises(PermissionDenied):
         tasks.assign(session, clock, world.operator, decision.id, second.user_id)

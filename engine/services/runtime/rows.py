@@ -31,6 +31,7 @@ from engine.services.runtime.statements import (
     CANCEL_STEPS,
     CASE_WRITES,
     CLOSE_TIMERS,
+    HOLDERS,
     OPEN_STEPS,
     SAVE_CASE,
     STEP_COLUMNS,
@@ -61,6 +62,8 @@ class Step:
     due_sort: datetime
     overdue_noticed_at: datetime | None = None
     status: str = TaskStatus.OPEN
+    part: str | None = None  # the part its lane is bound to (None: offered to the role)
+    organisation_id: int | None = None  # the organisation holding that part (None: waiting)
 
     def row(self, **changes: Any) -> dict[str, Any]:
         """The whole row as it must be written (an upsert sets every column)."""
@@ -114,22 +117,34 @@ def sync_tasks(session: Session, case: Case, instance: Instance, rows: Sequence[
     gone = [r.id for r in rows if r.spiff_task_id not in ready]
     if gone:
         session.connection().execute(CANCEL_STEPS, {"ids": gone})
+    fresh = [v for task_id, v in ready.items() if task_id not in known]
+    moved = any(known[task_id].part != v.part for task_id, v in ready.items()
+                if task_id in known)
+    # only a step of a bound lane asks who holds its part: the others cost no statement
+    holders = _holders(session, case.id) if any(v.part for v in fresh) or moved else {}
     out: list[Step] = []
     for task_id, view in ready.items():
         row = known.get(task_id)
         if row is None:
             continue
-        if (row.name, row.lane, row.role, row.form) != (view.name[:300], view.lane, view.role,
-                                                        view.form):
-            # a move to another version may rename a step or change its lane
+        if (row.name, row.lane, row.role, row.form, row.part) != (
+                view.name[:300], view.lane, view.role, view.form, view.part):
+            # a move to another version may rename a step or change its lane, and so its
+            # part: it is then offered to the organisation holding the new one (a person it
+            # was entrusted to keeps it: the move is an administrator's explicit act)
+            row = replace(row, part=view.part,
+                          organisation_id=holders.get(view.part) if view.part else None) \
+                if row.part != view.part else row
             session.connection().execute(update(TASKS).where(TASKS.c.id == row.id).values(
-                name=view.name[:300], lane=view.lane, role=view.role, form=view.form))
+                name=view.name[:300], lane=view.lane, role=view.role, form=view.form,
+                part=row.part, organisation_id=row.organisation_id))
         out.append(row)
     new = [Step(id=0, case_id=case.id, circuit_id=case.circuit_id,
                 territory_id=case.territory_id, spiff_task_id=v.id, bpmn_id=v.bpmn_id,
                 name=v.name[:300], role=v.role, lane=v.lane, form=v.form, assignee_id=None,
-                ready_at=v.ready_at, due_at=v.due_at, due_sort=v.due_at or NO_DEADLINE)
-           for task_id, v in ready.items() if task_id not in known]
+                ready_at=v.ready_at, due_at=v.due_at, due_sort=v.due_at or NO_DEADLINE,
+                part=v.part, organisation_id=holders.get(v.part) if v.part else None)
+           for v in fresh]
     # One statement for the step just completed and the steps now ready: an upsert, so that
     # a step a repair made ready again reopens its own row.
     values = ([dict(done)] if done else []) + [step.row() for step in new]
@@ -138,6 +153,13 @@ def sync_tasks(session: Session, case: Case, instance: Instance, rows: Sequence[
         ids = dict((spiff, i) for i, spiff in session.connection().execute(statement, values))
         out += [replace(step, id=ids[step.spiff_task_id]) for step in new]
     return sorted(out, key=lambda s: (s.ready_at, s.id))
+
+
+def _holders(session: Session, case_id: int) -> dict[str, int]:
+    """Part → the organisation holding it in the case now (parties recorded in this unit of
+    work are flushed by ``parties.record``)."""
+    rows = session.connection().execute(HOLDERS, {"case_id": case_id})
+    return {part: organisation_id for part, organisation_id in rows}
 
 
 def sync_timers(session: Session, case: Case, instance: Instance, now: datetime,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from engine.persistence.db import UtcDateTime, table, upsert
 from engine.persistence.models import (
     Case,
+    CaseParty,
     CaseState,
     CircuitVersion,
     HumanTask,
@@ -39,7 +40,7 @@ STEP_COLUMNS = (HumanTask.id, HumanTask.case_id, HumanTask.circuit_id, HumanTask
                 HumanTask.spiff_task_id, HumanTask.bpmn_id, HumanTask.name, HumanTask.role,
                 HumanTask.lane, HumanTask.form, HumanTask.assignee_id, HumanTask.ready_at,
                 HumanTask.due_at, HumanTask.due_sort, HumanTask.overdue_noticed_at,
-                HumanTask.status)
+                HumanTask.status, HumanTask.part, HumanTask.organisation_id)
 TIMER_COLUMNS = (TimerRow.id, TimerRow.case_id, TimerRow.spiff_task_id, TimerRow.bpmn_id,
                  TimerRow.due_at, TimerRow.status, TimerRow.lease_owner, TimerRow.lease_until)
 
@@ -69,6 +70,9 @@ STATE = (select(CaseState.state, CircuitVersion.checksum)
 CHECKSUM = select(CircuitVersion.checksum).where(CircuitVersion.id == bindparam("version_id"))
 OPEN_STEPS = select(*STEP_COLUMNS).where(HumanTask.case_id == bindparam("case_id"),
                                           HumanTask.status == TaskStatus.OPEN)
+# the organisations currently holding a part of the case (the steps of bound lanes go there)
+HOLDERS = select(CaseParty.part, CaseParty.organisation_id).where(
+    CaseParty.case_id == bindparam("case_id"), CaseParty.until.is_(None))
 ARMED = select(*TIMER_COLUMNS).where(
     TimerRow.case_id == bindparam("case_id"),
     TimerRow.status.in_(ARMED_STATUSES) | (TimerRow.id == bindparam("also"))
