@@ -102,6 +102,12 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("team.set_referent", "POST"): Expect(COORDINATION_ACT),
     ("team.end_referent", "POST"): Expect(COORDINATION_ACT),
     ("team.without_referent", "GET"): Expect(COORDINATION),
+    # the household's consent: coordination and the referrer (the partner's organisation)
+    # record and withdraw it, the worker may not; withdrawing where nothing is in force (the
+    # case without consent) is a stale page (409)
+    ("consent.record", "POST"): Expect((ANON, 403, 302, 302, 302)),
+    ("consent.withdraw", "POST"): Expect((ANON, 403, 409, 409, 409),
+                                         consent=(ANON, 403, 302, 302, 302)),
     # steps
     ("tasks.index", "GET"): Expect(members(200)),
     # a step of the coordination: its page is for those who act on it
@@ -261,6 +267,9 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
         "team.end_party": {"part": "operator", "reason": "Fin"},
         "team.set_referent": {"user_id": coordinator, "reason": "Accueil"},
         "team.end_referent": {"reason": "Fin"},
+        "consent.record": {"parts": "operator", "purpose": "assessment",
+                           "categories": "identity", "basis": "signed"},
+        "consent.withdraw": {"part": "operator", "reason": "Retrait"},
         "circuits.deploy": {"revision": revision, "note": "essai"},
         "circuits.variant": {"key": "coordination"},
         "circuits.import_files": {"key": "importe", "title": "Importé"},

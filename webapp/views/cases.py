@@ -25,6 +25,7 @@ from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.form_classes import CloseForm, EmptyForm, SearchForm
 from webapp.inputs import MAX_PAGE, int_arg
+from webapp.views.consent import consent_context
 
 bp = Blueprint("cases", __name__, url_prefix="/dossiers")
 STATUSES = {CaseStatus.OPEN: lazy_gettext("En cours"),
@@ -107,7 +108,7 @@ def show(case_id: int) -> str:
     panel = None if detail.minimal else team.panel(get_session(), clock(), actor(), case_id)
     return render_template("cases/show.html", detail=detail, statuses=STATUSES,
                            close=CloseForm(), now=clock().now(), panel=panel,
-                           form=EmptyForm(),
+                           form=EmptyForm(), **consent_context(case_id),
                            can_close=actor().is_coordinator(detail.summary.territory_id))
 
 
