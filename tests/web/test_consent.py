@@ -1,6 +1,7 @@
 """The « Consentement de la personne » section of the case page (issue #12, item 4): the
 decisions in words, the forms to record and withdraw, refusals in French with nothing
-stored, forged POSTs refused and audited, and a withdrawal read by the very next page."""
+stored, forged POSTs refused and audited, and a withdrawal read by the very next page.
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ class Place:
 
 
 @pytest.fixture
-def place(app: Flask, clock: FixedClock, tmp_path: Path) -> Place:
+def place(any_app: Flask, clock: FixedClock, tmp_path: Path) -> Place:
     """The small circuit with parts and a consent field on the analysis; a case opened by
-    the CCAS (referrer) and oriented to operator A; people of A and B."""
+    the CCAS (referrer) and oriented to operator A; people of A and B (SQLite, then
+    PostgreSQL)."""
+    app = any_app
     folder = tmp_path / "mini"
     shutil.copytree(MINI, folder)
     saisine = folder / "forms" / "mini-saisine.json"
