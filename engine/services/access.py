@@ -243,6 +243,21 @@ def require_admin(actor: Actor, territory_id: int) -> None:
         raise PermissionDenied(code="svc.admins_only")
 
 
+def require_case_coordinator(session: Session, actor: Actor, case_id: int, territory_id: int,
+                             now: datetime, admin: bool = False) -> None:
+    """Refuse a coordination-only (or, with ``admin``, administration-only) action on a case:
+    as "not found" to someone the case is out of reach of (no existence leak), else as a
+    lack of right.
+
+    :raises NotFound:
+    :raises PermissionDenied:
+    """
+    if actor.is_admin(territory_id) if admin else actor.is_coordinator(territory_id):
+        return
+    case_view(session, actor, case_id, territory_id, now)
+    raise PermissionDenied(code="svc.admins_only" if admin else "svc.coordination_only")
+
+
 def administered(actor: Actor) -> frozenset[int]:
     """Territories where the actor holds the administrator role (none for the system)."""
     return frozenset(t for t, roles in actor.roles.items() if ADMIN_ROLE in roles)

@@ -37,8 +37,7 @@ from engine.services.access import (
     case_view,
     data_categories,
     name_shown,
-    require_admin,
-    require_coordinator,
+    require_case_coordinator,
     require_member,
 )
 from engine.services.listing import bounded, summary_of, task_items
@@ -259,7 +258,7 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
         raise InvalidInput(code="svc.reason_too_long", maximum=MAX_REASON)
     with transaction(session):
         case = _case(session, actor, case_id, lock=True)
-        require_coordinator(actor, case.territory_id)
+        require_case_coordinator(session, actor, case.id, case.territory_id, clock.now())
         if case.status != CaseStatus.OPEN:
             raise InvalidTransition(code="svc.case_not_open")
         case.status = CaseStatus.CANCELLED if cancel else CaseStatus.CLOSED
@@ -292,17 +291,20 @@ def repair_page(session: Session, clock: Clock, actor: Actor,
     :raises NotFound: unknown case or outside the actor's territories.
     :raises PermissionDenied: the actor does not administer the case's territory.
     """
-    steps = steps_done(session, actor, case_id)
+    steps = steps_done(session, clock, actor, case_id)
     return get(session, clock, actor, case_id), steps
 
 
-def steps_done(session: Session, actor: Actor, case_id: int) -> list[tuple[str, str]]:
+def steps_done(session: Session, clock: Clock, actor: Actor,
+               case_id: int) -> list[tuple[str, str]]:
     """(BPMN id, name) of the steps a case completed, for the reset choice (administrators).
 
+    :raises NotFound: unknown case, or out of the actor's reach.
     :raises PermissionDenied: the actor does not administer the case's territory.
     """
     case = _case(session, actor, case_id)
-    require_admin(actor, case.territory_id)
+    require_case_coordinator(session, actor, case.id, case.territory_id, clock.now(),
+                             admin=True)
     rows = session.execute(select(HumanTask.bpmn_id, HumanTask.name).where(
         HumanTask.case_id == case.id, HumanTask.status == TaskStatus.COMPLETED)
         .order_by(HumanTask.completed_at)).all()
@@ -318,7 +320,8 @@ def reset(session: Session, clock: Clock, actor: Actor, case_id: int, step: str)
     """
     with transaction(session):
         case = _case(session, actor, case_id, lock=True)
-        require_admin(actor, case.territory_id)
+        require_case_coordinator(session, actor, case.id, case.territory_id, clock.now(),
+                                 admin=True)
         instance = runtime.load(session, case, clock)
         instance.reset_to(step)
         if case.status != CaseStatus.OPEN:

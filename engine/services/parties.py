@@ -37,11 +37,17 @@ from engine.persistence.models import (
 )
 from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, runtime
-from engine.services.access import Actor, require_coordinator, require_member
+from engine.services.access import (
+    Actor,
+    require_case_coordinator,
+    require_coordinator,
+    require_member,
+)
 
 MAX_REASON = 500  # case_party.reason
 PLATFORM_KIND = "plateforme"  # the organisation kind of the territory's coordination
-REFERRER, PLATFORM = "referrer", "platform"
+REFERRER, PLATFORM, LANDLORD = "referrer", "platform", "landlord"
+LANDLORD_KIND = "bailleur"  # the organisation kind of a social landlord
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ def set_party(session: Session, clock: Clock, actor: Actor, case_id: int, part: 
     reason = checked_reason(reason)
     with transaction(session):
         case = case_for(session, actor, case_id, lock=True)
-        require_coordinator(actor, case.territory_id)
+        require_case_coordinator(session, actor, case.id, case.territory_id, clock.now())
         if not record(session, clock, actor, case, part, organisation_id, reason):
             raise Conflict(code="svc.party_unchanged")
     return next(p for p in current(session, actor, case_id) if p.part == part)
@@ -136,7 +142,7 @@ def end_party(session: Session, clock: Clock, actor: Actor, case_id: int, part: 
     reason = checked_reason(reason)
     with transaction(session):
         case = case_for(session, actor, case_id, lock=True)
-        require_coordinator(actor, case.territory_id)
+        require_case_coordinator(session, actor, case.id, case.territory_id, clock.now())
         row = _holding(session, case.id, part)
         if row is None:
             raise Conflict(code="svc.party_not_set")
@@ -223,12 +229,19 @@ def _named(session: Session, territory_id: int, part: str, organisation: str) ->
 
 def at_start(session: Session, clock: Clock, actor: Actor, case: Case) -> None:
     """The circuit's parties of a new case: the referrer is the organisation of the person
-    who opens it (when they have exactly one there), the platform the territory's active
-    coordination organisation (kind ``plateforme``), each when the territory declares it."""
+    who opens it (when they have exactly one there), and its landlord too when that
+    organisation is a social landlord (kind ``bailleur``: a landlord signals its own tenant);
+    the platform the territory's active coordination organisation (kind ``plateforme``);
+    each when the territory declares it."""
     keys = {p.key for p in _parts(session, case.territory_id)}
     mine = sorted(actor.organisations.get(case.territory_id, frozenset()))
-    if REFERRER in keys and len(mine) == 1 and _active(session, mine[0]):
+    opener = session.execute(select(Organisation.active, Organisation.kind).where(
+        Organisation.id == mine[0])).one_or_none() if len(mine) == 1 else None
+    if REFERRER in keys and opener is not None and opener.active:
         record(session, clock, actor, case, REFERRER, mine[0], "Ouverture du dossier")
+    if LANDLORD in keys and opener is not None and opener.active and \
+            opener.kind == LANDLORD_KIND:
+        record(session, clock, actor, case, LANDLORD, mine[0], "Signalement du bailleur")
     if PLATFORM in keys:
         platform = session.scalar(select(Organisation.id).where(
             Organisation.territory_id == case.territory_id, Organisation.active.is_(True),

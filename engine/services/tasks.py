@@ -31,7 +31,7 @@ from engine.services.access import (
     may_work_on,
     name_shown,
     offered_to,
-    require_coordinator,
+    require_case_coordinator,
 )
 from engine.services.listing import summary_of, task_item, task_items
 from engine.services.results import COUNT_CAP, DUE_SOON, Page, Person, TaskDetail, TaskItem
@@ -226,7 +226,7 @@ def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
     """
     with _refusals_audited(session, clock, actor, task_id, "assign"), transaction(session):
         row = _open_task(session, actor, task_id)
-        require_coordinator(actor, row.territory_id)
+        require_case_coordinator(session, actor, row.case_id, row.territory_id, clock.now())
         if row.part is not None and row.organisation_id is None:
             raise Conflict(code="svc.step_waits_for_party")
         holds = session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)

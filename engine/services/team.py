@@ -30,7 +30,12 @@ from engine.persistence.models import (
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, parties
-from engine.services.access import Actor, case_view, require_coordinator
+from engine.services.access import (
+    Actor,
+    case_view,
+    require_case_coordinator,
+    require_coordinator,
+)
 from engine.services.results import COUNT_CAP, Page
 
 REFERENT_ROLE = "referent"
@@ -116,7 +121,7 @@ def name_referent(session: Session, clock: Clock, actor: Actor, case_id: int, us
     reason = parties.checked_reason(reason)
     with transaction(session):
         case = parties.case_for(session, actor, case_id, lock=True)
-        require_coordinator(actor, case.territory_id)
+        require_case_coordinator(session, actor, case.id, case.territory_id, clock.now())
         eligible = session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
                                   .where(Membership.user_id == user_id, User.active.is_(True),
                                          Membership.territory_id == case.territory_id,
@@ -146,7 +151,7 @@ def end_referent(session: Session, clock: Clock, actor: Actor, case_id: int,
     reason = parties.checked_reason(reason)
     with transaction(session):
         case = parties.case_for(session, actor, case_id, lock=True)
-        require_coordinator(actor, case.territory_id)
+        require_case_coordinator(session, actor, case.id, case.territory_id, clock.now())
         if case.referent_id is None:
             raise Conflict(code="svc.referent_none")
         previous = case.referent_id

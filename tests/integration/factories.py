@@ -76,14 +76,14 @@ def make_party(session: Session, clock: Clock, case_id: int, part: str,
 
 def give_consent(session: Session, clock: Clock, case_id: int, part: str,
                  categories: Iterable[str], *, purpose: str = "support",
-                 valid_until: datetime | None = None,
-                 withdrawn_at: datetime | None = None) -> None:
+                 valid_until: datetime | None = None, withdrawn_at: datetime | None = None,
+                 given_at: datetime | None = None) -> None:
     """Record the household's consent for a part of a case (one row per category, given
-    now), possibly with an end or already withdrawn."""
+    now unless said), possibly with an end or already withdrawn."""
     for category in categories:
         session.add(CaseConsent(
             case_id=case_id, part=part, purpose=purpose, category=category, basis="signed",
-            witness=None, source="Essai", given_at=clock.now(), valid_until=valid_until,
+            witness=None, source="Essai", given_at=given_at or clock.now(), valid_until=valid_until,
             recorded_by_id=None, withdrawn_at=withdrawn_at,
             withdraw_reason="Essai" if withdrawn_at else None))
     session.commit()

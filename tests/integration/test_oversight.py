@@ -140,7 +140,7 @@ def test_reset_a_case_to_an_earlier_step(session: Session, clock: FixedClock, wo
     [case_id] = _cases(session, clock, world, 1)
     [task] = tasks.my_tasks(session, clock, world.coordinator).items
     tasks.complete(session, clock, world.coordinator, task.id, {"mesure": "avdl"})
-    assert cases.steps_done(session, admin, case_id) == [("analyse", "Analyser la demande")]
+    assert cases.steps_done(session, clock, admin, case_id) == [("analyse", "Analyser la demande")]
     with pytest.raises(PermissionDenied):
         cases.reset(session, clock, world.coordinator, case_id, "analyse")
     with pytest.raises(NotFound):

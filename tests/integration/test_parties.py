@@ -140,8 +140,11 @@ def test_bad_parties_are_refused_and_nothing_changes(
 
 def test_only_coordinators_set_parties_and_outsiders_do_not_see_the_case(
         session: Session, clock: FixedClock, place: Place) -> None:
-    case_id = _start(session, clock, place.world.coordinator, place, "Ménage Gardé")
-    with pytest.raises(PermissionDenied):
+    case_id = _start(session, clock, place.referrer, place, "Ménage Gardé")
+    with pytest.raises(PermissionDenied):  # the referrer reads the case, does not edit it
+        parties.set_party(session, clock, place.referrer, case_id, "operator",
+                          place.operator_a, "motif")
+    with pytest.raises(NotFound):  # the operator is no party to it, and has no step there
         parties.set_party(session, clock, place.world.operator, case_id, "operator",
                           place.operator_a, "motif")
     with pytest.raises(NotFound):
@@ -149,6 +152,8 @@ def test_only_coordinators_set_parties_and_outsiders_do_not_see_the_case(
     with pytest.raises(PermissionDenied):
         team.name_referent(session, clock, place.referrer, case_id, place.referent.user_id or 0,
                            "motif")
+    with pytest.raises(NotFound):
+        team.end_referent(session, clock, place.world.operator, case_id, "motif")
     with pytest.raises(PermissionDenied):
         team.without_referent(session, clock, place.world.operator, place.world.territory.id)
 
