@@ -171,7 +171,8 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
             completed_steps=list(done), facts=facts(instance.circuit, data),
             partial=not view.whole,
             shared=[label for key, label in CATEGORIES.items() if view.sees(key)],
-            actionable=frozenset(actionable))
+            actionable=frozenset(actionable),
+            waiting=parties.awaited(session, case.territory_id, tasks))
 
 
 def diagram(session: Session, clock: Clock, actor: Actor,

@@ -14,7 +14,7 @@ organisation (an end, to nobody until another holds the part), in the same unit 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -191,6 +191,17 @@ def record(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
     return True
 
 
+def awaited(session: Session, territory_id: int, steps: Iterable[HumanTask]) -> dict[int, str]:
+    """Open steps waiting for a party (their lane is bound to a part no organisation holds
+    in the case): step id → the label of that part, as the territory names it ('' for a part
+    it no longer declares). No query when no step waits."""
+    waiting = [(s.id, s.part) for s in steps if s.part is not None and s.organisation_id is None]
+    if not waiting:
+        return {}
+    labels = {p.key: p.label for p in _parts(session, territory_id)}
+    return {step_id: labels.get(part, "") for step_id, part in waiting}
+
+
 def reroute(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
             organisation_id: int | None) -> None:
     """Offer the case's open steps bound to ``part`` to ``organisation_id`` (None: to nobody,
@@ -290,11 +301,6 @@ def from_answers(session: Session, clock: Clock, actor: Actor, case: Case, form:
         except (TypeError, ValueError):
             raise Conflict(code="svc.party_organisation_elsewhere") from None
         record(session, clock, actor, case, spec.part, organisation_id, f"Étape « {step} »")
-
-
-def _active(session: Session, organisation_id: int) -> bool:
-    return bool(session.scalar(select(Organisation.active).where(
-        Organisation.id == organisation_id)))
 
 
 def _holding(session: Session, case_id: int, part: str) -> CaseParty | None:

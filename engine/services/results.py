@@ -130,6 +130,8 @@ class CaseDetail:
     partial: bool = False  # some data categories only: ``shared`` names them
     shared: list[str] = field(default_factory=list)  # labels of the categories read
     actionable: frozenset[int] = frozenset()  # open steps whose page the reader may open
+    # open steps waiting for an organisation to hold their part: step id → the part's label
+    waiting: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

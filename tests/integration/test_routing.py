@@ -176,11 +176,15 @@ def test_a_step_waits_for_its_party_offered_to_nobody(
     with pytest.raises(Conflict) as caught:
         tasks.assign(session, clock, routed.world.coordinator, step.id, routed.worker_a.user_id)
     assert caught.value.code == "svc.step_waits_for_party"
+    # coordination sees it waiting on the case page, with the part's label
+    page = cases.get(session, clock, routed.world.coordinator, case_id)
+    assert page.waiting == {step.id: "Opérateur d'accompagnement"}
     # the coordinator names the operator: the step goes to it
     parties.set_party(session, clock, routed.world.coordinator, case_id, "operator",
                       routed.org_a, "Orientation")
     assert decision_of(session, case_id).organisation_id == routed.org_a
     assert listed(session, clock, routed.worker_a) == ["decision"]
+    assert cases.get(session, clock, routed.world.coordinator, case_id).waiting == {}
 
 
 def test_a_party_change_reroutes_the_open_steps_and_gives_back_a_held_one(
@@ -279,3 +283,25 @@ def test_the_household_name_in_my_tasks_follows_the_consent(
     names = {t.case_id: t.household_name
              for t in tasks.my_tasks(session, clock, routed.world.coordinator).items}
     assert names[other] == "Ménage Coordonné"
+
+
+def test_a_landlord_opening_a_case_is_its_landlord_and_its_referrer(
+        session: Session, clock: FixedClock, routed: Routed) -> None:
+    territory_id = routed.world.territory.id
+    habitat = territories.create_organisation(session, clock, SYSTEM, territory_id,
+                                              "Démo Habitat", "bailleur").id
+    who = make_user(session, clock, "bailleur@demo.test")
+    assert who.user_id is not None
+    users.add_membership(session, clock, SYSTEM, who.user_id, territory_id, "orienteur",
+                         habitat)
+    landlord = load_actor(session, who.user_id)
+    case_id = cases.start(session, clock, landlord, routed.world.circuit.id,
+                          {"nom_menage": "Ménage Locataire"}).id
+    held = {(p.part, p.organisation_id) for p in parties.current(session, landlord, case_id)}
+    assert held == {("referrer", habitat), ("landlord", habitat)}
+    # an operator opening a case is its referrer only
+    case_id = cases.start(session, clock, routed.worker_a, routed.world.circuit.id,
+                          {"nom_menage": "Ménage Orienté"}).id
+    held = {(p.part, p.organisation_id)
+            for p in parties.current(session, routed.world.coordinator, case_id)}
+    assert held == {("referrer", routed.org_a)}

@@ -119,3 +119,13 @@ def test_the_modeler_offers_the_territory_s_parts_for_a_lane(
                              json={"xml": broken, "revision": data["revision"]}).get_json()
     [problem] = [p for p in saved["problems"] if p["element_id"] == "lane_op"]
     assert "voisin" in problem["message"] and "Opérateur d'accompagnement" in problem["message"]
+
+
+def test_the_case_page_tells_coordination_a_step_waits_for_its_party(
+        any_app: Flask, clock: FixedClock, tmp_path: Path) -> None:
+    with any_app.extensions["aiguillage"].sessions() as session:
+        routed = routed_world(session, clock, tmp_path)
+        case_id = orient(session, clock, routed, None)
+    page = unescape(_client(any_app, "coord@demo.test").get(f"/dossiers/{case_id}").text)
+    assert "en attente : aucune organisation n'a la part « Opérateur d'accompagnement »" in page
+    assert "operator" not in re.sub(r"<[^>]*>", "", page)  # the label, never the key
