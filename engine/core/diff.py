@@ -32,7 +32,7 @@ LABELS = {"userTask": "Étape", "manualTask": "Étape", "task": "Étape", "start
 WHAT = {"name": "nom", "type": "type", "lane": "couloir", "due": "délai", "form": "formulaire",
         "timer": "minuterie", "condition": "condition", "default": "chemin par défaut",
         "notify": "notification", "documentation": "consignes", "interrupting": "interruption",
-        "called": "processus appelé", "field": "champ"}
+        "called": "processus appelé", "field": "champ", "part": "partie du dossier"}
 _DAYS = re.compile(r"^P(\d+)D$")
 _WEEKS = re.compile(r"^P(\d+)W$")
 _HOURS = re.compile(r"^PT(\d+)H$")
@@ -152,6 +152,8 @@ def _facts(element: etree._Element, lanes: dict[str, str],
         values["default"] = names.get(default, default) if default else None
     if kind == "callActivity":
         values["called"] = element.get("calledElement")
+    if kind == "lane":
+        values["part"] = props.get("part") or None
     name = element.get("name") or ""
     if kind == "sequenceFlow" and not name:
         source = names.get(element.get("sourceRef", ""), element.get("sourceRef", ""))
@@ -178,9 +180,15 @@ def read_elements(files: Mapping[str, bytes]) -> dict[str, _Facts]:
 
 def diff_files(old: Mapping[str, bytes], new: Mapping[str, bytes],
                old_forms: Mapping[str, bytes] | None = None,
-               new_forms: Mapping[str, bytes] | None = None) -> list[Change]:
-    """Every change from ``old`` to ``new`` (BPMN files, then form files)."""
+               new_forms: Mapping[str, bytes] | None = None,
+               parts: Mapping[str, str] | None = None) -> list[Change]:
+    """Every change from ``old`` to ``new`` (BPMN files, then form files); a lane's part is
+    named by its label in ``parts`` (the territory's: key → label)."""
     before, after = read_elements(old), read_elements(new)
+    for facts in [*before.values(), *after.values()]:
+        part = facts.values.get("part")
+        if part and parts:
+            facts.values["part"] = parts.get(part, part)
     changes: list[Change] = []
     for element_id, facts in after.items():
         if element_id not in before:

@@ -412,7 +412,8 @@ def diff_versions(session: Session, actor: Actor, circuit_id: int, old_id: int,
     if old is None or new is None or {old.circuit_id, new.circuit_id} != {circuit_id}:
         raise NotFound(code="svc.version_unknown")
     changes = semantic.diff_files(_encoded(old.bpmn_files), _encoded(new.bpmn_files),
-                                  _encoded(old.form_files), _encoded(new.form_files))
+                                  _encoded(old.form_files), _encoded(new.form_files),
+                                  _part_labels(session, circuit.territory_id))
     return DiffView(circuit_info(circuit), f"version {old.number}", f"version {new.number}",
                     old.bpmn_files[old.main_file], new.bpmn_files[new.main_file], changes,
                     touched_cases(session, circuit_id, changes))
@@ -434,10 +435,17 @@ def diff_reference(session: Session, actor: Actor, circuit_id: int, version_id: 
     if ref is None:
         raise NotFound(code="svc.no_reference_circuit")
     changes = semantic.diff_files(ref.bpmn, _encoded(version.bpmn_files), ref.forms,
-                                  _encoded(version.form_files))
+                                  _encoded(version.form_files),
+                                  _part_labels(session, circuit.territory_id))
     return DiffView(circuit_info(circuit), "référence", f"version {version.number}",
                     ref.bpmn[ref.main_file].decode(), version.bpmn_files[version.main_file],
                     changes, touched_cases(session, circuit.id, changes))
+
+
+def _part_labels(session: Session, territory_id: int) -> dict[str, str]:
+    """The territory's parts, key → label (how the diff names a lane's part)."""
+    territory = session.get(Territory, territory_id)
+    return {p["key"]: p["label"] for p in (territory.parts or [])} if territory else {}
 
 
 def touched_cases(session: Session, circuit_id: int,

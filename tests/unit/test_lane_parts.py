@@ -113,3 +113,14 @@ def test_a_consent_field_naming_an_undeclared_part_is_an_error_naming_form_and_f
         assert problems[0].is_error and problems[0].element_id == "analyse"
         assert "« accord »" in message and "« mini-analyse.json »" in message
         assert "« bailleur »" in message and "operator (Opérateur d'accompagnement)" in message
+
+
+def test_the_version_diff_tells_a_lane_s_new_part(tmp_path: Path) -> None:
+    from engine.core.diff import diff_files
+    before = {p.name: p.read_bytes() for p in MINI.glob("*.bpmn")}
+    after = dict(before)
+    after["mini.bpmn"] = _mini(tmp_path, "operator").bpmn["mini.bpmn"]
+    [change] = diff_files(before, after, parts={p["key"]: p["label"] for p in PARTS})
+    assert change.element_id == "lane_op"
+    assert change.text() == ("Couloir « operateur » : partie du dossier aucun → "
+                             "Opérateur d'accompagnement")
