@@ -82,7 +82,9 @@ def test_coordinator_assigns_a_step(app: Flask, client: FlaskClient, auth: AuthA
     assert "L'étape a été confiée." in unescape(done.text)
     client.post("/deconnexion")
     client.post("/connexion", data={"email": "op@demo.test", "password": PASSWORD})
-    assert unescape(client.get("/taches/?attribution=moi").text).count("Ménage Test Matrice") == 1
+    mine = unescape(client.get("/taches/?attribution=moi").text)
+    assert mine.count(f'href="/taches/{task_id}"') == 1
+    assert "Nom non partagé" in mine  # the operator's organisation is no party: no name
 
 
 def test_completing_leads_to_the_next_step_of_the_same_case(app: Flask, client: FlaskClient,
