@@ -113,3 +113,37 @@ def test_side_panel_writes_timers_conditions_lanes_and_instructions(live_app: Li
     lane = xml[xml.index('name="Partenaire orienteur"'):]
     assert "<bpmn:flowNodeRef>C1_T02</bpmn:flowNodeRef>" in lane[:lane.index("</bpmn:lane>")]
     assert "spiffworkflow:property" in xml  # untouched properties survive the round trip
+
+
+def test_the_lane_panel_gives_a_lane_s_steps_to_a_part_of_the_case(live_app: LiveApp,
+                                                                   browser: Any) -> None:
+    circuit_id, _ = coordination_case(live_app, 0)
+    page = browser.new_page()
+    sign_in(page, live_app.url, "coord@demo.test")
+    page.goto(f"{live_app.url}/circuits/")
+    page.get_by_role("region", name="Plateforme de coordination").get_by_role(
+        "button", name="Modifier le circuit").click()
+    page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
+    picker = page.get_by_label("Élément")
+    part = page.get_by_label("Partie du dossier qui reçoit ses étapes")
+    picker.select_option("Lane_C1_operateur")  # bound to the operator in the reference
+    assert part.locator("option:checked").inner_text() == "Opérateur d'accompagnement"
+    part.select_option(label="Aucune (tout le territoire)")
+    picker.select_option("Lane_C1_siao")
+    part.select_option(label="SIAO")
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector("#modeleur-etat:has-text('Brouillon enregistré')")
+
+    from engine.persistence.models import CircuitDraft
+    built = live_app.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    with built.sessions() as session:
+        draft = session.scalar(select(CircuitDraft).where(CircuitDraft.circuit_id == circuit_id))
+        xml = draft.bpmn_files[draft.main_file]  # type: ignore[union-attr]
+
+    def lane(lane_id: str) -> str:
+        start = xml.index(f'<bpmn:lane id="{lane_id}"')
+        return xml[start:xml.index("</bpmn:lane>", start)]
+
+    assert 'name="part" value="siao"' in lane("Lane_C1_siao")
+    assert 'name="part"' not in lane("Lane_C1_operateur")
+    assert 'name="part" value="referrer"' in lane("Lane_C1_orienteur")  # untouched
