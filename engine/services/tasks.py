@@ -406,8 +406,13 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
 
 
 def _candidates(session: Session, row: HumanTask) -> list[Person]:
+    """Who a coordinator may give the step to: the active holders of its role in the
+    territory (for a lane bound to a part, in the organisation holding it; nobody while no
+    organisation does)."""
+    if row.part is not None and row.organisation_id is None:
+        return []
     users = session.execute(select(User.id, User.display_name).join(
         Membership, Membership.user_id == User.id).where(
         Membership.territory_id == row.territory_id, Membership.role == row.role,
-        User.active.is_(True)).order_by(User.display_name).distinct()).all()
+        User.active.is_(True), *_of_holder(row)).order_by(User.display_name).distinct()).all()
     return [Person(uid, name) for uid, name in users]

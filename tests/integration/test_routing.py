@@ -176,6 +176,7 @@ def test_a_step_waits_for_its_party_offered_to_nobody(
     with pytest.raises(Conflict) as caught:
         tasks.assign(session, clock, routed.world.coordinator, step.id, routed.worker_a.user_id)
     assert caught.value.code == "svc.step_waits_for_party"
+    assert tasks.details(session, clock, routed.world.coordinator, step.id).candidates == []
     # coordination sees it waiting on the case page, with the part's label
     page = cases.get(session, clock, routed.world.coordinator, case_id)
     assert page.waiting == {step.id: "Opérateur d'accompagnement"}
@@ -257,6 +258,9 @@ def test_assign_only_to_a_worker_of_the_organisation_holding_the_part(
     with pytest.raises(Conflict) as caught:
         tasks.assign(session, clock, coordinator, step.id, routed.worker_b.user_id)
     assert caught.value.code == "svc.assignee_other_organisation"
+    # the assign list offers A's workers only
+    offered = tasks.details(session, clock, coordinator, step.id).candidates
+    assert {p.id for p in offered} == {routed.worker_a.user_id, routed.worker_a2.user_id}
     assert decision_of(session, case_id).assignee_id is None
     tasks.assign(session, clock, coordinator, step.id, routed.worker_a.user_id)
     assert decision_of(session, case_id).assignee_id == routed.worker_a.user_id
