@@ -72,7 +72,7 @@ def test_task_list_and_case_page_in_english(app: Flask, client: FlaskClient, aut
     assert "You have claimed this step." in unescape(claimed.text)
 
     case = unescape(client.get(f"/dossiers/{case_id}").text)
-    for text in ("Current steps", "History", "Household consent", "Circuit diagram",
+    for text in ("Current steps", "History", "Circuit diagram",
                  "Step completed: Analyser la demande", "Close the case", "Reason"):
         assert text in case, text
     assert "Historique" not in case and "Étapes en cours" not in case

@@ -168,23 +168,34 @@ def test_healthz_and_error_pages(client: FlaskClient, auth: AuthActions, world: 
 
 def test_partner_without_consent_sees_the_minimal_view(app: Flask, client: FlaskClient,
                                                        clock: FixedClock, world: World) -> None:
-    from engine.services import cases, users
-    from engine.services.access import SYSTEM
+    from engine.services import cases
+    from tests.integration.factories import (
+        declare_parts,
+        give_consent,
+        make_org,
+        make_party,
+        make_user,
+    )
     with app.extensions["aiguillage"].sessions() as session:
-        partner = users.create_user(session, clock, SYSTEM, "bailleur@demo.test", "Bailleur",
-                                    PASSWORD)
-        users.add_membership(session, clock, SYSTEM, partner.id, world.territory.id, "orienteur")
+        declare_parts(session, world.territory.id)
+        landlord = make_org(session, clock, world.territory.id, "Bailleur Test", "bailleur")
+        make_user(session, clock, "bailleur@demo.test", world.territory.id, "orienteur",
+                  organisation=landlord)
         without = cases.start(session, clock, world.coordinator, world.circuit.id,
                               {"nom_menage": "Ménage Sans Accord", "nb_enfants": 3})
         with_consent = cases.start(session, clock, world.coordinator, world.circuit.id,
-                                   {"nom_menage": "Ménage Avec Accord", "nb_enfants": 3,
-                                    "accord_partage": True})
+                                   {"nom_menage": "Ménage Avec Accord", "nb_enfants": 3})
+        for case in (without, with_consent):
+            make_party(session, clock, case.id, "landlord", landlord)
+        give_consent(session, clock, with_consent.id, "landlord", ["identity", "assessment"])
     client.post("/connexion", data={"email": "bailleur@demo.test", "password": PASSWORD})
     minimal = unescape(client.get(f"/dossiers/{without.id}").text)
     assert "Vue restreinte" in minimal and "Nombre d'enfants à charge" not in minimal
-    assert "Historique" not in minimal
+    assert "Historique" not in minimal and "Ménage Sans Accord" not in minimal
+    assert "Nom non partagé" in minimal
     full = unescape(client.get(f"/dossiers/{with_consent.id}").text)
     assert "Vue restreinte" not in full and "Nombre d'enfants à charge" in full
+    assert "Ménage Avec Accord" in full and "Vue partielle" in full
     client.post("/deconnexion")
     client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
     assert "Nombre d'enfants à charge" in unescape(client.get(f"/dossiers/{without.id}").text)

@@ -20,7 +20,14 @@ from engine.persistence.models import CaseParty, CaseReferent, Territory
 from engine.services import circuits as circuit_service
 from engine.services import territories
 from engine.services.access import SYSTEM
-from tests.integration.factories import MINI, ROOT, World, make_user
+from tests.integration.factories import (
+    MINI,
+    ROOT,
+    World,
+    give_consent,
+    make_party,
+    make_user,
+)
 from tests.web.conftest import AuthActions
 from tests.web.helpers import open_case
 
@@ -108,13 +115,24 @@ def test_bad_input_and_other_roles_are_refused(
         "reason": "m"}).status_code == 404
     auth.logout()
     auth.login("op@demo.test")
+    # no party to the case and no step on it: the case is out of the operator's reach
     assert client.post(f"/dossiers/{case_id}/parties", data={
         "part": "operator", "organisation": place["Association A"],
-        "reason": "m"}).status_code == 403
+        "reason": "m"}).status_code == 404
     assert client.get("/dossiers/sans-referent").status_code == 403
+    assert client.get(f"/dossiers/{case_id}").status_code == 404
+    assert _count(app, CaseParty) == 1  # the platform, set at the start
+    # a party with the household's consent reads the section, without the coordinator's forms
+    with app.extensions["aiguillage"].sessions() as session:
+        reader = make_user(session, clock, "lecteur@demo.test", world.territory.id,
+                           "operateur", organisation=place["Association A"])
+        make_party(session, clock, case_id, "operator", place["Association A"])
+        give_consent(session, clock, case_id, "operator", ["identity"])
+    assert reader.user_id is not None
+    auth.logout()
+    auth.login("lecteur@demo.test")
     page = unescape(client.get(f"/dossiers/{case_id}").text)
     assert "Organisations et équipe" in page and "Désigner une organisation" not in page
-    assert _count(app, CaseParty) == 1  # the platform, set at the start
 
 
 def test_the_list_of_cases_oriented_without_a_referent(
