@@ -188,10 +188,12 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
     """
     with _refusals_audited(session, clock, actor, task_id, "claim"), transaction(session):
         row = _open_task(session, actor, task_id)
-        if row.assignee_id not in (None, actor.user_id):
-            raise Conflict(code="svc.step_taken")
-        if not offered_to(actor, row.territory_id, row.role, row.part, row.organisation_id):
+        mine = row.assignee_id == actor.user_id
+        if not mine and not offered_to(actor, row.territory_id, row.role, row.part,
+                                       row.organisation_id):
             _refuse(session, clock, actor, row.case_id, row.territory_id, row.role)
+        if not mine and row.assignee_id is not None:
+            raise Conflict(code="svc.step_taken")
         row.assignee_id = actor.user_id
         audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name)

@@ -309,3 +309,17 @@ def test_a_landlord_opening_a_case_is_its_landlord_and_its_referrer(
     held = {(p.part, p.organisation_id)
             for p in parties.current(session, routed.world.coordinator, case_id)}
     assert held == {("referrer", routed.org_a)}
+
+
+def test_a_step_held_in_another_organisation_is_not_even_said_to_be_taken(
+        session: Session, clock: FixedClock, routed: Routed) -> None:
+    case_id = orient(session, clock, routed, routed.org_a)
+    step = decision_of(session, case_id)
+    tasks.claim(session, clock, routed.worker_a, step.id)
+    with pytest.raises(NotFound):  # no "someone holds it": the case is out of B's reach
+        tasks.claim(session, clock, routed.worker_b, step.id)
+    with pytest.raises(Conflict) as caught:  # A's colleague is told it is taken
+        tasks.claim(session, clock, routed.worker_a2, step.id)
+    assert caught.value.code == "svc.step_taken"
+    assert tasks.claim(session, clock, routed.worker_a, step.id).assignee_id == \
+        routed.worker_a.user_id  # taking one's own step again changes nothing
