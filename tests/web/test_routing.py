@@ -129,3 +129,13 @@ def test_the_case_page_tells_coordination_a_step_waits_for_its_party(
     page = unescape(_client(any_app, "coord@demo.test").get(f"/dossiers/{case_id}").text)
     assert "en attente : aucune organisation n'a la part « Opérateur d'accompagnement »" in page
     assert "operator" not in re.sub(r"<[^>]*>", "", page)  # the label, never the key
+
+
+def test_the_case_history_tells_a_refused_attempt_in_words(
+        place: tuple[Flask, Routed, int, int]) -> None:
+    app, _, case_id, step_id = place
+    assert _client(app, "operateur-b@demo.test").post(
+        f"/taches/{step_id}", data={"decision": "acceptee"}).status_code == 404
+    page = unescape(_client(app, "coord@demo.test").get(f"/dossiers/{case_id}").text)
+    assert "Action refusée sur une étape : Statuer sur l'orientation" in page
+    assert "task.refused" not in page
