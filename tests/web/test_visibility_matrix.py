@@ -47,7 +47,9 @@ from tests.integration.factories import (
 
 ALL = frozenset({"identity", "household", "health", "procedure", "assessment"})
 STATES = ("none", "given", "withdrawn", "expired")
-STAGES = ("analyse", "decision")  # waiting on the coordination / on the operator's role
+# waiting on the coordination; on the operators' role (a lane bound to no part: offered to
+# every operator of the territory); on the operator of the case (a lane bound to the part)
+STAGES = ("analyse", "decision", "bound")
 PEOPLE = ("coordinator", "admin", "op_a", "op_b", "landlord", "referrer")
 ROLE = {"coordinator": "coordination", "admin": "admin", "op_a": "operateur",
         "op_b": "operateur", "landlord": "bailleur", "referrer": "orienteur"}
@@ -55,9 +57,9 @@ ROLE = {"coordinator": "coordination", "admin": "admin", "op_a": "operateur",
 PART = {"op_a": "operator", "landlord": "landlord", "referrer": "referrer"}
 # what the household grants when it consents (the referrer is granted nothing)
 GRANTED = {"operator": ALL, "landlord": frozenset({"identity", "procedure"})}
-# who must act on the open step at each stage (``decision``'s lane is the operators' role,
-# bound to no part: offered to every operator of the territory)
-ACTS = {"analyse": frozenset({"coordinator"}), "decision": frozenset({"op_a", "op_b"})}
+# who must act on the open step at each stage
+ACTS = {"analyse": frozenset({"coordinator"}), "decision": frozenset({"op_a", "op_b"}),
+        "bound": frozenset({"op_a"})}
 TOKENS = ("name", "health", "debt")
 CATEGORY = {"name": "identity", "health": "health", "debt": "procedure"}
 VOLATILE = {"audit_event", "audit_event_territory", "web_session", "sign_in_throttle"}
@@ -130,10 +132,16 @@ class World:
         return digest.hexdigest()
 
 
-def _folder(root: Path) -> Path:
+BOUND = ('<bpmn:lane id="lane_op" name="operateur"><bpmn:extensionElements>'
+         '<spiffworkflow:properties><spiffworkflow:property name="part" value="operator" />'
+         '</spiffworkflow:properties></bpmn:extensionElements>')
+
+
+def _folder(root: Path, bound: bool) -> Path:
     """The small circuit, with categories on its start form and a decision step whose
-    instructions show a name, a health answer and a debt."""
-    folder = root / "visi"
+    instructions show a name, a health answer and a debt (its lane bound to the operator
+    part if ``bound``: circuit ``lie``, else ``mini``)."""
+    folder = root / ("visi-lie" if bound else "visi")
     shutil.copytree(MINI, folder)
     (folder / "territory.json").write_text(json.dumps({
         "code": "visi", "name": "Territoire Visibilité",
@@ -145,11 +153,15 @@ def _folder(root: Path) -> Path:
                   {"key": "platform", "label": "Coordination de la plateforme"},
                   {"key": "operator", "label": "Opérateur d'accompagnement"},
                   {"key": "landlord", "label": "Bailleur"}],
-        "circuits": [{"key": "mini", "title": "Circuit d'essai", "file": "mini.bpmn",
-                      "process": "mini"}]}), encoding="utf-8")
+        "circuits": [{"key": "lie" if bound else "mini",
+                      "title": "Circuit lié" if bound else "Circuit d'essai",
+                      "file": "mini.bpmn", "process": "mini"}]}), encoding="utf-8")
     bpmn = folder / "mini.bpmn"
-    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace(
-        "Acceptez ou refusez l'orientation.", DECISION_TEXT), encoding="utf-8")
+    text = bpmn.read_text(encoding="utf-8").replace(
+        "Acceptez ou refusez l'orientation.", DECISION_TEXT)
+    if bound:
+        text = text.replace('<bpmn:lane id="lane_op" name="operateur">', BOUND)
+    bpmn.write_text(text, encoding="utf-8")
     saisine = folder / "forms" / "mini-saisine.json"
     form = json.loads(saisine.read_text(encoding="utf-8"))
     props = form["properties"]
@@ -172,11 +184,14 @@ def _open_step(session: Session, case_id: int) -> int:
 
 def build(app: Flask, clock: FixedClock, root: Path) -> World:
     with app.extensions["aiguillage"].sessions() as session:
-        folder = _folder(root)
+        folder = _folder(root, bound=False)
         [version] = circuits.deploy_folder(session, clock, SYSTEM, folder, folder / "forms")
         circuit = session.get(Circuit, version.circuit_id)
         assert circuit is not None
         territory = circuit.territory_id
+        folder = _folder(root, bound=True)
+        [bound] = circuits.deploy_folder(session, clock, SYSTEM, folder, folder / "forms")
+        assert session.get(Circuit, bound.circuit_id).territory_id == territory  # type: ignore[union-attr]
         world = World(app, territory, circuit.id, version.id)
         for key, name, kind in (("platform", "Plateforme Visi", "plateforme"),
                                 ("ccas", "CCAS Visi", "ccas"),
@@ -197,7 +212,8 @@ def build(app: Flask, clock: FixedClock, root: Path) -> World:
         for n, (state, stage) in enumerate((s, t) for s in STATES for t in STAGES):
             tokens = {"name": f"Foyer Zorglub{n}q", "health": f"Asthme{n}q sévère",
                       "debt": f"Arriéré{n}q de loyer"}
-            summary = cases.start(session, clock, coordinator, circuit.id, {
+            summary = cases.start(session, clock, coordinator,
+                                  bound.circuit_id if stage == "bound" else circuit.id, {
                 "nom_menage": tokens["name"], "sante": tokens["health"],
                 "dette": tokens["debt"], "nb_enfants": 3})
             for part, org in (("referrer", "ccas"), ("platform", "platform"),
@@ -213,7 +229,7 @@ def build(app: Flask, clock: FixedClock, root: Path) -> World:
                     give_consent(session, clock, summary.id, part, categories,
                                  given_at=now - timedelta(days=60),
                                  valid_until=now - timedelta(days=1))
-            if stage == "decision":
+            if stage != "analyse":
                 tasks.complete(session, clock, coordinator, _open_step(session, summary.id),
                                {"mesure": "avdl"})
             world.cases.append(Case(summary.id, summary.reference, state, stage,
@@ -292,7 +308,7 @@ def test_task_pages_follow_the_rule(world: World) -> None:
                 wrong.append(f"{where}: {status}, expected 200")
                 continue
             # the decision's instructions show the three values; the analysis's, the name
-            _shown(page, case, view, where, wrong, exact=case.stage == "decision")
+            _shown(page, case, view, where, wrong, exact=case.stage != "analyse")
             if case.stage == "analyse" and case.tokens["name"] not in page:
                 wrong.append(f"{where}: misses the name")
     assert not wrong, "\n".join(wrong)
@@ -396,7 +412,8 @@ def _body(world: World, endpoint: str) -> dict[str, Any]:
 
 def test_a_forged_post_about_a_case_out_of_reach_is_not_found(world: World) -> None:
     """Operator B's worker is no party to any case and has nothing to do on a case waiting
-    on the coordination: every action on it (or on its step) answers 404, nothing changes
+    on the coordination or on the case's own operator: every action on it (or on its step)
+    answers 404, nothing changes
     (the administration's actions refuse a non-administrator with 403 before reading the
     case: they tell nothing of it either)."""
     wrong: list[str] = []
