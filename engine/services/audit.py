@@ -108,9 +108,19 @@ def search(session: Session, actor: Actor, filters: AuditFilters, page: int = 1,
 
 
 def export_rows(session: Session, actor: Actor, filters: AuditFilters) -> Iterator[list[str]]:
-    """CSV lines of the filtered audit log (header first), oldest first, streamed."""
-    yield ["horodatage (UTC)", "personne", "action", "dossier", "territoire", "détail"]
+    """CSV lines of the filtered audit log (header first), oldest first, streamed.
+
+    The actor is checked here, before the first line (a refusal must come before a response
+    starts streaming).
+
+    :raises PermissionDenied: the actor administers no territory.
+    """
     query = _filtered(actor, filters).order_by(AuditEvent.at, AuditEvent.id)
+    return _export(session, query)
+
+
+def _export(session: Session, query: Any) -> Iterator[list[str]]:
+    yield ["horodatage (UTC)", "personne", "action", "dossier", "territoire", "détail"]
     for event, email, ref, territory in session.execute(query.execution_options(yield_per=500)):
         yield [event.at.isoformat(), email or "système", event.action, ref or "",
                territory or "", json.dumps(event.detail, ensure_ascii=False, sort_keys=True)]

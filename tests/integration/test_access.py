@@ -15,7 +15,7 @@ from engine.clock import FixedClock
 from engine.core.consent import ALL_CATEGORIES
 from engine.errors import NotFound, PermissionDenied
 from engine.persistence.models import AuditEvent, HumanTask
-from engine.services import audit, cases, circuits, tasks, team
+from engine.services import audit, cases, circuits, oversight, tasks, team
 from engine.services.access import SYSTEM, View, case_view
 from tests.integration.factories import give_consent, make_org, make_party, make_user
 from tests.integration.two_territories import Place, make_two
@@ -229,3 +229,16 @@ def test_circuit_changes_are_for_the_coordination_only(session: Session, clock: 
     view = circuits.diff_versions(session, a.people["coordinator"], a.circuit_id, a.version_id,
                                   a.version_id)
     assert view.changes == []
+
+
+def test_exports_refuse_before_their_first_line(session: Session, clock: FixedClock,
+                                                two: tuple[Place, Place]) -> None:
+    """A CSV export is streamed: its service refuses when called, before any line."""
+    a, _ = two
+    for who in ("worker", "partner", "coordinator"):
+        with pytest.raises(PermissionDenied):
+            audit.export_rows(session, a.people[who], audit.AuditFilters())
+        with pytest.raises(PermissionDenied):
+            oversight.export_rows(session, clock, a.people[who])
+    lines = audit.export_rows(session, a.people["admin"], audit.AuditFilters())
+    assert next(iter(lines))[0] == "horodatage (UTC)"
