@@ -175,6 +175,20 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
             waiting=parties.awaited(session, case.territory_id, tasks))
 
 
+def reachable(session: Session, clock: Clock, actor: Actor, case_id: int) -> bool:
+    """Does the actor read anything of the case (``access.case_view``: at least the minimal
+    view)? Where to send someone who has just opened a case (their organisation may play no
+    part in it: then it is the platform's to read, not theirs)."""
+    case = session.scalar(select(Case).where(Case.id == case_id))
+    if case is None or not actor.is_member(case.territory_id):
+        return False
+    try:
+        case_view(session, actor, case.id, case.territory_id, clock.now())
+    except NotFound:
+        return False
+    return True
+
+
 def diagram(session: Session, clock: Clock, actor: Actor,
             case_id: int) -> tuple[str, list[str], list[str]]:
     """The BPMN XML of the case's version with its current and completed elements (the

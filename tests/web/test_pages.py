@@ -227,3 +227,15 @@ def test_cases_list_filters_by_referent(app: Flask, client: FlaskClient, clock: 
         case.referent_id = world.coordinator.user_id
         session.commit()
     assert "Ménage Test Matrice" in unescape(client.get("/dossiers/?referent=moi").text)
+
+
+def test_opening_a_case_one_will_not_read_leads_to_the_list(app: Flask, client: FlaskClient,
+                                                            world: World) -> None:
+    """Someone whose organisation plays no part in the case they open (here: no
+    organisation at all) is told so, not sent to a page that would answer 404."""
+    client.post("/connexion", data={"email": "op@demo.test", "password": PASSWORD})
+    done = client.post(f"/dossiers/nouveau?circuit={world.circuit.id}",
+                       data={"nom_menage": "Ménage Transmis"})
+    assert done.status_code == 302 and done.headers["Location"] == "/dossiers/"
+    page = unescape(client.get("/dossiers/").text)
+    assert "Il est transmis à la plateforme" in page and "Ménage Transmis" not in page

@@ -94,6 +94,12 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
             else:
                 flash(gettext("Dossier %(reference)s créé.", reference=summary.reference),
                       "success")
+                if not cases.reachable(get_session(), clock(), actor(), summary.id):
+                    # no part in it for the person's organisation: the platform takes it on
+                    flash(gettext("Il est transmis à la plateforme ; votre organisation n'a "
+                                  "pas de part dans ce dossier, il n'apparaît donc pas dans "
+                                  "vos listes."), "info")
+                    return redirect(url_for("cases.index"))
                 return redirect(url_for("cases.show", case_id=summary.id))
     page = render_template("cases/new.html", circuit=circuit, schema=form, errors=errors,
                            values=request.form.to_dict(), form=EmptyForm())
