@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
 from engine.errors import Conflict, NotFound, PermissionDenied
@@ -323,3 +323,25 @@ def test_a_step_held_in_another_organisation_is_not_even_said_to_be_taken(
     assert caught.value.code == "svc.step_taken"
     assert tasks.claim(session, clock, routed.worker_a, step.id).assignee_id == \
         routed.worker_a.user_id  # taking one's own step again changes nothing
+
+
+def test_a_completion_that_readies_a_bound_step_reads_its_holder_once(
+        engine: Engine, sessions: sessionmaker[Session], clock: FixedClock,
+        tmp_path: Path) -> None:
+    """The hot path's budget (test_hot_path: seven statements) and one read of who holds the
+    parts of the case, only because the new step's lane is bound to one."""
+    from tests.integration.test_hot_path import statements, step_of
+    with sessions() as session:
+        routed = routed_world(session, clock, tmp_path)
+        coordinator = routed.world.coordinator
+        case_id = cases.start(session, clock, coordinator, routed.world.circuit.id,
+                              {"nom_menage": "Ménage Budget"}).id
+        parties.set_party(session, clock, coordinator, case_id, "operator", routed.org_a,
+                          "Orientation")
+        analyse = step_of(session, case_id, "analyse")
+    with sessions() as session, statements(engine) as seen:
+        tasks.complete(session, clock, coordinator, analyse, {"mesure": "avdl"})
+    assert len(seen) <= 8, "\n".join(seen)
+    assert sum("case_party" in s for s in seen) == 1, "\n".join(seen)
+    with sessions() as session:
+        assert decision_of(session, case_id).organisation_id == routed.org_a
