@@ -214,11 +214,12 @@ def reroute(session: Session, clock: Clock, actor: Actor, case: Case, part: str,
         HumanTask.part == part)).all()
     if not steps:
         return
-    members = set() if organisation_id is None else set(session.execute(
+    holders = sorted({s.assignee_id for s in steps if s.assignee_id is not None})
+    members = set() if organisation_id is None or not holders else set(session.execute(
         select(Membership.user_id, Membership.role).join(User, User.id == Membership.user_id)
         .where(Membership.territory_id == case.territory_id, User.active.is_(True),
                Membership.organisation_id == organisation_id,
-               Membership.user_id.in_({s.assignee_id for s in steps if s.assignee_id}))).all())
+               Membership.user_id.in_(holders))).all())
     released = [s for s in steps if s.assignee_id is not None
                 and (s.assignee_id, s.role) not in members]
     session.execute(update(HumanTask).where(HumanTask.id.in_([s.id for s in steps]))
