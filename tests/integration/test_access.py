@@ -16,7 +16,7 @@ from engine.core.consent import ALL_CATEGORIES
 from engine.errors import NotFound, PermissionDenied
 from engine.persistence.models import AuditEvent, HumanTask
 from engine.services import audit, cases, circuits, oversight, tasks, team
-from engine.services.access import SYSTEM, View, case_view
+from engine.services.access import SYSTEM, View, case_view, data_categories
 from tests.integration.factories import give_consent, make_org, make_party, make_user
 from tests.integration.two_territories import Place, make_two
 
@@ -242,3 +242,27 @@ def test_exports_refuse_before_their_first_line(session: Session, clock: FixedCl
             oversight.export_rows(session, clock, a.people[who])
     lines = audit.export_rows(session, a.people["admin"], audit.AuditFilters())
     assert next(iter(lines))[0] == "horodatage (UTC)"
+
+
+def test_a_key_two_forms_file_differently_needs_both_categories() -> None:
+    """``data_categories`` merges the circuit's forms; the result is cached per circuit."""
+
+    class Form:
+        def __init__(self, categories: dict[str, str]) -> None:
+            self._categories = categories
+
+        def categories(self) -> dict[str, str]:
+            return self._categories
+
+    class Circuit:
+        forms = {"a": Form({"nom": "identity", "note": "health"}),
+                 "b": Form({"note": "assessment", "dette": "procedure"})}
+
+    circuit = Circuit()
+    fields = data_categories(circuit)
+    assert fields == {"nom": {"identity"}, "note": {"health", "assessment"},
+                      "dette": {"procedure"}}
+    assert data_categories(circuit) is fields
+    data = {"nom": "X", "note": "Y", "dette": 1}
+    assert View(frozenset({"identity", "assessment"})).shown(data, fields) == {"nom": "X"}
+    assert View(frozenset({"health", "assessment"})).shown(data, fields) == {"note": "Y"}
