@@ -3,12 +3,12 @@
 from engine.persistence.models.audit_event import AuditEvent, AuditEventTerritory
 from engine.persistence.models.case import Case, CaseState, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
+from engine.persistence.models.consent import CaseConsent
 from engine.persistence.models.draft import CircuitDraft
 from engine.persistence.models.human_task import HumanTask
 from engine.persistence.models.outbox import OutboxMessage
 from engine.persistence.models.oversight import DailyCount
 from engine.persistence.models.party import CaseParty, CaseReferent
-from engine.persistence.models.consent import CaseConsent
 from engine.persistence.models.records import Resource
 from engine.persistence.models.territory import Organisation, Territory
 from engine.persistence.models.timer import Timer
@@ -16,9 +16,8 @@ from engine.persistence.models.user import Membership, User
 from engine.persistence.models.web_session import SignInThrottle, WebSession
 
 __all__ = [
-    "AuditEvent", "AuditEventTerritory", "Case", "CaseConsent", "CaseParty", "CaseReferent", "CaseState",
-    "Circuit", "CircuitDraft",
-    "CircuitVersion", "DailyCount", "HumanTask", "Membership", "Organisation",
-    "OutboxMessage", "ReferenceCounter", "Resource", "SignInThrottle", "Territory", "Timer",
-    "User", "WebSession",
+    "AuditEvent", "AuditEventTerritory", "Case", "CaseConsent", "CaseParty", "CaseReferent",
+    "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "DailyCount", "HumanTask",
+    "Membership", "Organisation", "OutboxMessage", "ReferenceCounter", "Resource",
+    "SignInThrottle", "Territory", "Timer", "User", "WebSession",
 ]
