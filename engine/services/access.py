@@ -293,16 +293,6 @@ def require_account_admin(actor: Actor, account_territories: Iterable[int]) -> N
         raise PermissionDenied(code="svc.account_out_of_scope")
 
 
-def can_work_on(actor: Actor, territory_id: int, role: str | None,
-                assignee_id: int | None) -> bool:
-    """May the actor complete a step of ``role`` held by ``assignee_id``?"""
-    if actor.is_system:
-        return True
-    if assignee_id is not None:
-        return assignee_id == actor.user_id
-    return role is not None and role in actor.roles_in(territory_id)
-
-
 def any_of(roles: Iterable[str], held: frozenset[str]) -> bool:
     """True if one of ``roles`` is held."""
     return any(r in held for r in roles)

@@ -25,7 +25,6 @@ from engine.services.access import (
     NOTHING_YET,
     Actor,
     acts_on,
-    can_work_on,
     case_view,
     data_categories,
     may_work_on,
@@ -401,8 +400,9 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
             task=item, case=summary_of(case, circuit.title if circuit else "",
                                        named=view.shows_name),
             instructions=instructions, form=form, values=values,
-            can_complete=is_open and can_work_on(
-                actor, row.territory_id, row.role, row.assignee_id),
+            can_complete=is_open and may_work_on(
+                actor, row.territory_id, row.role, row.assignee_id, row.part,
+                row.organisation_id),
             can_assign=coordinator and is_open, candidates=candidates,
             minimal=view.minimal)
 

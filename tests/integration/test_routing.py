@@ -345,3 +345,18 @@ def test_a_completion_that_readies_a_bound_step_reads_its_holder_once(
     assert sum("case_party" in s for s in seen) == 1, "\n".join(seen)
     with sessions() as session:
         assert decision_of(session, case_id).organisation_id == routed.org_a
+
+
+def test_the_task_page_offers_the_form_only_to_the_organisation_holding_the_part(
+        session: Session, clock: FixedClock, routed: Routed) -> None:
+    """A coordinator who also holds the operator role, in no organisation, reads the step
+    (coordination) but is not offered to complete it."""
+    coordinator = routed.world.coordinator
+    assert coordinator.user_id is not None
+    users.add_membership(session, clock, SYSTEM, coordinator.user_id,
+                         routed.world.territory.id, "operateur")
+    both = load_actor(session, coordinator.user_id)
+    case_id = orient(session, clock, routed, routed.org_a)
+    step = decision_of(session, case_id)
+    assert tasks.details(session, clock, both, step.id).can_complete is False
+    assert tasks.details(session, clock, routed.worker_a, step.id).can_complete is True
