@@ -51,7 +51,7 @@ from engine.persistence.db import make_engine, session_factory, transaction  # n
 from engine.persistence.migrate import upgrade  # noqa: E402
 from engine.persistence.models import Case, CaseState, HumanTask, Timer, User  # noqa: E402
 from engine.persistence.models.human_task import TaskStatus  # noqa: E402
-from engine.services import cases, demo, runtime, tasks  # noqa: E402
+from engine.services import cases, demo, notices, runtime, tasks  # noqa: E402
 from engine.services.access import load_actor  # noqa: E402
 from tests.integration.factories import World, make_world, start_at_decision  # noqa: E402
 
@@ -287,6 +287,20 @@ def bench_lists(kind: str, folder: Path, sizes: list[int],
             p95s.setdefault(series, []).append(ms(values, 0.95))
             print(f"  {db.size:>7}  {series:<40} sees {total:>6}   p50 {ms(values):6.2f} ms"
                   f"   p95 {ms(values, 0.95):6.2f} ms", flush=True)
+        print("  the notice pass of new steps (notices.scan_new_steps), nothing new, each tick:")
+        for db in dbs:
+            with db.sessions() as session:
+                marked = 0
+                while (done := notices.scan_new_steps(session, db.clock)) > 0:
+                    marked += done
+            values = []
+            for _ in range(50):
+                with db.sessions() as session:
+                    begin = time.perf_counter()
+                    notices.scan_new_steps(session, db.clock)
+                    values.append(time.perf_counter() - begin)
+            print(f"  {db.size:>7}  (first passes marked {marked} steps ready within a day)"
+                  f"   p50 {ms(values):6.2f} ms   p95 {ms(values, 0.95):6.2f} ms", flush=True)
         worker = dbs[-1]
         with worker.sessions() as session:
             actor = worker.people["operator A's worker"]
@@ -297,6 +311,8 @@ def bench_lists(kind: str, folder: Path, sizes: list[int],
                 worker, session, actor), 'FROM "case"'))
             print("    its count:  " + plan(worker.engine, lambda: LISTS["cases list"](
                 worker, session, actor), "count(*)", page=False))
+            print("    notice pass: " + plan(worker.engine, lambda: notices.scan_new_steps(
+                session, worker.clock), "lower(human_task.status)", page=True))
         return p95s
 
 

@@ -14,21 +14,24 @@ those holding the role in the territory. Each person chooses how they hear of ne
 data: the case reference, the step's name and a link, nothing else.
 
 New steps are found by the notice pass, not by the code that writes steps: open steps that
-became ready within ``NEW_STEP_WINDOW`` and have no marker row ``step-new:<step>:<org>`` in
-the outbox. The marker and the step's e-mails are written in one transaction, so a restart
-neither loses nor repeats one; a step re-routed to another organisation (a party changed)
-gets a new marker key, so the new organisation hears of it too. Why no column on
-``human_task``: the outbox's unique key already gives exactly-once, the step rows belong to
-the runtime, and the window bounds the read (one more index on ``human_task.ready_at`` for
-open steps would make it a range read; without it, the pass reads the open steps' index).
+became ready within ``NEW_STEP_WINDOW`` (or were offered to another organisation since: a
+party set or changed) and have no marker row ``step-new:<step>:<org>`` in the outbox. The
+marker and the step's e-mails are written in one transaction, so a restart neither loses
+nor repeats one; a step re-routed to another organisation gets a new marker key, so the new
+organisation hears of it too. The pass reads only what is recent, on indexes: steps of an
+id above a cursor kept in the outbox (``step-new:cursor``: the newest step id seen at least
+``SETTLE`` ago) and parties set since then. Why no column on ``human_task``: the outbox's
+unique key already gives exactly-once, and the step rows belong to the runtime.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, cast, exists, func, literal, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -36,7 +39,15 @@ from engine.core.calendar import PARIS
 from engine.errors import Conflict, NotFound
 from engine.mail import Mail, Sender, public_url
 from engine.persistence.db import transaction
-from engine.persistence.models import Case, HumanTask, Membership, OutboxMessage, User
+from engine.persistence.models import (
+    Case,
+    CaseParty,
+    HumanTask,
+    Membership,
+    OutboxMessage,
+    Territory,
+    User,
+)
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.outbox import OutboxStatus
 from engine.persistence.models.user import COORDINATOR_ROLE
@@ -55,6 +66,8 @@ NOTICE_MODES: dict[str, str] = {  # user.notice_mode -> how the account page say
 # a step that became ready longer ago than this is not announced by e-mail (a scheduler down
 # for longer, a restored backup, generated volume); the daily digest still lists it
 NEW_STEP_WINDOW = timedelta(days=1)
+SETTLE = timedelta(minutes=5)  # a transaction that writes a step commits within this
+CURSOR_KEY = "step-new:cursor"
 
 
 @dataclass
@@ -107,36 +120,133 @@ def _step_marker() -> ColumnElement[str]:
             + cast(func.coalesce(HumanTask.organisation_id, 0), String))
 
 
-def scan_new_steps(session: Session, clock: Clock, batch: int = 500) -> int:
-    """Announce the steps that became ready (or were re-routed to another organisation)
-    within ``NEW_STEP_WINDOW``: one e-mail to each person who acts on it and chose
-    ``immediate``; a marker row either way. Steps bound to a part no organisation holds yet
-    wait (their marker is written once an organisation holds it). Returns the steps marked.
+def scan_new_steps(session: Session, clock: Clock, batch: int = 500,
+                   max_batches: int = 20) -> int:
+    """Announce the steps that became ready (within ``NEW_STEP_WINDOW``), and those offered
+    to another organisation since (a party set or changed): one e-mail to each person who
+    acts on it and chose ``immediate``; a marker row either way. Steps bound to a part no
+    organisation holds yet wait (their marker is written once an organisation holds it).
+    Returns the steps marked.
+
+    The read follows a cursor (the outbox row ``step-new:cursor``, locked while a pass runs,
+    so that schedulers take turns): steps of an id above the newest step id seen at least
+    ``SETTLE`` ago, and parties set since then. Reading a little back each time, and the
+    markers, let a step written by a transaction that committed late still be seen once.
     """
     now = clock.now()
+    total = 0
+    try:
+        with transaction(session):
+            cursor = _cursor(session, now)
+            if cursor is None:
+                return 0  # another scheduler is on it
+            # (time of a complete pass, the highest step id then): the ids a pass may not have
+            # seen are those of transactions in flight, which commit within SETTLE
+            seen = [(datetime.fromisoformat(at), top) for at, top in cursor.payload["seen"]]
+            last = seen[-1][0]
+            floor_id = max((h for h in seen if h[0] <= last - SETTLE), default=seen[0])[1]
+            top = session.scalar(select(func.max(HumanTask.id))) or 0
+            people: dict[tuple[int, str | None, int | None], list[int]] = {}
+            complete = False
+            for _ in range(max_batches):
+                rows = _new_or_rerouted(session, now, floor_id, last - SETTLE, batch)
+                for task, reference in rows:
+                    _announce(session, now, task, reference, people)
+                session.flush()  # the next batch's read sees these markers
+                total += len(rows)
+                if len(rows) < batch:
+                    complete = True
+                    break
+            # a complete pass moves the cursor when steps were added, or every SETTLE (a
+            # write per tick at most when busy, none when quiet)
+            if complete and (top != seen[-1][1] or last <= now - SETTLE):
+                history = [h for h in seen if h[0] <= now - SETTLE][-1:] + [
+                    h for h in seen if h[0] > now - SETTLE] + [(now, top)]
+                cursor.payload = {"seen": [[at.isoformat(), n] for at, n in history]}
+    except IntegrityError:  # two schedulers created the cursor at once: the other one won
+        return 0
+    return total
+
+
+def _cursor(session: Session, now: datetime) -> OutboxMessage | None:
+    """The cursor row, locked (created at the first pass ever, from the newest step that
+    became ready before the window); None while another scheduler holds it."""
+    row = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == CURSOR_KEY)
+                         .with_for_update(skip_locked=True))
+    if row is not None:
+        return row
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == CURSOR_KEY)):
+        return None
+    since = now - NEW_STEP_WINDOW
+    older = session.scalar(select(func.max(HumanTask.id)).where(HumanTask.ready_at < since))
+    row = OutboxMessage(dedupe_key=CURSOR_KEY, kind="marker", status=OutboxStatus.SENT,
+                        created_at=now, delivered_at=now,
+                        payload={"seen": [[since.isoformat(), older or 0]]})
+    session.add(row)
+    session.flush()
+    return row
+
+
+# open, with the status through a function: these reads go by the primary key or the case,
+# never by an index of the open steps (SQLite takes one for a plain equality on the status)
+_OPEN_ELSEWHERE = func.lower(HumanTask.status) == TaskStatus.OPEN.value
+
+
+def _new_or_rerouted(session: Session, now: datetime, floor_id: int, since: datetime,
+                     batch: int) -> list[Any]:
+    """Open steps not yet announced to the organisation holding them: new ones (an id
+    above ``floor_id``, ready within the window), and those of a party set since ``since``
+    (each read on its index: the primary key, and the parties by part)."""
     marker = _step_marker()
-    with transaction(session):
-        rows = session.execute(
-            select(HumanTask, Case.reference).join(Case, Case.id == HumanTask.case_id)
-            .where(HumanTask.status == TaskStatus.OPEN,
-                   HumanTask.ready_at >= now - NEW_STEP_WINDOW,
-                   or_(HumanTask.part.is_(None), HumanTask.organisation_id.is_not(None),
-                       HumanTask.assignee_id.is_not(None)),
-                   ~exists().where(OutboxMessage.dedupe_key == marker))
-            .order_by(HumanTask.ready_at, HumanTask.id).limit(batch)
-            .with_for_update(skip_locked=True, of=HumanTask)).all()
-        people: dict[tuple[int, str | None, int | None], list[int]] = {}
-        for task, reference in rows:
-            key = f"step-new:{task.id}:{task.organisation_id or 0}"
-            for user_id in _immediate_people(session, task, people):
-                session.add(OutboxMessage(
-                    dedupe_key=f"{key}:{user_id}", kind="etape", territory_id=task.territory_id,
-                    case_id=task.case_id, recipient_user_id=user_id, created_at=now,
-                    payload={"case": reference, "step": task.name, "task_id": task.id}))
-            session.add(OutboxMessage(dedupe_key=key, kind="marker", status=OutboxStatus.SENT,
-                                      created_at=now, delivered_at=now,
-                                      payload={"task_id": task.id}))
-    return len(rows)
+    routable = or_(HumanTask.part.is_(None), HumanTask.organisation_id.is_not(None),
+                   HumanTask.assignee_id.is_not(None))
+    fresh = session.execute(
+        select(HumanTask, Case.reference).join(Case, Case.id == HumanTask.case_id)
+        .where(HumanTask.id > floor_id, _OPEN_ELSEWHERE,
+               HumanTask.ready_at >= now - NEW_STEP_WINDOW, HumanTask.ready_at <= now,
+               routable,
+               ~exists().where(OutboxMessage.dedupe_key == marker))
+        .order_by(HumanTask.id).limit(batch)).all()
+    parts = sorted({p["key"] for ps in session.scalars(select(Territory.parts))
+                    for p in ps or [] if isinstance(p, dict) and "key" in p})
+    if len(fresh) >= batch or not parts:
+        return list(fresh)
+    # the parties set since the cursor (few: read on their index by part), then their cases'
+    # open steps bound to those parts (read on the case index)
+    changed = {(c, p, o) for c, p, o in session.execute(
+        select(CaseParty.case_id, CaseParty.part, CaseParty.organisation_id).where(
+            CaseParty.part.in_(parts), CaseParty.until.is_(None),
+            CaseParty.since >= since, CaseParty.since <= now))}
+    out: list[Any] = list(fresh)
+    known = {t.id for t, _ in fresh}
+    cases = sorted({c for c, _, _ in changed})
+    for start in range(0, len(cases), 500):
+        for task, reference in session.execute(
+                select(HumanTask, Case.reference).join(Case, Case.id == HumanTask.case_id)
+                .where(HumanTask.case_id.in_(cases[start:start + 500]),
+                       _OPEN_ELSEWHERE, HumanTask.part.is_not(None),
+                       HumanTask.assignee_id.is_(None),
+                       ~exists().where(OutboxMessage.dedupe_key == marker))
+                .order_by(HumanTask.id)):
+            if (task.case_id, task.part, task.organisation_id) in changed \
+                    and task.id not in known:
+                out.append((task, reference))
+                known.add(task.id)
+            if len(out) >= batch:
+                return out
+    return out
+
+
+def _announce(session: Session, now: datetime, task: HumanTask, reference: str,
+              people: dict[tuple[int, str | None, int | None], list[int]]) -> None:
+    key = f"step-new:{task.id}:{task.organisation_id or 0}"
+    for user_id in _immediate_people(session, task, people):
+        session.add(OutboxMessage(
+            dedupe_key=f"{key}:{user_id}", kind="etape", territory_id=task.territory_id,
+            case_id=task.case_id, recipient_user_id=user_id, created_at=now,
+            payload={"case": reference, "step": task.name, "task_id": task.id}))
+    session.add(OutboxMessage(dedupe_key=key, kind="marker", status=OutboxStatus.SENT,
+                              created_at=now, delivered_at=now, payload={"task_id": task.id}))
 
 
 def _immediate_people(session: Session, task: HumanTask,

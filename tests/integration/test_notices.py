@@ -11,13 +11,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
 from engine.errors import Conflict
 from engine.mail import LogSender
-from engine.persistence.models import AuditEvent, Case, HumanTask, OutboxMessage, User
+from engine.persistence.models import (
+    AuditEvent,
+    Case,
+    CaseParty,
+    HumanTask,
+    OutboxMessage,
+    Territory,
+    User,
+)
 from engine.persistence.models.human_task import TaskStatus
 from engine.services import notices, territories, users
 from engine.services.access import SYSTEM, Actor, load_actor
@@ -51,6 +59,9 @@ def _person(session: Session, clock: FixedClock, world: World, email: str, organ
 @pytest.fixture
 def people(session: Session, clock: FixedClock, world: World) -> People:
     tid = world.territory.id
+    session.execute(update(Territory).where(Territory.id == tid).values(
+        parts=[{"key": "operator", "label": "Opérateur d'accompagnement"}]))
+    session.commit()
     relais = territories.create_organisation(session, clock, SYSTEM, tid, "Relais",
                                              "association").id
     horizon = territories.create_organisation(session, clock, SYSTEM, tid, "Horizon",
@@ -108,20 +119,54 @@ def test_an_unbound_step_is_told_to_the_role_across_the_territory(
     assert to == {("a@demo.test",), ("b@demo.test",)}
 
 
+def _hold(session: Session, clock: FixedClock, task: HumanTask, organisation: int) -> None:
+    """An organisation takes the operator part of the task's case, and the task follows it
+    (what parties.record and the runtime's re-routing write)."""
+    session.execute(update(CaseParty).where(CaseParty.case_id == task.case_id,
+                                            CaseParty.until.is_(None)).values(until=clock.now()))
+    session.add(CaseParty(case_id=task.case_id, part="operator", organisation_id=organisation,
+                          since=clock.now(), reason="Orientation"))
+    session.execute(update(HumanTask).where(HumanTask.id == task.id).values(
+        organisation_id=organisation))
+    session.commit()
+
+
 def test_a_step_waiting_for_a_party_is_told_once_held_and_again_when_rerouted(
         session: Session, clock: FixedClock, world: World, people: People) -> None:
     task = _decision(session, clock, world, organisation=None)
     notices.scan_new_steps(session, clock)
     assert not [m for m in _sent(session, clock).sent
                 if m.message_id.startswith(f"step-new:{task.id}:")]
+    # a day and a half later (the step is older than the window): still told when held
+    clock.advance(notices.NEW_STEP_WINDOW + timedelta(hours=12))
     for organisation, expected in ((people.relais, "a@demo.test"),
                                    (people.horizon, "b@demo.test")):
-        session.execute(update(HumanTask).where(HumanTask.id == task.id).values(
-            organisation_id=organisation))
-        session.commit()
         clock.advance(timedelta(hours=1))
+        _hold(session, clock, task, organisation)
         assert notices.scan_new_steps(session, clock) == 1
         assert [m.to for m in _sent(session, clock).sent] == [(expected,)]
+        assert notices.scan_new_steps(session, clock) == 0
+
+
+def test_the_pass_reads_from_its_cursor_and_a_late_commit_is_still_seen(
+        session: Session, clock: FixedClock, world: World, people: People) -> None:
+    late = _decision(session, clock, world, organisation=people.relais)
+    _decision(session, clock, world, "Autre Ménage", organisation=people.relais)
+    assert notices.scan_new_steps(session, clock) == 2
+    # as if the first step's transaction had committed only after that pass (a lower id
+    # than a step the pass saw): take its marker away; the next passes read back SETTLE
+    session.execute(delete(OutboxMessage).where(
+        OutboxMessage.dedupe_key.startswith(f"step-new:{late.id}:")))
+    session.commit()
+    clock.advance(timedelta(minutes=1))
+    assert notices.scan_new_steps(session, clock) == 1
+    assert [m.to for m in _sent(session, clock).sent
+            if m.message_id.startswith(f"step-new:{late.id}:")] == [("a@demo.test",)]
+    clock.advance(notices.SETTLE * 3)
+    assert notices.scan_new_steps(session, clock) == 0
+    cursor = session.scalar(select(OutboxMessage).where(
+        OutboxMessage.dedupe_key == notices.CURSOR_KEY))
+    assert cursor is not None and len(cursor.payload["seen"]) <= 3
 
 
 def test_an_assigned_step_is_told_to_its_holder(session: Session, clock: FixedClock,
