@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, func, null, or_, select
@@ -72,6 +73,11 @@ def _show(spec: FieldSpec | None, value: Any) -> str:
         parts = [(children[k].label if k in children else k, _show(children.get(k), v))
                  for k, v in value.items() if v not in (None, "")]
         return " ; ".join(f"{label} : {shown}" for label, shown in parts)
+    if spec is not None and spec.kind == "date" and isinstance(value, str):
+        try:  # the form stores ISO dates; a person reads 02/01/2026
+            return date.fromisoformat(value).strftime("%d/%m/%Y")
+        except ValueError:
+            return value
     return choices.get(str(value), str(value))
 
 
