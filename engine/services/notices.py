@@ -30,7 +30,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, exists, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,9 +61,8 @@ from engine.persistence.models import (
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.outbox import OutboxStatus
 from engine.persistence.models.user import COORDINATOR_ROLE
-from engine.services import audit, oversight
-from engine.services.access import Actor, acts_on, load_actor
-from engine.services.results import DUE_SOON
+from engine.services import audit, oversight, tasks
+from engine.services.access import Actor, load_actor
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
@@ -68,6 +77,9 @@ NOTICE_MODES: dict[str, str] = {  # user.notice_mode -> how the account page say
 NEW_STEP_WINDOW = timedelta(days=1)
 SETTLE = timedelta(minutes=5)  # a transaction that writes a step commits within this
 CURSOR_KEY = "step-new:cursor"
+# outbox status of a new step's line kept for a person's next daily digest: never delivered
+# on its own; the digest lists it and marks it sent
+HELD = "held"
 
 
 @dataclass
@@ -146,7 +158,7 @@ def scan_new_steps(session: Session, clock: Clock, batch: int = 500,
             last = seen[-1][0]
             floor_id = max((h for h in seen if h[0] <= last - SETTLE), default=seen[0])[1]
             top = session.scalar(select(func.max(HumanTask.id))) or 0
-            people: dict[tuple[int, str | None, int | None], list[int]] = {}
+            people: Memo = {}
             complete = False
             for _ in range(max_batches):
                 rows = _new_or_rerouted(session, now, floor_id, last - SETTLE, batch)
@@ -237,33 +249,37 @@ def _new_or_rerouted(session: Session, now: datetime, floor_id: int, since: date
     return out
 
 
+Memo = dict[tuple[int, str | None, int | None], list[tuple[int, str]]]
+
+
 def _announce(session: Session, now: datetime, task: HumanTask, reference: str,
-              people: dict[tuple[int, str | None, int | None], list[int]]) -> None:
+              people: Memo) -> None:
+    """The step's marker, and for each person who acts on it: an e-mail now, or a line
+    held for their next daily digest (``HELD``: never delivered on its own)."""
     key = f"step-new:{task.id}:{task.organisation_id or 0}"
-    for user_id in _immediate_people(session, task, people):
+    for user_id, mode in _people(session, task, people):
+        immediate = mode == IMMEDIATE
         session.add(OutboxMessage(
-            dedupe_key=f"{key}:{user_id}", kind="etape", territory_id=task.territory_id,
+            dedupe_key=f"{key}:{user_id}", kind="etape" if immediate else "etape-digest",
+            status=OutboxStatus.PENDING if immediate else HELD, territory_id=task.territory_id,
             case_id=task.case_id, recipient_user_id=user_id, created_at=now,
             payload={"case": reference, "step": task.name, "task_id": task.id}))
     session.add(OutboxMessage(dedupe_key=key, kind="marker", status=OutboxStatus.SENT,
                               created_at=now, delivered_at=now, payload={"task_id": task.id}))
 
 
-def _immediate_people(session: Session, task: HumanTask,
-                      memo: dict[tuple[int, str | None, int | None], list[int]]) -> list[int]:
-    """The active people who act on ``task`` and chose one e-mail per step."""
+def _people(session: Session, task: HumanTask, memo: Memo) -> list[tuple[int, str]]:
+    """The active people who act on ``task``, with how each hears of new steps."""
     if task.assignee_id is not None:
         user = session.get(User, task.assignee_id)
-        ok = user is not None and user.active and user.notice_mode == IMMEDIATE
-        return [task.assignee_id] if ok else []
+        return [(user.id, user.notice_mode)] if user is not None and user.active else []
     if task.role is None or (task.part is not None and task.organisation_id is None):
         return []
     group = (task.territory_id, task.role, task.organisation_id)
     if group not in memo:
-        memo[group] = sorted(set(session.scalars(
-            select(User.id).join(Membership, Membership.user_id == User.id).where(
-                *_holding(task.territory_id, task.role, task.organisation_id),
-                User.notice_mode == IMMEDIATE))))
+        memo[group] = sorted({(u, m) for u, m in session.execute(
+            select(User.id, User.notice_mode).join(Membership, Membership.user_id == User.id)
+            .where(*_holding(task.territory_id, task.role, task.organisation_id)))})
     return memo[group]
 
 
@@ -310,67 +326,88 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
 
 
 def write_digests(session: Session, clock: Clock) -> int:
-    """Once a day after 7:00 (Paris), one digest per person with overdue or soon-due steps,
-    and, for those who chose the digest, the steps that became ready since yesterday."""
+    """Once a day after 7:00 (Paris), one digest per person with overdue or soon-due steps
+    (of their Mes tâches: ``tasks.my_tasks``, the same rule), and, for those who chose the
+    digest, the new steps the notice pass held for them that are still open. Each person's
+    digest is read outside any write and written in a short transaction of its own, so that
+    a day's digests never hold the database's write lock for long."""
     now = clock.now()
     local = now.astimezone(PARIS)
     if local.hour < DIGEST_HOUR:
         return 0
     day = local.date().isoformat()
     done_key = f"digests:{day}"
+    # the scheduler ticks every few seconds: after today's pass, one indexed read
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == done_key)):
+        return 0
+    held = _held(session, now)
     written = 0
-    with transaction(session):
-        # the scheduler ticks every few seconds: after today's pass, one indexed read
-        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == done_key)):
-            return 0
-        users = list(session.scalars(select(User).where(User.active.is_(True))
-                                     .order_by(User.id)))
-        for user in users:
-            key = f"digest:{user.id}:{day}"
+    people = session.execute(select(User.id, User.notice_mode).where(User.active.is_(True))
+                             .order_by(User.id)).all()
+    for user_id, mode in people:
+        key = f"digest:{user_id}:{day}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
+            continue
+        steps = _steps_for(session, clock, load_actor(session, user_id))
+        lines = held.get(user_id, []) if mode != IMMEDIATE else []
+        new = [payload for _, payload in lines][:DIGEST_STEPS]
+        session.commit()  # end the read
+        if not steps and not new:
+            continue
+        with transaction(session):
             if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
-                continue
-            actor = load_actor(session, user.id)
-            steps = _steps_for(session, actor, now)
-            new = _new_steps_for(session, actor, now) if user.notice_mode != IMMEDIATE else []
-            if not steps and not new:
-                continue
-            session.add(OutboxMessage(dedupe_key=key, kind="digest", recipient_user_id=user.id,
+                continue  # another scheduler wrote it meanwhile
+            session.add(OutboxMessage(dedupe_key=key, kind="digest", recipient_user_id=user_id,
                                       created_at=now,
                                       payload={"day": day, "steps": steps, "new": new}))
-            written += 1
-        session.add(OutboxMessage(dedupe_key=done_key, kind="marker", status=OutboxStatus.SENT,
-                                  created_at=now, delivered_at=now, payload={"day": day}))
+            if lines:
+                session.execute(update(OutboxMessage).where(
+                    OutboxMessage.id.in_([i for i, _ in lines]),
+                    OutboxMessage.status == HELD).values(
+                    status=OutboxStatus.SENT, delivered_at=now))
+        written += 1
+    with transaction(session):
+        if not session.scalar(select(OutboxMessage.id).where(
+                OutboxMessage.dedupe_key == done_key)):
+            session.add(OutboxMessage(dedupe_key=done_key, kind="marker",
+                                      status=OutboxStatus.SENT, created_at=now,
+                                      delivered_at=now, payload={"day": day}))
     return written
 
 
-def _acting(actor: Actor) -> ColumnElement[bool]:
-    """SQL: the open steps the person acts on, in any of their territories (the rule)."""
-    territories = actor.territories()
-    if not territories:
-        return HumanTask.assignee_id == actor.user_id
-    return or_(*(acts_on(actor, t) for t in territories))
+DIGEST_STEPS = 20  # steps per list of a digest
 
 
-def _steps_for(session: Session, actor: Actor, now: datetime) -> list[dict[str, str]]:
-    """Overdue or soon-due steps the person acts on (at most 20, soonest first)."""
+def _held(session: Session, now: datetime) -> dict[int, list[tuple[int, dict[str, str]]]]:
+    """The new steps' lines held for digests in the last two days (on the outbox's status
+    index), per person, oldest first, for the steps still open."""
     rows = session.execute(
-        select(HumanTask.name, HumanTask.due_at, Case.reference)
-        .join(Case, Case.id == HumanTask.case_id)
-        .where(HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now + DUE_SOON,
-               _acting(actor))
-        .order_by(HumanTask.due_sort).limit(20)).all()
-    return [{"step": n, "due_at": d.isoformat(), "case": r} for n, d, r in rows if d]
+        select(OutboxMessage.id, OutboxMessage.recipient_user_id, OutboxMessage.payload)
+        .where(OutboxMessage.status == HELD,
+               OutboxMessage.created_at >= now - timedelta(days=2))
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)).all()
+    ids = {int(p["task_id"]) for _, _, p in rows}
+    still = set(session.scalars(select(HumanTask.id).where(
+        HumanTask.id.in_(sorted(ids)), HumanTask.status == TaskStatus.OPEN))) if ids else set()
+    out: dict[int, list[tuple[int, dict[str, str]]]] = {}
+    for message_id, user_id, payload in rows:
+        if user_id is not None and int(payload["task_id"]) in still:
+            out.setdefault(user_id, []).append((message_id, {
+                "step": payload["step"], "task_id": str(payload["task_id"]),
+                "case": payload["case"]}))
+    return out
 
 
-def _new_steps_for(session: Session, actor: Actor, now: datetime) -> list[dict[str, str]]:
-    """Steps the person acts on that became ready in the last day (at most 20)."""
-    rows = session.execute(
-        select(HumanTask.name, HumanTask.id, Case.reference)
-        .join(Case, Case.id == HumanTask.case_id)
-        .where(HumanTask.status == TaskStatus.OPEN, HumanTask.ready_at >= now - timedelta(days=1),
-               HumanTask.ready_at <= now, _acting(actor))
-        .order_by(HumanTask.ready_at, HumanTask.id).limit(20)).all()
-    return [{"step": n, "task_id": str(i), "case": r} for n, i, r in rows]
+def _steps_for(session: Session, clock: Clock, actor: Actor) -> list[dict[str, str]]:
+    """Overdue, then soon-due steps of the person's Mes tâches (at most 20, soonest
+    first)."""
+    items = list(tasks.my_tasks(session, clock, actor, due="overdue",
+                                per_page=DIGEST_STEPS).items)
+    if len(items) < DIGEST_STEPS:
+        items += tasks.my_tasks(session, clock, actor, due="soon",
+                                per_page=DIGEST_STEPS - len(items)).items
+    return [{"step": t.name, "due_at": t.due_at.isoformat(), "case": t.case_reference}
+            for t in items if t.due_at is not None]
 
 
 def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) -> Report:

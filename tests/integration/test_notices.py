@@ -197,6 +197,8 @@ def test_the_digest_lists_new_steps_by_the_same_rule(session: Session, clock: Fi
                                                      world: World, people: People) -> None:
     relais = _decision(session, clock, world, organisation=people.relais)
     _decision(session, clock, world, "Autre Ménage", organisation=people.horizon)
+    notices.scan_new_steps(session, clock)  # e-mails to A and B; lines held for A's reader
+    assert [m.to for m in _sent(session, clock).sent] == [("a@demo.test",), ("b@demo.test",)]
     clock.advance(timedelta(hours=20))  # next morning, after 7:00 in Paris
     notices.write_digests(session, clock)
     digests = {m.recipient_user_id: m.payload for m in session.scalars(
@@ -208,6 +210,13 @@ def test_the_digest_lists_new_steps_by_the_same_rule(session: Session, clock: Fi
     [mail] = [m for m in sender.sent if m.to == ("a2@demo.test",)]
     assert "Nouvelles étapes" in mail.body and f"/taches/{relais.id}" in mail.body
     assert "Ménage" not in mail.body
+    # listed once: the next day's digest does not list it again
+    clock.advance(timedelta(days=1))
+    notices.write_digests(session, clock)
+    later = session.scalar(select(OutboxMessage).where(
+        OutboxMessage.kind == "digest", OutboxMessage.recipient_user_id == people.a_digest.user_id,
+        OutboxMessage.dedupe_key.endswith(clock.now().date().isoformat())))
+    assert later is None or later.payload["new"] == []
 
 
 def test_overdue_step_bound_to_a_part_goes_to_its_organisation(
