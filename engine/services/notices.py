@@ -72,8 +72,9 @@ NOTICE_MODES: dict[str, str] = {  # user.notice_mode -> how the account page say
     IMMEDIATE: "à chaque étape",
     DIGEST: "dans le récapitulatif quotidien",
 }
-# a step that became ready longer ago than this is not announced by e-mail (a scheduler down
-# for longer, a restored backup, generated volume); the daily digest still lists it
+# a step that became ready longer ago than this is not announced (a scheduler down for
+# longer, a restored backup, generated volume); Mes tâches and the digest's overdue and
+# soon-due steps still show it
 NEW_STEP_WINDOW = timedelta(days=1)
 SETTLE = timedelta(minutes=5)  # a transaction that writes a step commits within this
 CURSOR_KEY = "step-new:cursor"
@@ -135,8 +136,9 @@ def _step_marker() -> ColumnElement[str]:
 def scan_new_steps(session: Session, clock: Clock, batch: int = 500,
                    max_batches: int = 20) -> int:
     """Announce the steps that became ready (within ``NEW_STEP_WINDOW``), and those offered
-    to another organisation since (a party set or changed): one e-mail to each person who
-    acts on it and chose ``immediate``; a marker row either way. Steps bound to a part no
+    to another organisation since (a party set or changed): for each person who acts on it,
+    one e-mail now if they chose ``immediate``, else a line held for their next digest; a
+    marker row either way. Steps bound to a part no
     organisation holds yet wait (their marker is written once an organisation holds it).
     Returns the steps marked.
 
