@@ -9,7 +9,7 @@ from engine.persistence.models.human_task import HumanTask
 from engine.persistence.models.outbox import OutboxMessage
 from engine.persistence.models.oversight import DailyCount
 from engine.persistence.models.party import CaseParty, CaseReferent
-from engine.persistence.models.records import Resource
+from engine.persistence.models.records import DirectoryPlaceChange, DirectoryService
 from engine.persistence.models.territory import Organisation, Territory
 from engine.persistence.models.timer import Timer
 from engine.persistence.models.user import Membership, User
@@ -17,7 +17,8 @@ from engine.persistence.models.web_session import SignInThrottle, WebSession
 
 __all__ = [
     "AuditEvent", "AuditEventTerritory", "Case", "CaseConsent", "CaseParty", "CaseReferent",
-    "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "DailyCount", "HumanTask",
-    "Membership", "Organisation", "OutboxMessage", "ReferenceCounter", "Resource",
+    "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "DailyCount",
+    "DirectoryPlaceChange", "DirectoryService", "HumanTask",
+    "Membership", "Organisation", "OutboxMessage", "ReferenceCounter",
     "SignInThrottle", "Territory", "Timer", "User", "WebSession",
 ]
