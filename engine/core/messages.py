@@ -492,6 +492,61 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "form.min_items": ("Au moins {limit} éléments.", "At least {limit} items."),
     "form.pattern": ("Format invalide.", "Invalid format."),
     "form.invalid": ("Valeur invalide.", "Invalid value."),
+    # the directory of services (engine/services/directory.py)
+    "svc.directory_entry_unknown": (
+        "service introuvable dans l'annuaire",
+        "service not found in the directory"),
+    "svc.directory_not_yours": (
+        "seules la coordination et l'organisation qui porte ce service peuvent le modifier",
+        "only the coordination and the organisation running this service may change it"),
+    "svc.directory_measure_unknown": (
+        "type de mesure inconnu", "unknown kind of measure"),
+    "svc.directory_domain_unknown": (
+        "domaine de besoin inconnu", "unknown need domain"),
+    "svc.directory_entry_invalid": (
+        "le service n'a pas été enregistré : {detail}",
+        "the service was not saved: {detail}"),
+    "svc.directory_import_invalid": (
+        "le fichier contient des erreurs ({count}) : rien n'a été enregistré",
+        "the file holds errors ({count}): nothing was saved"),
+    "svc.directory_import_too_big": (
+        "fichier trop volumineux : {maximum} lignes au plus",
+        "file too large: at most {maximum} lines"),
+    "svc.directory_import_empty": (
+        "le fichier ne contient aucune ligne de service",
+        "the file holds no service line"),
+    "svc.directory_import_columns": (
+        "colonnes manquantes : {columns} (la première ligne doit nommer les colonnes "
+        "de l'export)",
+        "missing columns: {columns} (the first line must name the export's columns)"),
+    "svc.directory_import_unreadable": (
+        "fichier illisible : un fichier CSV en UTF-8 est attendu",
+        "unreadable file: a UTF-8 CSV file is expected"),
+    "dir.line": ("ligne {line}, colonne « {column} » : {detail}",
+                 "line {line}, column “{column}”: {detail}"),
+    "dir.required": ("à renseigner", "required"),
+    "dir.too_long": ("{limit} caractères au plus", "at most {limit} characters"),
+    "dir.organisation": ("organisation inconnue dans ce territoire",
+                         "unknown organisation in this territory"),
+    "dir.organisation_not_yours": (
+        "vous ne pouvez choisir que votre organisation",
+        "you may only choose your own organisation"),
+    "dir.measure": ("type de mesure inconnu : « {value} »", "unknown kind of measure: “{value}”"),
+    "dir.domain": ("domaine de besoin inconnu : « {value} »", "unknown need domain: “{value}”"),
+    "dir.integer": ("nombre entier attendu", "whole number expected"),
+    "dir.range": ("nombre entre {minimum} et {maximum} attendu",
+                  "number between {minimum} and {maximum} expected"),
+    "dir.over_capacity": ("plus de places disponibles que de places au total",
+                          "more places available than places in all"),
+    "dir.yes_no": ("« oui » ou « non » attendu", "“oui” or “non” expected"),
+    "dir.email": ("adresse e-mail invalide", "invalid e-mail address"),
+    "dir.phone": ("numéro de téléphone invalide", "invalid phone number"),
+    "dir.too_many": ("{limit} au plus", "at most {limit}"),
+    "dir.id_unknown": ("aucun service n° {value} dans l'annuaire de ce territoire",
+                       "no service no. {value} in this territory's directory"),
+    "dir.id_twice": ("le service n° {value} figure sur deux lignes",
+                     "service no. {value} is on two lines"),
+    "dir.zone": ("seul « commune » est accepté", "only “commune” is accepted"),
 }
 
 

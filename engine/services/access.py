@@ -349,3 +349,25 @@ def may_work_on(actor: Actor, territory_id: int, role: str | None, assignee_id: 
     if assignee_id is not None:
         return assignee_id == actor.user_id
     return offered_to(actor, territory_id, role, part, organisation_id)
+
+
+# --------------------------------------------------------------------------- the directory
+#
+# The directory of services holds no personal data: every member of a territory reads it.
+# Its coordination creates, edits and deactivates any entry; the people of the organisation
+# running a service edit that entry and its places available.
+
+
+def may_edit_service(actor: Actor, territory_id: int, organisation_id: int) -> bool:
+    """May the actor edit a directory entry (and its places) run by ``organisation_id``?"""
+    if actor.is_system or actor.is_coordinator(territory_id):
+        return True
+    return organisation_id in actor.organisations.get(territory_id, frozenset())
+
+
+def require_service_editor(actor: Actor, territory_id: int, organisation_id: int) -> None:
+    """:raises NotFound: no role in the territory (no existence leak).
+    :raises PermissionDenied: neither its coordination nor of the organisation running it."""
+    require_member(actor, territory_id)
+    if not may_edit_service(actor, territory_id, organisation_id):
+        raise PermissionDenied(code="svc.directory_not_yours")

@@ -1,0 +1,901 @@
+"""The directory of services (annuaire): which organisation runs which measure, where, with
+how many places; kept by the territory's coordination and by each organisation for its own
+entries, read by every member of the territory (it holds no personal data).
+
+Search and filters run in SQL on the folded columns ``search_text``, ``domain_tags`` and
+``commune_tags`` (``engine.core.directory.fold``), within one territory on an index that
+leads with it. Every change is audited; every change of the places available is kept in
+``directory_place_change`` with its comment. CSV export and import use data·inclusion's
+service field names where they fit (``engine.core.directory.COLUMNS``); an import is
+checked whole and stores nothing if one line is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.core.calendar import PARIS
+from engine.core.directory import (
+    COLUMNS,
+    DOMAINS,
+    EMAIL,
+    MAX_COMMENT,
+    MAX_COMMUNE,
+    MAX_COMMUNES,
+    MAX_CONTACT,
+    MAX_DESCRIPTION,
+    MAX_EMAIL,
+    MAX_HOURS,
+    MAX_LANGUAGES,
+    MAX_NAME,
+    MAX_PHONE,
+    MAX_PLACES,
+    MAX_PUBLIC,
+    MAX_SEARCH,
+    MEASURES,
+    NO,
+    PHONE,
+    SEPARATOR,
+    YES,
+    fold,
+    key_of,
+    split,
+    tags,
+)
+from engine.core.messages import render
+from engine.errors import FormInvalid, InvalidInput, NotFound, PermissionDenied
+from engine.persistence.db import table, transaction
+from engine.persistence.models import (
+    DirectoryPlaceChange,
+    DirectoryService,
+    Organisation,
+    User,
+)
+from engine.services import audit
+from engine.services.access import (
+    SYSTEM,
+    Actor,
+    may_edit_service,
+    require_coordinator,
+    require_member,
+    require_service_editor,
+)
+from engine.services.results import COUNT_CAP, Page
+
+__all__ = ["DOMAINS", "MEASURES"]  # the vocabulary, as the web app reads it
+
+MAX_PER_PAGE = 100
+MAX_IMPORT_LINES = 5000
+MAX_IMPORT_CHARS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One refusal of a value: its field (or CSV column), a message code and its values."""
+
+    name: str
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang``."""
+        return render(self.code, lang, self.params)
+
+
+class EntryRefused(FormInvalid):
+    """An entry's values were refused; ``problems`` says which and why (any language)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        errors: dict[str, list[str]] = {}
+        for p in problems:
+            errors.setdefault(p.name, []).append(p.text("fr"))
+        super().__init__(errors)
+
+    def errors_in(self, lang: str) -> dict[str, list[str]]:
+        """Field → messages in ``lang``."""
+        errors: dict[str, list[str]] = {}
+        for p in self.problems:
+            errors.setdefault(p.name, []).append(p.text(lang))
+        return errors
+
+
+class ImportRefused(InvalidInput):
+    """A CSV import refused whole: each wrong line with its column and reason."""
+
+    def __init__(self, problems: list[tuple[int, Problem]]) -> None:
+        self.problems = problems
+        super().__init__(code="svc.directory_import_invalid", count=len(problems))
+
+    def lines_in(self, lang: str) -> list[str]:
+        """« ligne 3, colonne « nom » : à renseigner », in ``lang``."""
+        return [render("dir.line", lang, {"line": line, "column": p.name,
+                                          "detail": p.text(lang)})
+                for line, p in self.problems]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a directory entry says (the values a form or a CSV line gives)."""
+
+    organisation_id: int
+    measure: str
+    name: str
+    description: str = ""
+    domains: tuple[str, ...] = ()
+    communes: tuple[str, ...] = ()
+    public: str = ""
+    capacity: int | None = None
+    places_available: int | None = None
+    waiting_list: int | None = None
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    hours_walk_in: str = ""
+    hours_appointment: str = ""
+    languages: str = ""
+    charter_signed: bool = False
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The directory list's search and filters (all optional)."""
+
+    text: str = ""
+    measure: str | None = None
+    domain: str | None = None
+    commune: str = ""
+    available_only: bool = False
+    inactive: bool = False  # also the deactivated entries (coordination)
+
+
+@dataclass(frozen=True)
+class ServiceItem:
+    """A service as the directory list shows it."""
+
+    id: int
+    name: str
+    organisation: str
+    measure: str
+    communes: list[str]
+    capacity: int | None
+    places_available: int | None
+    waiting_list: int | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class PlaceChange:
+    """One change of the places available."""
+
+    at: datetime
+    who: str
+    before: int | None
+    after: int | None
+    comment: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """A directory entry in full, with what the reader may do with it."""
+
+    id: int
+    territory_id: int
+    organisation_id: int
+    organisation: str
+    entry: Entry
+    active: bool
+    updated_at: datetime
+    updated_by: str | None
+    may_edit: bool
+    may_deactivate: bool
+    history: list[PlaceChange]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def search(session: Session, actor: Actor, territory_id: int, filters: Filters,
+           page: int = 1, per_page: int = 20) -> Page[ServiceItem]:
+    """The territory's services matching the filters, by name (paged and counted in SQL).
+
+    :raises NotFound: the actor has no role in the territory.
+    :raises InvalidInput: a search text too long, an unknown measure or need domain.
+    """
+    require_member(actor, territory_id)
+    if len(filters.text) > MAX_SEARCH or len(filters.commune) > MAX_SEARCH:
+        raise InvalidInput(code="svc.search_too_long", maximum=MAX_SEARCH)
+    if filters.measure is not None and filters.measure not in MEASURES:
+        raise InvalidInput(code="svc.directory_measure_unknown")
+    if filters.domain is not None and filters.domain not in DOMAINS:
+        raise InvalidInput(code="svc.directory_domain_unknown")
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    page = max(page, 1)
+    s = DirectoryService
+    where = [s.territory_id == territory_id]
+    if not (filters.inactive and actor.is_coordinator(territory_id)):
+        where.append(s.active.is_(True))
+    for word in fold(filters.text).split():
+        where.append(s.search_text.contains(word, autoescape=True))
+    if filters.measure is not None:
+        where.append(s.measure == filters.measure)
+    if filters.domain is not None:
+        where.append(s.domain_tags.contains(f"{SEPARATOR}{filters.domain}{SEPARATOR}",
+                                            autoescape=True))
+    if fold(filters.commune):
+        where.append(s.commune_tags.contains(SEPARATOR + fold(filters.commune),
+                                             autoescape=True))
+    if filters.available_only:
+        where.append(s.places_available > 0)
+    total = session.scalar(select(func.count()).select_from(
+        select(s.id).where(*where).limit(COUNT_CAP + 1).subquery())) or 0
+    rows = session.execute(
+        select(s.id, s.name, Organisation.name, s.measure, s.communes, s.capacity,
+               s.places_available, s.waiting_list, s.active)
+        .join(Organisation, Organisation.id == s.organisation_id).where(*where)
+        .order_by(s.name, s.id).limit(per_page).offset((page - 1) * per_page)).all()
+    return Page([ServiceItem(r[0], r[1], r[2], r[3], list(r[4] or []), r[5], r[6], r[7], r[8])
+                 for r in rows], total, page, per_page)
+
+
+def get(session: Session, actor: Actor, service_id: int) -> Service:
+    """One entry with its places' history, for a member of its territory.
+
+    :raises NotFound: unknown, or of a territory where the actor has no role.
+    """
+    row = _row(session, actor, service_id)
+    organisation = session.scalar(select(Organisation.name).where(
+        Organisation.id == row.organisation_id)) or ""
+    updated_by = session.scalar(select(User.display_name).where(
+        User.id == row.updated_by_id)) if row.updated_by_id is not None else None
+    return Service(row.id, row.territory_id, row.organisation_id, organisation, _entry(row),
+                   row.active, row.updated_at, updated_by,
+                   may_edit_service(actor, row.territory_id, row.organisation_id),
+                   actor.is_coordinator(row.territory_id), _history(session, row.id))
+
+
+def _history(session: Session, service_id: int) -> list[PlaceChange]:
+    c = DirectoryPlaceChange
+    rows = session.execute(
+        select(c.at, User.display_name, c.before, c.after, c.comment)
+        .outerjoin(User, User.id == c.user_id).where(c.service_id == service_id)
+        .order_by(c.at.desc(), c.id.desc()).limit(50)).all()
+    return [PlaceChange(at, who or "système", before, after, comment)
+            for at, who, before, after, comment in rows]
+
+
+def organisations_for(session: Session, actor: Actor, territory_id: int,
+                      keep: int | None = None) -> list[tuple[int, str]]:
+    """The organisations the actor may give an entry to: every active one of the territory
+    for its coordination, else their own (``keep``: the entry's current one, always listed).
+
+    :raises NotFound: the actor has no role in the territory.
+    """
+    require_member(actor, territory_id)
+    query = select(Organisation.id, Organisation.name).where(
+        Organisation.territory_id == territory_id, Organisation.active.is_(True))
+    if not actor.is_coordinator(territory_id):
+        own = sorted(actor.organisations.get(territory_id, frozenset()) | (
+            {keep} if keep is not None else set()))
+        query = query.where(Organisation.id.in_(own))
+    return [(i, n) for i, n in session.execute(query.order_by(Organisation.name))]
+
+
+def may_create(actor: Actor, territory_id: int) -> bool:
+    """Coordination creates entries (and imports, exports, deactivates)."""
+    return actor.is_coordinator(territory_id)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def create(session: Session, clock: Clock, actor: Actor, territory_id: int,
+           entry: Entry) -> int:
+    """Coordinator: add a service to the territory's directory; its id.
+
+    :raises NotFound: the actor has no role in the territory.
+    :raises PermissionDenied: the actor does not coordinate it.
+    :raises EntryRefused: a value refused (which field, why).
+    """
+    require_coordinator(actor, territory_id)
+    with transaction(session):
+        entry = _checked(session, actor, territory_id, entry, None)
+        row = DirectoryService(territory_id=territory_id, created_at=clock.now(), active=True)
+        _fill(session, clock, actor, row, entry)
+        session.add(row)
+        session.flush()
+        if entry.places_available is not None:
+            _place_change(session, clock, actor, row.id, None, entry.places_available,
+                          "Création du service")
+        audit.record(session, clock, actor, "directory.created", territory_id=territory_id,
+                     service=row.id, name=row.name)
+        return row.id
+
+
+def update(session: Session, clock: Clock, actor: Actor, service_id: int,
+           entry: Entry, comment: str = "") -> None:
+    """Edit an entry: its coordination, or a person of the organisation running it (who
+    cannot give it to another organisation). A change of places is kept in the history.
+
+    :raises NotFound: unknown entry, or out of the actor's territories.
+    :raises PermissionDenied: neither coordination nor of the organisation running it.
+    :raises EntryRefused: a value refused.
+    """
+    with _refusals_audited(session, clock, actor, service_id, "update"), transaction(session):
+        row = _row(session, actor, service_id, lock=True)
+        require_service_editor(actor, row.territory_id, row.organisation_id)
+        entry = _checked(session, actor, row.territory_id, entry, row.organisation_id)
+        before = _entry(row)
+        changed = sorted(k for k, v in asdict(entry).items() if asdict(before)[k] != v)
+        if not changed:
+            return
+        if before.places_available != entry.places_available:
+            _place_change(session, clock, actor, row.id, before.places_available,
+                          entry.places_available, _comment(comment) or "Fiche modifiée")
+        _fill(session, clock, actor, row, entry)
+        audit.record(session, clock, actor, "directory.updated", territory_id=row.territory_id,
+                     service=row.id, name=row.name, fields=changed)
+
+
+def update_places(session: Session, clock: Clock, actor: Actor, service_id: int,
+                  places: int, comment: str, waiting_list: int | None = None) -> None:
+    """Set the places available now (and the waiting list), with a comment kept in the
+    history: its coordination, or a person of the organisation running it.
+
+    :raises NotFound: unknown entry, or out of the actor's territories.
+    :raises PermissionDenied: neither coordination nor of the organisation running it.
+    :raises EntryRefused: a number out of range, more places than the capacity, a comment
+        too long.
+    """
+    with _refusals_audited(session, clock, actor, service_id, "places"), transaction(session):
+        row = _row(session, actor, service_id, lock=True)
+        require_service_editor(actor, row.territory_id, row.organisation_id)
+        problems = _places_problems(places, row.capacity, waiting_list)
+        if len(comment.strip()) > MAX_COMMENT:
+            problems.append(Problem("comment", "dir.too_long", {"limit": MAX_COMMENT}))
+        if problems:
+            raise EntryRefused(problems)
+        _place_change(session, clock, actor, row.id, row.places_available, places,
+                      _comment(comment))
+        before = row.places_available
+        row.places_available, row.waiting_list = places, waiting_list
+        row.updated_at, row.updated_by_id = clock.now(), actor.user_id
+        audit.record(session, clock, actor, "directory.places", territory_id=row.territory_id,
+                     service=row.id, name=row.name, before=before, after=places)
+
+
+def set_active(session: Session, clock: Clock, actor: Actor, service_id: int,
+               active: bool) -> None:
+    """Coordinator: deactivate an entry (it leaves the list, its history stays) or bring it
+    back.
+
+    :raises NotFound: unknown entry, or out of the actor's territories.
+    :raises PermissionDenied: the actor does not coordinate its territory.
+    """
+    with _refusals_audited(session, clock, actor, service_id, "active"), transaction(session):
+        row = _row(session, actor, service_id, lock=True)
+        require_coordinator(actor, row.territory_id)
+        if row.active == active:
+            return
+        row.active, row.updated_at, row.updated_by_id = active, clock.now(), actor.user_id
+        audit.record(session, clock, actor,
+                     "directory.reactivated" if active else "directory.deactivated",
+                     territory_id=row.territory_id, service=row.id, name=row.name)
+
+
+@contextmanager
+def _refusals_audited(session: Session, clock: Clock, actor: Actor, service_id: int,
+                      attempt: str) -> Iterator[None]:
+    """Audit a refused attempt on an existing entry (after the rollback): who tried what."""
+    try:
+        yield
+    except (NotFound, PermissionDenied):
+        territory_id = session.scalar(select(DirectoryService.territory_id).where(
+            DirectoryService.id == service_id))
+        if territory_id is not None:
+            with transaction(session):
+                audit.record(session, clock, actor, "directory.refused",
+                             territory_id=territory_id, service=service_id, attempt=attempt)
+        raise
+
+
+def _row(session: Session, actor: Actor, service_id: int,
+         lock: bool = False) -> DirectoryService:
+    query = select(DirectoryService).where(DirectoryService.id == service_id)
+    row = session.scalar(query.with_for_update() if lock else query)
+    if row is None or not actor.is_member(row.territory_id):
+        raise NotFound(code="svc.directory_entry_unknown")
+    return row
+
+
+def _entry(row: DirectoryService) -> Entry:
+    return Entry(row.organisation_id, row.measure, row.name, row.description,
+                 tuple(row.domains or ()), tuple(row.communes or ()), row.public, row.capacity,
+                 row.places_available, row.waiting_list, row.phone, row.email, row.address,
+                 row.hours_walk_in, row.hours_appointment, row.languages, row.charter_signed)
+
+
+def _fill(session: Session, clock: Clock, actor: Actor, row: DirectoryService,
+          entry: Entry) -> None:
+    organisation = session.scalar(select(Organisation.name).where(
+        Organisation.id == entry.organisation_id)) or ""
+    for key, value in asdict(entry).items():
+        setattr(row, key, list(value) if isinstance(value, tuple) else value)
+    row.search_text = fold(" ".join((entry.name, entry.description, organisation,
+                                     MEASURES.get(entry.measure, ""))))
+    row.domain_tags = tags(list(entry.domains))
+    row.commune_tags = tags(list(entry.communes))
+    row.updated_at, row.updated_by_id = clock.now(), actor.user_id
+
+
+def _place_change(session: Session, clock: Clock, actor: Actor, service_id: int,
+                  before: int | None, after: int | None, comment: str) -> None:
+    session.add(DirectoryPlaceChange(service_id=service_id, at=clock.now(),
+                                     user_id=actor.user_id, before=before, after=after,
+                                     comment=comment))
+
+
+def _comment(text: str) -> str:
+    return " ".join(text.split())[:MAX_COMMENT]
+
+
+# --------------------------------------------------------------------------- checks
+
+_TEXTS = (("name", MAX_NAME), ("description", MAX_DESCRIPTION), ("public", MAX_PUBLIC),
+          ("phone", MAX_PHONE), ("email", MAX_EMAIL), ("address", MAX_CONTACT),
+          ("hours_walk_in", MAX_HOURS), ("hours_appointment", MAX_HOURS),
+          ("languages", MAX_LANGUAGES))
+
+
+def problems_of(entry: Entry) -> list[Problem]:
+    """Every refusal of an entry's own values (not its organisation: ``_checked``)."""
+    problems: list[Problem] = []
+    if not entry.name.strip():
+        problems.append(Problem("name", "dir.required"))
+    for name, limit in _TEXTS:
+        if len(getattr(entry, name)) > limit:
+            problems.append(Problem(name, "dir.too_long", {"limit": limit}))
+    if entry.measure not in MEASURES:
+        problems.append(Problem("measure", "dir.measure", {"value": entry.measure}))
+    problems += [Problem("domains", "dir.domain", {"value": d}) for d in entry.domains
+                 if d not in DOMAINS]
+    if len(entry.communes) > MAX_COMMUNES:
+        problems.append(Problem("communes", "dir.too_many", {"limit": MAX_COMMUNES}))
+    if any(len(c) > MAX_COMMUNE for c in entry.communes):
+        problems.append(Problem("communes", "dir.too_long", {"limit": MAX_COMMUNE}))
+    return problems + _number_problems(entry) + _contact_problems(entry)
+
+
+def _number_problems(entry: Entry) -> list[Problem]:
+    problems = [Problem(name, "dir.range", {"minimum": 0, "maximum": MAX_PLACES})
+                for name in ("capacity", "waiting_list")
+                if getattr(entry, name) is not None
+                and not 0 <= getattr(entry, name) <= MAX_PLACES]
+    if entry.places_available is not None:
+        problems += [p for p in _places_problems(entry.places_available, entry.capacity, None)
+                     if p.name == "places_available"]
+    return problems
+
+
+def _contact_problems(entry: Entry) -> list[Problem]:
+    problems: list[Problem] = []
+    if entry.email and not EMAIL.fullmatch(entry.email):
+        problems.append(Problem("email", "dir.email"))
+    if entry.phone and not PHONE.fullmatch(entry.phone):
+        problems.append(Problem("phone", "dir.phone"))
+    return problems
+
+
+def _places_problems(places: int, capacity: int | None,
+                     waiting_list: int | None) -> list[Problem]:
+    problems: list[Problem] = []
+    if not 0 <= places <= MAX_PLACES:
+        problems.append(Problem("places_available", "dir.range",
+                                {"minimum": 0, "maximum": MAX_PLACES}))
+    elif capacity is not None and places > capacity:
+        problems.append(Problem("places_available", "dir.over_capacity"))
+    if waiting_list is not None and not 0 <= waiting_list <= MAX_PLACES:
+        problems.append(Problem("waiting_list", "dir.range",
+                                {"minimum": 0, "maximum": MAX_PLACES}))
+    return problems
+
+
+def _cleaned(entry: Entry) -> Entry:
+    """Spaces squeezed in one-line texts, communes and domains without duplicates."""
+    def line(text: str) -> str:
+        return " ".join(text.split())
+    return replace(entry, name=line(entry.name), public=line(entry.public),
+                   phone=line(entry.phone), email=line(entry.email),
+                   address=line(entry.address), languages=line(entry.languages),
+                   description=entry.description.strip(),
+                   hours_walk_in=entry.hours_walk_in.strip(),
+                   hours_appointment=entry.hours_appointment.strip(),
+                   domains=tuple(dict.fromkeys(entry.domains)),
+                   communes=tuple(dict.fromkeys(" ".join(c.split()) for c in entry.communes
+                                                if c.strip())))
+
+
+def _checked(session: Session, actor: Actor, territory_id: int, entry: Entry,
+             current: int | None) -> Entry:
+    """The entry cleaned, or every refusal at once (``EntryRefused``)."""
+    entry = _cleaned(entry)
+    problems = problems_of(entry)
+    problems += _organisation_problems(session, actor, territory_id, entry.organisation_id,
+                                       current)
+    if problems:
+        raise EntryRefused(problems)
+    return entry
+
+
+def _organisation_problems(session: Session, actor: Actor, territory_id: int,
+                           organisation_id: int, current: int | None) -> list[Problem]:
+    if current is not None and organisation_id == current:
+        return []
+    found = session.scalar(select(Organisation.id).where(
+        Organisation.id == organisation_id, Organisation.territory_id == territory_id,
+        Organisation.active.is_(True)))
+    if found is None:
+        return [Problem("organisation_id", "dir.organisation")]
+    if not actor.is_coordinator(territory_id):
+        return [Problem("organisation_id", "dir.organisation_not_yours")]
+    return []
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def export_rows(session: Session, clock: Clock, actor: Actor,
+                territory_id: int) -> Iterator[list[str]]:
+    """Coordinator: the territory's entries (deactivated ones too) as CSV rows, header
+    first. The check runs now, before the first row (an export refused has no first line).
+
+    :raises NotFound: the actor has no role in the territory.
+    :raises PermissionDenied: the actor does not coordinate it.
+    """
+    require_coordinator(actor, territory_id)
+    with transaction(session):
+        audit.record(session, clock, actor, "directory.exported", territory_id=territory_id)
+    return _export(session, territory_id)
+
+
+def _export(session: Session, territory_id: int) -> Iterator[list[str]]:
+    yield list(COLUMNS)
+    s = DirectoryService
+    rows = session.execute(select(s, Organisation.name).join(
+        Organisation, Organisation.id == s.organisation_id)
+        .where(s.territory_id == territory_id).order_by(s.name, s.id))
+    for row, organisation in rows:
+        yield [str(row.id), organisation, row.name, MEASURES.get(row.measure, row.measure),
+               row.description, f" {SEPARATOR} ".join(DOMAINS.get(d, d) for d in row.domains),
+               "commune", f" {SEPARATOR} ".join(row.communes), row.public,
+               _number(row.capacity), _number(row.places_available),
+               _number(row.waiting_list), row.phone, row.email, row.address,
+               row.hours_walk_in, row.hours_appointment, row.languages,
+               YES if row.charter_signed else NO, YES if row.active else NO,
+               row.updated_at.astimezone(PARIS).strftime("%d/%m/%Y")]
+
+
+def _number(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import did."""
+
+    created: int
+    updated: int
+
+
+def import_csv(session: Session, clock: Clock, actor: Actor, territory_id: int,
+               text: str) -> Imported:
+    """Coordinator: create (empty ``id``) or update (an ``id`` of this territory) entries from
+    a CSV file as the export writes it. Every line is checked first; if any is wrong,
+    nothing is stored and every wrong line is reported.
+
+    :raises NotFound: the actor has no role in the territory.
+    :raises PermissionDenied: the actor does not coordinate it.
+    :raises InvalidInput: the file is too large, empty, or lacks columns.
+    :raises ImportRefused: one line or more is wrong (each with its column and reason).
+    """
+    require_coordinator(actor, territory_id)
+    if len(text) > MAX_IMPORT_CHARS:
+        raise InvalidInput(code="svc.directory_import_too_big", maximum=MAX_IMPORT_LINES)
+    lines = _read_csv(text)
+    with transaction(session):
+        organisations = {fold(name): i for i, name in session.execute(
+            select(Organisation.id, Organisation.name).where(
+                Organisation.territory_id == territory_id, Organisation.active.is_(True)))}
+        existing = {row.id: row for row in session.scalars(select(DirectoryService).where(
+            DirectoryService.territory_id == territory_id))}
+        plans: list[tuple[int, DirectoryService | None, Entry, bool]] = []
+        problems: list[tuple[int, Problem]] = []
+        seen: set[int] = set()
+        for number, cells in lines:
+            row, entry, active, found = _parsed(cells, organisations, existing, seen)
+            problems += [(number, p) for p in found]
+            if not found and entry is not None:
+                plans.append((number, row, entry, active))
+        if problems:
+            raise ImportRefused(problems)
+        created = updated = 0
+        for _line, row, entry, active in plans:  # noqa: B007
+            entry = _cleaned(entry)
+            if row is None:
+                row = DirectoryService(territory_id=territory_id, created_at=clock.now())
+                before: int | None = None
+                _fill(session, clock, actor, row, entry)
+                row.active = active
+                session.add(row)
+                session.flush()
+                created += 1
+            else:
+                before = row.places_available
+                if _entry(row) == entry and row.active == active:
+                    continue
+                _fill(session, clock, actor, row, entry)
+                row.active = active
+                updated += 1
+            if before != entry.places_available:
+                _place_change(session, clock, actor, row.id, before, entry.places_available,
+                              "Import CSV")
+        audit.record(session, clock, actor, "directory.imported", territory_id=territory_id,
+                     created=created, updated=updated)
+    return Imported(created, updated)
+
+
+def _read_csv(text: str) -> list[tuple[int, dict[str, str]]]:
+    """(line number, column → cell) for each non-empty line after the header."""
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise InvalidInput(code="svc.directory_import_unreadable")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [fold(h) for h in next(reader, [])]
+        missing = [c for c in COLUMNS if c not in ("id", "date_maj") and c not in header]
+        if missing:
+            raise InvalidInput(code="svc.directory_import_columns", columns=", ".join(missing))
+        lines: list[tuple[int, dict[str, str]]] = []
+        for cells in reader:
+            if len(lines) >= MAX_IMPORT_LINES:
+                raise InvalidInput(code="svc.directory_import_too_big",
+                                   maximum=MAX_IMPORT_LINES)
+            if not any(c.strip() for c in cells):
+                continue
+            lines.append((reader.line_num, {h: _unquoted(c) for h, c in zip(header, cells,
+                                                                            strict=False)}))
+    except csv.Error as exc:
+        raise InvalidInput(code="svc.directory_import_unreadable") from exc
+    if not lines:
+        raise InvalidInput(code="svc.directory_import_empty")
+    return lines
+
+
+def _unquoted(cell: str) -> str:
+    """A cell as typed: the ``'`` the export puts before a formula-like text goes away."""
+    cell = cell.strip()
+    if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@"):
+        return cell[1:]
+    return cell
+
+
+def _parsed(cells: dict[str, str], organisations: dict[str, int],
+            existing: dict[int, DirectoryService],
+            seen: set[int]) -> tuple[DirectoryService | None, Entry | None, bool,
+                                     list[Problem]]:
+    """One CSV line: (the entry it updates or None, the entry, active, its problems)."""
+    problems: list[Problem] = []
+
+    def column(name: str) -> str:
+        return cells.get(name, "")
+
+    row = _updated_row(column("id"), existing, seen, problems)
+    organisation = organisations.get(fold(column("structure_nom")))
+    if not column("structure_nom"):
+        problems.append(Problem("structure_nom", "dir.required"))
+    elif organisation is None:
+        problems.append(Problem("structure_nom", "dir.organisation"))
+    measure = key_of(MEASURES, column("type_mesure")) if column("type_mesure") else None
+    if not column("type_mesure"):
+        problems.append(Problem("type_mesure", "dir.required"))
+    elif measure is None:
+        problems.append(Problem("type_mesure", "dir.measure", {"value": column("type_mesure")}))
+    domains = [key_of(DOMAINS, value) or "" for value in split(column("thematiques"))]
+    problems += [Problem("thematiques", "dir.domain", {"value": value})
+                 for value, key in zip(split(column("thematiques")), domains, strict=True)
+                 if not key]
+    if column("zone_diffusion_type") and fold(column("zone_diffusion_type")) != "commune":
+        problems.append(Problem("zone_diffusion_type", "dir.zone"))
+    numbers: dict[str, int | None] = {}
+    for name in ("capacite", "places_disponibles", "liste_attente"):
+        numbers[name] = _integer(column(name), name, problems)
+    flags: dict[str, bool] = {}
+    for name, default in (("charte_signee", False), ("actif", True)):
+        value = fold(column(name))
+        if value not in ("", YES, NO):
+            problems.append(Problem(name, "dir.yes_no"))
+        flags[name] = default if not value else value == YES
+    entry = Entry(
+        organisation_id=organisation or 0, measure=measure or "", name=column("nom"),
+        description=column("presentation_resume"), domains=tuple(d for d in domains if d),
+        communes=tuple(split(column("zone_diffusion_nom"))), public=column("profils"),
+        capacity=numbers["capacite"], places_available=numbers["places_disponibles"],
+        waiting_list=numbers["liste_attente"], phone=column("telephone"),
+        email=column("courriel"), address=column("adresse"),
+        hours_walk_in=column("horaires_ouverture"),
+        hours_appointment=column("horaires_sur_rendez_vous"), languages=column("langues"),
+        charter_signed=flags["charte_signee"])
+    own = {"organisation_id", "measure", "domains"}  # reported above, by column
+    problems += [replace(p, name=CSV_COLUMN[p.name]) for p in problems_of(_cleaned(entry))
+                 if p.name not in own and p.name in CSV_COLUMN]
+    return row, entry, flags["actif"], problems
+
+
+def _updated_row(cell: str, existing: dict[int, DirectoryService], seen: set[int],
+                 problems: list[Problem]) -> DirectoryService | None:
+    """The entry a line's ``id`` names (None for a new one), each at most once."""
+    if not cell:
+        return None
+    if not cell.isdigit() or len(cell) > 18:
+        problems.append(Problem("id", "dir.integer"))
+        return None
+    row = existing.get(int(cell))
+    if row is None:
+        problems.append(Problem("id", "dir.id_unknown", {"value": cell}))
+    elif row.id in seen:
+        problems.append(Problem("id", "dir.id_twice", {"value": row.id}))
+    else:
+        seen.add(row.id)
+    return row
+
+
+def _integer(cell: str, name: str, problems: list[Problem]) -> int | None:
+    if not cell:
+        return None
+    if not cell.isdigit() or len(cell) > 9:
+        problems.append(Problem(name, "dir.integer"))
+        return None
+    return int(cell)
+
+
+# the entry's field → its CSV column (the problems of a line name the column)
+CSV_COLUMN = {"name": "nom", "description": "presentation_resume", "communes":
+              "zone_diffusion_nom", "public": "profils", "capacity": "capacite",
+              "places_available": "places_disponibles", "waiting_list": "liste_attente",
+              "phone": "telephone", "email": "courriel", "address": "adresse",
+              "hours_walk_in": "horaires_ouverture",
+              "hours_appointment": "horaires_sur_rendez_vous", "languages": "langues"}
+
+
+# --------------------------------------------------------------------------- demo and bench
+
+# the demo territory's services, all invented: (organisation part, measure, name, domains,
+# communes, capacity, places, public, walk-in hours, appointment hours, languages)
+DEMO: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], int | None, int | None,
+                  str, str, str, str], ...] = (
+    ("operator", "avdl", "AVDL Relais — secteur nord", ("housing",),
+     ("Démoville", "Val-du-Nord", "Les Aulnes"), 40, 3,
+     "Ménages reconnus prioritaires, personnes sortant de la rue", "",
+     "Lundi au vendredi, 9 h – 17 h", "français, anglais"),
+    ("operator", "asll", "ASLL Relais", ("housing", "finance"), ("Démoville",), 25, 0,
+     "Ménages aidés par le FSL", "Mardi 14 h – 17 h", "Sur rendez-vous, du lundi au jeudi",
+     "français"),
+    ("operator", "iml", "Intermédiation locative Relais", ("housing",),
+     ("Démoville", "Saint-Clair-sur-Démo"), 30, 2, "Ménages aux ressources faibles", "",
+     "Sur rendez-vous", "français, arabe"),
+    ("operator", "chrs_hors_les_murs", "CHRS hors les murs Relais",
+     ("housing", "habitat", "nonrecourse"), ("Démoville",), 15, 1,
+     "Personnes isolées après une longue errance", "Lundi, mercredi 9 h – 12 h",
+     "Sur rendez-vous", "français"),
+    ("operator_b", "avdl", "AVDL Horizon — secteur sud", ("housing",),
+     ("Démoville", "Bourg-Sud", "Les Tilleuls"), 35, 5, "Ménages en sortie d'hébergement", "",
+     "Lundi au vendredi, 9 h – 18 h", "français, espagnol"),
+    ("operator_b", "avdl_renforce", "AVDL renforcé Horizon", ("housing", "mental"),
+     ("Démoville",), 12, 0, "Situations complexes, troubles psychiques", "",
+     "Sur rendez-vous", "français"),
+    ("operator_b", "asll", "ASLL Horizon", ("housing", "finance"), ("Bourg-Sud",), 20, 4,
+     "Ménages aidés par le FSL", "Jeudi 9 h – 12 h", "Sur rendez-vous", "français"),
+    ("operator_b", "un_chez_soi_d_abord", "Un chez soi d'abord Démoville",
+     ("housing", "mental", "addict"), ("Démoville", "Val-du-Nord"), 100, 2,
+     "Personnes sans abri avec des troubles psychiques sévères", "",
+     "Sur orientation de la plateforme", "français, anglais"),
+    ("operator_b", "iml", "Horizon Location solidaire", ("housing",), ("Bourg-Sud",), 18, 0,
+     "Familles monoparentales", "", "Sur rendez-vous", "français"),
+    ("specialised", "partenaire_specialise", "Équipe mobile santé précarité",
+     ("addict", "mental"), ("Démoville", "Val-du-Nord", "Bourg-Sud"), None, None,
+     "Personnes à la rue ou récemment logées", "Lundi au vendredi, 10 h – 16 h", "",
+     "français, anglais, interprétariat par téléphone"),
+    ("specialised", "maraude", "Maraude de nuit Démoville", ("nonrecourse", "safety"),
+     ("Démoville",), None, None, "Personnes à la rue", "Tous les soirs, 20 h – 1 h", "",
+     "français"),
+    ("referrer", "service_social_polyvalent", "Accueil social du CCAS", ("finance", "autonomy"),
+     ("Démoville",), None, None, "Habitants de Démoville", "Lundi au vendredi, 8 h 30 – 12 h",
+     "Après-midi sur rendez-vous", "français"),
+    ("referrer", "accueil_de_jour", "Accueil de jour Le Phare", ("nonrecourse", "habitat"),
+     ("Démoville",), 60, 12, "Toute personne sans domicile", "Tous les jours, 8 h – 14 h", "",
+     "français, anglais, roumain"),
+    ("landlord", "bailleur_social", "Démo Habitat — accompagnement des locataires",
+     ("housing", "finance"), ("Démoville", "Bourg-Sud", "Val-du-Nord"), None, None,
+     "Locataires de Démo Habitat en difficulté", "", "Sur rendez-vous en agence", "français"),
+    ("platform", "sao", "Point d'accueil et d'orientation de la plateforme",
+     ("housing", "nonrecourse", "inst_exit"), ("Démoville",), None, None,
+     "Toute personne sans solution de logement", "Lundi et jeudi, 9 h – 12 h",
+     "Sur rendez-vous", "français, anglais"),
+)
+
+
+def seed_demo(session: Session, clock: Clock, territory_id: int,
+              organisations: Mapping[str, int]) -> int:
+    """Give the demo territory its directory (``organisations``: part → organisation id, as
+    the demo names them); the number of services created."""
+    for (part, measure, name, domains, communes, capacity, places, public, walk_in,
+         appointment, languages) in DEMO:
+        create(session, clock, SYSTEM, territory_id, Entry(
+            organisation_id=organisations[part], measure=measure, name=name,
+            description=f"{MEASURES[measure]}. {public}.", domains=domains, communes=communes,
+            public=public, capacity=capacity, places_available=places,
+            phone="05 00 00 00 00", email="contact@exemple.invalid",
+            address="1 place de la Mairie, Démoville", hours_walk_in=walk_in,
+            hours_appointment=appointment, languages=languages,
+            charter_signed=part != "landlord"))
+    return len(DEMO)
+
+
+WORDS = ("Relais", "Horizon", "Passerelle", "Escale", "Boussole", "Tremplin", "Étape",
+         "Ancrage", "Abri", "Cap")
+COMMUNES = tuple(f"Commune {i:03d}" for i in range(120)) + ("Démoville", "Bourg-Sud")
+
+
+def generate(session: Session, clock: Clock, territory_id: int, count: int,
+             seed: int = 2026, on_batch: Callable[[int], None] | None = None) -> int:
+    """Bench data: ``count`` synthetic services over the territory's organisations (bulk
+    insert, no audit); the number created."""
+    rng = random.Random(seed)
+    organisations = [(i, n) for i, n in session.execute(select(
+        Organisation.id, Organisation.name).where(Organisation.territory_id == territory_id))]
+    if not organisations:
+        return 0
+    measures, domains = list(MEASURES), list(DOMAINS)
+    now = clock.now()
+    rows: list[dict[str, Any]] = []
+    for n in range(count):
+        organisation_id, organisation = rng.choice(organisations)
+        measure = rng.choice(measures)
+        name = f"{MEASURES[measure].split(' — ')[0]} {rng.choice(WORDS)} {n}"
+        chosen = rng.sample(domains, rng.randint(1, 3))
+        communes = rng.sample(COMMUNES, rng.randint(1, 6))
+        capacity = rng.choice((None, 10, 20, 40, 100))
+        places = None if capacity is None else rng.randint(0, min(capacity, 6))
+        description = f"Service {n} : {MEASURES[measure]} pour {rng.choice(WORDS).lower()}."
+        rows.append({
+            "territory_id": territory_id, "organisation_id": organisation_id,
+            "measure": measure, "name": name, "description": description,
+            "domains": chosen, "communes": communes, "public": "", "capacity": capacity,
+            "places_available": places, "waiting_list": None, "phone": "", "email": "",
+            "address": "", "hours_walk_in": "", "hours_appointment": "", "languages": "",
+            "charter_signed": True, "active": rng.random() > 0.05,
+            "search_text": fold(" ".join((name, description, organisation, MEASURES[measure]))),
+            "domain_tags": tags(chosen), "commune_tags": tags(communes),
+            "created_at": now, "updated_at": now, "updated_by_id": None})
+        if len(rows) == 500:
+            session.execute(table(DirectoryService).insert(), rows)
+            rows = []
+            if on_batch:
+                on_batch(n + 1)
+    if rows:
+        session.execute(table(DirectoryService).insert(), rows)
+    session.commit()
+    return count
