@@ -73,7 +73,7 @@ from engine.services.access import (
 )
 from engine.services.results import COUNT_CAP, Page
 
-__all__ = ["DOMAINS", "MEASURES"]  # the vocabulary, as the web app reads it
+__all__ = ["COLUMNS", "DOMAINS", "MAX_COMMENT", "MEASURES"]  # the vocabulary the web app reads
 
 MAX_PER_PAGE = 100
 MAX_IMPORT_LINES = 5000
@@ -355,14 +355,16 @@ def update_places(session: Session, clock: Clock, actor: Actor, service_id: int,
 
     :raises NotFound: unknown entry, or out of the actor's territories.
     :raises PermissionDenied: neither coordination nor of the organisation running it.
-    :raises EntryRefused: a number out of range, more places than the capacity, a comment
-        too long.
+    :raises EntryRefused: a number out of range, more places than the capacity, no comment
+        or one too long.
     """
     with _refusals_audited(session, clock, actor, service_id, "places"), transaction(session):
         row = _row(session, actor, service_id, lock=True)
         require_service_editor(actor, row.territory_id, row.organisation_id)
         problems = _places_problems(places, row.capacity, waiting_list)
-        if len(comment.strip()) > MAX_COMMENT:
+        if not comment.strip():
+            problems.append(Problem("comment", "dir.required"))
+        elif len(comment.strip()) > MAX_COMMENT:
             problems.append(Problem("comment", "dir.too_long", {"limit": MAX_COMMENT}))
         if problems:
             raise EntryRefused(problems)
@@ -392,6 +394,20 @@ def set_active(session: Session, clock: Clock, actor: Actor, service_id: int,
         audit.record(session, clock, actor,
                      "directory.reactivated" if active else "directory.deactivated",
                      territory_id=row.territory_id, service=row.id, name=row.name)
+
+
+def refuse(session: Session, clock: Clock, actor: Actor, service_id: int,
+           attempt: str) -> None:
+    """Refuse, and audit, an attempt on an entry the actor reads but may not change (a page
+    refused before the service is called).
+
+    :raises NotFound: unknown entry, or out of the actor's territories.
+    :raises PermissionDenied: always, else.
+    """
+    with _refusals_audited(session, clock, actor, service_id, attempt):
+        row = _row(session, actor, service_id)
+        require_service_editor(actor, row.territory_id, row.organisation_id)
+        raise PermissionDenied(code="svc.directory_not_yours")
 
 
 @contextmanager

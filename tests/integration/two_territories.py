@@ -24,8 +24,9 @@ from engine.core.bundles import Territory as TerritoryFile
 from engine.core.consent import CATEGORIES
 from engine.persistence.models import Circuit, HumanTask, Membership, Timer
 from engine.persistence.models.timer import TimerStatus
-from engine.services import cases, circuits, drafts, tasks
+from engine.services import cases, circuits, directory, drafts, tasks
 from engine.services.access import SYSTEM, Actor
+from engine.services.directory import Entry
 from tests.integration.factories import (
     MINI,
     declare_parts,
@@ -74,6 +75,7 @@ class Place:
     user_id: int = 0  # the worker
     operator_org: int = 0  # the worker's organisation
     referrer_org: int = 0  # the partner's organisation
+    service_id: int = 0  # a directory entry run by the worker's organisation
 
 
 def _open_step(session: Session, case_id: int, bpmn_id: str) -> int:
@@ -94,6 +96,9 @@ def make_place(session: Session, clock: Clock, folder: Path, code: str, label: s
     declare_parts(session, place.territory_id)
     place.operator_org = make_org(session, clock, place.territory_id, f"Opérateur {label}")
     place.referrer_org = make_org(session, clock, place.territory_id, f"CCAS {label}", "ccas")
+    place.service_id = directory.create(session, clock, SYSTEM, place.territory_id, Entry(
+        organisation_id=place.operator_org, measure="avdl", name=f"AVDL {label}",
+        capacity=10, places_available=3))
     organisations = {"worker": place.operator_org, "partner": place.referrer_org}
     for role, held in zip(ROLES, ("operateur", "orienteur", "coordination", "admin"),
                           strict=True):

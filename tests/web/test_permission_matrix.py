@@ -42,7 +42,7 @@ CASE_DATA = ("7 enfants", "Nombre d'enfants")  # the case without consent, as da
 ANON = 302  # every page but the public ones sends the anonymous visitor to sign in
 SIGN_OUT = {"auth.logout", "account.sign_out_everywhere"}  # sent from a client of their own
 ID_ARGS = {"case_id", "task_id", "circuit_id", "version_id", "draft_id", "timer_id",
-           "membership_id", "user_id"}
+           "membership_id", "user_id", "service_id"}
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,21 @@ EXPECTED: dict[tuple[str, str], Expect] = {
                                                   other=(ANON, 403, 403, 403, 404)),
     ("admin.journal", "GET"): Expect(ADMIN),
     ("admin.journal_export", "GET"): Expect(ADMIN),
+    # the directory of services: every member reads it; its coordination keeps it; the
+    # worker's organisation runs the entry (edits it and its places), the partner's does not.
+    # ``territoire`` names territory B in the other scope: one's own is shown instead, where
+    # B's organisation (in the body) is unknown (422)
+    ("directory.index", "GET"): Expect(members(200)),
+    ("directory.show", "GET"): Expect(members(200)),
+    ("directory.new", "GET"): Expect(COORDINATION),
+    ("directory.new", "POST"): Expect(COORDINATION_ACT, other=(ANON, 403, 403, 422, 422)),
+    ("directory.edit", "GET"): Expect((ANON, 200, 403, 200, 200)),
+    ("directory.edit", "POST"): Expect((ANON, 302, 403, 302, 302)),
+    ("directory.places", "POST"): Expect((ANON, 302, 403, 302, 302)),
+    ("directory.set_active", "POST"): Expect(COORDINATION_ACT),
+    ("directory.export", "GET"): Expect(COORDINATION),
+    ("directory.import_file", "GET"): Expect(COORDINATION),
+    ("directory.import_file", "POST"): Expect((ANON, 403, 403, 422, 422)),  # no file sent
 }
 
 
@@ -240,7 +255,7 @@ def _values(place: Place, scope: str, endpoint: str) -> dict[str, Any]:
             "circuit_id": place.circuit_id, "version_id": place.version_id,
             "draft_id": place.draft_id, "timer_id": place.timer_id,
             "membership_id": place.membership_id, "user_id": place.user_id,
-            "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
+            "service_id": place.service_id, "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
 
 
 def _query(place: Place, endpoint: str) -> dict[str, Any]:
@@ -280,6 +295,11 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
         "admin.person_action": {"territoire": place.territory_id, "role": "operateur"},
         "admin.create_organisation": {"territoire": place.territory_id, "nom": "Asso",
                                       "type": "association"},
+        "directory.new": {"organisation_id": place.operator_org, "measure": "asll",
+                          "name": "ASLL nouvelle"},
+        "directory.edit": {"organisation_id": place.operator_org, "measure": "avdl",
+                           "name": "AVDL modifié", "capacity": "10", "places_available": "3"},
+        "directory.places": {"places": "1", "comment": "Une entrée"},
     }
     return bodies.get(endpoint, {})
 

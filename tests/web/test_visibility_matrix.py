@@ -443,7 +443,10 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
            "static", "cases.new", "admin.people", "circuits.index", "circuits.diff",
            "circuits.export", "circuits.modeler", "circuits.draft_data", "circuits.forms",
            "circuits.form_new", "circuits.form_edit", "circuits.import_files",
-           "circuits.dry_run"}
+           "circuits.dry_run",
+           # the directory of services holds organisations' services, never a household
+           "directory.index", "directory.show", "directory.new", "directory.edit",
+           "directory.export", "directory.import_file"}
 
 
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
