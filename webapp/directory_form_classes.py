@@ -16,7 +16,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from engine.services.directory import MAX_COMMENT
@@ -35,7 +42,8 @@ class ServiceForm(FlaskForm):  # type: ignore[misc]
     """Create or edit a directory entry."""
 
     organisation_id = SelectField(lazy_gettext("Organisation qui porte le service"), coerce=int,
-                                  validators=[InputRequired(REQUIRED)])
+                                  validators=[InputRequired(REQUIRED),
+                                              NumberRange(min=1, message=REQUIRED)])
     measure = SelectField(lazy_gettext("Type de mesure ou de service"),
                           validators=[InputRequired(REQUIRED)])
     name = StringField(lazy_gettext("Nom du service"),

@@ -115,7 +115,8 @@ class ImportRefused(InvalidInput):
     """A CSV import refused whole: each wrong line with its column and reason."""
 
     def __init__(self, problems: list[tuple[int, Problem]]) -> None:
-        self.problems = problems
+        order = {name: i for i, name in enumerate(COLUMNS)}
+        self.problems = sorted(problems, key=lambda p: (p[0], order.get(p[1].name, 0)))
         super().__init__(code="svc.directory_import_invalid", count=len(problems))
 
     def lines_in(self, lang: str) -> list[str]:
@@ -853,6 +854,31 @@ DEMO: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], int | None, i
 )
 
 
+# what the demo's services say of themselves (invented, in the field's words)
+BLURBS = {
+    "avdl": "Accompagnement des ménages vers un logement puis dans ce logement : recherche, "
+            "installation, maintien.",
+    "avdl_renforce": "AVDL à fréquence renforcée pour les situations complexes, en lien avec "
+                     "le soin.",
+    "asll": "Accompagnement social lié au logement, financé par le FSL : budget, démarches, "
+            "relation au bailleur.",
+    "iml": "Logements loués ou gérés par l'association et sous-loués aux ménages, avec un "
+           "accompagnement.",
+    "chrs_hors_les_murs": "L'accompagnement d'un CHRS, dans un logement ordinaire.",
+    "un_chez_soi_d_abord": "Logement d'abord pour des personnes sans abri avec des troubles "
+                           "psychiques sévères : logement direct et équipe pluridisciplinaire.",
+    "partenaire_specialise": "Équipe de soins qui se déplace : évaluation, accès aux soins, "
+                             "appui aux équipes d'accompagnement.",
+    "maraude": "Équipe de rue : premier contact, orientation, aller-vers.",
+    "service_social_polyvalent": "Accueil social de droit commun : accès aux droits, aides "
+                                 "facultatives, domiciliation.",
+    "accueil_de_jour": "Accueil inconditionnel : repos, douches, repas, orientation.",
+    "bailleur_social": "Chargée d'accompagnement des locataires : impayés, troubles de "
+                       "voisinage, mutations.",
+    "sao": "Accueil, évaluation et orientation des personnes sans solution de logement.",
+}
+
+
 def seed_demo(session: Session, clock: Clock, territory_id: int,
               organisations: Mapping[str, int]) -> int:
     """Give the demo territory its directory (``organisations``: part → organisation id, as
@@ -861,7 +887,8 @@ def seed_demo(session: Session, clock: Clock, territory_id: int,
          appointment, languages) in DEMO:
         create(session, clock, SYSTEM, territory_id, Entry(
             organisation_id=organisations[part], measure=measure, name=name,
-            description=f"{MEASURES[measure]}. {public}.", domains=domains, communes=communes,
+            description=BLURBS.get(measure, "Partenaire du territoire."), domains=domains,
+            communes=communes,
             public=public, capacity=capacity, places_available=places,
             phone="05 00 00 00 00", email="contact@exemple.invalid",
             address="1 place de la Mairie, Démoville", hours_walk_in=walk_in,

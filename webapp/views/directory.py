@@ -73,6 +73,7 @@ def show(service_id: int) -> str:
     service = directory.get(get_session(), actor(), service_id)
     return render_template("directory/show.html", service=service, measures=MEASURES,
                            domains=DOMAINS, places_form=PlacesForm(formdata=None, data={
+                               "places": _text(service.entry.places_available),
                                "waiting_list": _text(service.entry.waiting_list)}),
                            action_form=EmptyForm())
 
