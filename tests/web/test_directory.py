@@ -152,7 +152,7 @@ def test_a_forged_post_on_another_organisation_is_refused_and_audited(place: Pla
     row = _row(place, place.asll)
     assert (row.name, row.places_available, row.active) == ("ASLL Horizon", 0, True)
     assert _count(place, DirectoryPlaceChange) == before
-    assert _count(place, AuditEvent, action="directory.refused") == 3
+    assert _count(place, AuditEvent, action="directory.refused") == 4  # and the creation
 
 
 def test_the_coordinator_creates_edits_and_deactivates(place: Place) -> None:
@@ -220,6 +220,8 @@ def test_a_bad_csv_is_refused_whole_with_its_lines(place: Place) -> None:
     assert operator.post("/annuaire/import", data={
         "file": (io.BytesIO(text.encode()), "a.csv")},
         content_type="multipart/form-data").status_code == 403
+    assert _count(place, AuditEvent, action="directory.refused") == 1  # the import
+    assert _row(place, place.avdl).name == "AVDL Relais"
 
 
 @pytest.mark.parametrize("url", [

@@ -120,6 +120,9 @@ def new() -> str | Response:
     """Coordinator: add a service to the territory's directory."""
     territory = _territory()
     if not directory.may_create(actor(), territory):
+        if request.method == "POST":  # a forged POST: refused by the service, audited
+            directory.create(get_session(), clock(), actor(), territory,
+                             Entry(organisation_id=0, measure="", name=""))
         abort(403)
     form = ServiceForm()
     _choices(form, directory.organisations_for(get_session(), actor(), territory))
@@ -226,6 +229,8 @@ def import_file() -> str | Response:
     """Coordinator: create or update entries from a CSV file, checked whole first."""
     territory = _territory()
     if not directory.may_create(actor(), territory):
+        if request.method == "POST":  # a forged POST: refused by the service, audited
+            directory.import_csv(get_session(), clock(), actor(), territory, "")
         abort(403)
     form = ImportForm()
     problems: list[str] = []
