@@ -378,6 +378,48 @@ def update_places(session: Session, clock: Clock, actor: Actor, service_id: int,
                      service=row.id, name=row.name, before=before, after=places)
 
 
+def take_place(session: Session, clock: Clock, actor: Actor, service_id: int,
+               comment: str) -> bool:
+    """One place fewer (an orientation accepted), kept in the history; False when no place
+    was counted free (nothing changes: the caller decides, e.g. a waiting list). For the
+    orientation records to come (issue #13, item 2): called inside their unit of work.
+
+    :raises NotFound: unknown entry, or out of the actor's territories.
+    :raises PermissionDenied: neither coordination nor of the organisation running it.
+    """
+    return _shift_places(session, clock, actor, service_id, -1, comment)
+
+
+def give_back_place(session: Session, clock: Clock, actor: Actor, service_id: int,
+                    comment: str) -> bool:
+    """One place more (a support ended), never above the capacity; False when nothing
+    changes.
+
+    :raises NotFound: unknown entry, or out of the actor's territories.
+    :raises PermissionDenied: neither coordination nor of the organisation running it.
+    """
+    return _shift_places(session, clock, actor, service_id, 1, comment)
+
+
+def _shift_places(session: Session, clock: Clock, actor: Actor, service_id: int, delta: int,
+                  comment: str) -> bool:
+    with _refusals_audited(session, clock, actor, service_id, "places"), transaction(session):
+        row = _row(session, actor, service_id, lock=True)
+        require_service_editor(actor, row.territory_id, row.organisation_id)
+        before = row.places_available
+        if before is None:
+            return False
+        after = before + delta
+        if after < 0 or (row.capacity is not None and after > row.capacity):
+            return False
+        _place_change(session, clock, actor, row.id, before, after, _comment(comment))
+        row.places_available = after
+        row.updated_at, row.updated_by_id = clock.now(), actor.user_id
+        audit.record(session, clock, actor, "directory.places", territory_id=row.territory_id,
+                     service=row.id, name=row.name, before=before, after=after)
+        return True
+
+
 def set_active(session: Session, clock: Clock, actor: Actor, service_id: int,
                active: bool) -> None:
     """Coordinator: deactivate an entry (it leaves the list, its history stays) or bring it

@@ -254,3 +254,19 @@ def test_the_demo_seed_and_bench_generation(session: Session, clock: FixedClock,
     page = directory.search(session, place.coordinator, place.territory_id,
                             Filters(measure="avdl", available_only=True))
     assert page.total > 0 and all(s.measure == "avdl" for s in page.items)
+
+
+def test_a_place_is_taken_and_given_back_within_bounds(session: Session, clock: FixedClock,
+                                                       place: Place) -> None:
+    directory.update_places(session, clock, place.coordinator, place.avdl, 1, "Recompte")
+    assert directory.take_place(session, clock, place.relais_worker, place.avdl,
+                                "Orientation acceptée")
+    assert not directory.take_place(session, clock, place.relais_worker, place.avdl, "Pleine")
+    for _ in range(10):
+        assert directory.give_back_place(session, clock, place.coordinator, place.avdl, "Fin")
+    assert not directory.give_back_place(session, clock, place.coordinator, place.avdl, "Fin")
+    shown = directory.get(session, place.coordinator, place.avdl)
+    assert shown.entry.places_available == 10
+    assert [h.after for h in shown.history[-3:]] == [0, 1, 3]
+    with pytest.raises(PermissionDenied):
+        directory.take_place(session, clock, place.horizon_worker, place.avdl, "forgé")
