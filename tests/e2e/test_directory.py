@@ -62,6 +62,7 @@ def test_find_update_places_and_add_a_service(live_app: LiveApp, browser: Any) -
     page = browser.new_page()
     sign_in(page, live_app.url, accounts.coordinator)
     page.goto(f"{live_app.url}/annuaire/")
+    page.screenshot(path=str(SHOTS / "last-directory-coordination.png"), full_page=True)
     page.get_by_role("link", name="Ajouter un service").click()
     page.get_by_label("Type de mesure ou de service").select_option(
         label="ASLL — Accompagnement social lié au logement")
