@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine.core.consent import ALL_CATEGORIES, DEFAULT_CATEGORY, IDENTITY
@@ -172,18 +172,35 @@ def acts_on(actor: Actor, territory_id: int) -> ColumnElement[bool]:
     return or_(HumanTask.assignee_id == actor.user_id, offered)
 
 
-def case_scope(actor: Actor, territory_id: int, case_id: Any) -> ColumnElement[bool]:
+SPARSE_PARTIES = 2000  # up to here, a list reads the organisation's cases first
+
+
+def case_scope(actor: Actor, territory_id: int, case_id: Any,
+               session: Session | None = None) -> ColumnElement[bool]:
     """SQL: the cases of a territory the actor may find in a list (``case_id`` is the list's
     case id column): all of them for coordination, else those an organisation of theirs is a
-    current party to."""
+    current party to.
+
+    Two shapes of the same rule, for speed. Given a ``session``, an organisation that is
+    party to more than ``SPARSE_PARTIES`` cases gets a correlated ``EXISTS``: the list walks
+    its index newest first and stops at the page's end (the organisation is in most of the
+    rows it reads). Otherwise ``IN``: the organisation's few cases are read first, on the
+    parties' index, then sorted (walking the whole list for them would cost more)."""
     if actor.is_system or actor.is_coordinator(territory_id):
         return true()
     orgs = sorted(actor.organisations.get(territory_id, frozenset()))
     if not orgs:
         return false()
-    within: ColumnElement[bool] = case_id.in_(select(CaseParty.case_id).where(
-        CaseParty.organisation_id.in_(orgs), CaseParty.until.is_(None)))
+    current = and_(CaseParty.organisation_id.in_(orgs), CaseParty.until.is_(None))
+    if session is not None and _dense(session, current):
+        return exists().where(CaseParty.case_id == case_id, current)
+    within: ColumnElement[bool] = case_id.in_(select(CaseParty.case_id).where(current))
     return within
+
+
+def _dense(session: Session, current: ColumnElement[bool]) -> bool:
+    capped = select(CaseParty.id).where(current).limit(SPARSE_PARTIES + 1).subquery()
+    return (session.scalar(select(func.count()).select_from(capped)) or 0) > SPARSE_PARTIES
 
 
 def name_shown(actor: Actor, territory_id: int, case_id: Any,

@@ -42,7 +42,7 @@ from engine.services.access import (
     require_member,
 )
 from engine.services.listing import bounded, summary_of, task_items
-from engine.services.results import CaseDetail, CaseSummary, Page, TimerItem
+from engine.services.results import COUNT_CAP, CaseDetail, CaseSummary, Page, TimerItem
 
 MAX_PER_PAGE = 100
 HOUSEHOLD_FIELD = "nom_menage"
@@ -233,7 +233,7 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
     named = None if everything else name_shown(actor, territory_id, Case.id, clock.now())
     where: list[Any] = [Case.territory_id == territory_id]
     if not everything:
-        where.append(case_scope(actor, territory_id, Case.id))
+        where.append(case_scope(actor, territory_id, Case.id, session))
     if text.strip():
         like = f"%{text.strip()}%"
         # SQLite's LIKE ignores ASCII case already (lower() would cost a call per row);
@@ -243,7 +243,8 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
         else:
             by_ref, by_name = Case.reference.like(like), Case.household_name.like(like)
         # a name the actor may not read must not find the case either
-        where.append(or_(by_ref, by_name if named is None else and_(named, by_name)))
+        # (the cheap LIKE first: the consent's EXISTS runs only on the names that match)
+        where.append(or_(by_ref, by_name if named is None else and_(by_name, named)))
     if circuit_id is not None:
         where.append(Case.circuit_id == circuit_id)
     if status:
@@ -253,7 +254,11 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
     if step:
         where.append(Case.id.in_(select(HumanTask.case_id).where(
             HumanTask.bpmn_id == step, HumanTask.status == TaskStatus.OPEN)))
-    total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    # counted up to COUNT_CAP + 1 in the list's order: the cost follows the cap, not the
+    # territory's size (the page then says « plus de 1 000 résultats »)
+    capped = (select(Case.id).where(*where).order_by(Case.created_at.desc(), Case.id.desc())
+              .limit(COUNT_CAP + 1).subquery())
+    total = session.scalar(select(func.count()).select_from(capped)) or 0
     name = (Case.household_name if named is None
             else sql_case((named, Case.household_name), else_=null()))
     rows = session.execute(

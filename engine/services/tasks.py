@@ -135,7 +135,7 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
     sources: list[list[Any]] = [[]] if shape.system else []  # the system sees every step
     if shape.mine:
         sources.append([HumanTask.assignee_id == bindparam("me")])
-    # a lane bound to no part (``part`` is the index's last column: read on the index)
+    # a lane bound to no part: the three IS NULL terms are the partial index's predicate
     sources += [[HumanTask.territory_id == bindparam(f"t{n}"), HumanTask.role == bindparam(f"r{n}"),
                  HumanTask.organisation_id.is_(None), HumanTask.assignee_id.is_(None),
                  HumanTask.part.is_(None)] for n in range(shape.offered)]

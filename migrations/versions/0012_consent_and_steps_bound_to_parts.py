@@ -3,8 +3,9 @@
 ``case_consent`` replaces the unused ``consent`` table: one row per (part, purpose, data
 category) the household agreed to, with its basis, witness, validity and withdrawal.
 ``human_task`` gets the part its lane is bound to and the organisation holding that part in
-the case; the offered-steps index leads with the organisation so that "Mes tâches" reads, per
-role, the steps of the territory (no part) and those of each of the person's organisations.
+the case. "Mes tâches" reads, per role, the steps offered across the territory (no part: the
+offered-steps index, now partial on them) and those offered to each of the person's
+organisations (a new partial index, by organisation), each in deadline order.
 ``case_party`` gets an index by organisation for the cases an organisation is party to.
 ``user.notice_mode`` says how a person hears of new steps: at once, or in the daily digest.
 
@@ -26,15 +27,15 @@ branch_labels = None
 depends_on = None
 
 OFFERED = sa.text("assignee_id IS NULL")
-OFFERED_BEFORE = ["territory_id", "role", "status", "due_sort", "id", "assignee_id"]
-OFFERED_AFTER = ["territory_id", "role", "organisation_id", "status", "due_sort", "id",
-                 "assignee_id", "part"]
+COLUMNS = ["territory_id", "role", "status", "due_sort", "id", "assignee_id"]
+UNBOUND = sa.text("assignee_id IS NULL AND organisation_id IS NULL AND part IS NULL")
+BOUND = sa.text("assignee_id IS NULL AND organisation_id IS NOT NULL")
 
 
-def _offered(columns: list[str]) -> None:
+def _offered(where: sa.TextClause) -> None:
     op.drop_index("ix_human_task_offered", table_name="human_task")
-    op.create_index("ix_human_task_offered", "human_task", columns, unique=False,
-                    sqlite_where=OFFERED, postgresql_where=OFFERED)
+    op.create_index("ix_human_task_offered", "human_task", COLUMNS, unique=False,
+                    sqlite_where=where, postgresql_where=where)
 
 
 def upgrade() -> None:
@@ -71,7 +72,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("organisation_id", sa.Integer(), nullable=True))
         batch.create_foreign_key("fk_human_task_organisation_id_organisation", "organisation",
                                  ["organisation_id"], ["id"])
-    _offered(OFFERED_AFTER)
+    _offered(UNBOUND)
+    op.create_index("ix_human_task_bound", "human_task",
+                    ["territory_id", "role", "organisation_id", "status", "due_sort", "id",
+                     "assignee_id"], unique=False, sqlite_where=BOUND, postgresql_where=BOUND)
     op.drop_index("ix_case_party_organisation_id", table_name="case_party")
     op.create_index("ix_case_party_organisation", "case_party",
                     ["organisation_id", "until", "case_id", "part"])
@@ -85,7 +89,8 @@ def downgrade() -> None:
         batch.drop_column("notice_mode")
     op.drop_index("ix_case_party_organisation", table_name="case_party")
     op.create_index("ix_case_party_organisation_id", "case_party", ["organisation_id"])
-    _offered(OFFERED_BEFORE)
+    op.drop_index("ix_human_task_bound", table_name="human_task")
+    _offered(OFFERED)
     with op.batch_alter_table("human_task") as batch:
         batch.drop_constraint("fk_human_task_organisation_id_organisation", type_="foreignkey")
         batch.drop_column("organisation_id")

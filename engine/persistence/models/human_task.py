@@ -20,6 +20,8 @@ class TaskStatus(StrEnum):
 
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+UNBOUND = "assignee_id IS NULL AND organisation_id IS NULL AND part IS NULL"
+BOUND = "assignee_id IS NULL AND organisation_id IS NOT NULL"
 
 
 class HumanTask(Base):
@@ -29,11 +31,15 @@ class HumanTask(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "spiff_task_id"),
         # assignee_id too, though always NULL here: the count then reads the index alone
-        # offered steps, per role and organisation (NULL: a lane bound to no part); ``part``
-        # last, so that an unbound source skips the steps waiting for a party on the index
-        Index("ix_human_task_offered", "territory_id", "role", "organisation_id", "status",
-              "due_sort", "id", "assignee_id", "part", sqlite_where=text("assignee_id IS NULL"),
-              postgresql_where=text("assignee_id IS NULL")),
+        # steps offered to a role across the territory (a lane bound to no part): partial on
+        # the unbound ones, so that both engines read it in (due_sort, id) order after the
+        # equalities (PostgreSQL never takes "organisation_id IS NULL" as one)
+        Index("ix_human_task_offered", "territory_id", "role", "status", "due_sort", "id",
+              "assignee_id", sqlite_where=text(UNBOUND), postgresql_where=text(UNBOUND)),
+        # steps offered to the people of one organisation (a lane bound to a part)
+        Index("ix_human_task_bound", "territory_id", "role", "organisation_id", "status",
+              "due_sort", "id", "assignee_id", sqlite_where=text(BOUND),
+              postgresql_where=text(BOUND)),
         # partial too, so that the planner never reads it for unassigned (offered) steps
         Index("ix_human_task_mine", "assignee_id", "status", "due_sort", "id",
               sqlite_where=text("assignee_id IS NOT NULL"),
