@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine.core.consent import ALL_CATEGORIES, DEFAULT_CATEGORY, IDENTITY
@@ -196,6 +196,15 @@ def case_scope(actor: Actor, territory_id: int, case_id: Any,
         return exists().where(CaseParty.case_id == case_id, current)
     within: ColumnElement[bool] = case_id.in_(select(CaseParty.case_id).where(current))
     return within
+
+
+def party_cases(actor: Actor, territory_id: int) -> Select[Any]:
+    """SQL: the ids of the cases an organisation of a non-coordinating actor is a current
+    party to (each once), read on the parties' index alone: the count of an unfiltered
+    list. A party's organisation is always of the case's territory (``parties.record``)."""
+    orgs = sorted(actor.organisations.get(territory_id, frozenset()))
+    return (select(CaseParty.case_id).distinct()
+            .where(CaseParty.organisation_id.in_(orgs), CaseParty.until.is_(None)))
 
 
 def _dense(session: Session, current: ColumnElement[bool]) -> bool:

@@ -38,6 +38,7 @@ from engine.services.access import (
     case_view,
     data_categories,
     name_shown,
+    party_cases,
     require_case_coordinator,
     require_member,
 )
@@ -256,8 +257,14 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
             HumanTask.bpmn_id == step, HumanTask.status == TaskStatus.OPEN)))
     # counted up to COUNT_CAP + 1 in the list's order: the cost follows the cap, not the
     # territory's size (the page then says « plus de 1 000 résultats »)
-    capped = (select(Case.id).where(*where).order_by(Case.created_at.desc(), Case.id.desc())
-              .limit(COUNT_CAP + 1).subquery())
+    filtered = bool(text.strip() or circuit_id is not None or status or referent_id is not None
+                    or step)
+    if everything or filtered:
+        capped = (select(Case.id).where(*where)
+                  .order_by(Case.created_at.desc(), Case.id.desc())
+                  .limit(COUNT_CAP + 1).subquery())
+    else:  # a partner's whole list: its parties' index alone, no case row
+        capped = party_cases(actor, territory_id).limit(COUNT_CAP + 1).subquery()
     total = session.scalar(select(func.count()).select_from(capped)) or 0
     name = (Case.household_name if named is None
             else sql_case((named, Case.household_name), else_=null()))

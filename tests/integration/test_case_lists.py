@@ -47,6 +47,7 @@ def test_both_shapes_of_the_rule_list_the_same_cases(
     monkeypatch.setattr(access, "SPARSE_PARTIES", 0)  # every organisation now counts as dense
     dense = _listed(session, clock, actor, territory_id)
     assert sparse == dense and sparse[0] > 0
+    assert sparse[0] == len(sparse[1])  # the count (on the parties alone) is the list's
     everything = _listed(session, clock, _actor(session, "coord@demo.test"), territory_id)
     assert set(dense[1]) < set(everything[1])
 
