@@ -233,8 +233,6 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
     everything = actor.is_system or actor.is_coordinator(territory_id)
     named = None if everything else name_shown(actor, territory_id, Case.id, clock.now())
     where: list[Any] = [Case.territory_id == territory_id]
-    if not everything:
-        where.append(case_scope(actor, territory_id, Case.id, session))
     if text.strip():
         like = f"%{text.strip()}%"
         # SQLite's LIKE ignores ASCII case already (lower() would cost a call per row);
@@ -257,6 +255,8 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
             HumanTask.bpmn_id == step, HumanTask.status == TaskStatus.OPEN)))
     # counted up to COUNT_CAP + 1 in the list's order: the cost follows the cap, not the
     # territory's size (the page then says « plus de 1 000 résultats »)
+    if not everything:  # last: the engines test the cheap filters before its subquery
+        where.append(case_scope(actor, territory_id, Case.id, session))
     filtered = bool(text.strip() or circuit_id is not None or status or referent_id is not None
                     or step)
     if everything or filtered:
