@@ -161,6 +161,7 @@ def test_operator_a_gets_the_step_b_sees_nothing_and_withdrawal_hides_the_name(
     # the household withdraws its consent for the operator (the coordination records it)
     coord.goto(case_url)
     section = coord.get_by_role("region", name="Consentement de la personne")
+    section.get_by_text("Retirer un consentement").click()  # the withdrawals are folded
     section.get_by_label("Motif du retrait pour « Opérateur d'accompagnement »").fill(
         "La personne retire son accord par téléphone.")
     section.get_by_role(
