@@ -14,7 +14,6 @@ from engine.clock import FixedClock
 from engine.persistence.models import User
 from engine.services import access, cases, demo
 from engine.services.access import Actor, load_actor
-from engine.services.results import COUNT_CAP
 
 ROOT = Path(__file__).resolve().parents[2]
 
