@@ -58,7 +58,13 @@ def facts(circuit: CompiledCircuit, data: Mapping[str, Any]) -> list[tuple[str, 
     labels: dict[str, FieldSpec] = {}
     for form in circuit.forms.values():
         for spec in form.fields:
-            labels.setdefault(spec.name, spec)
+            first = labels.setdefault(spec.name, spec)
+            if first is not spec and spec.choices:
+                # two forms may offer the same field different choices (a called circuit's
+                # saisine and the circuit's own): every choice keeps its label
+                known = {str(c.value) for c in first.choices}
+                labels[spec.name] = replace(first, choices=first.choices + tuple(
+                    c for c in spec.choices if str(c.value) not in known))
     return [(labels[k].label if k in labels else k, _show(labels.get(k), v))
             for k, v in data.items() if k not in HIDDEN_FIELDS and v not in (None, "", [], {})]
 

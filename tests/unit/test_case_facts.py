@@ -20,3 +20,20 @@ def test_a_date_field_with_a_text_that_is_no_date_is_shown_as_typed() -> None:
 
 def test_booleans_read_as_yes_or_no() -> None:
     assert (_show(_spec("boolean"), True), _show(_spec("boolean"), False)) == ("Oui", "Non")
+
+
+def test_a_choice_offered_by_a_second_form_keeps_its_label() -> None:
+    from engine.core.forms import Choice, FormSpec
+    from engine.services.cases import facts
+
+    def form(*choices: tuple[str, str]) -> FormSpec:
+        spec = FieldSpec(name="canal", path="canal", label="Canal d'entrée", kind="choice",
+                         choices=tuple(Choice(v, label) for v, label in choices))
+        return FormSpec(title="", fields=(spec,), schema={})
+
+    class Circuit:
+        forms = {"c3-saisine.json": form(("partenaire", "Partenaire")),
+                 "c4-signalement.json": form(("alerte_bailleur", "Alerte du bailleur social"))}
+
+    assert facts(Circuit(), {"canal": "alerte_bailleur"}) == [  # type: ignore[arg-type]
+        ("Canal d'entrée", "Alerte du bailleur social")]
