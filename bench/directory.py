@@ -4,7 +4,7 @@ never asserted anywhere (target: p95 < 50 ms at 2,000 services).
 Run: ``.venv/bin/python bench/directory.py`` (``--no-postgres`` for SQLite alone,
 ``--services N`` to change the size, ``--rounds N`` for more samples).
 
-One territory holds N services (``directory.generate``: 14 measures, 1–3 need domains and
+One territory holds N services (``directory_seed.generate``: 14 measures, 1–3 need domains and
 1–6 of 122 communes each, 5 % deactivated) and four other territories N each, so that the
 territory's index, not the table's size, bounds the work. Each query of a realistic mix
 (no filter; a word; a measure with places only; a domain and a commune prefix; all at once;
@@ -34,7 +34,7 @@ from engine.core.bundles import Role  # noqa: E402
 from engine.core.bundles import Territory as TerritoryFile  # noqa: E402
 from engine.persistence.db import make_engine, session_factory  # noqa: E402
 from engine.persistence.migrate import upgrade  # noqa: E402
-from engine.services import directory, territories, users  # noqa: E402
+from engine.services import directory, directory_seed, territories, users  # noqa: E402
 from engine.services.access import SYSTEM, load_actor  # noqa: E402
 from engine.services.directory import Filters  # noqa: E402
 from tests.integration.conftest import create_pg_database  # noqa: E402
@@ -78,7 +78,7 @@ def fill(url: str, size: int) -> tuple[int, str]:
                 territories.create_organisation(session, clock, SYSTEM, territory.id,
                                                 f"Organisation {k} du territoire {n}",
                                                 "association")
-            directory.generate(session, clock, territory.id, size, seed=n)
+            directory_seed.generate(session, clock, territory.id, size, seed=n)
             if n == 0:
                 first = territory.id
         user = users.create_user(session, clock, SYSTEM, "ts@bench.test", "Travail social",

@@ -103,6 +103,12 @@ def tags(values: list[str]) -> str:
     return SEPARATOR + SEPARATOR.join(folded) + SEPARATOR if folded else ""
 
 
+def searchable(name: str, description: str, organisation: str, measure: str) -> str:
+    """The folded text a service is found by: its name, description, organisation and the
+    label of its measure."""
+    return fold(" ".join((name, description, organisation, MEASURES.get(measure, ""))))
+
+
 def key_of(vocabulary: dict[str, str], text: str) -> str | None:
     """The key a cell names, by key or by label (case and accents ignored); None if unknown."""
     wanted = fold(text)

@@ -40,7 +40,16 @@ from engine.persistence.models import (
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.timer import TimerStatus
-from engine.services import cases, circuits, directory, parties, tasks, team, territories, users
+from engine.services import (
+    cases,
+    circuits,
+    directory_seed,
+    parties,
+    tasks,
+    team,
+    territories,
+    users,
+)
 from engine.services.access import SYSTEM
 
 DEMO = TerritoryFile(code="demo", name="Territoire de démonstration", roles=())
@@ -90,7 +99,7 @@ def load(session: Session, clock: Clock, root: Path, password: str,
     orgs = {part: territories.create_organisation(session, clock, SYSTEM, territory_id, name,
                                                   kind).id
             for part, name, kind in ORGANISATIONS}
-    directory.seed_demo(session, clock, territory_id, orgs)
+    directory_seed.seed_demo(session, clock, territory_id, orgs)
     accounts = DemoAccounts()
     people = ((accounts.coordinator, "Camille Coordination", COORD_ROLES, None),
               (accounts.social_worker, "Sacha Travail-Social", FIELD_ROLES, orgs["referrer"]),

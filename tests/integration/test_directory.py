@@ -16,7 +16,7 @@ from engine.core.bundles import Role
 from engine.core.bundles import Territory as TerritoryFile
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from engine.persistence.models import AuditEvent, DirectoryPlaceChange, DirectoryService
-from engine.services import directory
+from engine.services import directory, directory_seed
 from engine.services.access import SYSTEM, Actor
 from engine.services.directory import Entry, EntryRefused, Filters, ImportRefused
 from engine.services.territories import ensure_territory
@@ -249,8 +249,8 @@ def test_the_demo_seed_and_bench_generation(session: Session, clock: FixedClock,
                                             place: Place) -> None:
     orgs = {part: place.relais for part in ("operator", "operator_b", "specialised",
                                              "referrer", "landlord", "platform")}
-    assert directory.seed_demo(session, clock, place.territory_id, orgs) == 15
-    assert directory.generate(session, clock, place.territory_id, 120) == 120
+    assert directory_seed.seed_demo(session, clock, place.territory_id, orgs) == 15
+    assert directory_seed.generate(session, clock, place.territory_id, 120) == 120
     page = directory.search(session, place.coordinator, place.territory_id,
                             Filters(measure="avdl", available_only=True))
     assert page.total > 0 and all(s.measure == "avdl" for s in page.items)
