@@ -30,7 +30,7 @@ from engine.persistence.models import (
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
-from engine.services import audit, consent, parties, runtime
+from engine.services import audit, consent, households, orientations, parties, runtime
 from engine.services.access import (
     Actor,
     acts_on,
@@ -112,6 +112,7 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         runtime.save(session, case, instance, clock, new=True)
         parties.at_start(session, clock, actor, case)
         consent.from_start(session, clock, actor, case, compiled, data)
+        households.attach(session, clock, actor, case, data)
         audit.record(session, clock, actor, "case.start", territory_id=case.territory_id,
                      case_id=case.id, reference=case.reference, fields=sorted(data))
         return summary_of(case, circuit.title)
@@ -308,6 +309,7 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
         for timer in session.scalars(select(Timer).where(
                 Timer.case_id == case.id, Timer.status.in_(ARMED_STATUSES))):
             timer.status = TimerStatus.CANCELLED
+        orientations.end_of_case(session, clock, actor, case.id, cancelled=True)
         audit.record(session, clock, actor, "case.cancel" if cancel else "case.close",
                      territory_id=case.territory_id, case_id=case.id, reason=reason)
         circuit = session.get(Circuit, case.circuit_id)

@@ -18,7 +18,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import FormInvalid, NotFound
-from engine.services import cases, circuits, team, users
+from engine.services import cases, circuits, households, orientations, team, users
 from engine.services.results import CaseStatus
 from webapp import postdata
 from webapp.auth import actor
@@ -115,6 +115,10 @@ def show(case_id: int) -> str:
     return render_template("cases/show.html", detail=detail, statuses=STATUSES,
                            close=CloseForm(), now=clock().now(), panel=panel,
                            form=EmptyForm(), **consent_context(case_id),
+                           orientations=orientations.of_case(get_session(), clock(), actor(),
+                                                             case_id),
+                           household=households.of_case(get_session(), clock(), actor(),
+                                                        case_id),
                            can_close=actor().is_coordinator(detail.summary.territory_id))
 
 

@@ -5,7 +5,14 @@ from engine.persistence.models.case import Case, CaseState, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
 from engine.persistence.models.consent import CaseConsent
 from engine.persistence.models.draft import CircuitDraft
+from engine.persistence.models.household import Household, HouseholdMatch
 from engine.persistence.models.human_task import HumanTask
+from engine.persistence.models.orientation import (
+    AnswerLink,
+    Orientation,
+    OrientationEvent,
+    RefusalReason,
+)
 from engine.persistence.models.outbox import OutboxMessage
 from engine.persistence.models.oversight import DailyCount
 from engine.persistence.models.party import CaseParty, CaseReferent
@@ -16,9 +23,10 @@ from engine.persistence.models.user import Membership, User
 from engine.persistence.models.web_session import SignInThrottle, WebSession
 
 __all__ = [
-    "AuditEvent", "AuditEventTerritory", "Case", "CaseConsent", "CaseParty", "CaseReferent",
-    "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "DailyCount",
-    "DirectoryPlaceChange", "DirectoryService", "HumanTask",
-    "Membership", "Organisation", "OutboxMessage", "ReferenceCounter",
+    "AnswerLink", "AuditEvent", "AuditEventTerritory", "Case", "CaseConsent", "CaseParty",
+    "CaseReferent", "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "DailyCount",
+    "DirectoryPlaceChange", "DirectoryService", "Household", "HouseholdMatch", "HumanTask",
+    "Membership", "Organisation", "Orientation", "OrientationEvent", "OutboxMessage",
+    "RefusalReason", "ReferenceCounter",
     "SignInThrottle", "Territory", "Timer", "User", "WebSession",
 ]

@@ -51,6 +51,7 @@ class Case(Base):
     referent_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     close_reason: Mapped[str | None] = mapped_column(String(500))
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"), index=True)
 
     __mapper_args__ = {"version_id_col": version}
 
