@@ -2,8 +2,9 @@
 
 Elements are matched by BPMN id across every file of each version. For each element we
 compare what a coordinator changes: its name, lane, deadline (``dueIn`` or
-``dueInWorkingDays``), form, timer value, gateway condition, default path, notice and
-instructions; form files are compared field by field. Pure: bytes in, ``Change``s out.
+``dueInWorkingDays``), form, timer value, gateway condition, default path, notice, effect on
+the orientation and instructions; form files are compared field by field. Pure: bytes in,
+``Change``s out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lxml import etree
 
 from engine.core import bpmnxml
 from engine.core.bpmnxml import BPMN, NS, lanes_by_node, local, properties, text_of
+from engine.core.rules import ORIENTATION_EFFECTS
 
 Kind = Literal["added", "removed", "changed"]
 NODES = ("userTask", "manualTask", "task", "startEvent", "endEvent", "exclusiveGateway",
@@ -32,7 +34,8 @@ LABELS = {"userTask": "Étape", "manualTask": "Étape", "task": "Étape", "start
 WHAT = {"name": "nom", "type": "type", "lane": "couloir", "due": "délai", "form": "formulaire",
         "timer": "minuterie", "condition": "condition", "default": "chemin par défaut",
         "notify": "notification", "documentation": "consignes", "interrupting": "interruption",
-        "called": "processus appelé", "field": "champ", "part": "partie du dossier"}
+        "called": "processus appelé", "field": "champ", "part": "partie du dossier",
+        "orientation": "effet sur l'orientation"}
 _DAYS = re.compile(r"^P(\d+)D$")
 _WEEKS = re.compile(r"^P(\d+)W$")
 _HOURS = re.compile(r"^PT(\d+)H$")
@@ -139,6 +142,8 @@ def _facts(element: etree._Element, lanes: dict[str, str],
     values: dict[str, str | None] = {
         "due": describe_due(props), "form": props.get("formJsonSchemaFilename"),
         "notify": props.get("notify"),
+        "orientation": ORIENTATION_EFFECTS.get(props.get("orientation") or "",
+                                               props.get("orientation")),
         "documentation": text_of(element.find("bpmn:documentation", NS)) or None,
     }
     if kind in ("boundaryEvent", "intermediateCatchEvent"):

@@ -547,6 +547,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "dir.id_twice": ("le service n° {value} figure sur deux lignes",
                      "service no. {value} is on two lines"),
     "dir.zone": ("seul « commune » est accepté", "only “commune” is accepted"),
+    # circuits: a throw event's effect on the case's orientations (issue #13)
+    "bpmn.orientation": (
+        "Effet sur l'orientation inconnu « {value} » (valeur possible : {known}).",
+        "Unknown effect on the orientation '{value}' (possible value: {known})."),
+    "bpmn.orientation_where": (
+        "L'effet sur l'orientation « {value} » ne se place que sur un jalon (événement "
+        "intermédiaire) ou une fin.",
+        "The effect on the orientation '{value}' belongs on an intermediate throw event or an "
+        "end event only."),
 }
 
 

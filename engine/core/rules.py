@@ -52,6 +52,9 @@ SCRIPT_EXTENSIONS = {
     f"{{{CAMUNDA}}}taskListener": "camunda:taskListener",
 }
 NOTIFY_FIXED = {"assignee", "coordination"}
+# a throw event's ``orientation`` property: what it does to the case's orientations
+EXPIRE = "expire"  # those awaiting the operator's answer become « expirée »
+ORIENTATION_EFFECTS = {EXPIRE: "l'orientation en attente expire"}
 COUNTER = "passages"
 
 
@@ -134,6 +137,8 @@ def _element(doc: Document, el: etree._Element, ctx: Context,  # noqa: C901 - a 
             yield where(doc, el, "bpmn.call_unresolved", process=called or "?")
     if name in ("intermediateThrowEvent", "task", "endEvent"):
         yield from _notify(doc, el, ctx)
+    if el.tag.startswith(f"{{{BPMN}}}"):
+        yield from _orientation(doc, el)
 
 
 def _lane_of(el: etree._Element, lanes: dict[str, str]) -> str | None:
@@ -259,6 +264,21 @@ def _notify(doc: Document, el: etree._Element, ctx: Context) -> Iterator[Problem
         return
     if value not in NOTIFY_FIXED and value not in {r.key for r in ctx.roles}:
         yield where(doc, el, "bpmn.notify", value=value)
+
+
+def _orientation(doc: Document, el: etree._Element) -> Iterator[Problem]:
+    """``orientation`` is known, and only on a throw event (the runner applies it when the
+    event runs: on a step or a gateway it would read as something it does not do)."""
+    if local(el) not in _NODES:
+        return
+    value = properties(el).get("orientation")
+    if value is None:
+        return
+    if local(el) not in ("intermediateThrowEvent", "endEvent"):
+        yield where(doc, el, "bpmn.orientation_where", value=value)
+    elif value not in ORIENTATION_EFFECTS:
+        yield where(doc, el, "bpmn.orientation", value=value,
+                    known=", ".join(ORIENTATION_EFFECTS))
 
 
 # --------------------------------------------------------------------------- connections

@@ -52,6 +52,17 @@ class NoticeView:
 
 
 @dataclass(frozen=True)
+class OrientationEffect:
+    """What a throw event does to the case's orientations (its ``orientation`` property):
+    ``expire`` makes those awaiting an answer « expirée »."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    effect: str
+
+
+@dataclass(frozen=True)
 class EndView:
     """The end state a finished case reached."""
 

@@ -27,7 +27,14 @@ from engine.core.bundles import role_for_lane
 from engine.core.forms import FormSpec, clean
 from engine.core.messages import render
 from engine.core.rules import COUNTER
-from engine.core.snapshots import EndView, FiredTimer, NoticeView, TaskView, TimerView
+from engine.core.snapshots import (
+    EndView,
+    FiredTimer,
+    NoticeView,
+    OrientationEffect,
+    TaskView,
+    TimerView,
+)
 from engine.core.spiff import serializer
 from engine.core.spiff.compat import CaseWorkflow
 from engine.core.spiff.compiler import CompiledCircuit
@@ -47,6 +54,7 @@ class Instance:
         self.clock = clock
         self.workflow.script_engine = SafeScriptEngine(clock)  # never trust what a load left
         self.notices: list[NoticeView] = []
+        self.effects: list[OrientationEffect] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -213,6 +221,11 @@ class Instance:
         out, self.notices = self.notices, []
         return out
 
+    def drain_effects(self) -> list[OrientationEffect]:
+        """Orientation effects (property ``orientation``) produced since the last drain."""
+        out, self.effects = self.effects, []
+        return out
+
     # ------------------------------------------------------------------ internals
 
     def _each(self, state: int) -> Iterator[SpiffTask]:
@@ -293,12 +306,21 @@ class Instance:
             if isinstance(task.task_spec, EndEvent) and "seq" not in task.internal_data:
                 seq += 1
                 task.internal_data["seq"] = seq
-            notify = ext.get("properties", {}).get("notify")
+            props = ext.get("properties", {})
+            notify = props.get("notify")
             if notify and "noticed" not in task.internal_data:
                 task.internal_data["noticed"] = now.isoformat()
                 about = _attached_step(task)
                 self.notices.append(NoticeView(str(task.id), task.task_spec.bpmn_id,
                                                task.task_spec.bpmn_name or "", notify, about))
+            effect = props.get("orientation")
+            if effect and "oriented" not in task.internal_data:
+                # once per run of the event, like a notice: a later pass or a reload
+                # must not expire an orientation created after it
+                task.internal_data["oriented"] = now.isoformat()
+                self.effects.append(OrientationEffect(
+                    str(task.id), task.task_spec.bpmn_id,
+                    task.task_spec.bpmn_name or task.task_spec.bpmn_id, effect))
         self.workflow.data["aiguillage_seq"] = seq
 
     def _view(self, task: SpiffTask, instructions: bool = True,

@@ -24,10 +24,12 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core.rules import EXPIRE
 from engine.core.spiff.runner import Instance
 from engine.persistence.db import SESSION_STATES, table
 from engine.persistence.models import Case, CaseState
 from engine.persistence.models.case import CaseStatus
+from engine.services.access import SYSTEM
 from engine.services.runtime.cache import CACHE_SIZE as CACHE_SIZE
 from engine.services.runtime.cache import bundle_of as bundle_of
 from engine.services.runtime.cache import compiled as compiled
@@ -105,7 +107,8 @@ def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
         changes = {**(also or {}), "updated_at": now,
                    "next_due_at": waiting[0].due_at if waiting else None}
         end = instance.end()
-        if end is not None and case.status != CaseStatus.COMPLETED:
+        ended = end is not None and case.status != CaseStatus.COMPLETED
+        if end is not None and ended:
             changes.update(status=CaseStatus.COMPLETED, end_state=end.bpmn_id, end_label=end.name,
                            closed_at=now)
         write_case(session, case, changes)
@@ -114,6 +117,26 @@ def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
                                   if steps is None else steps, done)
         saved.closed_timers = sync_timers(session, case, instance, now, waiting, armed)
         notices(session, case, instance, now, saved.steps)
+        _orientations(session, case, instance, clock, ended)
     return saved
+
+
+def _orientations(session: Session, case: Case, instance: Instance, clock: Clock,
+                  ended: bool) -> None:
+    """The circuit's effects on the case's orientations, in the same transaction: a throw
+    event with ``orientation`` = ``expire`` expires those awaiting an answer; the case's end
+    cancels the open ones and gives back the places taken. Nothing is read otherwise: the
+    hot path gains no statement."""
+    effects = instance.drain_effects()
+    if not effects and not ended:
+        return
+    # imported here: orientations → parties → runtime would be a cycle at import time
+    from engine.services import orientations
+
+    for effect in effects:
+        if effect.effect == EXPIRE:
+            orientations.expire_open(session, clock, case.id, comment=effect.name)
+    if ended:
+        orientations.end_of_case(session, clock, SYSTEM, case.id, cancelled=False)
 
 

@@ -271,6 +271,12 @@
     field(T.notify, choose(options, current, function (v) {
       writeProps(element, { notify: v || null });
     }, "mp-notification"));
+    var effect = readProps(element.businessObject).orientation || "";
+    var effects = [["", T.orientationNone], ["expire", T.orientationExpire]];
+    if (effect && effect !== "expire") { effects.push([effect, effect]); }
+    field(T.orientation, choose(effects, effect, function (v) {
+      writeProps(element, { orientation: v || null });
+    }, "mp-orientation"));
   }
 
   function renderFlow(element) {
