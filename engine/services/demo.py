@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from engine.persistence.models import (
     CaseParty,
     CaseState,
     Circuit,
+    DirectoryService,
     HumanTask,
     Membership,
     Organisation,
@@ -157,10 +158,12 @@ def _set_parties(session: Session, territory_id: int, orgs: dict[str, int]) -> N
                            "Structure qui a saisi la plateforme")
             parties.record(session, at, SYSTEM, case, "platform", orgs["platform"],
                            "Plateforme du territoire")
-            # alternate, so that each operator has cases of every circuit
-            operator = orgs[OPERATORS[number % 2]]
-            parties.record(session, at, SYSTEM, case, "operator", operator,
-                           "Orientation décidée par la plateforme")
+            # alternate, so that each operator has cases of every circuit; a case oriented
+            # through the directory already has its operator (the service's organisation)
+            if not _has_operator(session, case.id):
+                operator = orgs[OPERATORS[number % 2]]
+                parties.record(session, at, SYSTEM, case, "operator", operator,
+                               "Orientation décidée par la plateforme")
             if key == "expulsions":
                 parties.record(session, at, SYSTEM, case, "landlord", orgs["landlord"],
                                "Bailleur du logement")
@@ -173,6 +176,12 @@ def _set_parties(session: Session, territory_id: int, orgs: dict[str, int]) -> N
                 _consent(session, case, held, number % 3 == 0, case.created_at)
         if referent is not None and number % 2 == 0 and case.status == CaseStatus.OPEN:
             team.name_referent(session, at, SYSTEM, case.id, referent, "Premier accueil")
+
+
+def _has_operator(session: Session, case_id: int) -> bool:
+    return session.scalar(select(CaseParty.id).where(
+        CaseParty.case_id == case_id, CaseParty.part == "operator",
+        CaseParty.until.is_(None)).limit(1)) is not None
 
 
 def _consent(session: Session, case: Case, parts: list[str], health: bool,
@@ -198,7 +207,9 @@ def _replay_cases(session: Session, clock: Clock, root: Path, territory_id: int,
             if not scenarios:
                 break
             scenario = json.loads(scenarios[number % len(scenarios)].read_text())
-            start = now - timedelta(days=rng.choice((1, 3, 8, 20, 35)), hours=rng.randint(0, 8))
+            # some steps overdue, but none old enough for a 30-day expiry to withdraw an
+            # operator's step as soon as the scheduler starts
+            start = now - timedelta(days=rng.choice((1, 3, 8, 15, 25)), hours=rng.randint(0, 8))
             _replay(session, FixedClock(start), circuit.id, scenario, rng, now)
 
 
@@ -211,6 +222,8 @@ def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict
     except EngineError:
         return
     steps = [s for s in scenario.get("steps", []) if "task" in s]
+    territory_id = session.scalar(select(Circuit.territory_id).where(Circuit.id == circuit_id))
+    assert territory_id is not None
     for step in steps[: rng.randint(0, max(0, len(steps) - 1))]:
         later = clock.now() + timedelta(hours=rng.randint(2, 30))
         if later >= now:
@@ -222,9 +235,31 @@ def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict
         if match is None:
             break
         try:
-            tasks.complete(session, clock, SYSTEM, match, step.get("data", {}))
+            tasks.complete(session, clock, SYSTEM, match,
+                           with_demo_services(session, territory_id, step.get("data", {})))
         except EngineError:
             break
+
+
+# The scenarios (tests/scenarios/) orient households to directory services by placeholder
+# numbers; in the demo territory they are these services of its directory (by name).
+SCENARIO_SERVICES = {101: "AVDL Relais — secteur nord", 102: "AVDL Horizon — secteur sud",
+                     103: "CHRS hors les murs Relais"}
+ORIENTATION_FIELD = "service_oriente"  # the reference circuits' orientation field
+
+
+def with_demo_services(session: Session, territory_id: int,
+                       data: Mapping[str, Any]) -> dict[str, Any]:
+    """A scenario step's answers with its placeholder service number replaced by the id of
+    the territory's service of that name (unchanged when there is none)."""
+    out = dict(data)
+    name = SCENARIO_SERVICES.get(out.get(ORIENTATION_FIELD))  # type: ignore[arg-type]
+    if name is not None:
+        found = session.scalar(select(DirectoryService.id).where(
+            DirectoryService.territory_id == territory_id, DirectoryService.name == name))
+        if found is not None:
+            out[ORIENTATION_FIELD] = found
+    return out
 
 
 @dataclass

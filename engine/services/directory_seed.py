@@ -73,6 +73,16 @@ DEMO: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], int | None, i
 )
 
 
+# where each demo organisation's services are reached (``.invalid``: never a real inbox); an
+# orientation's notice and its answer link go there
+EMAILS = {"operator": "orientations@relais.exemple.invalid",
+          "operator_b": "accueil@horizon.exemple.invalid",
+          "specialised": "equipe-mobile@sante.exemple.invalid",
+          "referrer": "accueil-social@ccas.exemple.invalid",
+          "landlord": "accompagnement@demo-habitat.exemple.invalid",
+          "platform": "plateforme@demoville.exemple.invalid"}
+
+
 # what the demo's services say of themselves (invented, in the field's words)
 BLURBS = {
     "avdl": "Accompagnement des ménages vers un logement puis dans ce logement : recherche, "
@@ -109,7 +119,7 @@ def seed_demo(session: Session, clock: Clock, territory_id: int,
             description=BLURBS.get(measure, "Partenaire du territoire."), domains=domains,
             communes=communes,
             public=public, capacity=capacity, places_available=places,
-            phone="05 00 00 00 00", email="contact@exemple.invalid",
+            phone="05 00 00 00 00", email=EMAILS.get(part, "contact@exemple.invalid"),
             address="1 place de la Mairie, Démoville", hours_walk_in=walk_in,
             hours_appointment=appointment, languages=languages,
             charter_signed=part != "landlord"))

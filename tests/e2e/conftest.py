@@ -76,7 +76,8 @@ def coordination_case(live: LiveApp, steps: int, clock: Clock | None = None) -> 
             [task] = [t for t in tasks.my_tasks(session, clock, SYSTEM).items
                       if t.case_id == summary.id]
             assert task.bpmn_id == step["task"]
-            tasks.complete(session, clock, SYSTEM, task.id, step["data"])
+            tasks.complete(session, clock, SYSTEM, task.id,
+                           demo.with_demo_services(session, territory_id, step["data"]))
         return circuit.id, summary.reference
 
 

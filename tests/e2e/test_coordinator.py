@@ -88,8 +88,8 @@ def test_side_panel_writes_timers_conditions_lanes_and_instructions(live_app: Li
         "button", name="Modifier le circuit").click()
     page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
     picker = page.get_by_label("Élément")
-    picker.select_option("C1_B05E")  # escalation timer, "P15D"
-    assert page.get_by_label("Valeur (sans guillemets, ou nom de champ)").input_value() == "P15D"
+    picker.select_option("C1_B05E")  # expiry timer, "P30D"
+    assert page.get_by_label("Valeur (sans guillemets, ou nom de champ)").input_value() == "P30D"
     page.get_by_label("Valeur (sans guillemets, ou nom de champ)").fill("P12D")
     page.get_by_label("Valeur (sans guillemets, ou nom de champ)").press("Tab")
     picker.select_option("F_C1_G0_C1_T00")
