@@ -556,6 +556,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "intermédiaire) ou une fin.",
         "The effect on the orientation '{value}' belongs on an intermediate throw event or an "
         "end event only."),
+    # households across circuits: likely duplicates, merged or dismissed (issue #13)
+    "svc.household_not_found": ("ménage introuvable", "household not found"),
+    "svc.household_match_not_found": ("doublon probable introuvable",
+                                      "likely duplicate not found"),
+    "svc.household_match_decided": (
+        "ce doublon probable a déjà été traité (fusionné ou écarté) : rien n'a été modifié",
+        "this likely duplicate has already been dealt with (merged or dismissed): nothing "
+        "was changed"),
+    "svc.household_match_changed": (
+        "l'un de ces deux ménages vient d'être fusionné avec un autre : rechargez la page",
+        "one of these two households has just been merged with another: reload the page"),
 }
 
 

@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.core.bundles import Territory as TerritoryFile
 from engine.core.consent import CATEGORIES
-from engine.persistence.models import Circuit, HumanTask, Membership, Timer
+from engine.persistence.models import (
+    Case,
+    Circuit,
+    HouseholdMatch,
+    HumanTask,
+    Membership,
+    Timer,
+)
 from engine.persistence.models.timer import TimerStatus
 from engine.services import cases, circuits, directory, drafts, tasks
 from engine.services.access import SYSTEM, Actor
@@ -76,6 +83,8 @@ class Place:
     operator_org: int = 0  # the worker's organisation
     referrer_org: int = 0  # the partner's organisation
     service_id: int = 0  # a directory entry run by the worker's organisation
+    household_id: int = 0  # the household of ``case_id``
+    match_id: int = 0  # an open likely duplicate: ``case_id``'s household and another
 
 
 def _open_step(session: Session, case_id: int, bpmn_id: str) -> int:
@@ -138,7 +147,22 @@ def make_place(session: Session, clock: Clock, folder: Path, code: str, label: s
     membership = session.scalar(select(Membership.id).where(Membership.user_id == worker.user_id))
     assert membership is not None
     place.membership_id = membership
+    place.household_id, place.match_id = _likely_duplicate(session, clock, place)
     return place
+
+
+def _likely_duplicate(session: Session, clock: Clock, place: Place) -> tuple[int, int]:
+    """The household of ``case_id`` and a likely duplicate pairing it with the consent
+    case's (written as is: the names differ too much to be flagged when opened)."""
+    newer, older = (session.get(Case, c) for c in (place.consent_case_id, place.case_id))
+    assert newer is not None and older is not None
+    assert newer.household_id is not None and older.household_id is not None
+    match = HouseholdMatch(territory_id=place.territory_id, household_id=newer.household_id,
+                           other_id=older.household_id, score=90, status="open",
+                           found_at=clock.now())
+    session.add(match)
+    session.commit()
+    return older.household_id, match.id
 
 
 def make_two(session: Session, clock: Clock, root: Path) -> tuple[Place, Place]:

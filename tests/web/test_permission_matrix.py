@@ -42,7 +42,7 @@ CASE_DATA = ("7 enfants", "Nombre d'enfants")  # the case without consent, as da
 ANON = 302  # every page but the public ones sends the anonymous visitor to sign in
 SIGN_OUT = {"auth.logout", "account.sign_out_everywhere"}  # sent from a client of their own
 ID_ARGS = {"case_id", "task_id", "circuit_id", "version_id", "draft_id", "timer_id",
-           "membership_id", "user_id", "service_id"}
+           "membership_id", "user_id", "service_id", "household_id", "match_id"}
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("directory.export", "GET"): Expect(COORDINATION),
     ("directory.import_file", "GET"): Expect(COORDINATION),
     ("directory.import_file", "POST"): Expect((ANON, 403, 403, 422, 422)),  # no file sent
+    # households across circuits: a household's page to whoever finds one of its cases in a
+    # list (the worker's and the partner's organisations are parties to it); its likely
+    # duplicates to the coordination (``territoire`` names B in the other scope: one's own)
+    ("households.show", "GET"): Expect(members(200)),
+    ("households.duplicates", "GET"): Expect(COORDINATION),
+    ("households.merge", "POST"): Expect(COORDINATION_ACT),
+    ("households.dismiss", "POST"): Expect(COORDINATION_ACT),
 }
 
 
@@ -255,7 +262,8 @@ def _values(place: Place, scope: str, endpoint: str) -> dict[str, Any]:
             "circuit_id": place.circuit_id, "version_id": place.version_id,
             "draft_id": place.draft_id, "timer_id": place.timer_id,
             "membership_id": place.membership_id, "user_id": place.user_id,
-            "service_id": place.service_id, "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
+            "service_id": place.service_id, "household_id": place.household_id,
+            "match_id": place.match_id, "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
 
 
 def _query(place: Place, endpoint: str) -> dict[str, Any]:

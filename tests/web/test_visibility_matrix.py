@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
 from engine.persistence.db import Base
+from engine.persistence.models import Case as CaseRow
 from engine.persistence.models import Circuit, HumanTask
 from engine.services import cases, circuits, tasks
 from engine.services.access import SYSTEM
@@ -431,12 +432,39 @@ def test_a_forged_post_about_a_case_out_of_reach_is_not_found(world: World) -> N
     assert not wrong, "\n".join(wrong)
 
 
+def test_household_pages_follow_the_rule(world: World) -> None:
+    """A household's page lists its cases as the cases list does (404 when the reader finds
+    none of them), its name only where the name of one of them is read, never a health
+    answer or a debt; the likely duplicates (names side by side) are the coordination's."""
+    with world.app.extensions["aiguillage"].sessions() as session:
+        household = dict(session.execute(select(CaseRow.id, CaseRow.household_id)).all())
+    wrong: list[str] = []
+    for person in PEOPLE:
+        coordinates = person in ("coordinator", "admin")
+        status, page = world.get(person, f"/menages/doublons?territoire={world.territory_id}")
+        if status != (200 if coordinates else 403):
+            wrong.append(f"{person} duplicates: {status}")
+        for case in world.cases:
+            _shown(page, case, frozenset({"identity"}) if coordinates else frozenset(),
+                   f"{person} duplicates", wrong, exact=False)
+            view = expected_view(person, case.state, case.stage)
+            where = f"{person} household {case.state}/{case.stage}"
+            status, page = world.get(person, f"/menages/{household[case.id]}")
+            if status != (200 if in_list(person) else 404):
+                wrong.append(f"{where}: {status}")
+                continue
+            named = view is not None and "identity" in view and in_list(person)
+            _shown(page, case, frozenset({"identity"}) if named else frozenset(), where, wrong)
+    assert not wrong, "\n".join(wrong)
+
+
 # --------------------------------------------------------------------------- coverage
 
 CASE_PAGES = {("cases.show", "GET"), ("cases.diagram", "GET"), ("tasks.show", "GET"),
               ("admin.repair", "GET")}
 FORGED = {(endpoint, "POST") for endpoint in FORGED_URLS}
 LISTS = {("cases.index", "GET"), ("tasks.index", "GET"), ("admin.move_cases", "GET"),
+         ("households.show", "GET"), ("households.duplicates", "GET"),
          *((endpoint, "GET") for endpoint in OVERSIGHT)}
 # pages that show no case: the start form (before a case exists), circuits, accounts...
 NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "main.healthz",

@@ -13,7 +13,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -94,6 +94,7 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
             else:
                 flash(gettext("Dossier %(reference)s créé.", reference=summary.reference),
                       "success")
+                _duplicates_found(summary.id)
                 if not cases.reachable(get_session(), clock(), actor(), summary.id):
                     # no part in it for the person's organisation: the platform takes it on
                     flash(gettext("Il est transmis à la plateforme ; votre organisation n'a "
@@ -104,6 +105,15 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
     page = render_template("cases/new.html", circuit=circuit, schema=form, errors=errors,
                            values=request.form.to_dict(), form=EmptyForm())
     return (page, 422) if errors else page
+
+
+def _duplicates_found(case_id: int) -> None:
+    """Tell a coordinator that the household just opened is likely known already."""
+    found = households.found_for(get_session(), clock(), actor(), case_id)
+    if found:
+        flash(ngettext("Ce ménage ressemble à %(num)d ménage déjà connu : vérifiez-le dans "
+                       "« Doublons ».", "Ce ménage ressemble à %(num)d ménages déjà connus : "
+                       "vérifiez-les dans « Doublons ».", found), "info")
 
 
 @bp.get("/<int:case_id>")
