@@ -6,7 +6,8 @@ territory's editable coded reasons (seeded with the defaults of
 ``engine.core.orientation.DEFAULT_REASONS``); ``answer_link`` the signed single-use links
 that answer an orientation without an account (token hashed). ``household`` links a
 household's cases across circuits (``case.household_id``); ``household_match`` keeps the
-likely duplicates until a coordinator merges or dismisses them.
+likely duplicates until a coordinator merges or dismisses them. Every existing case gets a
+household record of its own (``_households_of_existing_cases``).
 
 Revision ID: 0014
 Revises: 0013
@@ -18,6 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from engine.core.household import name_key
 from engine.core.orientation import DEFAULT_REASONS
 from engine.persistence.db import UtcDateTime
 
@@ -235,6 +237,7 @@ def upgrade() -> None:
         )
 
     _seed_reasons()
+    _households_of_existing_cases()
 
 
 def _seed_reasons() -> None:
@@ -263,6 +266,39 @@ def _seed_reasons() -> None:
     ]
     if rows:
         op.bulk_insert(reasons, rows)
+
+
+BATCH = 5000  # name keys computed and written per round trip
+
+
+def _households_of_existing_cases() -> None:
+    """Each existing case gets a household record of its own, under the case's own id (the
+    table is new and empty), named as the case; no birth year or commune (old start forms
+    did not ask). Two statements for the rows, then the name keys in batches (they fold the
+    name in Python: ``engine.core.household.name_key``). Likely duplicates among old cases
+    are not searched: they would flood the coordination's list at once."""
+    bind = op.get_bind()
+    bind.execute(sa.text(
+        'INSERT INTO household (id, territory_id, name, name_key, birth_year, commune, '
+        'commune_key, created_at) SELECT id, territory_id, household_name, \'\', NULL, \'\', '
+        '\'\', created_at FROM "case" WHERE household_id IS NULL'))
+    bind.execute(sa.text('UPDATE "case" SET household_id = id WHERE household_id IS NULL'))
+    last = 0
+    while True:
+        rows = bind.execute(sa.text(
+            "SELECT id, name FROM household WHERE id > :last ORDER BY id LIMIT :size"),
+            {"last": last, "size": BATCH}).all()
+        if not rows:
+            break
+        last = rows[-1][0]
+        keys = [{"i": i, "k": name_key(name)} for i, name in rows]
+        keys = [k for k in keys if k["k"]]
+        if keys:
+            bind.execute(sa.text("UPDATE household SET name_key = :k WHERE id = :i"), keys)
+    if bind.dialect.name == "postgresql":  # ids were given: the sequence goes on after them
+        bind.execute(sa.text(
+            "SELECT setval(pg_get_serial_sequence('household', 'id'), "
+            "COALESCE((SELECT MAX(id) FROM household), 0) + 1, false)"))
 
 
 def downgrade() -> None:

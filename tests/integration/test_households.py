@@ -4,18 +4,23 @@ cases as each reader may see them. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from sqlalchemy import func, select
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
 from engine.errors import Conflict, FormInvalid, NotFound, PermissionDenied
+from engine.persistence.migrate import MIGRATIONS
 from engine.persistence.models import AuditEvent, Case, Household, HouseholdMatch
 from engine.persistence.models.orientation import Orientation
 from engine.services import cases, directory, households
@@ -350,3 +355,41 @@ def test_a_case_without_household_record_has_no_panel(session: Session,
     case.household_id = None
     session.commit()
     assert households.of_case(session, place.clock, place.world.coordinator, case_id) is None
+
+
+# --------------------------------------------------------------------------- the migration
+
+
+def _migration() -> ModuleType:
+    path = MIGRATIONS / "versions" / "0014_orientations_and_households.py"
+    spec = importlib.util.spec_from_file_location("migration_0014", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_migration_gives_every_existing_case_a_household(
+        session: Session, engine: Engine, place: Place) -> None:
+    """Cases opened before 0014 (here: their records taken away again) get a record each,
+    under their own id, with its name key; a case opened afterwards is compared with them."""
+    opened = [place.open(session, name) for name in ("Ménage Dupont Marie", "Paul Durand", "—")]
+    session.execute(update(Case).values(household_id=None))
+    session.execute(delete(HouseholdMatch))
+    session.execute(delete(Household))
+    session.commit()
+    with engine.begin() as connection, Operations.context(MigrationContext.configure(connection)):
+        _migration()._households_of_existing_cases()
+    session.expire_all()
+    records = {c.id: session.get(Household, c.household_id)
+               for c in session.scalars(select(Case).order_by(Case.id))}
+    assert [(r.id, r.name_key, r.birth_year, r.commune) for r in records.values()
+            if r is not None] == [(opened[0], "dupont marie", None, ""),
+                                  (opened[1], "durand paul", None, ""),
+                                  (opened[2], "", None, "")]
+    assert _matches(session) == []
+    later = place.open(session, "Marie Dupont", 1980)
+    record = _household(session, later)
+    assert record.id > max(opened)  # PostgreSQL's sequence goes on after the given ids
+    [match] = _matches(session)
+    assert (match.household_id, match.other_id) == (record.id, opened[0])
