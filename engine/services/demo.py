@@ -31,6 +31,7 @@ from engine.persistence.models import (
     CaseState,
     Circuit,
     DirectoryService,
+    HouseholdMatch,
     HumanTask,
     Membership,
     Organisation,
@@ -45,6 +46,7 @@ from engine.services import (
     cases,
     circuits,
     directory_seed,
+    households,
     parties,
     tasks,
     team,
@@ -118,7 +120,21 @@ def load(session: Session, clock: Clock, root: Path, password: str,
     if cases_per_circuit:
         _replay_cases(session, clock, root, territory_id, cases_per_circuit, random.Random(seed))
         _set_parties(session, territory_id, orgs)
+        _link_households(session, clock, territory_id)
     return territory_id
+
+
+def _link_households(session: Session, clock: Clock, territory_id: int) -> None:
+    """The replayed cases draw their names from a short list, so opening them flagged
+    likely duplicates: as a coordinator would, merge them all but the newest, left for the
+    demo's « Doublons » page; the households then hold cases in several circuits."""
+    while True:
+        found = list(session.scalars(select(HouseholdMatch.id).where(
+            HouseholdMatch.territory_id == territory_id, HouseholdMatch.status == "open")
+            .order_by(HouseholdMatch.found_at, HouseholdMatch.id).limit(2)))
+        if len(found) < 2:
+            return
+        households.merge(session, clock, SYSTEM, found[0])
 
 
 # the demo's organisations, all invented: (part they play, name, kind)
