@@ -26,6 +26,13 @@ from engine.core.consent import (
     grant_of,
 )
 from engine.core.messages import Reason, reason, render
+from engine.core.orientation import (
+    ANSWER_FIELDS,
+    ANSWER_KEYWORD,
+    MAX_REASON_CODE,
+    ORIENTATION_KEYWORD,
+    spec_of,
+)
 
 FieldKind = Literal[
     "text", "textarea", "integer", "number", "boolean", "date", "choice", "multichoice", "group"
@@ -64,6 +71,9 @@ class FieldSpec:
     part: str | None = None  # "x-aiguillage-part": the answer names this part's organisation
     category: str = DEFAULT_CATEGORY  # "x-aiguillage-category": the data category of the answer
     consent: Grant | None = None  # "x-aiguillage-consent": « oui » grants this, « non » withdraws
+    # "x-aiguillage-orientation": the answer is a directory service (``orientation.spec_of``)
+    orientation: dict[str, Any] | None = None
+    answers_orientation: bool = False  # "x-aiguillage-orientation-answer": the operator's decision
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,14 @@ class FormSpec:
     def categories(self) -> dict[str, str]:
         """Top-level field name → data category."""
         return {f.name: f.category for f in self.fields}
+
+    def orientation_fields(self) -> list[FieldSpec]:
+        """Top-level fields whose answer orients the case to a directory service."""
+        return [f for f in self.fields if f.orientation is not None]
+
+    def answer_field(self) -> FieldSpec | None:
+        """The top-level field holding the operator's decision on an orientation, if any."""
+        return next((f for f in self.fields if f.answers_orientation), None)
 
     def part_fields(self) -> list[FieldSpec]:
         """Top-level fields whose answer names the organisation of a part of the case."""
@@ -138,7 +156,18 @@ def form_from_schema(schema: dict[str, Any], ui: Mapping[str, Any] | None = None
     if _count(fields) > MAX_FIELDS:
         raise FormError("form.too_many_fields", str(_count(fields)))
     return FormSpec(title=str(schema.get("title") or ""), fields=fields,
-                    schema=_with_limits(schema), description=schema.get("description"))
+                    schema=_open_reasons(_with_limits(schema), fields),
+                    description=schema.get("description"))
+
+
+def _open_reasons(schema: dict[str, Any], fields: Sequence[FieldSpec]) -> dict[str, Any]:
+    """An orientation answer form accepts any reason code in its validation schema: the
+    codes are the territory's table, which changes without a new circuit version (the page
+    offers the active ones, the orientation service checks them)."""
+    reasons = schema.get("properties", {}).get(ANSWER_FIELDS["reasons"])
+    if any(f.answers_orientation for f in fields) and isinstance(reasons, dict):
+        reasons["items"] = {"type": "string", "maxLength": MAX_REASON_CODE}
+    return schema
 
 
 def _count(fields: Sequence[FieldSpec]) -> int:
@@ -176,6 +205,8 @@ def _field(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any], required: 
         max_length=prop.get("maxLength"), widget=ui.get("ui:widget"),
         part=part if isinstance(part := prop.get(PART_KEYWORD), str) else None,
         category=category, consent=grant,
+        orientation=spec_of(prop[ORIENTATION_KEYWORD]) if ORIENTATION_KEYWORD in prop else None,
+        answers_orientation=bool(prop.get(ANSWER_KEYWORD)),
     )
 
 
@@ -184,7 +215,8 @@ def _kind(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any]) -> FieldKin
     if kind == "object":
         return "group"
     if kind == "array":
-        if _choices(prop.get("items", {})):
+        if _choices(prop.get("items", {})) or name == ANSWER_FIELDS["reasons"]:
+            # the refusal reasons are the territory's (``orientations.with_services``)
             return "multichoice"
         raise FormError("form.unsupported_array", name)
     if "enum" in prop or "oneOf" in prop:

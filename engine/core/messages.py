@@ -547,6 +547,51 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "dir.id_twice": ("le service n° {value} figure sur deux lignes",
                      "service no. {value} is on two lines"),
     "dir.zone": ("seul « commune » est accepté", "only “commune” is accepted"),
+    # orientations and their refusal reasons (engine/services/orientations.py, issue #13)
+    "svc.orientation_move": (
+        "cette orientation est « {before} » : elle ne peut pas devenir « {after} »",
+        "this orientation is “{before}”: it cannot become “{after}”"),
+    "svc.orientation_unknown": ("orientation introuvable", "orientation not found"),
+    "svc.reason_unknown": ("motif de refus introuvable", "refusal reason not found"),
+    "svc.reason_label_required": ("indiquez l'intitulé du motif",
+                                  "give the reason's wording"),
+    "svc.reason_label_too_long": ("intitulé trop long ({maximum} caractères au plus)",
+                                  "wording too long ({maximum} characters at most)"),
+    "svc.reason_code_invalid": (
+        "code invalide : lettres minuscules sans accent, chiffres et « _ », {maximum} "
+        "caractères au plus",
+        "invalid code: lower-case letters without accents, digits and “_”, {maximum} "
+        "characters at most"),
+    "svc.reason_code_taken": ("le code « {value} » est déjà celui d'un autre motif",
+                              "the code “{value}” is already another reason's"),
+    "orient.not_a_service": ("Choisissez un service de l'annuaire.",
+                             "Choose a service of the directory."),
+    "orient.service_elsewhere": ("Ce service n'est pas dans l'annuaire de ce territoire.",
+                                 "This service is not in this territory's directory."),
+    "orient.service_inactive": (
+        "Ce service a été retiré de l'annuaire : choisissez-en un autre.",
+        "This service has been withdrawn from the directory: choose another one."),
+    "orient.organisation_inactive": (
+        "L'organisation qui porte ce service est désactivée : choisissez un autre service.",
+        "The organisation running this service is deactivated: choose another service."),
+    "orient.service_full": (
+        "Ce service n'a plus de place disponible : choisissez « liste d'attente » ou un "
+        "autre service.",
+        "This service has no place left: choose “waiting list” or another service."),
+    "orient.no_place": (
+        "Plus de place disponible dans ce service : inscrivez la personne en liste "
+        "d'attente.",
+        "No place left in this service: put the person on the waiting list."),
+    "orient.reason_required": ("Indiquez au moins un motif de refus.",
+                               "Give at least one refusal reason."),
+    "orient.reason_unknown": (
+        "Motif de refus inconnu ou retiré : choisissez parmi les motifs proposés.",
+        "Unknown or retired refusal reason: choose among the reasons offered."),
+    "orient.detail_required": ("Précisez le motif « {label} ».",
+                               "Give the details of the reason “{label}”."),
+    "orient.move": ("Cette orientation est « {before} » : elle ne peut plus devenir "
+                    "« {after} ».",
+                    "This orientation is “{before}”: it can no longer become “{after}”."),
     # circuits: a throw event's effect on the case's orientations (issue #13)
     "bpmn.orientation": (
         "Effet sur l'orientation inconnu « {value} » (valeur possible : {known}).",

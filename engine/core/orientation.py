@@ -129,9 +129,19 @@ def commune_of(data: Mapping[str, Any], key: str | None) -> str:
 
 def spec_of(value: Any) -> dict[str, Any]:
     """The orientation keyword's settings, with defaults (``part`` operator, no domains, no
-    commune)."""
+    commune; no state field: the orientation is « envoyée »).
+
+    ``state_field`` names a field of the same form whose answer ``waiting_value`` (default
+    ``liste_attente``) sends the orientation to the waiting list instead; ``comment`` a
+    field whose answer is the platform's argument, kept with the orientation."""
     settings = value if isinstance(value, Mapping) else {}
     domains = settings.get("domains", [])
+
+    def name(key: str) -> str | None:
+        return str(settings[key]) if settings.get(key) else None
+
     return {"part": str(settings.get("part") or "operator"),
             "domains": [str(d) for d in domains] if isinstance(domains, list) else [],
-            "commune": str(settings["commune"]) if settings.get("commune") else None}
+            "commune": name("commune"), "state_field": name("state_field"),
+            "waiting_value": str(settings.get("waiting_value") or WAITING),
+            "comment": name("comment")}

@@ -53,8 +53,19 @@ MAX_STATUS, MAX_STEP = 20, 200  # case.status and human_task.bpmn_id
 MAX_REASON = 500  # case.close_reason
 
 
-def facts(circuit: CompiledCircuit, data: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The case data as (label, value) lines, labelled by the circuit's forms."""
+def facts(circuit: CompiledCircuit, data: Mapping[str, Any],
+          named: Mapping[str, Mapping[str, str]] | None = None) -> list[tuple[str, str]]:
+    """The case data as (label, value) lines, labelled by the circuit's forms; ``named``
+    gives, per field, what a stored id or code reads as (``orientations.labels_for``: a
+    service's name, an organisation's, a refusal reason's label)."""
+    labels = fields_of(circuit)
+    named = named or {}
+    return [(labels[k].label if k in labels else k, _show(labels.get(k), v, named.get(k)))
+            for k, v in data.items() if k not in HIDDEN_FIELDS and v not in (None, "", [], {})]
+
+
+def fields_of(circuit: CompiledCircuit) -> dict[str, FieldSpec]:
+    """Field name → its spec over the circuit's forms (choices merged)."""
     labels: dict[str, FieldSpec] = {}
     for form in circuit.forms.values():
         for spec in form.fields:
@@ -65,12 +76,17 @@ def facts(circuit: CompiledCircuit, data: Mapping[str, Any]) -> list[tuple[str, 
                 known = {str(c.value) for c in first.choices}
                 labels[spec.name] = replace(first, choices=first.choices + tuple(
                     c for c in spec.choices if str(c.value) not in known))
-    return [(labels[k].label if k in labels else k, _show(labels.get(k), v))
-            for k, v in data.items() if k not in HIDDEN_FIELDS and v not in (None, "", [], {})]
+            elif first is not spec and (spec.orientation or spec.part) and not (
+                    first.orientation or first.part):
+                labels[spec.name] = replace(first, orientation=spec.orientation,
+                                            part=spec.part)
+    return labels
 
 
-def _show(spec: FieldSpec | None, value: Any) -> str:
+def _show(spec: FieldSpec | None, value: Any,
+          named: Mapping[str, str] | None = None) -> str:
     choices = {str(c.value): c.label for c in spec.choices} if spec else {}
+    choices.update(named or {})
     if isinstance(value, bool):
         return "Oui" if value else "Non"
     if isinstance(value, list):
@@ -182,7 +198,9 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
             timers=[TimerItem(t.id, t.name, t.kind, t.due_at, t.status, t.attempts,
                               t.last_error) for t in timers],
             timeline=audit.timeline_of(session, case.id),
-            completed_steps=list(done), facts=facts(instance.circuit, data),
+            completed_steps=list(done), facts=facts(
+                instance.circuit, data, orientations.labels_for(
+                    session, case.territory_id, fields_of(instance.circuit), data)),
             partial=not view.whole,
             shared=[label for key, label in CATEGORIES.items() if view.sees(key)],
             actionable=frozenset(actionable),

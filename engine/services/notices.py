@@ -472,12 +472,41 @@ def _mail(session: Session, message: OutboxMessage) -> Mail:
         subject = f"Aiguillage : étape en retard — dossier {payload['case']}"
         body = (f"Bonjour,\n\nL'étape « {payload['step']} » du dossier {payload['case']} "
                 f"devait être réalisée le {_day(payload['due_at'])}.")
+    elif message.kind in ORIENTATION_NOTICES:
+        subject, body = _orientation_mail(message.kind, payload)
     else:
         subject = f"Aiguillage : relance — dossier {payload.get('case')}"
         body = (f"Bonjour,\n\n{payload.get('notice')} pour l'étape "
                 f"« {payload.get('step_name') or payload.get('step')} » du dossier "
                 f"{payload.get('case')}.")
     return Mail(tuple(to), subject, body + "\n\n— Aiguillage", message.dedupe_key)
+
+
+# an orientation's notices go to the people of one organisation (payload
+# ``organisation_id``): the operator when it arrives, the referrer when it is answered or
+# expires (engine/services/orientations.py writes them)
+ORIENTATION_NOTICES = frozenset({"orientation", "orientation-reponse", "orientation-expiree"})
+
+
+def _orientation_mail(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body of an orientation's notice: the case's reference, the service, the
+    state and the refusal's reasons (coded labels); never the household's data, nor the
+    operator's message (it is read on the case page)."""
+    case, service = payload.get("case"), payload.get("service")
+    link = f"{public_url()}/dossiers/{payload.get('case_id')}"
+    if kind == "orientation":
+        return (f"Aiguillage : nouvelle orientation — dossier {case}",
+                f"Bonjour,\n\nLe dossier {case} est orienté vers votre service « {service} » "
+                f"({str(payload.get('state', '')).lower()}).\n\n{link}")
+    if kind == "orientation-expiree":
+        return (f"Aiguillage : orientation expirée — dossier {case}",
+                f"Bonjour,\n\nL'orientation du dossier {case} vers « {service} » a expiré "
+                f"sans réponse du service.\n\n{link}")
+    reasons = f"\nMotifs : {payload['reasons']}." if payload.get("reasons") else ""
+    return (f"Aiguillage : réponse à l'orientation — dossier {case}",
+            f"Bonjour,\n\nLe service « {service} » a répondu à l'orientation du dossier "
+            f"{case} : {str(payload.get('state', '')).lower()}.{reasons}\nLe message du "
+            f"service est à lire sur la page du dossier.\n\n{link}")
 
 
 def _link(task_id: object) -> str:
@@ -488,6 +517,11 @@ def _recipients(session: Session, message: OutboxMessage) -> list[str]:
     if message.recipient_user_id is not None:
         user = session.get(User, message.recipient_user_id)
         return [user.email] if user is not None and user.active else []
+    if message.kind in ORIENTATION_NOTICES and message.territory_id is not None:
+        return sorted(set(session.scalars(
+            select(User.email).join(Membership, Membership.user_id == User.id).where(
+                Membership.territory_id == message.territory_id, User.active.is_(True),
+                Membership.organisation_id == message.payload.get("organisation_id")))))
     if not message.recipient_role or message.territory_id is None:
         return []
     organisation_id: int | None = None

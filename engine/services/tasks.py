@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.forms import FormSpec
+from engine.core.orientation import VIA_ACCOUNT
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
-from engine.services import audit, consent, parties, runtime
+from engine.services import audit, consent, orientations, parties, runtime
 from engine.services.access import (
     NOTHING_YET,
     Actor,
@@ -196,6 +197,9 @@ def claim(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskIte
         row.assignee_id = actor.user_id
         audit.record(session, clock, actor, "task.claim", territory_id=row.territory_id,
                      case_id=row.case_id, task=row.bpmn_id, name=row.name)
+        form = _form(session, row)
+        if form is not None and form.answer_field() is not None:
+            orientations.claimed(session, clock, actor, row.case_id)  # « en cours d'examen »
         return task_items(session, [row])[0]
 
 
@@ -251,8 +255,10 @@ def _of_holder(row: HumanTask) -> list[Any]:
 
 
 def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
-             data: Mapping[str, Any]) -> TaskItem | None:
+             data: Mapping[str, Any], via: str = VIA_ACCOUNT) -> TaskItem | None:
     """Complete a step with its form data; return the case's next step for the same actor.
+    ``via`` says how the answer came (an account, or a signed link: the orientations'
+    log keeps it).
 
     :raises InvalidTransition: the step is already completed (double submit) or gone.
     :raises PermissionDenied: the step belongs to someone else, another role, or another
@@ -285,6 +291,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         if form is not None and form.part_fields():  # no extra write for other forms
             parties.from_answers(session, clock, actor, case, form, data, row.name)
         consent.from_answers(session, clock, actor, case, form, data, row.name)
+        orientations.from_answers(session, clock, actor, case, form, data, row.name, via=via)
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
         for step in saved.steps:
@@ -352,11 +359,18 @@ def form_of(session: Session, actor: Actor, task_id: int) -> tuple[TaskItem, For
     :raises NotFound: unknown step, or outside the actor's territories.
     """
     row = _task(session, actor, task_id)
-    version_id = session.scalar(select(Case.circuit_version_id).where(Case.id == row.case_id))
-    assert version_id is not None
-    form = runtime.compiled(session, version_id).forms.get(row.form) if row.form else None
+    form = orientations.as_submitted(session, row.territory_id, _form(session, row))
     return task_items(session, [row])[0], parties.with_organisations(session, row.territory_id,
                                                                      form)
+
+
+def _form(session: Session, row: HumanTask) -> FormSpec | None:
+    """The form a step asks for, as its circuit version declares it (no case loaded)."""
+    if not row.form:
+        return None
+    version_id = session.scalar(select(Case.circuit_version_id).where(Case.id == row.case_id))
+    assert version_id is not None
+    return runtime.compiled(session, version_id).forms.get(row.form)
 
 
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
@@ -388,7 +402,10 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
             shown = instance.task(row.spiff_task_id, data=None if view.whole else data)
             instructions = shown.documentation
             form = parties.with_organisations(session, row.territory_id,
-                                              instance.form_for(row.spiff_task_id))
+                                              orientations.with_services(
+                                                  session, clock, row.territory_id,
+                                                  instance.form_for(row.spiff_task_id),
+                                                  data))
             values = {k: data[k] for k in (form.field_names() if form else ()) if k in data}
         is_open = row.status == TaskStatus.OPEN
         candidates = _candidates(session, row) if coordinator and is_open else []

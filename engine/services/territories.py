@@ -15,7 +15,7 @@ from engine.core.bundles import role_for_lane
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import Circuit, Organisation, Territory
-from engine.services import audit, runtime
+from engine.services import audit, refusal_reasons, runtime
 from engine.services.access import Actor, overseen, require_admin
 
 ORGANISATION_KINDS = {
@@ -64,7 +64,8 @@ def get_by_code(session: Session, code: str) -> Territory:
 
 def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: TerritoryFile,
                      prefix: str | None = None) -> Territory:
-    """Create the territory of a ``territory.json``, or update its name and roles."""
+    """Create the territory of a ``territory.json`` (with the default refusal reasons), or
+    update its name and roles."""
     with transaction(session):
         territory = session.scalar(select(Territory).where(Territory.code == settings.code))
         roles: list[dict[str, Any]] = [{"key": r.key, "label": r.label} for r in settings.roles]
@@ -77,6 +78,7 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
                                   created_at=clock.now())
             session.add(territory)
             session.flush()
+            refusal_reasons.seed(session, territory.id)
             audit.record(session, clock, actor, "territory.create", territory_id=territory.id,
                          code=settings.code)
         else:
