@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from engine.services import parsing
 
-MAX_ID = 2**63 - 1  # PostgreSQL BIGINT, SQLite INTEGER
+MAX_ID = 2**31 - 1  # the tables' keys: PostgreSQL INTEGER (a larger id is an error there)
 MAX_PAGE = 1_000_000  # far past any list; keeps OFFSET inside 64 bits
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 # C0 controls but tab, line feed and carriage return (text areas send them); NUL among them,
@@ -31,7 +31,7 @@ JSON_UNSTORABLE = re.compile(
 
 
 class BoundedInt(IntegerConverter):
-    """``<int:…>`` matching only what a 64-bit integer column holds: beyond it, a 404."""
+    """``<int:…>`` matching only what an integer key column holds: beyond it, a 404."""
 
     def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
                  max: int | None = None, signed: bool = False) -> None:  # noqa: A002
@@ -91,7 +91,7 @@ def int_arg(name: str, default: int | None = None, *, minimum: int = 1, maximum:
     """The integer query (or form) argument ``name``; ``default`` when absent or empty.
 
     Aborts with 400 and a French message when it is not an integer or outside
-    ``minimum``..``maximum`` (ids are 1..2**63-1 by default: what the columns hold).
+    ``minimum``..``maximum`` (ids are 1..2**31-1 by default: what the key columns hold).
     """
     raw = (_source(form).get(name) or "").strip()
     if not raw:

@@ -369,11 +369,11 @@ WEBAPP = Path(__file__).resolve().parents[2] / "webapp"
 READS = re.compile(r'(?:args|form|values)\.get(?:list)?\(\s*"([^"]+)"'
                    r'|(?:int_arg|date_arg|int_list)\(\s*"([^"]+)"|(\w+) = \w+Field\(')
 HOSTILE_VALUES = [
-    "a\x00b", "%00", THIRTY, HUGE, str(2**63), "-1", "0", "x" * 10_000,
+    "a\x00b", "%00", THIRTY, HUGE, str(2**63), "-1", "0", str(2**31), "x" * 10_000,
     "\u202eRTL\u200f", "🏠" * 50, "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"),
     "1.5", "[]", "true", "' OR 1=1 --", "../../etc/passwd",
 ]
-PATH_VALUES = {"int": ["0", THIRTY, HUGE, str(2**63), "1"],
+PATH_VALUES = {"int": ["0", THIRTY, HUGE, str(2**63), str(2**31), "1"],
                "default": ["%00", "x" * 3000, "%E2%80%AE", "%F0%9F%8F%A0", "%ED%A0%80", "..%2F.."]}
 DEEP_JSON = "[" * 50_000 + "]" * 50_000
 
