@@ -10,9 +10,20 @@ from flask import Flask
 from engine.bootstrap import build
 from engine.scheduler import start_background
 from webapp import auth, config, db, errors, extensions, i18n, inputs, security, sessions
-from webapp.views import account, admin, cases, circuits, consent, directory, main, tasks, team
+from webapp.views import (
+    account,
+    admin,
+    answer,
+    cases,
+    circuits,
+    consent,
+    directory,
+    households,
+    main,
+    tasks,
+    team,
+)
 from webapp.views import auth as auth_views
-from webapp.views import households
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,7 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     db.init_app(app)
     for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, team.bp,
-                      consent.bp, admin.bp, circuits.bp, directory.bp, households.bp):
+                      consent.bp, admin.bp, circuits.bp, directory.bp, answer.bp, households.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:

@@ -592,6 +592,29 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "orient.move": ("Cette orientation est « {before} » : elle ne peut plus devenir "
                     "« {after} ».",
                     "This orientation is “{before}”: it can no longer become “{after}”."),
+    # signed answer links: an orientation answered without an account (issue #13)
+    "svc.link_orientation_unknown": ("orientation introuvable", "orientation not found"),
+    "svc.link_orientation_closed": (
+        "cette orientation n'attend plus de réponse : aucun lien ne peut être envoyé",
+        "this orientation no longer awaits an answer: no link can be sent"),
+    "svc.link_no_answer_step": (
+        "aucune étape de réponse de l'opérateur n'est ouverte sur ce dossier : le lien ne "
+        "peut pas être envoyé maintenant",
+        "no operator's answer step is open on this case: the link cannot be sent now"),
+    "svc.link_email_invalid": (
+        "adresse e-mail invalide (par exemple : accueil@association.fr)",
+        "invalid e-mail address (for example: desk@association.org)"),
+    "svc.link_none_live": ("aucun lien en cours pour cette orientation",
+                           "no live link for this orientation"),
+    "svc.link_unknown": ("ce lien n'est pas valide", "this link is not valid"),
+    "svc.link_expired": ("ce lien a expiré", "this link has expired"),
+    "svc.link_used": ("une réponse a déjà été donnée avec ce lien",
+                      "an answer has already been given with this link"),
+    "svc.link_closed": ("cette orientation n'attend plus de réponse",
+                        "this orientation no longer awaits an answer"),
+    "svc.link_throttled": (
+        "trop de tentatives avec ce lien : réessayez dans {minutes} minutes",
+        "too many attempts with this link: try again in {minutes} minutes"),
     # circuits: a throw event's effect on the case's orientations (issue #13)
     "bpmn.orientation": (
         "Effet sur l'orientation inconnu « {value} » (valeur possible : {known}).",

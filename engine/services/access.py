@@ -397,3 +397,18 @@ def require_service_editor(actor: Actor, territory_id: int, organisation_id: int
     require_member(actor, territory_id)
     if not may_edit_service(actor, territory_id, organisation_id):
         raise PermissionDenied(code="svc.directory_not_yours")
+
+
+# --------------------------------------------------------------------------- answer links
+#
+# The holder of a signed answer link (an organisation without an account) reads of the case
+# what the household's consent, in force now, grants the orientation's part: nothing else,
+# whoever they are. No consent for that part: the reference only (no name, no answer).
+
+
+def part_view(session: Session, case_id: int, part: str, now: datetime) -> View:
+    """What a part reads of a case by the household's consent alone (none: the minimal
+    view)."""
+    categories = session.scalars(select(CaseConsent.category).distinct().where(
+        CaseConsent.case_id == case_id, CaseConsent.part == part, _consent_active(now)))
+    return View(frozenset(categories))

@@ -441,11 +441,16 @@ def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) ->
                 report.failed += 1
                 continue
             message.status, message.delivered_at = OutboxStatus.SENT, clock.now()
+            if message.kind == LINK_KIND:  # the link is not kept once delivered
+                message.payload = _answer_links().without_address(message.payload)
             report.sent += 1
     return report
 
 
 def _mail(session: Session, message: OutboxMessage) -> Mail:
+    if message.kind == LINK_KIND:  # a signed answer link: its own address and text
+        link_mail: Mail = _answer_links().mail_of(message)
+        return link_mail
     to = _recipients(session, message)
     payload = message.payload
     if message.kind == "digest":
@@ -507,6 +512,18 @@ def _orientation_mail(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
             f"Bonjour,\n\nLe service « {service} » a répondu à l'orientation du dossier "
             f"{case} : {str(payload.get('state', '')).lower()}.{reasons}\nLe message du "
             f"service est à lire sur la page du dossier.\n\n{link}")
+
+
+# --------------------------------------------------------------------------- answer links
+# The message that carries a signed answer link (engine.services.answer_links, issue #13 item
+# 5) goes to an organisation's address, not to an account; its text lives with the links.
+LINK_KIND = "lien_reponse"  # answer_links.KIND
+
+
+def _answer_links() -> Any:
+    # answer_links imports orientations and tasks, which write notices here: a cycle
+    from engine.services import answer_links
+    return answer_links
 
 
 def _link(task_id: object) -> str:

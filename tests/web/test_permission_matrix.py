@@ -42,7 +42,7 @@ CASE_DATA = ("7 enfants", "Nombre d'enfants")  # the case without consent, as da
 ANON = 302  # every page but the public ones sends the anonymous visitor to sign in
 SIGN_OUT = {"auth.logout", "account.sign_out_everywhere"}  # sent from a client of their own
 ID_ARGS = {"case_id", "task_id", "circuit_id", "version_id", "draft_id", "timer_id",
-           "membership_id", "user_id", "service_id", "household_id", "match_id"}
+           "membership_id", "user_id", "service_id", "orientation_id", "household_id", "match_id"}
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,15 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("directory.export", "GET"): Expect(COORDINATION),
     ("directory.import_file", "GET"): Expect(COORDINATION),
     ("directory.import_file", "POST"): Expect((ANON, 403, 403, 422, 422)),  # no file sent
+    # signed answer links: the link's pages answer anyone, and a token the world does not
+    # hold is not valid (404); the coordination's routes name an orientation the world does
+    # not hold (their permissions on a real one: tests/web/test_answer_links.py)
+    ("answer.show", "GET"): Expect(everyone(404)),
+    ("answer.show", "POST"): Expect(everyone(404)),
+    ("answer.thanks", "GET"): Expect(everyone(200)),
+    ("answer.links", "GET"): Expect(members(404)),
+    ("answer.links", "POST"): Expect(members(404)),
+    ("answer.revoke", "POST"): Expect(members(404)),
     # households across circuits: a household's page to whoever finds one of its cases in a
     # list (the worker's and the partner's organisations are parties to it); its likely
     # duplicates to the coordination (``territoire`` names B in the other scope: one's own)
@@ -262,7 +271,8 @@ def _values(place: Place, scope: str, endpoint: str) -> dict[str, Any]:
             "circuit_id": place.circuit_id, "version_id": place.version_id,
             "draft_id": place.draft_id, "timer_id": place.timer_id,
             "membership_id": place.membership_id, "user_id": place.user_id,
-            "service_id": place.service_id, "household_id": place.household_id,
+            "service_id": place.service_id, "orientation_id": 999_999,
+            "token": "inconnu-" + "x" * 40, "household_id": place.household_id,
             "match_id": place.match_id, "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
 
 

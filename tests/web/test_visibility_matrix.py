@@ -474,7 +474,11 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
            "circuits.dry_run",
            # the directory of services holds organisations' services, never a household
            "directory.index", "directory.show", "directory.new", "directory.edit",
-           "directory.export", "directory.import_file"}
+           "directory.export", "directory.import_file",
+           # a signed answer link's pages: no account reads them, the link shows what the
+           # consent grants the orientation's part (tests/web/test_answer_links.py); its
+           # coordination page lists links, never a household's data
+           "answer.show", "answer.thanks", "answer.links"}
 
 
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
