@@ -234,3 +234,8 @@ def test_the_link_page_refuses_a_forged_post(app: Flask, clock: FixedClock,
                                                         "decision": "acceptee"})
     assert done.status_code == 302 and place.link().used_at is not None
     secured.extensions["aiguillage"].database.dispose()
+
+
+def test_the_case_timeline_names_the_link_s_events_in_words(place: Place) -> None:
+    page = unescape(place.client("coord@demo.test").get(f"/dossiers/{place.case_id}").text)
+    assert "Lien de réponse envoyé" in page and "answer_link" not in page
