@@ -139,6 +139,7 @@ class AnswerPage:
     form: FormSpec | None
     values: dict[str, Any]
     expires_at: datetime
+    contact: str = ""  # who sent the link, to ask a question
 
 
 # --------------------------------------------------------------------------- coordination
@@ -443,7 +444,7 @@ def page(session: Session, clock: Clock, token: str) -> AnswerPage:
             shared=tuple(label for key, label in CATEGORIES.items() if view.sees(key)),
             form=form,
             values={k: shown[k] for k in (form.field_names() if form else ()) if k in shown},
-            expires_at=link.expires_at)
+            expires_at=link.expires_at, contact=_contact(session, link, case)["contact"])
 
 
 def form_of(session: Session, clock: Clock, token: str) -> FormSpec | None:
