@@ -20,6 +20,7 @@ from webapp.views import (
     directory,
     households,
     main,
+    orientations,
     tasks,
     team,
 )
@@ -40,7 +41,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     db.init_app(app)
     for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, team.bp,
-                      consent.bp, admin.bp, circuits.bp, directory.bp, answer.bp, households.bp):
+                      consent.bp, admin.bp, circuits.bp, directory.bp, answer.bp, households.bp,
+                      orientations.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:

@@ -24,6 +24,9 @@ from engine.services import refusal_reasons
 
 MAX_CHOICES = 200  # services offered on the page
 ELSEWHERE = " (hors des besoins ou du secteur du ménage)"
+HELP = ("Les services de l'annuaire qui répondent aux besoins du ménage et interviennent sur "
+        "sa commune, ceux qui ont des places libres d'abord. Un service complet n'accepte "
+        "qu'une inscription en liste d'attente.")
 
 
 def with_services(session: Session, clock: Clock, territory_id: int, form: FormSpec | None,
@@ -61,7 +64,7 @@ def _offering(session: Session, territory_id: int, form: FormSpec | None,
             everyone = _services(session, territory_id)
             choices = _offered(everyone, spec, data) if data else tuple(
                 Choice(s["id"], _label(s)) for s in everyone)
-            spec = replace(spec, kind="choice", choices=choices)
+            spec = replace(spec, kind="choice", choices=choices, help=spec.help or HELP)
             if isinstance(properties.get(spec.name), dict):
                 properties[spec.name]["enum"] = [s["id"] for s in everyone]
         elif answering and spec.name == ANSWER_FIELDS["reasons"]:

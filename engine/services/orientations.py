@@ -35,6 +35,8 @@ from engine.core.orientation import (
     EXPIRED,
     MAX_DETAIL,
     MAX_MESSAGE,
+    MAX_REASON_CODE,
+    MAX_REASON_LABEL,
     OPEN_STATES,
     REFUSED,
     REVIEWING,
@@ -64,8 +66,8 @@ from engine.services.access import SYSTEM, Actor, case_view, may_edit_service
 from engine.services.orientation_choices import as_submitted, labels_for, with_services
 from engine.services.refusal_reasons import ReasonItem
 
-__all__ = ["EventItem", "OrientationItem", "ReasonItem", "as_submitted", "labels_for",
-           "with_services"]
+__all__ = ["MAX_REASON_CODE", "MAX_REASON_LABEL", "EventItem", "OrientationItem",
+           "ReasonItem", "as_submitted", "labels_for", "with_services"]
 
 # notice kinds (engine/services/notices.py renders them; recipients: the organisation named
 # in the payload)

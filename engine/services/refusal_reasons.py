@@ -85,6 +85,18 @@ def labels_of(session: Session, territory_id: int, codes: Iterable[str]) -> dict
         RefusalReason.territory_id == territory_id, RefusalReason.code.in_(wanted))).all())
 
 
+def territory_of(session: Session, actor: Actor, reason_id: int) -> int:
+    """The territory of a reason, for a member of it.
+
+    :raises NotFound: unknown reason, or of a territory where the actor has no role.
+    """
+    territory_id = session.scalar(select(RefusalReason.territory_id).where(
+        RefusalReason.id == reason_id))
+    if territory_id is None or not actor.is_member(territory_id):
+        raise NotFound(code="svc.reason_unknown")
+    return territory_id
+
+
 def add(session: Session, clock: Clock, actor: Actor, territory_id: int, label: str,
         code: str = "", needs_detail: bool = False) -> ReasonItem:
     """Coordination: a new reason, at the end of the list; its code is typed, or derived
@@ -167,10 +179,7 @@ def _territory_of(session: Session, clock: Clock, actor: Actor, reason_id: int,
     :raises NotFound: unknown reason, or of a territory where the actor has no role.
     :raises PermissionDenied: the actor does not coordinate it (audited).
     """
-    territory_id = session.scalar(select(RefusalReason.territory_id).where(
-        RefusalReason.id == reason_id))
-    if territory_id is None or not actor.is_member(territory_id):
-        raise NotFound(code="svc.reason_unknown")
+    territory_id = territory_of(session, actor, reason_id)
     _coordination(session, clock, actor, territory_id, attempt)
     return territory_id
 

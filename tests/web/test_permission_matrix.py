@@ -186,6 +186,11 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("households.duplicates", "GET"): Expect(COORDINATION),
     ("households.merge", "POST"): Expect(COORDINATION_ACT),
     ("households.dismiss", "POST"): Expect(COORDINATION_ACT),
+    # the territory's refusal reasons: its coordination keeps them (``territoire`` names B
+    # in the other scope: one's own is shown; the reason edited is territory A's first)
+    ("orientations.reasons", "GET"): Expect(COORDINATION),
+    ("orientations.reasons", "POST"): Expect(COORDINATION_ACT),
+    ("orientations.edit_reason", "POST"): Expect(COORDINATION_ACT),
 }
 
 
@@ -318,6 +323,8 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
         "directory.edit": {"organisation_id": place.operator_org, "measure": "avdl",
                            "name": "AVDL modifié", "capacity": "10", "places_available": "3"},
         "directory.places": {"places": "1", "comment": "Une entrée"},
+        "orientations.reasons": {"label": "Logement indigne"},
+        "orientations.edit_reason": {"motif": 1, "action": "retirer"},
     }
     return bodies.get(endpoint, {})
 

@@ -478,7 +478,9 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
            # a signed answer link's pages: no account reads them, the link shows what the
            # consent grants the orientation's part (tests/web/test_answer_links.py); its
            # coordination page lists links, never a household's data
-           "answer.show", "answer.thanks", "answer.links"}
+           "answer.show", "answer.thanks", "answer.links",
+           # the territory's refusal reasons: a list of codes, never a household
+           "orientations.reasons"}
 
 
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
