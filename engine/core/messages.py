@@ -564,6 +564,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "characters at most"),
     "svc.reason_code_taken": ("le code « {value} » est déjà celui d'un autre motif",
                               "the code “{value}” is already another reason's"),
+    "svc.reason_label_taken": (
+        "un motif porte déjà l'intitulé « {value} » (s'il est retiré, proposez-le de nouveau)",
+        "a reason already has the wording “{value}” (if it is retired, offer it again)"),
     "orient.not_a_service": ("Choisissez un service de l'annuaire.",
                              "Choose a service of the directory."),
     "orient.service_elsewhere": ("Ce service n'est pas dans l'annuaire de ce territoire.",

@@ -106,7 +106,8 @@ def add(session: Session, clock: Clock, actor: Actor, territory_id: int, label: 
     :raises PermissionDenied: the actor does not coordinate it (audited).
     :raises InvalidInput: no label, one too long, or a code that is not letters, digits
         and « _ ».
-    :raises Conflict: the code typed is already one of the territory's.
+    :raises Conflict: the code typed is already one of the territory's, or the label (a
+        reason of the same wording, retired or not: a double submit).
     """
     _coordination(session, clock, actor, territory_id, "create")
     label = _label(label)
@@ -114,8 +115,11 @@ def add(session: Session, clock: Clock, actor: Actor, territory_id: int, label: 
     if typed and not CODE.match(typed):
         raise InvalidInput(code="svc.reason_code_invalid", maximum=MAX_REASON_CODE)
     with transaction(session):
-        taken = set(session.scalars(select(RefusalReason.code).where(
-            RefusalReason.territory_id == territory_id)))
+        rows = session.execute(select(RefusalReason.code, RefusalReason.label).where(
+            RefusalReason.territory_id == territory_id)).all()
+        taken = {code for code, _ in rows}
+        if any(fold(existing) == fold(label) for _, existing in rows):
+            raise Conflict(code="svc.reason_label_taken", value=label)  # a double submit too
         if typed and typed in taken:
             raise Conflict(code="svc.reason_code_taken", value=typed)
         chosen = typed or _derived(label, taken)

@@ -425,7 +425,9 @@ def test_the_coordination_keeps_the_reasons(session: Session, clock: FixedClock,
     added = refusal_reasons.add(session, clock, coordinator, territory, "  Logement indigne ")
     assert (added.code, added.label, added.active) == ("logement_indigne",
                                                        "Logement indigne", True)
-    again = refusal_reasons.add(session, clock, coordinator, territory, "Logement indigne")
+    with pytest.raises(Conflict):  # the same wording twice (a double submit)
+        refusal_reasons.add(session, clock, coordinator, territory, "logement  INDIGNE")
+    again = refusal_reasons.add(session, clock, coordinator, territory, "Logement-indigne")
     assert again.code == "logement_indigne_2"
     typed = refusal_reasons.add(session, clock, coordinator, territory, "Sans papiers",
                                 code="titre_sejour", needs_detail=True)

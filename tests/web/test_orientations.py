@@ -166,6 +166,9 @@ def test_the_reasons_page_is_the_coordination_s(site: Site) -> None:
             RefusalReason.code == "logement_indigne"))
         assert reason is not None and reason.needs_detail
         reason_id = reason.id
+    double = coordinator.post("/motifs-de-refus/", data={"label": "Logement indigne"})
+    assert double.status_code == 422
+    assert "déjà l&#39;intitulé" in double.get_data(as_text=True)
     twice = coordinator.post("/motifs-de-refus/", data={"label": "Autre", "code": "autre"})
     assert twice.status_code == 422
     assert "déjà celui d&#39;un autre motif" in twice.get_data(as_text=True)
