@@ -373,6 +373,17 @@ def _form(session: Session, row: HumanTask) -> FormSpec | None:
     return runtime.compiled(session, version_id).forms.get(row.form)
 
 
+def _answered_afresh(form: FormSpec | None) -> set[str]:
+    """Fields a step's page leaves blank instead of showing the case's earlier answer: the
+    whole answer to an orientation (the previous one may be another operator's refusal)
+    and the choice of a service (the previous one may have refused)."""
+    if form is None:
+        return set()
+    if form.answer_field() is not None:
+        return set(form.field_names())
+    return {f.name for f in form.orientation_fields()}
+
+
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
     """The task page: the step, its case summary, instructions and form (the one case
     being acted on is loaded; the read is audited). Only for someone who must act on the
@@ -406,7 +417,9 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
                                                   session, clock, row.territory_id,
                                                   instance.form_for(row.spiff_task_id),
                                                   data))
-            values = {k: data[k] for k in (form.field_names() if form else ()) if k in data}
+            blank = _answered_afresh(form)
+            values = {k: data[k] for k in (form.field_names() if form else ())
+                      if k in data and k not in blank}
         is_open = row.status == TaskStatus.OPEN
         candidates = _candidates(session, row) if coordinator and is_open else []
         audit.record(session, clock, actor, "case.read", territory_id=row.territory_id,

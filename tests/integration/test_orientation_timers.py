@@ -30,10 +30,11 @@ from engine.persistence.models import (
     Orientation,
     OrientationEvent,
     OutboxMessage,
+    User,
 )
 from engine.persistence.models.human_task import TaskStatus
-from engine.services import cases, demo, orientations, tasks
-from engine.services.access import SYSTEM
+from engine.services import cases, demo, orientations, runtime, tasks
+from engine.services.access import SYSTEM, load_actor
 from tests.integration.factories import MINI, World, make_world, start_at_decision
 
 NOTIFY = '<spiffworkflow:property name="notify" value="assignee" />'
@@ -205,9 +206,21 @@ def test_c1_refusal_then_acceptance_takes_a_place_and_the_end_gives_it_back(
     rest = walk.until(scenario["steps"], 6)  # … refused (C1_T05), told (C1_T15), C1_T04 again
     assert walk.orientations() == [(RELAIS, "refusee", ("pas_de_place",)),
                                    (HORIZON, "envoyee", ())]
+    # the second operator's page does not show the first one's refusal
+    coordinator = load_actor(session, session.scalar(select(User.id).where(
+        User.email == "coord@demo.test")))  # type: ignore[arg-type]
+    step = session.scalar(select(HumanTask.id).where(
+        HumanTask.case_id == walk.case_id, HumanTask.bpmn_id == "C1_T05",
+        HumanTask.status == TaskStatus.OPEN))
+    assert step is not None
+    page = tasks.details(session, clock, coordinator, step)
+    assert page.values == {} and page.form is not None
+    assert "motifs_refus" in page.form.field_names()
     walk.step(rest[0])  # Horizon accepts: a place is taken
     assert walk.orientations()[-1] == (HORIZON, "acceptee", ())
     assert walk.places(HORIZON) == before - 1  # type: ignore[operator]
+    data = runtime.load(session, session.get(Case, walk.case_id), clock).data()  # type: ignore[arg-type]
+    assert (data["decision_operateur"], data["motifs_refus"]) == ("acceptee", None)
     for step in rest[1:]:
         walk.step(step)
     case = session.get(Case, walk.case_id)

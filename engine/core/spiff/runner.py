@@ -176,10 +176,11 @@ class Instance:
         task = self._ready_task(task_id)
         if roles is not None and _role(self, task) not in set(roles):
             raise PermissionDenied(f"step {task.task_spec.bpmn_id} belongs to another lane")
-        values = _validated(self._form(task.task_spec), data)
+        form = self._form(task.task_spec)
+        values = _validated(form, data)
         counters = dict(task.data.get(COUNTER) or {})
         counters[task.task_spec.bpmn_id] = counters.get(task.task_spec.bpmn_id, 0) + 1
-        task.data.update({**values, COUNTER: counters})
+        task.data.update({**_replaced(form, values, task.data), **values, COUNTER: counters})
         self._guard(task.run)
         self._run()
 
@@ -363,6 +364,16 @@ def _validated(form: FormSpec | None, data: Mapping[str, Any]) -> dict[str, Any]
     if errors:
         raise FormInvalid(errors)
     return clean(form, data)
+
+
+def _replaced(form: FormSpec | None, values: Mapping[str, Any],
+              data: Mapping[str, Any]) -> dict[str, None]:
+    """An operator's answer to an orientation replaces the previous answer as a whole: the
+    fields of its form left blank this time are emptied (elsewhere a blank field keeps the
+    earlier value), so that an acceptance never shows the reasons of an earlier refusal."""
+    if form is None or form.answer_field() is None:
+        return {}
+    return {f.name: None for f in form.fields if f.name not in values and f.name in data}
 
 
 def _role(case: Instance, task: SpiffTask) -> str | None:
