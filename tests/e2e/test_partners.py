@@ -4,8 +4,8 @@ of it; the household withdraws its consent for the operator and A's next page of
 shows only the minimal view (the reference and the steps, no name).
 
 In the reference circuit C1 the orientation (« Analyser la demande et proposer une
-orientation », C1_T04, form c1-orientation with ``organisation_operateur``:
-``x-aiguillage-part: operator``) is the coordination's step: the referrer opens the case and
+orientation », C1_T04, form c1-orientation with ``service_oriente``, a directory service
+whose organisation becomes the operator) is the coordination's step: the referrer opens the case and
 files the request (C1_T01, with the household's consent), the coordination checks it and
 orients; the operator's decision (C1_T05) sits in the operator lane, bound to that part.
 """
@@ -13,6 +13,7 @@ orients; the operator's decision (C1_T05) sits in the operator lane, bound to th
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -111,10 +112,9 @@ def test_operator_a_gets_the_step_b_sees_nothing_and_withdrawal_hides_the_name(
     coord = browser.new_page()
     sign_in(coord, live_app.url, "coord@demo.test")
     coord.goto(f"{live_app.url}/taches/{_open_step(live_app, reference, 'C1_T04')}")
-    coord.get_by_label("Proposer une orientation à un opérateur").check()
-    coord.get_by_label("AVDL", exact=True).check()
-    coord.get_by_label("Opérateur proposé").fill("Association Relais")
-    coord.get_by_label(OPERATOR_A).check()
+    coord.get_by_label("Orienter vers un service de l'annuaire").check()
+    coord.get_by_label(re.compile(r"^AVDL Relais — secteur nord · " + re.escape(OPERATOR_A))
+                       ).check()
     coord.get_by_label("Argumentaire de l'orientation").fill("Appui à l'accès au logement.")
     coord.get_by_role("button", name="Terminer l'étape").click()
     assert "terminée pour le dossier" in coord.content(), coord.locator("main").inner_text()

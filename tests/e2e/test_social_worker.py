@@ -5,31 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from engine.persistence.models import Case, Organisation
-from engine.services import parties
-from engine.services.access import SYSTEM
 from tests.e2e.conftest import ROOT, LiveApp, coordination_case, sign_in
-
-
-def _orient_to_operator_a(live: LiveApp, reference: str) -> None:
-    """Name operator A as the case's operator (the coordination's choice on the case page)."""
-    built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
-    with built.sessions() as session:
-        case_id = session.scalar(select(Case.id).where(Case.reference == reference))
-        operator_a = session.scalar(select(Organisation.id).where(
-            Organisation.name.like("Association Relais%")))
-        parties.set_party(session, built.clock, SYSTEM, case_id, "operator", operator_a,
-                          "Orientation vers l'opérateur A")
 
 
 def test_social_worker_completes_a_step_and_sees_the_case_advance(live_app: LiveApp,
                                                                   browser: Any) -> None:
-    # the next step (C1_T05) goes to the operator the household is oriented to: operator A,
-    # whose social worker holds the operator role there
+    # the next step (C1_T05) goes to the operator the household is oriented to: C1_T04
+    # orients it to operator A's service, whose social worker holds the operator role there
     _, reference = coordination_case(live_app, 3)  # C1_T01, C1_T02, C1_T04
-    _orient_to_operator_a(live_app, reference)
     page = browser.new_page()
     sign_in(page, live_app.url, "operateur-a@demo.test")
     assert page.title() == "Mes tâches — Aiguillage"
