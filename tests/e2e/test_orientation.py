@@ -176,3 +176,32 @@ def test_refused_then_reoriented_then_accepted_and_another_one_expires(
     steps_now = coord.get_by_role("region", name="Étapes en cours").inner_text()
     assert "Analyser la demande et proposer une orientation" in steps_now
     assert "Statuer sur l'orientation proposée" not in steps_now
+
+
+def test_the_modeler_shows_and_writes_the_effect_on_the_orientation(live_app: LiveApp,
+                                                                     browser: Any) -> None:
+    circuit_id, _ = coordination_case(live_app, 0)
+    page = browser.new_page()
+    sign_in(page, live_app.url, "coord@demo.test")
+    page.goto(f"{live_app.url}/circuits/")
+    page.get_by_role("region", name="Plateforme de coordination").get_by_role(
+        "button", name="Modifier le circuit").click()
+    page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
+    picker = page.get_by_label("Élément")
+    effect = page.get_by_label("Effet sur l'orientation")
+    picker.select_option("C1_N05E")  # « Orientation expirée »
+    assert effect.locator("option:checked").inner_text() == "l'orientation en attente expire"
+    picker.select_option("C1_N05")  # the reminder: no effect; give it one
+    assert effect.locator("option:checked").inner_text() == "aucun"
+    effect.select_option(label="l'orientation en attente expire")
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector("#modeleur-etat:has-text('Brouillon enregistré')")
+
+    from engine.persistence.models import CircuitDraft
+    built = live_app.app.extensions["aiguillage"]  # type: ignore[attr-defined]
+    with built.sessions() as session:
+        draft = session.scalar(select(CircuitDraft).where(CircuitDraft.circuit_id == circuit_id))
+        xml = draft.bpmn_files[draft.main_file]  # type: ignore[union-attr]
+    reminder = xml[xml.index('id="C1_N05"'):]
+    reminder = reminder[:reminder.index("</bpmn:intermediateThrowEvent>")]
+    assert 'name="orientation" value="expire"' in reminder
