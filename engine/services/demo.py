@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, FixedClock
@@ -330,6 +330,11 @@ def generate(session: Session, clock: Clock, territory_id: int, count: int,
             size = min(2000, count - chunk_start)
             _copy_chunk(session, rng, templates, territory, counter, year,
                         first_id + chunk_start, size)
+        if session.get_bind().dialect.name == "postgresql":
+            # the copies carry their ids: move the sequence past them, or the next case
+            # opened in the territory would take one of theirs
+            session.execute(text("SELECT setval(pg_get_serial_sequence('\"case\"', 'id'), "
+                                 "(SELECT max(id) FROM \"case\"))"))
         return count
 
 

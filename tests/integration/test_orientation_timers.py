@@ -245,3 +245,17 @@ def test_c2_honours_a_refusal_and_sends_the_second_one_to_the_commission(
         walk.step(step)
     case = session.get(Case, walk.case_id)
     assert case is not None and (case.status, case.end_state) == ("completed", "C2_E4")
+
+
+def test_a_case_opens_after_demo_generate_copied_cases_with_their_ids(
+        session: Session, clock: FixedClock) -> None:
+    """``demo generate`` (the benches' volume) writes case ids itself: PostgreSQL's sequence
+    must follow, or the next case opened collides with a copy."""
+    territory_id = demo.load(session, clock, ROOT, "mot-de-passe-demo", cases_per_circuit=1)
+    demo.generate(session, clock, territory_id, 5)
+    circuit_id = session.scalar(select(Circuit.id).where(
+        Circuit.territory_id == territory_id, Circuit.key == "coordination"))
+    assert circuit_id is not None
+    summary = cases.start(session, clock, SYSTEM, circuit_id, {"nom_menage": "Ménage Neuf",
+                                                                   "canal": "partenaire"})
+    assert summary.id > max(session.scalars(select(Case.id).where(Case.id != summary.id)))
