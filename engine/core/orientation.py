@@ -71,7 +71,7 @@ ANSWER_FIELDS = {
     "reasons": "motifs_refus",  # array of refusal reason codes (the territory's table)
     "detail": "precision_motif",  # required when a reason needs a detail (« autre »)
     "referrer": "message_orienteur",  # what the referrer is told
-    "household": "reponse_personne",  # what the household is told
+    "household": "message_personne",  # what the household is told
 }
 
 MAX_MESSAGE = 2000

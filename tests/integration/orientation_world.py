@@ -72,22 +72,19 @@ DECISION_FORM: dict[str, Any] = {
                          "items": {"type": "string"}},
         "precision_motif": {"type": "string", "title": "Précision du motif"},
         "message_orienteur": {"type": "string", "title": "Message à la structure qui oriente"},
-        "reponse_personne": {"type": "string", "title": "Ce qui est dit à la personne"}}}
+        "message_personne": {"type": "string", "title": "Ce qui est dit à la personne"}}}
 
 
-def orientation_folder(root: Path) -> Path:
-    """The small circuit, orienting through the directory."""
+def orientation_folder(root: Path, support: bool = True) -> Path:
+    """The small circuit, orienting through the directory (without ``support``, an
+    acceptance leads straight to the end)."""
     folder = root / "oriente"
     shutil.copytree(MINI, folder)
     diagram = folder / "mini.bpmn"
     text = diagram.read_text(encoding="utf-8")
     text = text.replace('<bpmn:lane id="lane_op" name="operateur">', BOUND)
-    text = text.replace('<bpmn:flowNodeRef>end_ok</bpmn:flowNodeRef>',
-                        '<bpmn:flowNodeRef>end_ok</bpmn:flowNodeRef>'
-                        '<bpmn:flowNodeRef>suivi</bpmn:flowNodeRef>')
-    text = text.replace('sourceRef="gw" targetRef="end_ok"', 'sourceRef="gw" targetRef="suivi"')
-    text = text.replace('<bpmn:incoming>f_ok</bpmn:incoming>', '<bpmn:incoming>f_fin</bpmn:incoming>')
-    text = text.replace('<bpmn:sequenceFlow id="f1"', SUPPORT + '<bpmn:sequenceFlow id="f1"')
+    if support:
+        text = _with_support(text)
     diagram.write_text(text, encoding="utf-8")
     analyse = folder / "forms" / "mini-analyse.json"
     schema = json.loads(analyse.read_text(encoding="utf-8"))
@@ -99,6 +96,16 @@ def orientation_folder(root: Path) -> Path:
     settings["parts"] = PARTS
     (folder / "territory.json").write_text(json.dumps(settings), encoding="utf-8")
     return folder
+
+
+def _with_support(text: str) -> str:
+    """The diagram with a support step between the acceptance and the end."""
+    text = text.replace('<bpmn:flowNodeRef>end_ok</bpmn:flowNodeRef>',
+                        '<bpmn:flowNodeRef>end_ok</bpmn:flowNodeRef>'
+                        '<bpmn:flowNodeRef>suivi</bpmn:flowNodeRef>')
+    text = text.replace('sourceRef="gw" targetRef="end_ok"', 'sourceRef="gw" targetRef="suivi"')
+    text = text.replace('<bpmn:incoming>f_ok</bpmn:incoming>', '<bpmn:incoming>f_fin</bpmn:incoming>')
+    return text.replace('<bpmn:sequenceFlow id="f1"', SUPPORT + '<bpmn:sequenceFlow id="f1"')
 
 
 @dataclass
@@ -119,9 +126,10 @@ class Oriented:
     elsewhere: int  # a service of another territory
 
 
-def oriented_world(session: Session, clock: Clock, root: Path) -> Oriented:
+def oriented_world(session: Session, clock: Clock, root: Path,
+                   support: bool = True) -> Oriented:
     """Deploy the orienting circuit and fill its territory."""
-    world = make_world(session, clock, orientation_folder(root))
+    world = make_world(session, clock, orientation_folder(root, support))
     territory = world.territory.id
     declare_parts(session, territory, PARTS)
     referrer_org = make_org(session, clock, territory, "CCAS de Toulouse", "ccas")

@@ -63,7 +63,7 @@ ANSWER_FORM = {
         "precision_motif": {"type": "string", "title": "Précision du motif", "maxLength": 500},
         "message_orienteur": {"type": "string", "title": "Message à la structure qui oriente",
                               "maxLength": 2000},
-        "reponse_personne": {"type": "string", "title": "Ce qui sera dit à la personne",
+        "message_personne": {"type": "string", "title": "Ce qui sera dit à la personne",
                              "maxLength": 2000}}}
 SAISINE_FORM = {
     "title": "Saisine", "type": "object", "required": ["nom_menage"],
@@ -368,7 +368,7 @@ def test_a_refused_answer_leaves_the_link_usable(
         assert link_of(session, orientation_id).used_at is None
     answer_links.answer(session, clock, sent.token, {
         "decision": "refusee", "motifs_refus": ["pas_de_place"],
-        "reponse_personne": "Pas de place avant l'été."})
+        "message_personne": "Pas de place avant l'été."})
     session.expire_all()
     orientation = session.get(Orientation, orientation_id)
     assert orientation is not None and orientation.reasons == ["pas_de_place"]

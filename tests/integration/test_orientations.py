@@ -237,7 +237,7 @@ def test_a_refusal_is_recorded_and_told_to_the_referrer(
     orient(session, clock, place, case_id, place.free)
     answer(session, clock, place.worker_a, case_id, decision="refusee",
            motifs_refus=["hors_secteur", "autre"], precision_motif="Quartier non couvert",
-           message_orienteur="Voir avec le CCAS", reponse_personne="Nous ne pouvons pas")
+           message_orienteur="Voir avec le CCAS", message_personne="Nous ne pouvons pas")
     [row] = _rows(session, case_id)
     assert row.state == "refusee" and row.reasons == ["hors_secteur", "autre"]
     assert (row.reason_detail, row.message_referrer, row.answer_household) == (
@@ -265,7 +265,7 @@ def test_accepting_takes_a_place_and_the_end_gives_it_back(
     case_id = new_case(session, clock, place)
     orient(session, clock, place, case_id, place.free)
     answer(session, clock, place.worker_a, case_id, decision="acceptee",
-           reponse_personne="Un rendez-vous vous sera proposé")
+           message_personne="Un rendez-vous vous sera proposé")
     [row] = _rows(session, case_id)
     assert row.state == "acceptee" and row.place_taken
     assert _places(session, place.free) == 1
@@ -283,6 +283,20 @@ def test_accepting_takes_a_place_and_the_end_gives_it_back(
     assert last is not None and last.comment == "Fin de l'accompagnement : place rendue"
     [item] = orientations.of_case(session, clock, place.world.coordinator, case_id)
     assert item.place_taken and item.place_returned_at is not None
+
+
+def test_an_acceptance_that_ends_the_case_stays_accepted_and_gives_the_place_back(
+        session: Session, clock: FixedClock, tmp_path: Path) -> None:
+    """The answer is recorded before the case's end is: the end then gives the place back
+    instead of cancelling an orientation it would still see open."""
+    place = oriented_world(session, clock, tmp_path, support=False)
+    case_id = new_case(session, clock, place)
+    orient(session, clock, place, case_id, place.free)
+    answer(session, clock, place.worker_a, case_id, decision="acceptee")
+    assert session.get(Case, case_id).status == "completed"  # type: ignore[union-attr]
+    [row] = _rows(session, case_id)
+    assert row.state == "acceptee" and row.place_taken and row.place_returned_at is not None
+    assert _places(session, place.free) == 2
 
 
 def test_accepting_without_a_place_left_is_refused(

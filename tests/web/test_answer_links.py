@@ -130,7 +130,7 @@ def test_a_wrong_answer_comes_back_with_its_errors_and_the_link_still_works(
         place: Place) -> None:
     client = place.client()
     answer = client.post(f"/reponse/{place.token}", data={"decision": "refusee",
-                                                          "reponse_personne": "Désolé"})
+                                                          "message_personne": "Désolé"})
     assert answer.status_code == 422
     assert "Désolé" in unescape(answer.text)  # what was typed is kept
     assert place.link().used_at is None

@@ -113,7 +113,7 @@ def test_the_operator_answers_with_the_territory_s_reasons(site: Site,
     assert _orientations(site) == [("envoyee", [])]
     done = client.post(f"/taches/{task_id}", data={
         "decision": "refusee", "motifs_refus": ["hors_secteur", "pas_de_place"],
-        "message_orienteur": "Quartier hors secteur", "reponse_personne": "Désolés"})
+        "message_orienteur": "Quartier hors secteur", "message_personne": "Désolés"})
     assert done.status_code == 302
     assert _orientations(site) == [("refusee", ["hors_secteur", "pas_de_place"])]
 
@@ -125,7 +125,7 @@ def test_the_case_page_tells_the_orientations_in_labels(site: Site,
                argumentaire="Besoin d'un appui au relogement")
         answer(session, clock, site.place.worker_a, site.case_id, decision="refusee",
                motifs_refus=["hors_secteur"], message_orienteur="Voir la Maison des solidarités",
-               reponse_personne="Un autre service vous sera proposé")
+               message_personne="Un autre service vous sera proposé")
         orient(session, clock, site.place, site.case_id, site.place.uncounted)
     for email, links in (("coord@demo.test", True), ("ccas@demo.test", False)):
         page = _client(site, email).get(f"/dossiers/{site.case_id}").get_data(as_text=True)
