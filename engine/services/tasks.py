@@ -282,16 +282,19 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         instance = runtime.load(session, case, clock)
         armed = [(t.id, t.due_at) for t in instance.waiting_timers()]  # as the rows say
         instance.complete(row.spiff_task_id, data)
+        form = instance.circuit.forms.get(row.form) if row.form else None
+        # before saving: an answer step that leads straight to the end must find its
+        # orientation still open (the end gives places back and cancels what is open), and
+        # a new operator's steps are created already routed to it
+        orientations.from_answers(session, clock, actor, case, form, data, row.name, via=via)
         holder = row.assignee_id or actor.user_id
         done = row.row(status=TaskStatus.COMPLETED, completed_at=clock.now(),
                        completed_by_id=actor.user_id, assignee_id=holder)
         saved = runtime.save(session, case, instance, clock, armed=armed,
                              done=done, steps=[s for s in steps if s.id != row.id])
-        form = instance.circuit.forms.get(row.form) if row.form else None
         if form is not None and form.part_fields():  # no extra write for other forms
             parties.from_answers(session, clock, actor, case, form, data, row.name)
         consent.from_answers(session, clock, actor, case, form, data, row.name)
-        orientations.from_answers(session, clock, actor, case, form, data, row.name, via=via)
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
         for step in saved.steps:
