@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.core.directory import SEPARATOR, fold
+from engine.core.directory import SEPARATOR, SUPPORT_MEASURES, fold
 from engine.core.forms import Choice, FieldSpec, FormSpec
 from engine.core.orientation import ANSWER_FIELDS, commune_of, needs_of
 from engine.persistence.models import DirectoryService, Organisation
@@ -79,18 +79,22 @@ def _offering(session: Session, territory_id: int, form: FormSpec | None,
 
 
 def _services(session: Session, territory_id: int) -> list[dict[str, Any]]:
-    """The territory's active services of active organisations, best first: free places,
-    then places not counted, then full; by name."""
+    """The territory's active services of active organisations, best first: the support
+    measures a platform orients to (AVDL, ASLL, IML…) before the other services; then free
+    places, places not counted, full; by name."""
     rows = session.execute(
         select(DirectoryService.id, DirectoryService.name, Organisation.name,
                DirectoryService.places_available, DirectoryService.waiting_list,
-               DirectoryService.domain_tags, DirectoryService.commune_tags)
+               DirectoryService.domain_tags, DirectoryService.commune_tags,
+               DirectoryService.measure)
         .join(Organisation, Organisation.id == DirectoryService.organisation_id)
         .where(DirectoryService.territory_id == territory_id,
                DirectoryService.active.is_(True), Organisation.active.is_(True))).all()
     services = [{"id": r[0], "name": r[1], "organisation": r[2], "places": r[3],
-                 "waiting": r[4], "domains": r[5] or "", "communes": r[6] or ""} for r in rows]
-    return sorted(services, key=lambda s: (_rank(s["places"]), fold(s["name"]), s["id"]))
+                 "waiting": r[4], "domains": r[5] or "", "communes": r[6] or "",
+                 "support": r[7] in SUPPORT_MEASURES} for r in rows]
+    return sorted(services, key=lambda s: (not s["support"], _rank(s["places"]),
+                                           fold(s["name"]), s["id"]))
 
 
 def _rank(places: int | None) -> int:
