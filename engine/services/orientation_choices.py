@@ -103,8 +103,9 @@ def _rank(places: int | None) -> int:
 
 def _offered(services: list[dict[str, Any]], spec: FieldSpec,
              data: Mapping[str, Any]) -> tuple[Choice, ...]:
-    """The matching services first (best first), then, for a coordinator's other choice,
-    the others, marked; at most ``MAX_CHOICES``."""
+    """The matching services first, then, for a coordinator's other choice, the others,
+    marked; at most ``MAX_CHOICES``. Among the matching ones, those answering more of the
+    household's specific needs (beyond housing) come first, then in the list's order."""
     settings = spec.orientation or {}
     needs = needs_of(data, settings.get("domains") or [])
     commune = commune_of(data, settings.get("commune"))
@@ -115,7 +116,11 @@ def _offered(services: list[dict[str, Any]], spec: FieldSpec,
             f"{SEPARATOR}{commune}{SEPARATOR}" in service["communes"]
         return domains and where
 
-    first = [Choice(s["id"], _label(s)) for s in services if matches(s)]
+    def specific(service: dict[str, Any]) -> int:
+        return sum(f"{SEPARATOR}{d}{SEPARATOR}" in service["domains"] for d in needs[1:])
+
+    matching = sorted((s for s in services if matches(s)), key=specific, reverse=True)
+    first = [Choice(s["id"], _label(s)) for s in matching]
     others = [Choice(s["id"], _label(s) + ELSEWHERE) for s in services if not matches(s)]
     return tuple((first + others)[:MAX_CHOICES])
 
