@@ -327,10 +327,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "bpmn.timer_unquoted": (
         "Valeur de minuterie « {expression} » à écrire entre guillemets : \"{expression}\".",
         "Timer value '{expression}' must be quoted: \"{expression}\"."),
-    "bpmn.due": ("Délai « {value} » invalide pour {prop} : {reason}",
-                 "Invalid deadline '{value}' for {prop}: {reason}"),
-    "bpmn.due_both": ("dueIn et dueInWorkingDays sont tous deux renseignés : dueIn l'emporte.",
-                      "Both dueIn and dueInWorkingDays are set: dueIn wins."),
     "bpmn.notify": ("Destinataire de notification inconnu « {value} ».",
                     "Unknown notification recipient '{value}'."),
     "bpmn.form_missing": ("Formulaire introuvable : {name}.", "Form file not found: {name}."),
@@ -437,8 +433,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "timer.empty": ("valeur de minuterie vide", "empty timer value"),
     "timer.not_literal": ("écrivez une valeur ISO entre guillemets ou un nom de champ",
                           "write a quoted ISO value or a field name"),
-    "due.working_days": ("nombre entier de jours ouvrés entre 1 et 365",
-                         "a whole number of working days between 1 and 365"),
     # forms
     "json.too_big": ("données trop volumineuses ({detail} Ko au plus)",
                      "data too large ({detail} KB at most)"),
@@ -638,6 +632,33 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.household_match_changed": (
         "l'un de ces deux ménages vient d'être fusionné avec un autre : rechargez la page",
         "one of these two households has just been merged with another: reload the page"),
+    # circuits: a step's deadline, in the modeler panel's words (issue #14, item 6)
+    "bpmn.deadline": ("Délai de « {step} » : {reason}", "Deadline of '{step}': {reason}"),
+    "bpmn.deadline_both": (
+        "« {step} » a deux délais, l'un en jours ouvrés : seul l'autre compte. Choisissez-en un "
+        "dans le panneau.",
+        "'{step}' has two deadlines, one in working days: only the other one counts. Choose one "
+        "in the panel."),
+    "deadline.unit": (
+        "indiquez un nombre et une unité (jours, jours ouvrés, heures, semaines ou mois)",
+        "enter a number and a unit (days, working days, hours, weeks or months)"),
+    "deadline.days.number": ("indiquez un nombre de jours", "enter a number of days"),
+    "deadline.days.min": ("indiquez au moins 1 jour", "enter at least 1 day"),
+    "deadline.days.max": ("3650 jours au plus (dix ans)", "3650 days at most (ten years)"),
+    "deadline.working_days.number": ("indiquez un nombre de jours ouvrés",
+                                     "enter a number of working days"),
+    "deadline.working_days.min": ("indiquez au moins 1 jour ouvré",
+                                  "enter at least 1 working day"),
+    "deadline.working_days.max": ("365 jours ouvrés au plus", "365 working days at most"),
+    "deadline.hours.number": ("indiquez un nombre d'heures", "enter a number of hours"),
+    "deadline.hours.min": ("indiquez au moins 1 heure", "enter at least 1 hour"),
+    "deadline.hours.max": ("87600 heures au plus (dix ans)", "87600 hours at most (ten years)"),
+    "deadline.weeks.number": ("indiquez un nombre de semaines", "enter a number of weeks"),
+    "deadline.weeks.min": ("indiquez au moins 1 semaine", "enter at least 1 week"),
+    "deadline.weeks.max": ("521 semaines au plus (dix ans)", "521 weeks at most (ten years)"),
+    "deadline.months.number": ("indiquez un nombre de mois", "enter a number of months"),
+    "deadline.months.min": ("indiquez au moins 1 mois", "enter at least 1 month"),
+    "deadline.months.max": ("120 mois au plus (dix ans)", "120 months at most (ten years)"),
 }
 
 

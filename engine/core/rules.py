@@ -172,20 +172,17 @@ def _human(doc: Document, el: etree._Element, ctx: Context,
 
 
 def _due(doc: Document, el: etree._Element, props: dict[str, str]) -> Iterator[Problem]:
+    """A deadline is a number and a unit (``dueIn``) or a number of working days, in the words
+    the modeler's panel uses for the same mistake."""
     due_in = props.get("dueIn")
     working = props.get("dueInWorkingDays")
-    if due_in is not None:
-        try:
-            timers.parse_duration(due_in.strip().strip("'\""))
-        except timers.TimerValueError as exc:
-            yield where(doc, el, "bpmn.due", value=due_in, prop="dueIn",
-                        reason=reason(exc.code))
-    if working is not None:
-        if not working.strip().isdigit() or not 1 <= int(working.strip()) <= 365:
-            yield where(doc, el, "bpmn.due", value=working, prop="dueInWorkingDays",
-                        reason=reason("due.working_days"))
+    step = el.get("name") or el.get("id") or "?"
+    for value, working_days in ((due_in, False), (working, True)):
+        code = None if value is None else timers.deadline_problem(value, working_days)
+        if code:
+            yield where(doc, el, "bpmn.deadline", step=step, reason=reason(code))
     if due_in is not None and working is not None:
-        yield where(doc, el, "bpmn.due_both", severity="warning")
+        yield where(doc, el, "bpmn.deadline_both", severity="warning", step=step)
 
 
 def _gateway(doc: Document, el: etree._Element) -> Iterator[Problem]:

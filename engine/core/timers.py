@@ -55,8 +55,9 @@ class Duration:
                                  seconds=self.seconds)
 
     def approx_days(self) -> float:
-        """Length in days, months counted as 31 (for sanity bounds only)."""
-        return (self.years * 372 + self.months * 31 + self.weeks * 7 + self.days
+        """Length in days, months counted as 30.5 (for sanity bounds only: 120 months, ten
+        years, pass)."""
+        return (self.years * 366 + self.months * 30.5 + self.weeks * 7 + self.days
                 + (self.hours * 3600 + self.minutes * 60 + self.seconds) / 86400)
 
 
@@ -68,7 +69,6 @@ def parse_duration(value: str) -> Duration:
     parts = {k: v for k, v in match.groupdict().items() if v is not None}
     if "weeks" in parts and any(k in parts for k in ("years", "months", "days")):
         raise TimerValueError("timer.weeks_mixed", value)
-    fractional = ("hours", "minutes", "seconds")
     fractional = ("hours", "minutes", "seconds")
     duration = Duration(**{k: (float(v) if k in fractional else int(v)) for k, v in parts.items()})
     if duration.approx_days() > MAX_DURATION_DAYS:
@@ -127,3 +127,46 @@ def check_for_kind(value: str, kind: TimerKind) -> None:
     found = classify(value)
     if found != kind:
         raise TimerValueError(f"timer.expected_{kind}", value)
+
+
+# --------------------------------------------------------------------------- step deadlines
+
+# A step's deadline as the modeler's panel writes it: a number and a unit, stored as ``dueIn``
+# (``P15D``, ``PT48H``, ``P2W``, ``P3M``) or ``dueInWorkingDays`` (``15``). Ten years at most.
+DEADLINE_MAX = {"days": 3650, "working_days": 365, "hours": 3650 * 24, "weeks": 521,
+                "months": 120}
+MAX_DEADLINE_DAYS = 3650
+_DEADLINE = re.compile(r"^P(?P<time>T?)(?P<number>.*?)(?P<letter>[DWMH])$")
+_UNITS = {("", "D"): "days", ("", "W"): "weeks", ("", "M"): "months", ("T", "H"): "hours"}
+
+
+def deadline_problem(value: str, working_days: bool = False) -> str | None:
+    """Why a step's deadline (``dueIn``, or ``dueInWorkingDays`` if ``working_days``) is
+    refused, as a ``deadline.*`` message code, or None when it is fine."""
+    text = value.strip().strip("'\"")
+    if working_days:
+        unit, number = "working_days", text.strip()
+    else:
+        match = _DEADLINE.match(text.upper())
+        unit = _UNITS.get((match["time"], match["letter"]), "") if match else ""
+        number = match["number"] if match else ""
+        if not unit or not re.fullmatch(r"-?[0-9]+", number):
+            try:  # written otherwise (P1DT12H, P1Y…): fine if the engine reads it
+                if parse_duration(text).approx_days() > MAX_DEADLINE_DAYS:
+                    return "deadline.days.max"
+                return None
+            except TimerValueError as exc:
+                if exc.code in ("timer.too_long", "timer.zero"):
+                    return "deadline.days.max" if exc.code == "timer.too_long" else \
+                        "deadline.days.min"
+                return f"deadline.{unit}.number" if unit else "deadline.unit"
+    if not re.fullmatch(r"-?[0-9]+", number):
+        return f"deadline.{unit}.number"
+    count = int(number)
+    if count < 1:
+        return f"deadline.{unit}.min"
+    if count > DEADLINE_MAX[unit]:
+        return f"deadline.{unit}.max"
+    if not working_days:
+        parse_duration(text)  # the runner's reading: within the bounds above, never refused
+    return None
