@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core.consent import CATEGORIES
-from engine.core.forms import FieldSpec
+from engine.core.forms import FieldSpec, FormSpec
 from engine.core.spiff.compiler import CompiledCircuit
-from engine.core.spiff.runner import Instance
+from engine.core.spiff.runner import START_FORM, Instance, start_form
 from engine.errors import InvalidInput, InvalidTransition, NotFound
 from engine.persistence.db import table, transaction, upsert
 from engine.persistence.models import (
@@ -42,7 +42,7 @@ from engine.services.access import (
     require_case_coordinator,
     require_member,
 )
-from engine.services.listing import bounded, summary_of, task_items
+from engine.services.listing import bounded, history, summary_of, task_items
 from engine.services.results import COUNT_CAP, CaseDetail, CaseSummary, Page, TimerItem
 
 MAX_PER_PAGE = 100
@@ -60,14 +60,18 @@ def facts(circuit: CompiledCircuit, data: Mapping[str, Any],
     service's name, an organisation's, a refusal reason's label)."""
     labels = fields_of(circuit)
     named = named or {}
-    return [(labels[k].label if k in labels else k, _show(labels.get(k), v, named.get(k)))
-            for k, v in data.items() if k not in HIDDEN_FIELDS and v not in (None, "", [], {})]
+    # only what a form asked: the engine's own variables (``aiguillage_seq``, the step
+    # counters) and keys no form declares are never shown
+    return [(labels[k].label, _show(labels[k], v, named.get(k))) for k, v in data.items()
+            if k in labels and k not in HIDDEN_FIELDS and v not in (None, "", [], {})]
 
 
 def fields_of(circuit: CompiledCircuit) -> dict[str, FieldSpec]:
-    """Field name → its spec over the circuit's forms (choices merged)."""
+    """Field name → its spec over the circuit's forms (choices merged), labelled by the form
+    that asks it first: the start form, then the main process's steps, then the called
+    circuits' (a saisine's « Structure qui oriente » is not the commission's wording)."""
     labels: dict[str, FieldSpec] = {}
-    for form in circuit.forms.values():
+    for form in _forms_in_order(circuit):
         for spec in form.fields:
             first = labels.setdefault(spec.name, spec)
             if first is not spec and spec.choices:
@@ -81,6 +85,29 @@ def fields_of(circuit: CompiledCircuit) -> dict[str, FieldSpec]:
                 labels[spec.name] = replace(first, orientation=spec.orientation,
                                             part=spec.part)
     return labels
+
+
+def _forms_in_order(circuit: CompiledCircuit) -> list[FormSpec]:
+    """The circuit's forms, the start form first, then those of the main process's steps in
+    the diagram's order, then the others (called circuits, in file order)."""
+    first = start_form(circuit)
+    main = [circuit.forms.get(name) for name in _form_names(circuit.spec)]
+    ordered = [first, *main, *circuit.forms.values()]
+    out: list[FormSpec] = []
+    for form in ordered:
+        if form is not None and all(form is not seen for seen in out):
+            out.append(form)
+    return out
+
+
+def _form_names(spec: Any) -> list[str]:
+    """The form files the steps of a process spec name (``formJsonSchemaFilename``)."""
+    names = []
+    for task_spec in getattr(spec, "task_specs", {}).values():
+        props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+        if props.get(START_FORM):
+            names.append(props[START_FORM])
+    return names
 
 
 def _show(spec: FieldSpec | None, value: Any,
@@ -101,7 +128,20 @@ def _show(spec: FieldSpec | None, value: Any,
             return date.fromisoformat(value).strftime("%d/%m/%Y")
         except ValueError:
             return value
-    return choices.get(str(value), str(value))
+    if str(value) in choices:
+        return choices[str(value)]
+    if isinstance(value, int | float) and not (spec is not None and spec.kind == "text"):
+        return _number(value)
+    return str(value)
+
+
+def _number(value: float) -> str:
+    """A number as a French reader writes it: 12 345,5 (four digits stay whole, as French
+    typography allows: a year reads 1985, not 1 985)."""
+    text = f"{value:,.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else f"{value:,}"
+    if abs(value) < 10000:
+        text = text.replace(",", "")
+    return text.replace(",", "\u202f").replace(".", ",")
 
 
 def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
@@ -197,7 +237,7 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
             open_tasks=task_items(session, tasks, named=view.shows_name),
             timers=[TimerItem(t.id, t.name, t.kind, t.due_at, t.status, t.attempts,
                               t.last_error) for t in timers],
-            timeline=audit.timeline_of(session, case.id),
+            timeline=history(session, case.id),
             completed_steps=list(done), facts=facts(
                 instance.circuit, data, orientations.labels_for(
                     session, case.territory_id, fields_of(instance.circuit), data)),

@@ -5,11 +5,15 @@ in ``cases`` and ``task_items`` in ``tasks``, each needing the other)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput
-from engine.persistence.models import Case, Circuit, HumanTask
+from engine.persistence.models import Case, Circuit, HumanTask, User
+from engine.services import audit
 from engine.services.results import CaseSummary, TaskItem
 from engine.services.runtime import Step
 
@@ -51,3 +55,19 @@ def task_item(row: HumanTask | Step, case: Case, circuit_title: str,
                     case.household_name if named else None, row.circuit_id,
                     circuit_title, row.bpmn_id, row.name, row.role, row.lane, row.assignee_id,
                     row.ready_at, row.due_at, row.status)
+
+
+Event = tuple[datetime, str, dict[str, Any], str | None]
+
+
+def history(session: Session, case_id: int) -> list[Event]:
+    """A case's history as its page shows it: (when, action code, detail, who), who being the
+    person's name (None: the platform itself, a timer or the scheduler). One query for the
+    events (``audit.timeline_of``: the caller has decided the reader may see them), one for
+    the names."""
+    events = audit.timeline_of(session, case_id)
+    ids = {user_id for *_, user_id in events if user_id is not None}
+    names = {uid: name for uid, name in session.execute(
+        select(User.id, User.display_name).where(User.id.in_(ids)))} if ids else {}
+    return [(at, action, detail, names.get(user_id) if user_id is not None else None)
+            for at, action, detail, user_id in events]

@@ -123,7 +123,8 @@ class CaseDetail:
     data: dict[str, Any]
     open_tasks: list[TaskItem]
     timers: list[TimerItem]
-    timeline: list[tuple[datetime, str, dict[str, Any], int | None]] = field(default_factory=list)
+    # (when, action, detail, who: the person's name, None for the platform)
+    timeline: list[tuple[datetime, str, dict[str, Any], str | None]] = field(default_factory=list)
     completed_steps: list[str] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)
     minimal: bool = False  # reference, status and the steps to act on only (no consent yet)

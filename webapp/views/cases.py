@@ -61,7 +61,7 @@ def index() -> str:
     referents = users.people_with_role(get_session(), actor(), territory, "referent")
     return render_template("cases/list.html", page=page, form=form, statuses=STATUSES,
                            circuits=choices, steps=steps, referents=referents,
-                           args=request.args,
+                           args=request.args, now=clock().now(),
                            coordinates=actor().is_coordinator(territory))
 
 

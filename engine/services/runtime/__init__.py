@@ -18,6 +18,7 @@ keeps the passage itself: ``lock``, ``load``, ``save``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
@@ -103,22 +104,30 @@ def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
         else:
             session.connection().execute(SAVE_STATE, {"cid": case.id, "state": state})
         waiting = instance.waiting_timers()
+        saved = Saved()
+        saved.steps = sync_tasks(session, case, instance, open_steps(session, case.id)
+                                  if steps is None else steps, done)
         # always touch the case row: its version counter moves
-        changes = {**(also or {}), "updated_at": now,
-                   "next_due_at": waiting[0].due_at if waiting else None}
+        changes = {**(also or {}), "updated_at": now, "next_due_at": next_due(saved.steps)}
         end = instance.end()
         ended = end is not None and case.status != CaseStatus.COMPLETED
         if end is not None and ended:
             changes.update(status=CaseStatus.COMPLETED, end_state=end.bpmn_id, end_label=end.name,
                            closed_at=now)
         write_case(session, case, changes)
-        saved = Saved()
-        saved.steps = sync_tasks(session, case, instance, open_steps(session, case.id)
-                                  if steps is None else steps, done)
         saved.closed_timers = sync_timers(session, case, instance, now, waiting, armed)
         notices(session, case, instance, now, saved.steps)
         _orientations(session, case, instance, clock, ended)
     return saved
+
+
+def next_due(steps: Iterable[Step]) -> datetime | None:
+    """A case's « prochaine échéance »: the earliest due date of its open steps (past or
+    not: an overdue step keeps showing its date), never a timer's; None without one.
+
+    The one definition the lists, the case page and supervision read from ``case.next_due_at``,
+    computed here from the steps ``save`` has just synced (no statement of its own)."""
+    return min((s.due_at for s in steps if s.due_at is not None), default=None)
 
 
 def _orientations(session: Session, case: Case, instance: Instance, clock: Clock,
