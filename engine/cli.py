@@ -140,8 +140,24 @@ def db_upgrade() -> None:
     from engine.persistence.db import default_url, make_engine
     from engine.persistence.migrate import upgrade
     engine = make_engine(default_url())
+    where = engine.url.render_as_string(hide_password=True)
+    before = _schema(engine)
     upgrade(engine)
-    click.echo(f"Schéma à jour : {engine.url.render_as_string(hide_password=True)}")
+    after = _schema(engine)
+    if before is None:
+        click.echo(f"Base créée au schéma {after} : {where}")
+    elif before != after:
+        click.echo(f"Schéma mis à jour de {before} à {after} : {where}")
+    else:
+        click.echo(f"Schéma déjà à jour ({after}) : {where}")
+
+
+def _schema(engine: Any) -> str | None:
+    """The database's schema revision (None: a new database, no schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+    with engine.connect() as connection:
+        revision: str | None = MigrationContext.configure(connection).get_current_revision()
+        return revision
 
 
 @circuits.command("deploy")

@@ -16,7 +16,9 @@ def test_upgrade_deploy_status_and_scheduler(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIGUILLAGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
     runner = CliRunner()
-    assert "Schéma à jour" in runner.invoke(cli, ["db", "upgrade"]).output
+    # a new database is created, not "already up to date" (issue #14, item 10)
+    assert "Base créée au schéma 00" in runner.invoke(cli, ["db", "upgrade"]).output
+    assert "Schéma déjà à jour (00" in runner.invoke(cli, ["db", "upgrade"]).output
     wrong = runner.invoke(cli, ["circuits", "deploy", str(MINI), "--territory", "autre"])
     assert wrong.exit_code == 2 and "décrit le territoire mini" in wrong.output
     deployed = runner.invoke(cli, ["circuits", "deploy", str(MINI), "--territory", "mini",
