@@ -76,6 +76,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("main.index", "GET"): Expect(everyone(302)),
     ("main.accessibility", "GET"): Expect(everyone(200)),
     ("main.healthz", "GET"): Expect(everyone(200)),
+    ("main.favicon", "GET"): Expect(everyone(200)),
     ("main.language", "POST"): Expect(everyone(302)),
     ("static", "GET"): Expect(everyone(200)),
     ("auth.login", "GET"): Expect(members(302, anonymous=200)),

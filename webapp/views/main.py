@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import (
     Blueprint,
     current_app,
@@ -15,6 +17,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from engine.persistence.models.user import ADMIN_ROLE
 from engine.services import health
 from webapp.db import get_session
 from webapp.form_classes import EmptyForm
@@ -25,8 +28,22 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 def index() -> Response:
-    """Signed in: my tasks; otherwise: sign in."""
-    return redirect(url_for("tasks.index" if current_user.is_authenticated else "auth.login"))
+    """Signed in: my tasks (an administrator who holds no other role: supervision, where
+    their work is); otherwise: sign in."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    roles = current_user.actor.roles.values()
+    if roles and all(held == {ADMIN_ROLE} for held in roles):
+        return redirect(url_for("admin.dashboard"))
+    return redirect(url_for("tasks.index"))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The site's icon, where browsers look for it."""
+    icon = Path(current_app.static_folder or "static") / "favicon.ico"
+    return Response(icon.read_bytes(), mimetype="image/vnd.microsoft.icon",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @bp.get("/healthz")
