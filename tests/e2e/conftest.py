@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -87,6 +88,86 @@ def sign_in(page: Any, url: str, email: str) -> None:
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
+
+
+# --------------------------------------------------------------------------- page checks (#14)
+#
+# Every journey calls ``check_page`` after each page it reaches: a full-page screenshot under
+# SHOTS (printed in the test header, git-ignored), a failure on raw codes in the visible text,
+# and axe-core's accessibility rules (no serious or critical violation).
+
+SHOTS = ROOT / ".e2e-shots"
+AXE = ROOT / "webapp" / "node_modules" / "axe-core" / "axe.min.js"
+SNAKE = re.compile(r"(?<![\w@./:#-])[a-z]+(?:_[a-z0-9]+)+(?![\w@/-]|\.\w)")
+ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
+ENGINE_WORDS = re.compile(r"\b(aiguillage_seq|passages|SequenceFlow|UserTask|ExclusiveGateway)\b")
+# snake_case words a page may legitimately show (file names are matched with their extension)
+ALLOWED: set[str] = set()
+
+
+def _role_keys() -> dict[str, str]:
+    """Role keys of the reference territory whose French label differs (« secretariat »
+    for « Secrétariat »): shown as such, they are raw codes."""
+    roles = json.loads((ROOT / "processes" / "reference" / "territory.json").read_text())["roles"]
+    labels = " ".join(r["label"].lower() for r in roles)
+    return {r["key"]: r["label"] for r in roles
+            if not re.search(rf"\b{re.escape(r['key'].lower())}\b", labels)}
+
+
+ROLE_KEYS = _role_keys()
+
+
+def raw_codes(text: str) -> list[str]:
+    """What a user should never read: snake_case keys, engine names, ISO timestamps, role
+    keys (an empty list when the text is clean)."""
+    found = [w for w in SNAKE.findall(text) if w not in ALLOWED]
+    found += ENGINE_WORDS.findall(text) + ISO_INSTANT.findall(text)
+    found += [k for k in ROLE_KEYS if re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", text)]
+    return found
+
+
+def pytest_report_header() -> str:
+    return f"e2e screenshots: {SHOTS}/<test>/"
+
+
+@pytest.fixture
+def check_page(request: pytest.FixtureRequest) -> Any:
+    """``check_page(page, name, axe=True)``: screenshot, raw-code check, axe-core check."""
+    folder = SHOTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    taken: list[str] = []
+
+    def check(page: Any, name: str, axe: bool = True) -> None:
+        page.wait_for_load_state("load")
+        taken.append(name)
+        page.screenshot(path=str(folder / f"{len(taken):02d}-{name}.png"), full_page=True)
+        text = page.inner_text("main") if page.locator("main").count() else page.inner_text("body")
+        codes = raw_codes(text)
+        assert not codes, f"{name} ({page.url}) shows raw codes: {codes}"
+        if axe:
+            problems = axe_violations(page)
+            assert not problems, f"{name} ({page.url}): axe-core finds\n" + "\n".join(problems)
+
+    return check
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each (rule, impact,
+    first elements)."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} missing: run `make setup` (axe-core is a devDependency)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # evaluated through the DevTools protocol: the app's CSP (script-src 'self') refuses
+        # the inline <script> that page.add_script_tag would insert, and rightly so
+        page.evaluate(AXE.read_text())
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""")
+    return [f"- {v['id']} ({v['impact']}): {v['help']} — {', '.join(v['nodes'])}"
+            for v in result if v["impact"] in ("serious", "critical")]
 
 
 @pytest.fixture
