@@ -9,7 +9,18 @@ from flask import Flask
 
 from engine.bootstrap import build
 from engine.scheduler import start_background
-from webapp import auth, config, db, errors, extensions, i18n, inputs, security, sessions
+from webapp import (
+    auth,
+    config,
+    db,
+    errors,
+    extensions,
+    i18n,
+    inputs,
+    postdata,
+    security,
+    sessions,
+)
 from webapp.views import (
     account,
     admin,
@@ -40,6 +51,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     db.init_app(app)
+    # the form error summary's lines (labels, link targets): macros/forms.html
+    app.jinja_env.globals["form_error_targets"] = postdata.error_targets
     for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, team.bp,
                       consent.bp, admin.bp, circuits.bp, directory.bp, answer.bp, households.bp,
                       orientations.bp):

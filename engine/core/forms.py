@@ -335,7 +335,8 @@ def _messages(error: ValidationError, lang: str) -> list[tuple[str, str]]:
     kind = error.validator
     if kind == "required":
         instance = error.instance if isinstance(error.instance, Mapping) else {}
-        return [(f"{prefix}{name}", render("form.required", lang, {}))
+        props = error.schema.get("properties", {})
+        return [(f"{prefix}{name}", render(_required_code(props.get(name)), lang, {}))
                 for name in error.validator_value if name not in instance]
     if kind == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
@@ -352,6 +353,12 @@ def _messages(error: ValidationError, lang: str) -> list[tuple[str, str]]:
         "minItems": "form.min_items", "pattern": "form.pattern",
     }.get(str(kind), "form.invalid")
     return [(base, render(code, lang, params))]
+
+
+def _required_code(prop: Any) -> str:
+    """A required yes/no left unanswered asks for an answer, not for « a value »."""
+    yes_no = isinstance(prop, Mapping) and prop.get("type") == "boolean"
+    return "form.required_yes_no" if yes_no else "form.required"
 
 
 def clean(form: FormSpec, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,8 +402,12 @@ def _coerce_fields(fields: Sequence[FieldSpec], raw: Mapping[str, Any], out: dic
 
 def _convert(spec: FieldSpec, value: Any) -> Any:  # noqa: C901 - one branch per kind
     if spec.kind == "boolean":
+        if isinstance(value, list):
+            value = value[0] if value else None
         if value in (None, ""):
-            return False if not spec.choices else None
+            # an optional box left unticked means « non »; a required yes/no must be
+            # answered (two radio choices): left blank, the schema's ``required`` refuses it
+            return None if spec.required or spec.choices else False
         return str(value).lower() in ("1", "true", "on", "oui", "yes")
     if spec.kind == "multichoice":
         values = value if isinstance(value, list) else ([] if value in (None, "") else [value])

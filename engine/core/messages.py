@@ -632,6 +632,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.household_match_changed": (
         "l'un de ces deux ménages vient d'être fusionné avec un autre : rechargez la page",
         "one of these two households has just been merged with another: reload the page"),
+    # forms: a required yes/no is answered explicitly (issue #14)
+    "form.required_yes_no": ("Répondez oui ou non.", "Answer yes or no."),
     # circuits: a step's deadline, in the modeler panel's words (issue #14, item 6)
     "bpmn.deadline": ("Délai de « {step} » : {reason}", "Deadline of '{step}': {reason}"),
     "bpmn.deadline_both": (

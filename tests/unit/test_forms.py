@@ -58,7 +58,7 @@ def test_errors_are_per_field_and_in_french(form: forms.FormSpec) -> None:
                             "date_rdv": "31/01/2026", "domaines": ["MENTAL", "MENTAL"],
                             "referent": {}, "inconnu": 1, "montant": "abc"})
     assert errors == {
-        "complete": ["Ce champ est obligatoire."],
+        "complete": ["Répondez oui ou non."],
         "urgence": ["Choisissez une des valeurs proposées."],
         "nb_enfants": ["La valeur doit être au moins 0."],
         "commune": ["Au plus 20 caractères."],
@@ -68,7 +68,7 @@ def test_errors_are_per_field_and_in_french(form: forms.FormSpec) -> None:
         "inconnu": ["Ce champ n'existe pas dans le formulaire."],
         "montant": ["Valeur attendue : nombre."],
     }
-    assert form.validate({"urgence": 1}, lang="en")["complete"] == ["This field is required."]
+    assert form.validate({"urgence": 1}, lang="en")["complete"] == ["Answer yes or no."]
 
 
 def test_free_text_has_a_length_limit_even_when_the_file_sets_none(form: forms.FormSpec) -> None:
@@ -92,6 +92,24 @@ def test_coerce_turns_posted_strings_into_typed_values(form: forms.FormSpec) -> 
                     "domaines": ["MENTAL"], "referent": {"nom": "Dupont"}}
     _, errors = forms.coerce(form, {"nb_enfants": "deux"})
     assert errors == {"nb_enfants": ["Valeur attendue : nombre entier."]}
+
+
+def test_a_required_yes_no_left_blank_is_refused_not_read_as_no(form: forms.FormSpec) -> None:
+    """Issue #14: an unticked box read as « non » closed a case; a required yes/no posted
+    without an answer is now missing, and refused with its own message."""
+    data, errors = forms.coerce(form, {"urgence": "urgente"})
+    assert "complete" not in data and errors == {}
+    assert form.validate(data)["complete"] == ["Répondez oui ou non."]
+    for posted, stored in (("true", True), ("false", False)):
+        data, errors = forms.coerce(form, {"complete": posted, "urgence": "urgente"})
+        assert (data["complete"], errors, form.validate(data)) == (stored, {}, {})
+
+
+def test_an_optional_box_left_unticked_still_means_no() -> None:
+    form = forms.form_from_schema({"type": "object", "properties": {
+        "interpretariat": {"type": "boolean", "title": "Besoin d'interprétariat"}}})
+    assert forms.coerce(form, {})[0] == {"interpretariat": False}
+    assert forms.coerce(form, {"interpretariat": "1"})[0] == {"interpretariat": True}
 
 
 def test_camunda_form_data_becomes_the_same_fields() -> None:

@@ -23,6 +23,7 @@ from webapp.urls import safe_next
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 log = logging.getLogger("aiguillage.web")
 DUE = {"overdue", "soon"}
+CONFIRM_END = "fin_confirmee"  # the end the person confirmed (its BPMN id), hidden field
 SORTS = {"due": lazy_gettext("Échéance"), "ready": lazy_gettext("Plus anciennes d'abord"),
          "ready_desc": lazy_gettext("Plus récentes d'abord")}
 
@@ -54,41 +55,52 @@ def show(task_id: int) -> str | Response | tuple[str, int]:
     once, by the completion; the page is rebuilt only to show errors)."""
     errors: dict[str, list[str]] = {}
     unsaved = False  # the database did not answer: the form comes back with what was typed
+    ending = None  # the answer would end the case: the page asks to confirm
     if request.method == "POST":
         done = _complete(task_id)
         if isinstance(done, Response):
             return done
-        errors, unsaved = done
+        errors, unsaved, ending = done
     detail = tasks.details(get_session(), clock(), actor(), task_id)
     values = postdata.flat_values(detail.values)
-    if errors or unsaved:
-        values = {**values, **request.form.to_dict()}
+    if errors or unsaved or ending:
+        values = {**values, **postdata.posted(request.form)}
     assign = AssignForm()
     assign.user_id.choices = [(p.id, p.name) for p in detail.candidates]
     page = render_template("tasks/show.html", detail=detail, errors=errors, values=values,
-                           form=EmptyForm(), assign=assign, now=clock().now(), unsaved=unsaved)
+                           form=EmptyForm(), assign=assign, now=clock().now(), unsaved=unsaved,
+                           ending=ending, confirm_field=CONFIRM_END)
     if unsaved:
         return page, 503, {"Retry-After": RETRY_AFTER}
     return (page, 422) if errors else page
 
 
-def _complete(task_id: int) -> Response | tuple[dict[str, list[str]], bool]:
+def _complete(task_id: int) -> Response | tuple[dict[str, list[str]], bool,
+                                                 tasks.EndView | None]:
     """POST: complete the step and redirect; otherwise what the page shows again: the
-    form's errors, or that nothing was saved because the database did not answer."""
+    form's errors, that nothing was saved because the database did not answer, or the end
+    the answer would bring the case to, until the person confirms that very end.
+
+    A step nobody has taken is taken by completing it (``tasks.complete`` records the
+    completer as its holder): a second click to « Prendre » would protect nothing the role
+    check does not, and the page says so next to the button."""
     if not EmptyForm().validate_on_submit():
         abort(400)
     step, form = tasks.form_of(get_session(), actor(), task_id)
     data, errors = postdata.parse(form, request.form)
     if errors:
-        return errors, False
+        return errors, False, None
     try:
+        end = tasks.end_preview(get_session(), clock(), actor(), task_id, data)
+        if end is not None and request.form.get(CONFIRM_END) != end.bpmn_id:
+            return {}, False, end
         nxt = tasks.complete(get_session(), clock(), actor(), task_id, data)
     except FormInvalid as exc:
-        return exc.errors, False
+        return exc.errors, False, None
     except Unavailable as exc:
         log.warning("step %s not completed, database unavailable: %s", task_id,
                     exc.__cause__ or exc)
-        return {}, True
+        return {}, True, None
     except InvalidTransition:
         flash(gettext("Cette étape a déjà été réalisée ; rien n'a été enregistré."), "error")
         return redirect(url_for("tasks.index"))
