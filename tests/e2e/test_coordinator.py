@@ -1,5 +1,6 @@
 """The coordinator's journey in a real browser: open the modeler, change a deadline in the
-side panel, see the check (an error marked on its step, deploy disabled, then fixed), deploy,
+side panel (a wrong one refused there), see the check (an error marked on its step, deploy
+disabled, then fixed), deploy,
 see the diff, start a case on the new version while an older case stays on its version."""
 
 from __future__ import annotations
@@ -17,37 +18,51 @@ from tests.e2e.conftest import SCENARIO, LiveApp, coordination_case, sign_in
 STEP = "C1_T04"  # « Analyser la demande et proposer une orientation », dueIn P10D
 
 
-def _set_deadline(page: Any, mode: str, value: str) -> None:
-    page.get_by_label("Délai", exact=True).select_option(mode)
-    page.get_by_label("Valeur du délai").fill(value)
-    page.get_by_label("Valeur du délai").press("Tab")  # the change event applies it
+def _set_deadline(page: Any, unit: str, value: str) -> None:
+    page.get_by_label("Unité du délai").select_option(unit)
+    page.get_by_label("Délai", exact=True).fill(value)
+    page.get_by_label("Délai", exact=True).press("Tab")  # the change event checks and applies it
 
 
-def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: Any) -> None:
+def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: Any,
+                                                    check_page: Any) -> None:
     circuit_id, older = coordination_case(live_app, 2)  # v1, waiting at C1_T04
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     sign_in(page, live_app.url, "coord@demo.test")
+    check_page(page, "mes-taches")
     page.get_by_role("link", name="Circuits").click()
+    check_page(page, "circuits")
     section = page.get_by_role("region", name="Plateforme de coordination")
     section.get_by_role("button", name="Modifier le circuit").click()
     page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
     assert page.locator(".bjs-powered-by").is_visible()  # the bpmn.io notice stays
     page.wait_for_selector("#mp-problemes p")
+    check_page(page, "modeleur")
 
     page.get_by_label("Élément").select_option(STEP)  # keyboard-usable element picker
     assert page.get_by_label("Nom", exact=True).input_value() == \
         "Analyser la demande et proposer une orientation"
-    assert page.get_by_label("Valeur du délai").input_value() == "P10D"
-    _set_deadline(page, "working", "0")  # out of range: the check refuses it
+    assert page.get_by_label("Délai", exact=True).input_value() == "10"
+    assert page.get_by_label("Unité du délai").input_value() == "days"
+    _set_deadline(page, "working_days", "0")  # out of range: the panel refuses it
+    assert page.locator("#mp-delai-erreur").inner_text() == (
+        "Délai de « Analyser la demande et proposer une orientation » : indiquez au moins "
+        "1 jour ouvré")
+    instructions = page.get_by_label("Consignes pour la personne")
+    written = instructions.input_value()
+    instructions.fill("Bonjour {{ personne")  # a broken template: the check refuses it
+    instructions.press("Tab")
     page.get_by_role("button", name="Enregistrer le brouillon").click()
     page.wait_for_selector(f".djs-element.probleme-erreur[data-element-id='{STEP}']")
-    assert "Délai « 0 » invalide" in page.locator("#mp-problemes").inner_text()
+    assert "Consignes refusées" in page.locator("#mp-problemes").inner_text()
     assert page.get_by_role("button", name="Déployer une nouvelle version").is_disabled()
 
     page.get_by_label("Élément").select_option(STEP)
-    _set_deadline(page, "working", "8")
+    page.get_by_label("Consignes pour la personne").fill(written)
+    page.get_by_label("Consignes pour la personne").press("Tab")
+    _set_deadline(page, "working_days", "8")
     page.get_by_role("button", name="Enregistrer le brouillon").click()
     page.wait_for_selector("#mp-problemes .flash-success, #mp-problemes ul:not(:has(.problem-error))")
     assert page.locator(".probleme-erreur").count() == 0
@@ -63,6 +78,7 @@ def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: 
     assert f"1 dossier en cours de la version 1 est à cette étape : {older}" in text
     assert page.locator(f"#diff-nouveau .djs-element.diff-changed[data-element-id='{STEP}']"
                         ).count() == 1
+    check_page(page, "version-deployee")
 
     built = live_app.app.extensions["aiguillage"]  # type: ignore[attr-defined]
     scenario = json.loads(SCENARIO.read_text())
@@ -72,9 +88,14 @@ def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: 
     assert numbers[older] != numbers[newer.reference]
     page.goto(f"{live_app.url}/dossiers/{newer.id}")
     assert "(version 2)" in page.locator("main").inner_text()
+    check_page(page, "page-dossier")
     page.goto(f"{live_app.url}/dossiers/")
     page.get_by_role("link", name=older).click()
     assert "(version 1)" in page.locator("main").inner_text()
+    page.goto(f"{live_app.url}/dossiers/nouveau")
+    check_page(page, "nouvelle-saisine")
+    page.goto(f"{live_app.url}/annuaire/")
+    check_page(page, "annuaire")
     assert errors == []
 
 

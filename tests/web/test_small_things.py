@@ -25,10 +25,10 @@ def test_an_administrator_lands_on_supervision_a_worker_on_tasks(
         world: World) -> None:
     with app.extensions["aiguillage"].sessions() as session:
         make_user(session, clock, "chef@demo.test", world.territory.id, "admin")
-    auth.login("chef@demo.test")
+    assert auth.login("chef@demo.test").location.endswith("/supervision/")  # on signing in
     assert client.get("/").location.endswith("/supervision/")
     auth.logout()
-    auth.login("op@demo.test")
+    assert auth.login("op@demo.test").location.endswith("/taches/")
     assert client.get("/").location.endswith("/taches/")
 
 

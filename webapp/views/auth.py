@@ -15,6 +15,7 @@ from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm, LoginForm
 from webapp.i18n import clear_session, error_text
 from webapp.urls import safe_next
+from webapp.views.main import landing
 
 bp = Blueprint("auth", __name__)
 
@@ -23,7 +24,7 @@ bp = Blueprint("auth", __name__)
 def login() -> str | Response | tuple[str, int]:
     """Sign in with e-mail and password; a fresh session afterwards."""
     if current_user.is_authenticated:
-        return redirect(url_for("tasks.index"))
+        return redirect(landing())
     form = LoginForm()
     if form.validate_on_submit():
         try:
@@ -47,7 +48,7 @@ def _start(signed: signin.SignedIn) -> Response:
     if signed.must_change_password:
         session[MUST_CHANGE] = True
         return redirect(url_for("account.index"))
-    return redirect(safe_next(request.args.get("next"), url_for("tasks.index")))
+    return redirect(safe_next(request.args.get("next"), landing()))
 
 
 @bp.post("/deconnexion")

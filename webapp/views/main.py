@@ -32,10 +32,16 @@ def index() -> Response:
     their work is); otherwise: sign in."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
+    return redirect(landing())
+
+
+def landing() -> str:
+    """Where a signed-in person starts: their tasks, or supervision for an administrator
+    who holds no other role (their « Mes tâches » would always be empty)."""
     roles = current_user.actor.roles.values()
     if roles and all(held == {ADMIN_ROLE} for held in roles):
-        return redirect(url_for("admin.dashboard"))
-    return redirect(url_for("tasks.index"))
+        return url_for("admin.dashboard")
+    return url_for("tasks.index")
 
 
 @bp.get("/favicon.ico")
