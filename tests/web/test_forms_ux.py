@@ -144,3 +144,17 @@ def test_the_case_page_shows_the_forms_words_never_the_engines_variables(
     assert re.search(r"La personne accepte une évaluation de sa situation</dt>\s*<dd>Oui", facts)
     for raw in ("sans_rendez_vous", "aiguillage_seq", "telephone<", "soins,"):
         assert raw not in facts
+
+
+def test_the_directory_summary_links_to_fields_that_exist(
+        app: Flask, client: FlaskClient, reception: tuple[int, int]) -> None:
+    client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
+    page = client.post("/annuaire/nouveau", data={"name": "", "domains": ["nimporte"]})
+    assert page.status_code == 422
+    summary = page.text[page.text.index('class="error-summary"'):]
+    summary = summary[:summary.index("</div>")]
+    assert "data-focus-on-load" in summary
+    anchors = re.findall(r'<a href="#([^"]+)">', summary)
+    assert anchors and "domains-0" in anchors
+    for anchor in anchors:
+        assert f'id="{anchor}"' in page.text
