@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from engine.bootstrap import Engine
 from engine.clock import Clock
+from engine.services import audit
 
 
 def engine() -> Engine:
@@ -16,9 +17,11 @@ def engine() -> Engine:
 
 
 def get_session() -> Session:
-    """The request's session."""
+    """The request's session (a page built by several services records one read of a
+    case, ``audit.one_read_per_request``)."""
     if "db_session" not in g:
         g.db_session = engine().sessions()
+        audit.one_read_per_request(g.db_session)
     session: Session = g.db_session
     return session
 

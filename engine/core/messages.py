@@ -754,6 +754,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.detail_link": ("par lien de réponse", "through an answer link"),
     "audit.detail_unknown_person": ("personne supprimée", "deleted person"),
     "audit.detail_admin_role": ("Administration", "Administration"),
+    "svc.role_choice_invalid": ("choisissez un rôle dans la liste",
+                                "choose a role from the list"),
 }
 
 

@@ -1,4 +1,11 @@
-"""Recording and reading the audit trail (append-only)."""
+"""Recording and reading the audit trail (append-only).
+
+Every action code has its words in the message catalogue (``audit.<code>``, French and
+English); the log names people by their names and roles by the territory's labels. A case
+read (``case.read``) is recorded once per person and case in a unit of work, and once per
+request where the session serves a web request (``one_read_per_request``): a page built
+from several services is one read.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +15,72 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import event, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.core import messages
 from engine.core.calendar import PARIS
 from engine.errors import NotFound
 from engine.persistence.db import table
 from engine.persistence.models import AuditEvent, AuditEventTerritory, Case, Territory, User
+from engine.persistence.models.user import ADMIN_ROLE
 from engine.services.access import Actor, case_view, overseen
 
 READS = ("case.read",)
 _INSERT = table(AuditEvent).insert()
 _LINK = table(AuditEventTerritory).insert()
+# session.info: the reads (person, case) written in the open transaction, and, on a web
+# request's session, those already committed by this request
+_PENDING_READS = "aiguillage.audit.pending_reads"
+_REQUEST_READS = "aiguillage.audit.request_reads"
+
+
+def one_read_per_request(session: Session) -> None:
+    """Record at most one read of a case per person on this session (a web request's):
+    every service a page calls may record its read, the log keeps the first."""
+    session.info[_REQUEST_READS] = set()
 
 
 def record(session: Session, clock: Clock, actor: Actor, action: str, *,
            territory_id: int | None = None, case_id: int | None = None,
            **detail: Any) -> None:
-    """Write an audit event in the current transaction (the service commits it)."""
+    """Write an audit event in the current transaction (the service commits it); a read of a
+    case already recorded for the same person in this unit of work (or web request) is not
+    written again."""
+    if action in READS and case_id is not None:
+        key = (actor.user_id, case_id)
+        pending: set[tuple[int | None, int]] = session.info.setdefault(_PENDING_READS, set())
+        if key in pending or key in session.info.get(_REQUEST_READS, ()):
+            return
+        pending.add(key)
     session.connection().execute(_INSERT, {"at": clock.now(), "user_id": actor.user_id,
                               "territory_id": territory_id, "case_id": case_id,
                               "action": action, "detail": detail})
+
+
+@event.listens_for(Session, "after_commit")
+def _reads_committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING_READS, None)
+    if pending and _REQUEST_READS in session.info:
+        session.info[_REQUEST_READS].update(pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _reads_rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING_READS, None)  # not written: a later read records itself
+
+
+def label(action: str, lang: str = "fr") -> str:
+    """An action in words (« Lecture du dossier »), in ``lang``; an unknown code as itself."""
+    return messages.render(f"audit.{action}", lang, {})
+
+
+def actions(lang: str = "fr") -> list[tuple[str, str]]:
+    """Every action code with its words, sorted by the words (the journal's filter)."""
+    codes = [c.removeprefix("audit.") for c in messages.CATALOGUE
+             if c.startswith("audit.") and not c.startswith("audit.detail_")]
+    return sorted(((c, label(c, lang)) for c in codes), key=lambda pair: pair[1].lower())
 
 
 def record_for(session: Session, clock: Clock, actor: Actor, action: str,
@@ -75,9 +126,10 @@ def timeline_of(session: Session,
 
 @dataclass(frozen=True)
 class AuditFilters:
-    """Audit log filters (all optional); dates are Paris days, inclusive."""
+    """Audit log filters (all optional); dates are Paris days, inclusive. ``person`` is an
+    e-mail address or a part of a name."""
 
-    user_email: str | None = None
+    person: str | None = None
     case_reference: str | None = None
     action: str | None = None
     since: date | None = None
@@ -89,26 +141,34 @@ class AuditRow:
     """One line of the audit log."""
 
     at: datetime
-    user: str | None
+    user: str | None  # the person's name; None for the system
     action: str
+    label: str  # the action in words
     case_reference: str | None
     territory: str | None
     detail: dict[str, Any]
+    summary: str  # the detail in words: step, role, person concerned, reason
 
 
 def search(session: Session, actor: Actor, filters: AuditFilters, page: int = 1,
-           per_page: int = 50) -> tuple[list[AuditRow], int]:
-    """The audit events of the territories the actor administers (newest first)."""
+           per_page: int = 50, lang: str = "fr") -> tuple[list[AuditRow], int]:
+    """The audit events of the territories the actor administers (newest first), in words.
+
+    :raises PermissionDenied: the actor administers no territory.
+    """
     query = _filtered(actor, filters)
     total = session.scalar(select(func.count()).select_from(
         query.with_only_columns(AuditEvent.id).subquery())) or 0
     rows = session.execute(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
                            .limit(min(per_page, 200)).offset((max(page, 1) - 1) * per_page)).all()
-    return [AuditRow(e.at, email, e.action, ref, t, e.detail) for e, email, ref, t in rows], total
+    words = _Words(session, lang)
+    return [words.row(e, name, ref, t) for e, name, ref, t in rows], total
 
 
-def export_rows(session: Session, actor: Actor, filters: AuditFilters) -> Iterator[list[str]]:
-    """CSV lines of the filtered audit log (header first), oldest first, streamed.
+def export_rows(session: Session, actor: Actor, filters: AuditFilters,
+                lang: str = "fr") -> Iterator[list[object]]:
+    """CSV lines of the filtered audit log (header first), oldest first, streamed; the
+    instants are datetimes (the CSV writer shows them in Paris time).
 
     The actor is checked here, before the first line (a refusal must come before a response
     starts streaming).
@@ -116,27 +176,91 @@ def export_rows(session: Session, actor: Actor, filters: AuditFilters) -> Iterat
     :raises PermissionDenied: the actor administers no territory.
     """
     query = _filtered(actor, filters).order_by(AuditEvent.at, AuditEvent.id)
-    return _export(session, query)
+    return _export(session, query, lang)
 
 
-def _export(session: Session, query: Any) -> Iterator[list[str]]:
-    yield ["horodatage (UTC)", "personne", "action", "dossier", "territoire", "détail"]
-    for event, email, ref, territory in session.execute(query.execution_options(yield_per=500)):
-        yield [event.at.isoformat(), email or "système", event.action, ref or "",
-               territory or "", json.dumps(event.detail, ensure_ascii=False, sort_keys=True)]
+def _export(session: Session, query: Any, lang: str) -> Iterator[list[object]]:
+    yield ["date et heure", "personne", "action", "dossier", "territoire", "détail",
+           "données enregistrées"]
+    words = _Words(session, lang)
+    for found, name, ref, territory in session.execute(query.execution_options(yield_per=500)):
+        row = words.row(found, name, ref, territory)
+        yield [row.at, name or "système", row.label, ref or "", territory or "", row.summary,
+               json.dumps(found.detail, ensure_ascii=False, sort_keys=True)]
+
+
+class _Words:
+    """Names of the people and role labels an event's detail points to, read once each."""
+
+    def __init__(self, session: Session, lang: str) -> None:
+        self.session, self.lang = session, lang
+        self.people: dict[int, str] = {}
+        self.roles: dict[int, dict[str, str]] = {}
+
+    def row(self, event: AuditEvent, name: str | None, reference: str | None,
+            territory: str | None) -> AuditRow:
+        return AuditRow(event.at, name, event.action, label(event.action, self.lang),
+                        reference, territory, event.detail, self.summary(event))
+
+    def summary(self, event: AuditEvent) -> str:
+        detail = event.detail if isinstance(event.detail, dict) else {}
+        parts: list[str] = []
+        if isinstance(detail.get("name"), str):
+            parts.append(detail["name"])
+        if isinstance(detail.get("role"), str):
+            parts.append(self._role(event.territory_id, detail["role"]))
+        target = detail.get("target_user_id")
+        if isinstance(target, int) and not isinstance(target, bool):
+            parts.append(self._person(target))
+        attempt = detail.get("attempt")
+        if isinstance(attempt, str) and f"audit.{attempt}" in messages.CATALOGUE:
+            parts.append(self._say("audit.detail_attempt", action=label(attempt, self.lang)))
+        if isinstance(detail.get("reason"), str) and detail["reason"]:
+            parts.append(self._say("audit.detail_reason", reason=detail["reason"]))
+        if isinstance(detail.get("version"), int):
+            parts.append(self._say("audit.detail_version", number=detail["version"]))
+        if isinstance(detail.get("to_version"), int):
+            parts.append(self._say("audit.detail_version", number=detail["to_version"]))
+        if detail.get("minimal") is True:
+            parts.append(self._say("audit.detail_minimal"))
+        if detail.get("via") == "lien":
+            parts.append(self._say("audit.detail_link"))
+        return " — ".join(parts)
+
+    def _say(self, code: str, **params: Any) -> str:
+        return messages.render(code, self.lang, params)
+
+    def _person(self, user_id: int) -> str:
+        if user_id not in self.people:
+            name = self.session.scalar(select(User.display_name).where(User.id == user_id))
+            self.people[user_id] = name or self._say("audit.detail_unknown_person")
+        return self.people[user_id]
+
+    def _role(self, territory_id: int | None, role: str) -> str:
+        if role == ADMIN_ROLE:
+            return self._say("audit.detail_admin_role")
+        if territory_id is None:
+            return role
+        if territory_id not in self.roles:
+            declared = self.session.scalar(select(Territory.roles).where(
+                Territory.id == territory_id)) or []
+            self.roles[territory_id] = {r["key"]: r["label"] for r in declared}
+        return self.roles[territory_id].get(role, role)
 
 
 def _filtered(actor: Actor, filters: AuditFilters) -> Any:
     territories = overseen(actor)
-    query = (select(AuditEvent, User.email, Case.reference, Territory.name)
+    query = (select(AuditEvent, User.display_name, Case.reference, Territory.name)
              .outerjoin(User, User.id == AuditEvent.user_id)
              .outerjoin(Case, Case.id == AuditEvent.case_id)
              .outerjoin(Territory, Territory.id == AuditEvent.territory_id)
              .where(or_(AuditEvent.territory_id.in_(territories),
                         AuditEvent.id.in_(select(AuditEventTerritory.event_id).where(
                             AuditEventTerritory.territory_id.in_(territories))))))
-    if filters.user_email:
-        query = query.where(User.email == filters.user_email.strip().lower())
+    if filters.person and filters.person.strip():
+        person = filters.person.strip().lower()
+        query = query.where(or_(User.email == person, func.lower(User.display_name).contains(
+            person, autoescape=True)))
     if filters.case_reference:
         query = query.where(Case.reference == filters.case_reference.strip().upper())
     if filters.action:

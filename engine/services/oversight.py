@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.clock import Clock
@@ -46,7 +46,7 @@ class Filters:
 
     territory_id: int | None = None
     circuit_id: int | None = None
-    step: str | None = None
+    step: str | None = None  # the step's name (« Vérifier la complétude ») or its BPMN id
     organisation_id: int | None = None
     role: str | None = None
 
@@ -122,7 +122,7 @@ def _conditions(actor: Actor, filters: Filters, view: View, now: datetime,
     if filters.circuit_id is not None:
         where.append(HumanTask.circuit_id == filters.circuit_id)
     if filters.step:
-        where.append(HumanTask.bpmn_id == filters.step)
+        where.append(or_(HumanTask.name == filters.step, HumanTask.bpmn_id == filters.step))
     if filters.role:
         where.append(HumanTask.role == filters.role)
     if filters.organisation_id is not None:
@@ -208,7 +208,7 @@ def counts(session: Session, clock: Clock, actor: Actor,
 
 
 def export_rows(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
-                filters: Filters | None = None) -> Iterator[list[str]]:
+                filters: Filters | None = None) -> Iterator[list[object]]:
     """CSV lines (header first) of every step of a view, in chunks (no size limit).
 
     The filters are checked here, before the first line (a refusal must come before a
@@ -223,16 +223,22 @@ def export_rows(session: Session, clock: Clock, actor: Actor, view: View = "over
 
 
 def _export(session: Session, clock: Clock, actor: Actor, view: View,
-            filters: Filters) -> Iterator[list[str]]:
+            filters: Filters) -> Iterator[list[object]]:
+    """The view's columns, as on the screen: instants as datetimes (the CSV writer shows
+    them in Paris time), the days late for overdue steps only, the days waiting for steps
+    without deadline."""
+    last = {"overdue": ["échéance", "jours de retard"], "coming": ["échéance"],
+            "no_deadline": ["jours d'attente"]}[view]
     yield ["dossier", "territoire", "circuit", "étape", "rôle", "organisation", "personne",
-           "prête le", "échéance", "jours de retard"]
+           "prête depuis le", *last]
     page = 1
     while True:
         chunk = steps(session, clock, actor, view, filters, page=page, per_page=MAX_PER_PAGE)
         for r in chunk.items:
+            tail: list[object] = ([r.due_at, r.days_late] if view == "overdue" else
+                                  [r.due_at] if view == "coming" else [r.days_waiting])
             yield [r.case_reference, r.territory, r.circuit, r.step, r.lane or "",
-                   r.organisation or "", r.assignee or "", r.ready_at.isoformat(),
-                   r.due_at.isoformat() if r.due_at else "", str(r.days_late)]
+                   r.organisation or "", r.assignee or "", r.ready_at, *tail]
         if page >= chunk.pages:
             return
         page += 1

@@ -256,6 +256,36 @@ def add_membership(session: Session, clock: Clock, actor: Actor, user_id: int,
                                   territory_id, role, organisation_id)
 
 
+def account(session: Session, actor: Actor, user_id: int) -> Account:
+    """An account and all its roles, for an administrator of every territory it belongs to
+    (its roles page: the same right as changing them).
+
+    :raises NotFound: unknown account, or none of the actor's.
+    :raises PermissionDenied: it also belongs to a territory the actor does not administer.
+    """
+    user = session.get(User, user_id)
+    require_account_admin(actor, _territories(session, user_id) if user is not None else [])
+    if user is None:
+        raise NotFound(code="svc.user_not_found")
+    held = session.scalars(select(Membership).where(Membership.user_id == user_id)
+                           .order_by(Membership.territory_id, Membership.role))
+    return _account(user, list(held))
+
+
+def role_labels(session: Session, actor: Actor) -> dict[int, dict[str, str]]:
+    """The roles' names in each territory the actor oversees, by key (``admin`` included):
+    what the pages show instead of the keys.
+
+    :raises PermissionDenied: the actor administers nothing.
+    """
+    labels: dict[int, dict[str, str]] = {}
+    for territory in session.scalars(select(Territory).where(
+            Territory.id.in_(overseen(actor)))):
+        labels[territory.id] = {ADMIN_ROLE: "Administration",
+                                **{r["key"]: r["label"] for r in territory.roles}}
+    return labels
+
+
 def authenticate(session: Session, email: str, password: str) -> Account | None:
     """The active account with these credentials, or None (same answer for every failure)."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
@@ -363,8 +393,9 @@ def reset_password(session: Session, clock: Clock, actor: Actor, user_id: int) -
     return password
 
 
-def remove_membership(session: Session, clock: Clock, actor: Actor, membership_id: int) -> None:
+def remove_membership(session: Session, clock: Clock, actor: Actor, membership_id: int) -> int:
     """Withdraw a role (ending the account's sessions); never the last active administrator's.
+    Returns the account's id.
 
     :raises NotFound: unknown role, or on an account out of the actor's reach.
     :raises PermissionDenied: the account also belongs to a territory the actor does not
@@ -386,6 +417,7 @@ def remove_membership(session: Session, clock: Clock, actor: Actor, membership_i
         others = [t for t in target.territories if t != territory_id]
         audit.record_for(session, clock, actor, "membership.remove", [territory_id, *others],
                          target_user_id=user_id, role=role)
+    return user_id
 
 
 def people_with_role(session: Session, actor: Actor, territory_id: int,

@@ -241,7 +241,7 @@ def test_exports_refuse_before_their_first_line(session: Session, clock: FixedCl
         with pytest.raises(PermissionDenied):
             oversight.export_rows(session, clock, a.people[who])
     lines = audit.export_rows(session, a.people["admin"], audit.AuditFilters())
-    assert next(iter(lines))[0] == "horodatage (UTC)"
+    assert next(iter(lines))[0] == "date et heure"
 
 
 def test_a_key_two_forms_file_differently_needs_both_categories() -> None:

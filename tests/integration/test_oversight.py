@@ -172,15 +172,17 @@ def test_audit_log_filters_and_export(session: Session, clock: FixedClock, world
     [case_id] = _cases(session, clock, world, 1)
     cases.get(session, clock, world.coordinator, case_id)
     rows, total = audit.search(session, admin, audit.AuditFilters(action="case.read"))
-    assert total == 1 and rows[0].user == "coord@demo.test"
+    assert total == 1 and rows[0].user == "Coord"  # the name, never the e-mail
+    assert rows[0].label == "Lecture du dossier"
     reference = rows[0].case_reference
     rows, total = audit.search(session, admin, audit.AuditFilters(case_reference=reference))
     assert {r.action for r in rows} == {"case.start", "case.read"}
     day = clock.now().date()
     assert audit.search(session, admin, audit.AuditFilters(since=day + timedelta(days=1)))[1] == 0
     lines = list(audit.export_rows(session, admin, audit.AuditFilters(
-        user_email="coord@demo.test")))
-    assert lines[0][0] == "horodatage (UTC)" and len(lines) == 3
+        person="coord@demo.test")))
+    assert lines[0][0] == "date et heure" and len(lines) == 3
+    assert len(list(audit.export_rows(session, admin, audit.AuditFilters(person="coo")))) == 3
     with pytest.raises(PermissionDenied):
         audit.search(session, world.coordinator, audit.AuditFilters())
     count = session.scalar(select(func.count()).select_from(OutboxMessage))

@@ -90,7 +90,7 @@ def test_journal_filters_export_and_bad_dates(app: Flask, admin_client: FlaskCli
     bad = admin_client.get("/supervision/journal?du=31/12/2026")
     assert bad.status_code == 400 and "AAAA-MM-JJ" in unescape(bad.text)
     export = admin_client.get("/supervision/journal.csv?action=case.start")
-    assert export.get_data(as_text=True).count("case.start") == 1
+    assert export.get_data(as_text=True).count(";Dossier ouvert;") == 1
 
 
 def test_move_cases_page(app: Flask, admin_client: FlaskClient, clock: FixedClock,
@@ -125,5 +125,5 @@ def test_dashboard_filters_and_role_map(app: Flask, admin_client: FlaskClient,
     other = world.outsider.territories()[0]
     assert admin_client.get(f"/supervision/?territoire={other}").status_code == 403
     people = unescape(admin_client.get("/supervision/utilisateurs").text)
-    assert "Rôles et couloirs des circuits" in people
+    assert "Rôles du territoire et étapes qu’ils reçoivent" in people
     assert "Circuit d'essai : Coordination de la plateforme" in people

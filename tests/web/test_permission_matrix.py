@@ -152,6 +152,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("admin.create_person", "POST"): Expect(ADMIN, other=(ANON, 403, 403, 403, 403)),
     ("admin.person_action", "POST"): Expect(ADMIN_ACT, other=(ANON, 403, 403, 403, 404)),
     ("admin.remove_role", "POST"): Expect(ADMIN_ACT, other=(ANON, 403, 403, 403, 404)),
+    # an account's roles page: the right its changes need (#14 item 8)
+    ("admin.roles", "GET"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
+    ("admin.roles", "POST"): Expect(ADMIN_ACT, other=(ANON, 403, 403, 403, 404)),
     ("admin.create_organisation", "POST"): Expect(ADMIN_ACT,
                                                   other=(ANON, 403, 403, 403, 404)),
     ("admin.journal", "GET"): Expect(ADMIN),
@@ -317,6 +320,7 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
         "admin.create_person": {"email": f"nouveau@{place.code}.test", "nom": "Nouveau",
                                 "role": "operateur", "territoire": place.territory_id},
         "admin.person_action": {"territoire": place.territory_id, "role": "operateur"},
+        "admin.roles": {"role": f"{place.territory_id}:operateur"},
         "admin.create_organisation": {"territoire": place.territory_id, "nom": "Asso",
                                       "type": "association"},
         "directory.new": {"organisation_id": place.operator_org, "measure": "asll",

@@ -481,7 +481,9 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
            # coordination page lists links, never a household's data
            "answer.show", "answer.thanks", "answer.links",
            # the territory's refusal reasons: a list of codes, never a household
-           "orientations.reasons"}
+           "orientations.reasons",
+           # an account's roles (#14 item 8)
+           "admin.roles"}
 
 
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:

@@ -17,14 +17,14 @@ from flask_babel import gettext, ngettext
 from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.errors import Conflict, InvalidInput
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.services import access, audit, cases, moves, oversight, territories, timers, users
 from engine.services import circuits as circuit_service
 from webapp import csv_export
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
-from webapp.i18n import error_text
+from webapp.i18n import error_text, select_locale
 from webapp.inputs import MAX_PAGE, date_arg, int_arg, int_list
 
 bp = Blueprint("admin", __name__, url_prefix="/supervision")
@@ -66,12 +66,22 @@ def dashboard() -> str:
 
 
 def _choices() -> dict[str, object]:
-    """Territories, circuits and organisations the filters offer."""
+    """Territories, circuits, steps (by name), roles (by name) and organisations the filters
+    offer; the steps are those of the chosen circuit, else of every circuit."""
     session, me = get_session(), actor()
     places, organisations = territories.overseen_places(session, me)
-    return {"territories": places, "organisations": organisations,
-            "circuit_choices": [c for t in places
-                                for c in circuit_service.list_circuits(session, me, t.id)]}
+    circuits = [c for t in places for c in circuit_service.list_circuits(session, me, t.id)]
+    chosen = int_arg("circuit")
+    step_names = sorted({name for c in circuits if chosen in (None, c.id)
+                         for _, name in circuit_service.steps_of(session, me, c.id)},
+                        key=str.lower)
+    roles: dict[str, str] = {}
+    for labels in users.role_labels(session, me).values():
+        for key, label in labels.items():
+            roles.setdefault(key, label)
+    return {"territories": places, "organisations": organisations, "circuit_choices": circuits,
+            "step_names": step_names,
+            "role_choices": sorted(roles.items(), key=lambda pair: pair[1].lower())}
 
 
 @bp.get("/export.csv")
@@ -159,7 +169,47 @@ def _people_page(**shown: object) -> str:
     role_maps = {t: territories.role_map(session, actor(), t) for t in places}
     return render_template("admin/people.html", people=users.administered_users(session, actor()),
                            territories=places, organisations=organisations, form=EmptyForm(),
-                           kinds=territories.ORGANISATION_KINDS, role_maps=role_maps, **shown)
+                           kinds=territories.ORGANISATION_KINDS, role_maps=role_maps,
+                           role_labels=users.role_labels(session, actor()),
+                           organisation_names={o.id: o.name for o in organisations}, **shown)
+
+
+@bp.route("/utilisateurs/<int:user_id>/roles", methods=["GET", "POST"])
+@login_required
+def roles(user_id: int) -> str | WerkzeugResponse:
+    """An account's roles: add one (with its organisation) or withdraw one. The page needs
+    the right its changes need: administering every territory the account belongs to."""
+    session, me = get_session(), actor()
+    access.overseen(me)  # someone who administers nothing: refused, as on the people page
+    if request.method == "POST":
+        _check_form()
+        users.account(session, me, user_id)  # an account out of reach: refused first
+        territory_id, _, role = request.form.get("role", "").partition(":")
+        try:
+            if not territory_id.isdigit() or not role or len(territory_id) > 10:
+                raise InvalidInput(code="svc.role_choice_invalid")
+            users.add_membership(session, clock(), me, user_id, int(territory_id), role,
+                                 int_arg("organisation", form=True))
+        except (Conflict, InvalidInput) as exc:
+            return make_response(_roles_page(user_id, error=error_text(exc)), 422)
+        except NotFound as exc:
+            if exc.code != "svc.organisation_unknown":
+                raise
+            return make_response(_roles_page(user_id, error=error_text(exc)), 422)
+        flash(gettext("Rôle ajouté."), "success")
+        return redirect(url_for("admin.roles", user_id=user_id))
+    return _roles_page(user_id)
+
+
+def _roles_page(user_id: int, **shown: object) -> str:
+    session, me = get_session(), actor()
+    person = users.account(session, me, user_id)  # refuses
+    found, organisations = territories.overseen_places(session, me)
+    return render_template("admin/roles.html", person=person,
+                           territories={t.id: t for t in found}, organisations=organisations,
+                           organisation_names={o.id: o.name for o in organisations},
+                           role_labels=users.role_labels(session, me), form=EmptyForm(),
+                           **shown)
 
 
 def _shown_once(**shown: object) -> WerkzeugResponse:
@@ -220,11 +270,16 @@ def person_action(user_id: int, action: str) -> WerkzeugResponse:
 def remove_role(membership_id: int) -> WerkzeugResponse:
     """Withdraw a role."""
     _check_form()
+    back = int_arg("compte", form=True)  # the account's roles page, when it sent the form
     try:
-        users.remove_membership(get_session(), clock(), actor(), membership_id)
+        user_id = users.remove_membership(get_session(), clock(), actor(), membership_id)
         flash(gettext("Rôle retiré."), "success")
+        if back is not None:
+            return redirect(url_for("admin.roles", user_id=user_id))
     except Conflict as exc:
         flash(error_text(exc), "error")
+        if back is not None:
+            return redirect(url_for("admin.roles", user_id=back))
     return redirect(url_for("admin.people"))
 
 
@@ -246,19 +301,21 @@ def create_organisation() -> WerkzeugResponse:
 
 def _audit_filters() -> audit.AuditFilters:
     args = request.args
-    return audit.AuditFilters(user_email=args.get("personne") or None,
-                              case_reference=args.get("dossier") or None,
-                              action=args.get("action") or None, since=date_arg("du"),
-                              until=date_arg("au"))
+    return audit.AuditFilters(person=(args.get("personne") or "")[:254] or None,
+                              case_reference=(args.get("dossier") or "")[:40] or None,
+                              action=(args.get("action") or "")[:60] or None,
+                              since=date_arg("du"), until=date_arg("au"))
 
 
 @bp.get("/journal")
 @login_required
 def journal() -> str:
-    """The audit log, filtered by person, case, action and period."""
+    """The audit log, filtered by person, case, action and period, in words."""
+    lang = select_locale()
     rows, total = audit.search(get_session(), actor(), _audit_filters(),
-                               page=int_arg("page", 1, maximum=MAX_PAGE))
-    return render_template("admin/journal.html", rows=rows, total=total, args=request.args)
+                               page=int_arg("page", 1, maximum=MAX_PAGE), lang=lang)
+    return render_template("admin/journal.html", rows=rows, total=total, args=request.args,
+                           actions=audit.actions(lang))
 
 
 @bp.get("/journal.csv")
@@ -267,7 +324,8 @@ def journal_export() -> Response:
     """The filtered audit log as CSV."""
     filters = _audit_filters()
     access.overseen(actor())  # refuse before streaming starts
-    return csv_export.response(audit.export_rows(get_session(), actor(), filters),
+    return csv_export.response(audit.export_rows(get_session(), actor(), filters,
+                                                 lang=select_locale()),
                                "aiguillage-journal.csv")
 
 
