@@ -3,7 +3,7 @@ changed before anything else. Sessions and their lifetimes live in ``webapp.sess
 
 from __future__ import annotations
 
-from flask import Flask, current_app, redirect, request, session, url_for
+from flask import Flask, abort, current_app, redirect, request, session, url_for
 from flask_babel import lazy_gettext
 from flask_login import AnonymousUserMixin, current_user
 from werkzeug.wrappers import Response
@@ -13,6 +13,7 @@ from engine.services.access import Actor, load_actor
 from engine.services.signin import Throttle
 from webapp.db import get_session
 from webapp.extensions import login_manager
+from webapp.inputs import int_arg
 
 MUST_CHANGE = "must_change_password"  # session key set at sign-in with a temporary password
 # What a person who must change a temporary password can still reach.
@@ -49,6 +50,17 @@ class Anonymous(AnonymousUserMixin):  # type: ignore[misc]
     """Nobody signed in."""
 
     actor = None
+
+
+def chosen_territory(among: list[int] | None = None) -> int:
+    """The territory a page is about: the ``territoire`` argument when it is one of ``among``
+    (default: the territories the person works in), else the first of them; 403 when there
+    is none."""
+    territories = actor().territories() if among is None else among
+    if not territories:
+        abort(403)
+    chosen = int_arg("territoire")
+    return chosen if chosen in territories else territories[0]
 
 
 def actor() -> Actor:

@@ -21,7 +21,7 @@ from engine.errors import FormInvalid, NotFound
 from engine.services import cases, circuits, households, orientations, team, users
 from engine.services.results import CaseStatus
 from webapp import postdata
-from webapp.auth import actor
+from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
 from webapp.form_classes import CloseForm, EmptyForm, SearchForm
 from webapp.inputs import MAX_PAGE, int_arg
@@ -35,21 +35,12 @@ STATUSES = {CaseStatus.OPEN: lazy_gettext("En cours"),
             CaseStatus.ERROR: lazy_gettext("En erreur")}
 
 
-def _territory() -> int:
-    """The territory the user works in (the first one; a selector comes with several)."""
-    territories = actor().territories()
-    if not territories:
-        abort(403)
-    chosen = int_arg("territoire")
-    return chosen if chosen in territories else territories[0]
-
-
 @bp.get("/")
 @login_required
 def index() -> str:
     """Search cases by reference or household name, with filters."""
     form = SearchForm(request.args)
-    territory = _territory()
+    territory = chosen_territory()
     circuit_id = int_arg("circuit")
     page = cases.search(get_session(), clock(), actor(), territory, text=form.q.data or "",
                         circuit_id=circuit_id, status=request.args.get("statut") or None,
@@ -75,7 +66,7 @@ def _referent() -> int | None:
 @login_required
 def new() -> str | WerkzeugResponse | tuple[str, int]:
     """Start a case: choose a circuit, fill its start form, get the reference."""
-    territory = _territory()
+    territory = chosen_territory()
     choices = circuits.list_circuits(get_session(), actor(), territory)
     circuit_id = int_arg("circuit") or int_arg("circuit", form=True)
     if circuit_id is None:

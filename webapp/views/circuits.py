@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from engine.errors import Conflict, ProcessDefinitionError
 from engine.services import circuits, drafts, parsing, parties
 from engine.services.results import Problem
-from webapp.auth import actor
+from webapp.auth import actor, chosen_territory
 from webapp.circuit_form_classes import DeployForm, ImportForm
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
@@ -53,11 +53,7 @@ def circuit_territories() -> list[int]:
 
 def _territory() -> int:
     """The territory whose circuits are shown (first coordinated one by default)."""
-    mine = circuit_territories()
-    if not mine:
-        abort(403)
-    chosen = int_arg("territoire")
-    return chosen if chosen in mine else mine[0]
+    return chosen_territory(circuit_territories())
 
 
 def _lang() -> str:

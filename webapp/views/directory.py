@@ -21,7 +21,7 @@ from engine.services.directory import (
     ImportRefused,
 )
 from webapp import csv_export
-from webapp.auth import actor
+from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
 from webapp.directory_form_classes import ImportForm, PlacesForm, ServiceForm, number_or_none
 from webapp.form_classes import EmptyForm
@@ -30,15 +30,6 @@ from webapp.inputs import MAX_PAGE, int_arg
 
 bp = Blueprint("directory", __name__, url_prefix="/annuaire")
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
-
-
-def _territory() -> int:
-    """The territory the person works in (``territoire`` if theirs, else the first)."""
-    territories = actor().territories()
-    if not territories:
-        abort(403)
-    chosen = int_arg("territoire")
-    return chosen if chosen in territories else territories[0]
 
 
 def _choice(name: str, vocabulary: dict[str, str]) -> str | None:
@@ -52,7 +43,7 @@ def _choice(name: str, vocabulary: dict[str, str]) -> str | None:
 @login_required
 def index() -> str:
     """Search the territory's services, with filters, paged."""
-    territory = _territory()
+    territory = chosen_territory()
     filters = Filters(text=request.args.get("q", ""), measure=_choice("mesure", MEASURES),
                       domain=_choice("domaine", DOMAINS),
                       commune=request.args.get("commune", ""),
@@ -118,7 +109,7 @@ def _refused(form: ServiceForm, exc: EntryRefused) -> None:
 @login_required
 def new() -> str | Response:
     """Coordinator: add a service to the territory's directory."""
-    territory = _territory()
+    territory = chosen_territory()
     if not directory.may_create(actor(), territory):
         if request.method == "POST":  # a forged POST: refused by the service, audited
             directory.create(get_session(), clock(), actor(), territory,
@@ -218,7 +209,7 @@ def set_active(service_id: int) -> Response:
 @login_required
 def export() -> Response:
     """Coordinator: the territory's directory as CSV (data·inclusion's column names)."""
-    territory = _territory()
+    territory = chosen_territory()
     rows = directory.export_rows(get_session(), clock(), actor(), territory)
     return csv_export.response(rows, "annuaire.csv")
 
@@ -227,7 +218,7 @@ def export() -> Response:
 @login_required
 def import_file() -> str | Response:
     """Coordinator: create or update entries from a CSV file, checked whole first."""
-    territory = _territory()
+    territory = chosen_territory()
     if not directory.may_create(actor(), territory):
         if request.method == "POST":  # a forged POST: refused by the service, audited
             directory.import_csv(get_session(), clock(), actor(), territory, "")

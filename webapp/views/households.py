@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from engine.errors import Conflict
 from engine.services import households
-from webapp.auth import actor
+from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
 from webapp.i18n import error_text
@@ -24,11 +24,8 @@ def _territory() -> int:
     """The territory whose duplicates are shown (``territoire`` if the person coordinates
     it, else the first they coordinate; the service refuses anyone else)."""
     territories = actor().territories()
-    if not territories:
-        abort(403)
-    mine = [t for t in territories if actor().is_coordinator(t)] or territories
-    chosen = int_arg("territoire")
-    return chosen if chosen in mine else mine[0]
+    return chosen_territory([t for t in territories if actor().is_coordinator(t)]
+                            or territories)
 
 
 @bp.get("/<int:household_id>")

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from engine.errors import Conflict, InvalidInput
 from engine.services import refusal_reasons
-from webapp.auth import actor
+from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
 from webapp.i18n import error_text
@@ -21,20 +21,11 @@ bp = Blueprint("orientations", __name__, url_prefix="/motifs-de-refus")
 ACTIONS = {"enregistrer", "retirer", "retablir"}
 
 
-def _territory() -> int:
-    """The territory the person works in (``territoire`` if theirs, else the first)."""
-    territories = actor().territories()
-    if not territories:
-        abort(403)
-    chosen = int_arg("territoire")
-    return chosen if chosen in territories else territories[0]
-
-
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 def reasons() -> str | Response | tuple[str, int]:
     """Coordinator: the territory's refusal reasons, and a form to add one."""
-    territory = _territory()
+    territory = chosen_territory()
     form = ReasonForm()
     error = None
     if request.method == "POST":
