@@ -138,26 +138,18 @@ def db_upgrade() -> None:
     """Créer ou mettre à jour le schéma (migrations Alembic)."""
     # the database stack loads only for database commands: `circuits check` stays quick
     from engine.persistence.db import default_url, make_engine
-    from engine.persistence.migrate import upgrade
+    from engine.persistence.migrate import current_revision, upgrade
     engine = make_engine(default_url())
     where = engine.url.render_as_string(hide_password=True)
-    before = _schema(engine)
+    before = current_revision(engine)
     upgrade(engine)
-    after = _schema(engine)
+    after = current_revision(engine)
     if before is None:
         click.echo(f"Base créée au schéma {after} : {where}")
     elif before != after:
         click.echo(f"Schéma mis à jour de {before} à {after} : {where}")
     else:
         click.echo(f"Schéma déjà à jour ({after}) : {where}")
-
-
-def _schema(engine: Any) -> str | None:
-    """The database's schema revision (None: a new database, no schema yet)."""
-    from alembic.runtime.migration import MigrationContext
-    with engine.connect() as connection:
-        revision: str | None = MigrationContext.configure(connection).get_current_revision()
-        return revision
 
 
 @circuits.command("deploy")

@@ -412,3 +412,10 @@ def part_view(session: Session, case_id: int, part: str, now: datetime) -> View:
     categories = session.scalars(select(CaseConsent.category).distinct().where(
         CaseConsent.case_id == case_id, CaseConsent.part == part, _consent_active(now)))
     return View(frozenset(categories))
+
+
+def only_administers(actor: Actor) -> bool:
+    """Does the actor hold the administration role and nothing else, in every territory of
+    theirs (no step can ever be offered to them)?"""
+    held = actor.roles.values()
+    return bool(held) and all(roles == {ADMIN_ROLE} for roles in held)

@@ -17,8 +17,8 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from engine.persistence.models.user import ADMIN_ROLE
 from engine.services import health
+from engine.services.access import only_administers
 from webapp.db import get_session
 from webapp.form_classes import EmptyForm
 from webapp.urls import safe_next
@@ -38,8 +38,7 @@ def index() -> Response:
 def landing() -> str:
     """Where a signed-in person starts: their tasks, or supervision for an administrator
     who holds no other role (their « Mes tâches » would always be empty)."""
-    roles = current_user.actor.roles.values()
-    if roles and all(held == {ADMIN_ROLE} for held in roles):
+    if only_administers(current_user.actor):
         return url_for("admin.dashboard")
     return url_for("tasks.index")
 
