@@ -475,7 +475,9 @@
       state.forms = data.forms;
       state.roles = data.roles;
       return modeler.importXML(data.xml).then(function () {
-        canvas.zoom("fit-viewport");
+        // readable, on the start event, clear of the palette (diagram-view.js)
+        window.AiguillageDiagram.attach(modeler, document.getElementById("modeleur-canvas"),
+                                        { avoid: ".djs-palette" }).open([]);
         fillPicker();
         showProblems(data.problems);
         state.dirty = false;
