@@ -52,7 +52,7 @@ def test_coordinator_changes_a_deadline_and_deploys(live_app: LiveApp, browser: 
         "1 jour ouvré")
     instructions = page.get_by_label("Consignes pour la personne")
     written = instructions.input_value()
-    instructions.fill("Bonjour {{ personne")  # a broken template: the check refuses it
+    instructions.fill("{% include 'autre' %}")  # a refused template: the check says so
     instructions.press("Tab")
     page.get_by_role("button", name="Enregistrer le brouillon").click()
     page.wait_for_selector(f".djs-element.probleme-erreur[data-element-id='{STEP}']")
@@ -110,13 +110,13 @@ def test_side_panel_writes_timers_conditions_lanes_and_instructions(live_app: Li
     page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
     picker = page.get_by_label("Élément")
     picker.select_option("C1_B05E")  # expiry timer, "P30D"
-    assert page.get_by_label("Valeur (sans guillemets, ou nom de champ)").input_value() == "P30D"
-    page.get_by_label("Valeur (sans guillemets, ou nom de champ)").fill("P12D")
-    page.get_by_label("Valeur (sans guillemets, ou nom de champ)").press("Tab")
+    assert page.get_by_label("Délai du minuteur").input_value() == "30"
+    assert page.get_by_label("Unité", exact=True).input_value() == "days"
+    page.get_by_label("Délai du minuteur").fill("12")
+    page.get_by_label("Délai du minuteur").press("Tab")
     picker.select_option("F_C1_G0_C1_T00")
-    page.get_by_label("Condition (ex. decision == 'acceptee')").fill(
-        "canal in ['personne', 'proche']")
-    page.get_by_label("Condition (ex. decision == 'acceptee')").press("Tab")
+    page.get_by_label("Condition pour prendre ce chemin").fill("canal in ['personne', 'proche']")
+    page.get_by_label("Condition pour prendre ce chemin").press("Tab")
     picker.select_option("C1_T02")
     page.get_by_label("Consignes pour la personne").fill("Vérifiez la demande sous 48 h.")
     page.get_by_label("Consignes pour la personne").press("Tab")

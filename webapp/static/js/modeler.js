@@ -9,6 +9,7 @@
   var root = document.getElementById("modeleur");
   if (!root || typeof window.BpmnJS !== "function") { return; }
   var T = JSON.parse(document.getElementById("modeleur-textes").textContent);
+  var W = window.AiguillageWords;
   var partsData = document.getElementById("modeleur-parties");
   var PARTS = partsData ? JSON.parse(partsData.textContent) : [];  // the territory's parts
   var token = document.querySelector("meta[name='csrf-token']").getAttribute("content");
@@ -103,6 +104,7 @@
   // ---------------------------------------------------------------- panel widgets
 
   var counter = 0;
+  var into = null;  // where the widgets below go, when not straight into the panel
   function field(labelText, control) {
     var wrap = document.createElement("div");
     wrap.className = "field";
@@ -112,7 +114,7 @@
     label.textContent = labelText;
     wrap.appendChild(label);
     wrap.appendChild(control);
-    panel.appendChild(wrap);
+    (into || panel).appendChild(wrap);
     return control;
   }
 
@@ -161,7 +163,105 @@
     label.textContent = labelText;
     wrap.appendChild(box);
     wrap.appendChild(label);
-    panel.appendChild(wrap);
+    (into || panel).appendChild(wrap);
+  }
+
+  // a number and a unit (« 15 » « jours ouvrés »): checked here in the words of the server's
+  // check, written only when right; `units` are keys of W.UNITS, `onValid(number, unit)`
+  // writes (number null: none)
+  function durationField(opts) {
+    var wrap = document.createElement("div");
+    wrap.className = "field field-duration";
+    var label = document.createElement("label");
+    var number = document.createElement("input");
+    number.type = "text";
+    number.inputMode = "numeric";
+    number.id = opts.id;
+    number.size = 6;
+    number.value = opts.number === null || opts.number === undefined ? "" : String(opts.number);
+    label.setAttribute("for", number.id);
+    label.textContent = opts.label;
+    var unitLabel = document.createElement("label");
+    unitLabel.setAttribute("for", opts.id + "-unite");
+    unitLabel.className = "sr-only";
+    unitLabel.textContent = opts.unitLabel;
+    var unit = document.createElement("select");
+    unit.id = opts.id + "-unite";
+    opts.units.forEach(function (key) {
+      var option = document.createElement("option");
+      option.value = key;
+      option.textContent = T.units[key];
+      if (key === (opts.unit || opts.units[0])) { option.selected = true; }
+      unit.appendChild(option);
+    });
+    var row = document.createElement("div");
+    row.className = "duration-row";
+    row.appendChild(number);
+    row.appendChild(unitLabel);
+    row.appendChild(unit);
+    var error = document.createElement("p");
+    error.className = "field-error";
+    error.id = opts.id + "-erreur";
+    error.hidden = true;
+    wrap.appendChild(label);
+    if (opts.help) {
+      var help = document.createElement("p");
+      help.className = "help";
+      help.id = opts.id + "-aide";
+      help.textContent = opts.help;
+      wrap.appendChild(help);
+      number.setAttribute("aria-describedby", help.id);
+    }
+    wrap.appendChild(row);
+    wrap.appendChild(error);
+    (into || panel).appendChild(wrap);
+    function apply() {
+      var typed = number.value.trim();
+      var wrong = typed ? W.problem(typed, unit.value) : null;
+      error.hidden = !wrong;
+      if (wrong) {
+        error.textContent = opts.message.replace("{step}", opts.step())
+          .replace("{reason}", T.reasons[unit.value + "." + wrong]);
+        number.setAttribute("aria-invalid", "true");
+        number.setAttribute("aria-describedby", error.id + (opts.help ? " " + opts.id + "-aide" : ""));
+        return;
+      }
+      number.removeAttribute("aria-invalid");
+      if (opts.help) { number.setAttribute("aria-describedby", opts.id + "-aide"); }
+      else { number.removeAttribute("aria-describedby"); }
+      if (typed || opts.number !== null) {
+        opts.onValid(typed ? parseInt(typed, 10) : null, unit.value);
+        opts.number = typed ? parseInt(typed, 10) : null;
+      }
+    }
+    number.addEventListener("change", apply);
+    unit.addEventListener("change", apply);
+    return wrap;
+  }
+
+  function stepName(element) {
+    return (element.businessObject.name || "").trim() || T.kinds[W.kind(element)];
+  }
+
+  function deadlineField(element, props) {
+    var current = W.readDeadline(props);
+    var known = current && current.unit ? current : null;
+    durationField({
+      id: "mp-delai", label: T.due, unitLabel: T.dueUnit, help: T.dueHelp,
+      units: ["days", "working_days", "hours", "weeks", "months"],
+      number: known ? known.number : null, unit: known ? known.unit : "days",
+      message: T.dueMessage, step: function () { return stepName(element); },
+      onValid: function (number, unit) {
+        writeProps(element, number === null ? { dueIn: null, dueInWorkingDays: null } :
+          W.writeDeadline(number, unit));
+      }
+    });
+    if (current && current.other) {
+      var note = document.createElement("p");
+      note.className = "help";
+      note.textContent = T.dueOther.replace("{n}", current.other);
+      panel.appendChild(note);
+    }
   }
 
   // ---------------------------------------------------------------- panel per element
@@ -189,6 +289,31 @@
     if (timer) { renderTimer(element, timer); }
     if (element.type === "bpmn:IntermediateThrowEvent") { renderNotify(element); }
     if (element.type === "bpmn:SequenceFlow") { renderFlow(element); }
+    if (W.kind(element) === "choice" || W.kind(element) === "parallel") { renderPaths(element); }
+  }
+
+  // a choice's outgoing paths, each a button that selects it (its condition is set there)
+  function renderPaths(element) {
+    var outgoing = element.outgoing || [];
+    if (!outgoing.length) { return; }
+    var title = document.createElement("p");
+    title.className = "help";
+    title.textContent = T.paths;
+    panel.appendChild(title);
+    var list = document.createElement("ul");
+    list.className = "mp-chemins";
+    outgoing.forEach(function (flow) {
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button-link";
+      button.textContent = W.label(flow, T) +
+        (element.businessObject.default === flow.businessObject ? " — " + T.defaultPath : "");
+      button.addEventListener("click", function () { show(flow.id); });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    panel.appendChild(list);
   }
 
   function formSelect(element, id) {
@@ -208,24 +333,7 @@
       moveToLane(element, v);
     }, "mp-couloir"));
     field(T.form, formSelect(element, "mp-formulaire"));
-    var props = readProps(bo);
-    var mode = props.dueIn ? "dueIn" : (props.dueInWorkingDays ? "working" : "");
-    var value = (props.dueIn || props.dueInWorkingDays || "").replace(/^["']|["']$/g, "");
-    var valueInput;
-    function apply() {
-      var v = valueInput.value.trim();
-      var m = modeSelect.value;
-      if (!m || !v) {
-        writeProps(element, { dueIn: null, dueInWorkingDays: null });
-      } else if (m === "dueIn") {
-        writeProps(element, { dueIn: v.toUpperCase(), dueInWorkingDays: null });
-      } else {
-        writeProps(element, { dueIn: null, dueInWorkingDays: v });
-      }
-    }
-    var modeSelect = field(T.due, choose([["", T.dueNone], ["dueIn", T.dueIn],
-                                          ["working", T.dueWorking]], mode, apply, "mp-delai-type"));
-    valueInput = field(T.dueValue, input(value, apply, "mp-delai"));
+    deadlineField(element, readProps(bo));
     field(T.instructions, area(documentation(bo), function (v) {
       setDocumentation(element, v);
     }, "mp-consignes"));
@@ -239,22 +347,120 @@
     return null;
   }
 
-  function renderTimer(element, timer) {
-    var kinds = [["timeDuration", T.timerDuration], ["timeDate", T.timerDate],
-                 ["timeCycle", T.timerCycle]];
+  // a timer: after a delay (number and unit), after a delay read in the case (a field), at a
+  // date and time, or at regular intervals; written as today's timeDuration / timeDate /
+  // timeCycle expressions (quoted ISO values, or a bare field name)
+  function readTimer(timer) {
     var kind = timer.timeDate ? "timeDate" : (timer.timeCycle ? "timeCycle" : "timeDuration");
-    var raw = timer[kind] ? (timer[kind].body || "") : "";
-    var shown = raw.trim().replace(/^["']|["']$/g, "");
-    var valueInput;
-    function apply() {
-      var v = valueInput.value.trim().replace(/^["']|["']$/g, "");
-      var body = /^[a-z_][a-z0-9_]*$/.test(v) ? v : '"' + v.toUpperCase() + '"';
-      var changes = { timeDuration: undefined, timeDate: undefined, timeCycle: undefined };
-      if (v) { changes[kindSelect.value] = moddle.create("bpmn:FormalExpression", { body: body }); }
-      modeling.updateModdleProperties(element, timer, changes);
+    var raw = timer[kind] ? (timer[kind].body || "").trim() : "";
+    var value = W.unquote(raw);
+    if (kind === "timeDuration") {
+      if (/^[a-z_][a-z0-9_]*$/.test(raw)) { return { mode: "field", field: raw }; }
+      return { mode: "duration", duration: W.readDuration(value), other: value };
     }
-    var kindSelect = field(T.timerKind, choose(kinds, kind, apply, "mp-minuterie-type"));
-    valueInput = field(T.timerValue, input(shown, apply, "mp-minuterie"));
+    if (kind === "timeDate") { return { mode: "date", date: value }; }
+    var m = /^R(\d*)\/(P[^/]+)$/i.exec(value);
+    return { mode: "cycle", count: m ? m[1] : "", duration: m ? W.readDuration(m[2]) : null,
+             other: value };
+  }
+
+  function writeTimer(element, timer, kind, body) {
+    var changes = { timeDuration: undefined, timeDate: undefined, timeCycle: undefined };
+    if (body) { changes[kind] = moddle.create("bpmn:FormalExpression", { body: body }); }
+    modeling.updateModdleProperties(element, timer, changes);
+  }
+
+  function localDate(iso) {  // « 2027-03-31T18:00:00+02:00 » → the input's local « 2027-03-31T18:00 »
+    var d = new Date(iso);
+    if (!iso || isNaN(d.getTime())) { return ""; }
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + "T" +
+      two(d.getHours()) + ":" + two(d.getMinutes());
+  }
+
+  function renderTimer(element, timer) {
+    var read = readTimer(timer);
+    var modes = [["duration", T.timerDuration], ["field", T.timerField], ["date", T.timerDate],
+                 ["cycle", T.timerCycle]];
+    var box = document.createElement("div");
+    function name() { return stepName(element); }
+    function otherNote(value) {
+      if (!value) { return; }
+      var note = document.createElement("p");
+      note.className = "help";
+      note.textContent = T.timerOther.replace("{n}", value);
+      box.appendChild(note);
+    }
+    function widgets(mode, initial) {
+      // the widgets for `mode`, in the box after the mode select
+      box.innerHTML = "";
+      into = box;
+      var duration = initial && initial.duration;
+      if (mode === "duration") {
+        durationField({
+          id: "mp-minuterie", label: T.timerValue, unitLabel: T.timerUnit,
+          units: ["days", "hours", "weeks", "months"], number: duration ? duration.number : null,
+          unit: duration ? duration.unit : "days", message: T.timerMessage, step: name,
+          onValid: function (number, unit) {
+            writeTimer(element, timer, "timeDuration",
+                       number === null ? "" : '"' + W.writeDuration(number, unit) + '"');
+          }
+        });
+        if (initial && !duration) { otherNote(initial.other); }
+      } else if (mode === "field") {
+        var fieldInput = input(initial ? initial.field : "", function (v) {
+          var ok = !v || /^[a-z_][a-z0-9_]*$/.test(v);
+          fieldError.hidden = ok;
+          fieldError.textContent = ok ? "" : T.timerMessage.replace("{step}", name())
+            .replace("{reason}", T.timerFieldBad);
+          if (ok) { fieldInput.removeAttribute("aria-invalid"); writeTimer(element, timer, "timeDuration", v); }
+          else { fieldInput.setAttribute("aria-invalid", "true"); }
+        }, "mp-minuterie-champ");
+        field(T.timerFieldName, fieldInput);
+        var fieldError = document.createElement("p");
+        fieldError.className = "field-error";
+        fieldError.id = "mp-minuterie-champ-erreur";
+        fieldError.hidden = true;
+        fieldInput.setAttribute("aria-describedby", fieldError.id);
+        box.appendChild(fieldError);
+      } else if (mode === "date") {
+        var date = document.createElement("input");
+        date.type = "datetime-local";
+        date.value = localDate(initial ? initial.date : "");
+        date.addEventListener("change", function () {
+          var d = new Date(date.value);
+          writeTimer(element, timer, "timeDate", date.value && !isNaN(d.getTime()) ?
+            '"' + d.toISOString().replace(/\.\d{3}Z$/, "Z") + '"' : "");
+        });
+        field(T.timerDateValue, date).id = "mp-minuterie-date";
+      } else {
+        var count = input(initial ? initial.count : "", function () { applyCycle(); },
+                          "mp-minuterie-fois");
+        field(T.timerTimes, count);
+        var every = durationField({
+          id: "mp-minuterie", label: T.timerEvery, unitLabel: T.timerUnit,
+          units: ["days", "hours", "weeks", "months"], number: duration ? duration.number : null,
+          unit: duration ? duration.unit : "months", message: T.timerMessage, step: name,
+          onValid: function () { applyCycle(); }
+        });
+        var applyCycle = function () {
+          var n = every.querySelector("input").value.trim();
+          var unit = every.querySelector("select").value;
+          var times = count.value.trim();
+          if (times && !/^\d+$/.test(times)) { return; }
+          if (n && !W.problem(n, unit)) {
+            writeTimer(element, timer, "timeCycle",
+                       '"R' + times + "/" + W.writeDuration(parseInt(n, 10), unit) + '"');
+          }
+        };
+        if (initial && !duration) { otherNote(initial.other); }
+      }
+      into = null;
+    }
+    field(T.timerKind, choose(modes, read.mode, function (v) { widgets(v, null); },
+                              "mp-minuterie-type"));
+    panel.appendChild(box);
+    widgets(read.mode, read);
     if (element.type === "bpmn:BoundaryEvent") {
       check(T.interrupting, element.businessObject.cancelActivity !== false, function (on) {
         modeling.updateProperties(element, { cancelActivity: on });
@@ -264,7 +470,8 @@
 
   function renderNotify(element) {
     var current = readProps(element.businessObject).notify || "";
-    var options = [["", T.none], ["assignee", "assignee"], ["coordination", "coordination"]];
+    var options = [["", T.none], ["assignee", T.notifyAssignee],
+                   ["coordination", T.notifyCoordination]];
     state.roles.forEach(function (r) {
       if (r.key !== "coordination") { options.push([r.key, r.label]); }
     });
@@ -273,7 +480,7 @@
     }, "mp-notification"));
     var effect = readProps(element.businessObject).orientation || "";
     var effects = [["", T.orientationNone], ["expire", T.orientationExpire]];
-    if (effect && effect !== "expire") { effects.push([effect, effect]); }
+    if (effect && effect !== "expire") { effects.push([effect, T.unknownValue.replace("{n}", effect)]); }
     field(T.orientation, choose(effects, effect, function (v) {
       writeProps(element, { orientation: v || null });
     }, "mp-orientation"));
@@ -331,19 +538,26 @@
       return e.type !== "label" && e.businessObject && e.type !== "bpmn:Process" &&
         e.type !== "bpmn:Collaboration" && e.type.indexOf("bpmn:") === 0 && !e.labelTarget;
     }).map(function (e) {
-      var name = e.businessObject.name || "";
-      if (e.type === "bpmn:SequenceFlow" && !name) {
-        name = (e.source && (e.source.businessObject.name || e.source.id)) + " → " +
-          (e.target && (e.target.businessObject.name || e.target.id));
-      }
-      return [e.id, name + " (" + e.type.replace("bpmn:", "") + ", " + e.id + ")"];
-    }).sort(function (a, b) { return a[1].localeCompare(b[1], "fr"); });
+      return { id: e.id, rank: W.ORDER.indexOf(W.kind(e)), text: W.label(e, T) };
+    }).sort(function (a, b) {
+      return a.rank - b.rank || a.text.localeCompare(b.text, "fr");
+    });
+    var count = {};
+    items.forEach(function (item) { count[item.text] = (count[item.text] || 0) + 1; });
+    items.forEach(function (item) {  // same kind and name: say where (step it sits on, or after)
+      if (count[item.text] > 1) { item.text += " " + W.context(registry.get(item.id), T); }
+    });
+    var seen = {};
+    items.forEach(function (item) {  // still the same: number them
+      seen[item.text] = (seen[item.text] || 0) + 1;
+      if (seen[item.text] > 1) { item.text += " (" + seen[item.text] + ")"; }
+    });
     var current = picker.value;
     picker.innerHTML = "";
-    [["", T.noElement]].concat(items).forEach(function (pair) {
+    [{ id: "", text: T.noElement }].concat(items).forEach(function (item) {
       var option = document.createElement("option");
-      option.value = pair[0];
-      option.textContent = pair[1];
+      option.value = item.id;
+      option.textContent = item.text;
       picker.appendChild(option);
     });
     picker.value = current;
@@ -387,11 +601,15 @@
   function problemItem(p) {
     var item = document.createElement("li");
     item.className = "problem problem-" + p.severity;
-    var label = p.severity === "error" ? T.error : T.warning;
-    var where = p.element_name || p.element_id || T.elementless;
-    var line = p.line ? " (" + T.line + " " + p.line + ")" : "";
-    item.textContent = label + " — " + where + line + " : " + p.message + " ";
-    if (p.element_id && registry.get(p.element_id)) {
+    var element = p.element_id ? registry.get(p.element_id) : null;
+    var severity = document.createElement("strong");
+    severity.textContent = p.severity === "error" ? T.error : T.warning;
+    item.appendChild(severity);
+    // on the diagram: its kind and name; otherwise the name, and the file's line to find it
+    var where = element ? W.label(element, T) : (p.element_name || T.elementless) +
+      (p.line ? " (" + T.line + " " + p.line + ")" : "");
+    item.appendChild(document.createTextNode(" — " + where + " — " + p.message + " "));
+    if (element) {
       var marker = "probleme-" + (p.severity === "error" ? "erreur" : "avertissement");
       canvas.addMarker(p.element_id, marker);
       state.marked.push([p.element_id, marker]);
