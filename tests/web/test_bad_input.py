@@ -262,7 +262,7 @@ def test_both_exports_neutralise_hostile_names(place: Place,
         quoted = {c[1:] for c in cells if c.startswith("'")}
         expected = ({HOSTILE["circuit"], HOSTILE["step"], HOSTILE["organisation"],
                      HOSTILE["person"], HOSTILE["territory"]} if "export" in url
-                    else {HOSTILE["email"], HOSTILE["territory"]})
+                    else {HOSTILE["person"], HOSTILE["territory"]})  # a name, not an e-mail
         assert expected <= quoted, (url, quoted)
 
 
