@@ -181,4 +181,4 @@ def _shape_any(page: Any, canvas: str, element_id: str) -> dict[str, float]:
     assert shape is not None
     assert outer["x"] <= shape["x"] and shape["x"] + shape["width"] <= outer["x"] + outer["width"]
     assert outer["y"] <= shape["y"] and shape["y"] + shape["height"] <= outer["y"] + outer["height"]
-    return dict(shape)
+    return {key: float(value) for key, value in shape.items()}

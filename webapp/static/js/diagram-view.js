@@ -109,7 +109,9 @@
     // the designed size, centred on the target.
     function open(targets) {
       home = findTarget(targets);
-      if (fitScale() >= LEGIBLE) { overview(); } else { place(home, READABLE, true); }
+      if (!canvas.getSize().width) {
+        // not laid out (a hidden tab): nothing to measure yet
+      } else if (fitScale() >= LEGIBLE) { overview(); } else { place(home, READABLE, true); }
       if (toolbar) { toolbar.hidden = false; }
       label();
       return controller;
