@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import click
@@ -70,6 +72,21 @@ def run_settings(host: str) -> dict[str, object]:
     return settings
 
 
+def show_notices_in_terminal() -> None:
+    """Print the app's own messages (``aiguillage.*``: notices written to the log by the
+    embedded scheduler, timer failures) in the terminal that runs ``run``. Without this only
+    warnings reach it, and the overdue notices the README promises never show. The root
+    logger is left alone: APScheduler would print every two-second tick."""
+    log = logging.getLogger("aiguillage")
+    if not any(getattr(h, "aiguillage_terminal", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s",
+                                               "%H:%M:%S"))
+        handler.aiguillage_terminal = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 def _loopback(host: str) -> bool:
     if host.strip().lower() == "localhost":
         return True
@@ -84,6 +101,7 @@ def _loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1")
 def run_command(port: int, host: str) -> None:
     """Démarrer l'application (avec le planificateur intégré) sur http://127.0.0.1:5000."""
+    show_notices_in_terminal()
     app = create_app(run_settings(host))
     click.echo(f"Aiguillage : http://{host}:{port}")
     app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -5,6 +5,8 @@ health answers; ``demo generate`` copies all of it and spreads the copies over A
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
 from engine.errors import NotFound
+from engine.mail import LogSender
 from engine.persistence.models import (
     Case,
     CaseConsent,
@@ -23,7 +26,7 @@ from engine.persistence.models import (
     User,
 )
 from engine.persistence.models.human_task import TaskStatus
-from engine.services import demo
+from engine.services import demo, notices
 from engine.services.access import Actor, case_scope, case_view, load_actor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +143,31 @@ def test_generate_copies_parties_consent_and_routing_over_both_operators(
         for who, actor in (("a", a), ("coord", coordinator))}
     assert seen["coord"] == 400 and seen["a"] == 200
     assert session.scalar(select(func.count()).select_from(Circuit)) >= 4
+
+
+@pytest.fixture
+def terminal(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """What ``aiguillage run`` sets up for its terminal (here captured), undone after."""
+    from webapp.cli import show_notices_in_terminal
+    log = logging.getLogger("aiguillage")
+    handlers, level = list(log.handlers), log.level
+    show_notices_in_terminal()
+    yield capsys
+    log.handlers[:], log.level = handlers, level
+
+
+def test_make_run_prints_the_demo_overdue_notices(session: Session, clock: FixedClock,
+                                                   territory_id: int,
+                                                   terminal: pytest.CaptureFixture[str]) -> None:
+    """The README: notices go to the log in the demo. The demo has overdue steps nobody was
+    told about yet; the embedded scheduler's first pass writes and sends their notices, and
+    the terminal of ``make run`` shows them (before, only warnings reached it)."""
+    overdue = session.scalar(select(func.count()).select_from(HumanTask).where(
+        HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < clock.now(),
+        HumanTask.overdue_noticed_at.is_(None)))
+    assert overdue
+    report = notices.tick(session, clock, LogSender())
+    assert report.overdue == overdue and report.failed == 0
+    lines = [line for line in terminal.readouterr().err.splitlines()
+             if "étape en retard" in line]
+    assert len(lines) >= overdue  # the holder's and the coordination's
