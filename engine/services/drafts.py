@@ -82,8 +82,30 @@ class DraftInfo:
 
     @property
     def form_names(self) -> list[str]:
-        """The form files (UI schemas left out), sorted."""
-        return sorted(n for n in self.form_files if not n.endswith(".ui.json"))
+        """The circuit's own form files (UI schemas left out), sorted: those its diagram names
+        and those added to the draft, never those of a circuit it calls (``called_forms``)."""
+        called = self.called_forms
+        return sorted(n for n in self.form_files
+                      if not n.endswith(".ui.json") and n not in called)
+
+    @property
+    def called_forms(self) -> dict[str, str]:
+        """Form files named only by the diagrams of the circuits this one calls (copied with
+        them for the call activities, edited in those circuits), by name: the called
+        circuit's title."""
+        own: set[str] = set()
+        others: dict[str, str] = {}
+        for name, text in sorted(self.bpmn_files.items()):
+            doc, _ = bpmnxml.parse_document(name, text.encode())
+            if doc is None:
+                continue
+            named = bpmnxml.referenced_forms(doc)
+            if name == self.main_file:
+                own |= named
+                continue
+            title = next((p.get("name") or p.get("id") or name for p in doc.processes()), name)
+            others.update({form: str(title) for form in named})
+        return {form: title for form, title in others.items() if form not in own}
 
 
 @dataclass(frozen=True)
@@ -247,6 +269,11 @@ def edit_form(session: Session, clock: Clock, actor: Actor, draft_id: int, name:
     :raises PermissionDenied: the actor does not coordinate the draft's territory.
     """
     draft = get(session, actor, draft_id)
+    called = draft.called_forms.get(name)
+    if called is not None:  # the called circuit's copy: changed there, never here
+        return FormEditor(draft, name, [], "", [
+            f"Ce formulaire est celui du circuit appelé « {called} » : modifiez-le dans ce "
+            "circuit-là."], None)
     if posted is None:
         rows, title = form_editor.rows_of_file(draft.form_files, name)
     else:

@@ -285,3 +285,35 @@ def test_circuit_pages_reach_the_engine_only_through_its_services() -> None:
         names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
             node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
         assert not names & {"load_territory", "is_file", "read_text", "read_bytes"}, path
+
+
+def test_a_circuit_lists_its_own_forms_not_those_of_the_circuit_it_calls(
+        client: FlaskClient, auth: AuthActions, world: World) -> None:
+    """Issue #14 item 10: the mutualisation circuit carries a copy of the commission's diagram
+    and forms for its call activity; its forms page listed them as its own (c3-…), and editing
+    one changed a copy nobody runs as the commission's form."""
+    auth.login()
+    response = client.post("/circuits/variante", data={"key": "mutualisation"})
+    draft = int(re.search(r"/brouillons/(\d+)", response.headers["Location"])[1])  # type: ignore[index]
+    data = client.get(f"/circuits/brouillons/{draft}/donnees").get_json()
+    page = unescape(client.get(f"/circuits/brouillons/{draft}/formulaires").text)
+    assert "c2-accueil.json" in page and "c2-saisine.json" in page
+    assert "c3-" not in page and "c3-" not in " ".join(data["forms"])  # nor in the modeler
+    assert "circuit appelé « Commission des situations complexes » ne sont pas listés" in page
+    opened = client.get(f"/circuits/brouillons/{draft}/formulaires/c3-saisine.json",
+                        follow_redirects=True)
+    assert "celui du circuit appelé « Commission des situations complexes »" in \
+        unescape(opened.text)
+    saved = client.post(f"/circuits/brouillons/{draft}/formulaires/c3-saisine.json", data={
+        "count": "1", "title": "Changé", "revision": data["revision"], "action": "enregistrer",
+        "ed-0-name": "x", "ed-0-label": "X", "ed-0-kind": "text", "ed-0-order": "1",
+        "ed-0-extra": "{}"})
+    assert saved.status_code == 302  # back to the list, nothing stored
+    after = client.get(f"/circuits/brouillons/{draft}/donnees").get_json()
+    assert after["revision"] == data["revision"]
+    # a form added to the draft (named by no diagram yet) is the circuit's own
+    added = client.post(f"/circuits/brouillons/{draft}/formulaires/c2-nouveau.json", data={
+        "count": "1", "title": "Nouveau", "revision": data["revision"], "action": "enregistrer",
+        "ed-0-name": "x", "ed-0-label": "X", "ed-0-kind": "text", "ed-0-order": "1",
+        "ed-0-extra": "{}"}, follow_redirects=True)
+    assert "c2-nouveau.json" in unescape(added.text)

@@ -241,6 +241,9 @@ def form_edit(draft_id: int, name: str) -> str | WerkzeugResponse | tuple[str, i
     if editor.saved_revision is not None:
         flash(gettext("Formulaire %(name)s enregistré dans le brouillon.", name=name), "success")
         return redirect(url_for("circuits.forms", draft_id=draft_id))
+    if name in editor.draft.called_forms:  # a called circuit's form: back to this one's list
+        flash(editor.errors[0], "error")
+        return redirect(url_for("circuits.forms", draft_id=draft_id))
     page = render_template("circuits/form_edit.html", draft=editor.draft, name=name,
                            rows=editor.rows, title=editor.title, errors=editor.errors,
                            spec=editor.spec, form=EmptyForm())
