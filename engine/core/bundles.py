@@ -42,6 +42,9 @@ TERRITORY_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"},
                            "title": {"type": "string", "minLength": 1},
+                           # what the circuit is for, to the person opening a case
+                           "description": {"type": "string", "minLength": 1,
+                                           "maxLength": 500},
                            "file": {"type": "string"}, "process": {"type": "string"}}}},
     },
 }
@@ -71,6 +74,7 @@ class CircuitEntry:
     title: str
     file: str
     process: str
+    description: str | None = None  # deployed as the process's documentation
 
 
 @dataclass(frozen=True)

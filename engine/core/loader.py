@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from engine.core import bpmnxml
 from engine.core.bundles import (
     CircuitBundle,
+    CircuitEntry,
     Territory,
     TerritoryError,
     bundle,
@@ -55,7 +58,7 @@ def _folder(folder: Path, root: Path) -> Loaded:
             problems.append(Problem("file.missing", file=str(folder / entry.file),
                                     params={"name": entry.file}))
             continue
-        needed = _needed_files(entry.file, files)
+        needed = _described(_needed_files(entry.file, files), entry)
         out.append((f"{folder.name}/{entry.key}",
                     bundle(entry.process, entry.file, needed, _forms(needed, root), territory,
                            entry.title)))
@@ -69,6 +72,8 @@ def file_bundle(path: Path, forms_root: Path) -> CircuitBundle:
     territory = _territory_near(path)
     entry = entry_for_file(territory, path.name)
     needed = _needed_files(path.name, siblings)
+    if entry is not None:
+        needed = _described(needed, entry)
     return bundle(entry.process if entry else None, path.name, needed, _forms(needed, forms_root),
                   territory, entry.title if entry else None)
 
@@ -80,6 +85,40 @@ def _territory_near(path: Path) -> Territory | None:
         except TerritoryError:
             continue
     return None
+
+
+def _described(files: dict[str, bytes], entry: CircuitEntry) -> dict[str, bytes]:
+    """The files with the territory's description of the circuit, if it has one, as the
+    documentation of the main process (replacing the diagram's own): stored with each
+    version, it is what the new-case page shows, and the modeler keeps it."""
+    raw = files.get(entry.file)
+    if not entry.description or raw is None:
+        return files
+    described = describe_process(raw, entry.process, entry.description)
+    return {**files, entry.file: described}
+
+
+def describe_process(raw: bytes, process_id: str, text: str) -> bytes:
+    """``raw`` with ``text`` as the documentation of process ``process_id`` (the element's
+    first child, as BPMN wants it); ``raw`` unchanged when the process is not found."""
+    start = re.compile(
+        rb"<(?P<prefix>[A-Za-z_][\w.-]*:)?process\b[^>]*?\bid\s*=\s*[\"']"
+        + re.escape(process_id.encode()) + rb"[\"'][^>]*?(?<!/)>")
+    found = start.search(raw)
+    if found is None:
+        return raw
+    prefix = found.group("prefix") or b""
+    existing = re.compile(rb"\s*<" + re.escape(prefix) + rb"documentation\b[^>]*?(?:/>|>.*?</"
+                          + re.escape(prefix) + rb"documentation>)", re.DOTALL)
+    after = found.end()
+    old = existing.match(raw, after)
+    indent = re.search(rb"\n([ \t]*)$", raw[:found.start()])
+    pad = b"\n" + (indent.group(1) if indent else b"") + b"  "
+    element = (pad + b"<" + prefix + b"documentation>" + escape(text).encode() + b"</"
+               + prefix + b"documentation>")
+    out = raw[:after] + element + raw[old.end() if old else after:]
+    doc, _ = bpmnxml.parse_document("described.bpmn", out)
+    return out if doc is not None else raw
 
 
 def _needed_files(main: str, files: dict[str, bytes]) -> dict[str, bytes]:

@@ -51,6 +51,7 @@ class CircuitInfo:
     key: str
     title: str
     active_version_id: int | None
+    description: str = ""  # what it is for (its active version's), where a page needs it
 
 
 @dataclass(frozen=True)
@@ -231,9 +232,11 @@ def activate(session: Session, clock: Clock, actor: Actor, circuit_id: int,
 def list_circuits(session: Session, actor: Actor, territory_id: int) -> list[CircuitInfo]:
     """Circuits of a territory that have an active version."""
     require_member(actor, territory_id)
-    return [circuit_info(c) for c in session.scalars(select(Circuit).where(
-        Circuit.territory_id == territory_id, Circuit.active_version_id.is_not(None))
-        .order_by(Circuit.title))]
+    return [replace(circuit_info(c), description=runtime.compiled(
+                session, c.active_version_id).description if c.active_version_id else "")
+            for c in session.scalars(select(Circuit).where(
+                Circuit.territory_id == territory_id, Circuit.active_version_id.is_not(None))
+                .order_by(Circuit.title))]
 
 
 def start_form(session: Session, actor: Actor, circuit_id: int) -> tuple[CircuitInfo, Any]:

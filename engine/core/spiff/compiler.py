@@ -51,6 +51,8 @@ class CompiledCircuit:
     holiday_subdivision: str | None = None
     checksum: str = ""
     warnings: list[Problem] = field(default_factory=list)
+    # the main process's documentation: what the circuit is for (the new-case page)
+    description: str = ""
 
 
 def check(bundle: CircuitBundle) -> list[Problem]:
@@ -110,8 +112,19 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
         forms=form_specs, roles=bundle.roles, lane_parts=lane_parts,
         holiday_subdivision=bundle.holiday_subdivision,
         checksum=digest.hexdigest(), warnings=[p for p in problems if not p.is_error],
+        description=_description(docs, process_id),
     )
     return compiled, _sorted(problems)
+
+
+def _description(docs: list[Document], process_id: str) -> str:
+    """The documentation of process ``process_id`` (its own, not its steps'), spaces tidied."""
+    for doc in docs:
+        for process in doc.processes():
+            if process.get("id") == process_id:
+                return " ".join(bpmnxml.text_of(
+                    process.find("bpmn:documentation", bpmnxml.NS)).split())
+    return ""
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
