@@ -92,7 +92,14 @@ def test_the_chosen_operator_takes_and_completes_the_step(
     worker = _client(app, "operateur-a@demo.test")
     assert worker.post(f"/taches/{step_id}/prendre", data={}).status_code == 302
     assert _state(app, step_id)[1] == routed.worker_a.user_id
-    response = worker.post(f"/taches/{step_id}", data={"decision": "acceptee"})
+    # in this small circuit an acceptance ends the case: the page first asks to confirm
+    asked = worker.post(f"/taches/{step_id}", data={"decision": "acceptee"})
+    assert asked.status_code == 200 and "Cette réponse clôt le dossier" in unescape(asked.text)
+    assert _state(app, step_id)[0] == "open"
+    end = re.search(r'name="fin_confirmee" value="([^"]+)"', asked.text)
+    assert end is not None
+    response = worker.post(f"/taches/{step_id}", data={"decision": "acceptee",
+                                                       "fin_confirmee": end.group(1)})
     assert response.status_code == 302
     assert _state(app, step_id)[0] == "completed"
 
