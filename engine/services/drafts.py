@@ -89,6 +89,20 @@ class DraftInfo:
                       if not n.endswith(".ui.json") and n not in called)
 
     @property
+    def form_titles(self) -> dict[str, str]:
+        """The circuit's own form files by name → the title their schema gives (the file name
+        when it has none, or cannot be read): what the modeler offers a step."""
+        titles: dict[str, str] = {}
+        for name in self.form_names:
+            try:
+                schema = safejson.loads(self.form_files[name])
+            except safejson.JsonError:
+                schema = None
+            title = schema.get("title") if isinstance(schema, dict) else None
+            titles[name] = title.strip() if isinstance(title, str) and title.strip() else name
+        return titles
+
+    @property
     def called_forms(self) -> dict[str, str]:
         """Form files named only by the diagrams of the circuits this one calls (copied with
         them for the call activities, edited in those circuits), by name: the called

@@ -75,6 +75,7 @@ def test_modeler_save_conflict_deploy_and_diff(client: FlaskClient, auth: AuthAc
     data = client.get(f"/circuits/brouillons/{draft}/donnees").get_json()
     assert data["problems"] == [p for p in data["problems"] if p["severity"] == "warning"]
     assert "mini-analyse.json" in data["forms"] and data["roles"][0]["key"] == "coordination"
+    assert data["form_titles"]["mini-analyse.json"] == "Analyse"  # a step's form by its title
     xml = data["xml"].replace(OLD, NEW)
     saved = client.post(f"/circuits/brouillons/{draft}/enregistrer",
                         json={"revision": data["revision"], "xml": xml})

@@ -125,7 +125,8 @@ def draft_data(draft_id: int) -> Response:
     checked = drafts.checked(get_session(), actor(), draft_id)
     draft = checked.draft
     return jsonify(xml=draft.xml, revision=draft.revision, forms=draft.form_names,
-                   roles=draft.roles, problems=_problems(checked.problems))
+                   form_titles=draft.form_titles, roles=draft.roles,
+                   problems=_problems(checked.problems))
 
 
 @bp.post("/brouillons/<int:draft_id>/enregistrer")

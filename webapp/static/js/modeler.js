@@ -29,7 +29,7 @@
   var registry = modeler.get("elementRegistry");
   var canvas = modeler.get("canvas");
   var selection = modeler.get("selection");
-  var state = { revision: null, forms: [], roles: [], errors: 1, dirty: false, marked: [],
+  var state = { revision: null, forms: [], formTitles: {}, roles: [], errors: 1, dirty: false, marked: [],
                 current: null };
 
   var HUMAN = ["bpmn:UserTask", "bpmn:ManualTask", "bpmn:Task"];
@@ -318,7 +318,11 @@
 
   function formSelect(element, id) {
     var current = readProps(element.businessObject).formJsonSchemaFilename || "";
-    var options = [["", T.none]].concat(state.forms.map(function (f) { return [f, f]; }));
+    // a form by its title, its file name after it (two forms may share a title)
+    var options = [["", T.none]].concat(state.forms.map(function (f) {
+      var title = state.formTitles[f];
+      return [f, title && title !== f ? title + " (" + f + ")" : f];
+    }));
     if (current && state.forms.indexOf(current) === -1) { options.push([current, current]); }
     return choose(options, current, function (v) {
       writeProps(element, { formJsonSchemaFilename: v || null, formUiSchemaFilename: null });
@@ -691,6 +695,7 @@
     .then(function (data) {
       state.revision = data.revision;
       state.forms = data.forms;
+      state.formTitles = data.form_titles || {};
       state.roles = data.roles;
       return modeler.importXML(data.xml).then(function () {
         // readable, on the start event, clear of the palette (diagram-view.js)
