@@ -43,3 +43,20 @@ def add_working_days(start: datetime, count: int, subdivision: str | None = None
 def known_subdivisions() -> tuple[str, ...]:
     """Subdivision codes the holiday calendar knows for France."""
     return tuple(holidays.country_holidays("FR").subdivisions)
+
+
+def shift_working_days(day: date, count: int, subdivision: str | None = None) -> date:
+    """The ``count``-th working day after ``day`` (before it when ``count`` is negative);
+    ``day`` itself is day zero, so ``0`` gives ``day`` back even if it is not a working day."""
+    step = 1 if count > 0 else -1
+    remaining = abs(count)
+    while remaining:
+        day += timedelta(days=step)
+        if is_working_day(day, subdivision):
+            remaining -= 1
+    return day
+
+
+def end_of_day(day: date) -> datetime:
+    """23:59:59 Paris time on ``day``, in UTC (when a deadline on that day runs out)."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=PARIS).astimezone(UTC)

@@ -661,6 +661,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "deadline.months.number": ("indiquez un nombre de mois", "enter a number of months"),
     "deadline.months.min": ("indiquez au moins 1 mois", "enter at least 1 month"),
     "deadline.months.max": ("120 mois au plus (dix ans)", "120 months at most (ten years)"),
+    # a step's deadline counted from a date of the case, dueRelative (issue #15, item 1)
+    "deadline.relative.format": (
+        "« {detail} » n'est pas lisible : écrivez avant (-) ou après (+), un nombre, l'unité "
+        "(D jours, WD jours ouvrés, M mois), deux-points et le champ date, par exemple "
+        "« -7D:date_audience »",
+        "'{detail}' cannot be read: write before (-) or after (+), a number, the unit (D days, "
+        "WD working days, M months), a colon and the date field, for example "
+        "'-7D:date_audience'"),
+    "deadline.relative.field": (
+        "aucun formulaire du circuit n'a de champ date « {detail} »",
+        "no form of the circuit has a date field '{detail}'"),
     # the audit log (« Journal »): every action code in words, and its detail (issue #14, 7)
     "audit.answer_link.refused": ("Lien de réponse refusé", "Answer link refused"),
     "audit.answer_link.revoked": ("Lien de réponse annulé", "Answer link revoked"),

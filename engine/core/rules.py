@@ -64,6 +64,7 @@ class Context:
 
     roles: tuple[Role, ...]
     field_names: set[str] = field(default_factory=set)
+    date_fields: set[str] | None = None  # None: not known, the field is not checked
     processes: set[str] = field(default_factory=set)
 
 
@@ -159,7 +160,7 @@ def _human(doc: Document, el: etree._Element, ctx: Context,
         known = ", ".join(f"{r.key} ({r.label})" for r in ctx.roles) or "aucun"
         yield where(doc, el, "bpmn.unknown_lane", lane=lane, roles=known)
     props = properties(el)
-    yield from _due(doc, el, props)
+    yield from _due(doc, el, props, ctx)
     instructions = el.find("bpmn:extensionElements/spiffworkflow:instructionsForEndUser", NS)
     documentation = el.find("bpmn:documentation", NS)
     if not text_of(documentation) and instructions is None:
@@ -171,12 +172,18 @@ def _human(doc: Document, el: etree._Element, ctx: Context,
                         reason=reason(refused.code, refused.detail))
 
 
-def _due(doc: Document, el: etree._Element, props: dict[str, str]) -> Iterator[Problem]:
+def _due(doc: Document, el: etree._Element, props: dict[str, str],
+         ctx: Context) -> Iterator[Problem]:
     """A deadline is a number and a unit (``dueIn``) or a number of working days, in the words
-    the modeler's panel uses for the same mistake."""
+    the modeler's panel uses for the same mistake; one counted from a date of the case
+    (``dueRelative``) names a date field of one of the circuit's forms."""
     due_in = props.get("dueIn")
     working = props.get("dueInWorkingDays")
     step = el.get("name") or el.get("id") or "?"
+    relative = props.get("dueRelative")
+    found = None if relative is None else timers.relative_problem(relative, ctx.date_fields)
+    if found:
+        yield where(doc, el, "bpmn.deadline", step=step, reason=reason(*found))
     for value, working_days in ((due_in, False), (working, True)):
         code = None if value is None else timers.deadline_problem(value, working_days)
         if code:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from calendar import monthrange
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
+
+from engine.core import calendar as working_calendar
 
 TimerKind = Literal["duration", "date", "cycle"]
 
@@ -170,3 +172,79 @@ def deadline_problem(value: str, working_days: bool = False) -> str | None:
     if not working_days:
         parse_duration(text)  # the runner's reading: within the bounds above, never refused
     return None
+
+
+# --------------------------------------------------------------------------- deadlines from a date
+
+# A step's deadline counted from a date the case holds (a form's date answer), stored as
+# ``dueRelative``: a sign (``-`` before, ``+`` after), a number, a unit (``D`` days, ``WD``
+# working days, ``M`` months), a colon and the field: ``-7D:date_audience`` is « 7 jours avant
+# date_audience ». The deadline runs out at the end of that day (Paris time).
+_RELATIVE = re.compile(r"^(?P<sign>[+-])\s*(?P<number>[0-9]+)\s*(?P<unit>(?i:WD|D|M))\s*:\s*"
+                       r"(?P<field>[A-Za-z_][A-Za-z0-9_]*)$")
+RELATIVE_UNITS = {"D": "days", "WD": "working_days", "M": "months"}
+
+
+@dataclass(frozen=True)
+class RelativeDeadline:
+    """« ``count`` ``unit`` avant/après ``field`` » (``sign`` -1 before, +1 after)."""
+
+    sign: int
+    count: int
+    unit: str
+    field: str
+
+
+def parse_relative(value: str) -> RelativeDeadline:
+    """Read a ``dueRelative`` value; raise ``TimerValueError`` (``deadline.relative.*``)."""
+    match = _RELATIVE.match(value.strip().strip("'\"").strip())
+    if not match:
+        raise TimerValueError("deadline.relative.format", value)
+    unit = RELATIVE_UNITS[match["unit"].upper()]
+    count = int(match["number"])
+    if count > DEADLINE_MAX[unit]:
+        raise TimerValueError(f"deadline.{unit}.max", value)
+    return RelativeDeadline(-1 if match["sign"] == "-" else 1, count, unit, match["field"])
+
+
+def relative_problem(value: str, date_fields: set[str] | None = None) -> tuple[str, str] | None:
+    """Why a ``dueRelative`` value is refused: (message code, detail), or None. With
+    ``date_fields``, the field must be one of them."""
+    try:
+        rel = parse_relative(value)
+    except TimerValueError as exc:
+        return exc.code, value.strip()
+    if date_fields is not None and rel.field not in date_fields:
+        return "deadline.relative.field", rel.field
+    return None
+
+
+def relative_due(rel: RelativeDeadline, value: object,
+                 subdivision: str | None = None) -> datetime | None:
+    """The end of the day ``rel`` names from the date ``value`` (``YYYY-MM-DD`` text or a
+    date), in UTC; None when ``value`` is empty or not a date."""
+    if isinstance(value, datetime):
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            day = date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    else:
+        return None
+    offset = rel.sign * rel.count
+    try:
+        if rel.unit == "days":
+            day += timedelta(days=offset)
+        elif rel.unit == "working_days":
+            day = working_calendar.shift_working_days(day, offset, subdivision)
+        else:
+            index = day.year * 12 + day.month - 1 + offset
+            year, month = divmod(index, 12)
+            month += 1
+            day = date(year, month, min(day.day, monthrange(year, month)[1]))
+    except (OverflowError, ValueError):
+        return None
+    return working_calendar.end_of_day(day)

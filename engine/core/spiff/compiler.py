@@ -92,7 +92,10 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
     problems += lane_problems
     field_names = {n for spec in form_specs.values() for n in spec.field_names()}
     processes = _process_ids(docs, problems)
-    ctx = rules.Context(roles=bundle.roles, field_names=field_names, processes=processes)
+    date_fields = {f.name for spec in form_specs.values() for f in spec.fields
+                   if f.kind == "date"}
+    ctx = rules.Context(roles=bundle.roles, field_names=field_names, date_fields=date_fields,
+                        processes=processes)
     problems += rules.check_documents(docs, ctx)
     process_id = bundle.process_id or _main_process(docs, bundle.main_file, problems)
     if has_errors(problems) or process_id is None:

@@ -300,6 +300,10 @@ class Instance:
                 task.internal_data["ready_at"] = now.isoformat()
                 due = _due_at(self, task, now)
                 task.internal_data["due_at"] = due.isoformat() if due else None
+            elif task.task_spec.manual and _props(task).get("dueRelative"):
+                # counted from a date of the case: follows that date when it is corrected
+                due = _due_at(self, task, datetime.fromisoformat(task.internal_data["ready_at"]))
+                task.internal_data["due_at"] = due.isoformat() if due else None
         seq = self.workflow.data.setdefault("aiguillage_seq", 0)
         # in the order they completed (what "the last end event" means)
         for task in sorted(self._each(TaskState.COMPLETED), key=lambda t: t.last_state_change):
@@ -393,8 +397,29 @@ def _boundary_timers(task: SpiffTask) -> list[tuple[datetime, bool]]:
     return out
 
 
+def _props(task: SpiffTask) -> dict[str, str]:
+    props: dict[str, str] = (getattr(task.task_spec, "extensions", None) or {}).get(
+        "properties", {})
+    return props
+
+
+def _case_value(case: Instance, task: SpiffTask, name: str) -> Any:
+    """The case's latest answer to ``name``: the step's own data may predate a correction
+    made in a parallel branch, so the last completed task carrying the field wins."""
+    latest = max((t for t in case._each(TaskState.COMPLETED) if name in t.data),
+                 key=lambda t: t.last_state_change, default=None)
+    return latest.data.get(name) if latest is not None else task.data.get(name)
+
+
 def _due_at(case: Instance, task: SpiffTask, now: datetime) -> datetime | None:
-    props = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
+    """A step's deadline; ``now`` is when it became ready."""
+    props = _props(task)
+    if props.get("dueRelative"):
+        rel = timers.parse_relative(props["dueRelative"])
+        due = timers.relative_due(rel, _case_value(case, task, rel.field),
+                                  case.circuit.holiday_subdivision)
+        if due is not None:
+            return due
     if props.get("dueIn"):
         return timers.parse_duration(props["dueIn"].strip().strip("'\"")).after(now)
     if props.get("dueInWorkingDays"):

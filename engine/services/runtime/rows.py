@@ -138,6 +138,12 @@ def sync_tasks(session: Session, case: Case, instance: Instance, rows: Sequence[
             session.connection().execute(update(TASKS).where(TASKS.c.id == row.id).values(
                 name=view.name[:300], lane=view.lane, role=view.role, form=view.form,
                 part=row.part, organisation_id=row.organisation_id))
+        if row.due_at != view.due_at:
+            # a deadline counted from a date of the case follows that date when corrected
+            # (other deadlines never move: no statement for them)
+            row = replace(row, due_at=view.due_at, due_sort=view.due_at or NO_DEADLINE)
+            session.connection().execute(update(TASKS).where(TASKS.c.id == row.id).values(
+                due_at=row.due_at, due_sort=row.due_sort))
         out.append(row)
     new = [Step(id=0, case_id=case.id, circuit_id=case.circuit_id,
                 territory_id=case.territory_id, spiff_task_id=v.id, bpmn_id=v.bpmn_id,
