@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from lxml import etree
 
-from engine.core import bpmnxml
+from engine.core import bpmnxml, timers
 from engine.core.bpmnxml import BPMN, NS, lanes_by_node, local, properties, text_of
 from engine.core.rules import ORIENTATION_EFFECTS
 
@@ -106,12 +106,21 @@ def _show(value: str | None) -> str:
 
 
 def describe_due(props: Mapping[str, str]) -> str | None:
-    """A deadline in words: ``15 j``, ``48 h``, ``10 j ouvrés`` (None: no deadline)."""
+    """A deadline in words: ``15 j``, ``48 h``, ``10 j ouvrés``, ``7 j avant date_audience``
+    (None: no deadline)."""
     due_in = (props.get("dueIn") or "").strip().strip("'\"").upper()
-    if due_in:
-        return describe_duration(due_in)
     working = (props.get("dueInWorkingDays") or "").strip()
-    return f"{working} j ouvrés" if working else None
+    plain = describe_duration(due_in) if due_in else f"{working} j ouvrés" if working else None
+    relative = (props.get("dueRelative") or "").strip()
+    if not relative:
+        return plain
+    try:
+        rel = timers.parse_relative(relative)
+    except timers.TimerValueError:
+        return relative
+    unit = {"days": "j", "working_days": "j ouvrés", "months": "mois"}[rel.unit]
+    words = f"{rel.count} {unit} {'avant' if rel.sign < 0 else 'après'} {rel.field}"
+    return f"{words} (sinon {plain})" if plain else words
 
 
 def describe_duration(value: str) -> str:

@@ -33,6 +33,15 @@ def test_deadline_in_words() -> None:
     assert describe_due({}) is None
 
 
+def test_deadline_from_a_date_in_words() -> None:
+    assert describe_due({"dueRelative": "-7D:date_audience"}) == "7 j avant date_audience"
+    assert describe_due({"dueRelative": "+2M:date_commandement", "dueIn": "P30D"}) == \
+        "2 mois après date_commandement (sinon 30 j)"
+    assert describe_due({"dueRelative": "-5WD:date_audience"}) == \
+        "5 j ouvrés avant date_audience"
+    assert describe_due({"dueRelative": "bientôt"}) == "bientôt"
+
+
 def test_deadline_change_reads_plainly() -> None:
     new = _edit('name="dueInWorkingDays" value="2"', 'name="dueIn" value="P15D"')
     [change] = diff_files(_mini(), new)
