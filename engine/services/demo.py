@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, FixedClock
@@ -188,10 +188,19 @@ def _set_parties(session: Session, territory_id: int, orgs: dict[str, int]) -> N
                 parties.record(session, at, SYSTEM, case, "specialised", orgs["specialised"],
                                "Suivi santé à mobiliser")
                 held.append("specialised")
-            if number % 6 != 5:  # one case in six: consent not collected yet
+            if number % 6 != 5:
                 _consent(session, case, held, number % 3 == 0, case.created_at)
+            else:  # one case in six: no consent in force (what a form collected, withdrawn)
+                _withdrawn(session, case, at.now())
         if referent is not None and number % 2 == 0 and case.status == CaseStatus.OPEN:
             team.name_referent(session, at, SYSTEM, case.id, referent, "Premier accueil")
+
+
+def _withdrawn(session: Session, case: Case, at: datetime) -> None:
+    """The household withdrew the consent a step of its scenario collected."""
+    session.execute(update(CaseConsent).where(
+        CaseConsent.case_id == case.id, CaseConsent.withdrawn_at.is_(None)).values(
+        withdrawn_at=at, withdraw_reason="La personne retire son accord (démonstration)"))
 
 
 def _has_operator(session: Session, case_id: int) -> bool:
