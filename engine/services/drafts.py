@@ -30,7 +30,7 @@ from engine.core import bpmnxml, dryrun, form_editor, safejson
 from engine.core.bundles import CircuitBundle, safe_name
 from engine.core.dryrun import DryRun
 from engine.core.dryrun import Posted as Posted  # what the dry-run page posts
-from engine.core.forms import FormError, FormSpec, form_from_schema
+from engine.core.forms import FormError, FormSpec, form_from_schema, load_json_form
 from engine.core.loader import load_path
 from engine.core.messages import reason, render
 from engine.core.problems import Problem
@@ -101,6 +101,25 @@ class DraftInfo:
             title = schema.get("title") if isinstance(schema, dict) else None
             titles[name] = title.strip() if isinstance(title, str) and title.strip() else name
         return titles
+
+    @property
+    def date_fields(self) -> list[dict[str, str]]:
+        """The date fields (``format: date``, top level) of the circuit's own forms, each
+        once (with the shortest label the forms give it: « Date d'audience » rather than
+        « Date d'audience (si connue) »), by label: what a step's deadline may count from
+        (``dueRelative``). A form that cannot be read gives none (the check says why)."""
+        found: dict[str, str] = {}
+        for name in self.form_names:
+            try:
+                spec = load_json_form(self.form_files[name])
+            except FormError:
+                continue
+            for item in spec.fields:
+                label = (item.label or "").strip() or item.name
+                if item.kind == "date" and len(label) < len(found.get(item.name, label + " ")):
+                    found[item.name] = label
+        return [{"name": n, "label": label}
+                for n, label in sorted(found.items(), key=lambda p: (p[1].lower(), p[0]))]
 
     @property
     def called_forms(self) -> dict[str, str]:

@@ -20,13 +20,13 @@ STEP = "C2_T01"  # « Accueillir et écouter », dueInWorkingDays 2
 TIMER = "C2_B_T02_relance"  # « Relance à 10 jours », on « Évaluer les besoins avec la personne »
 
 
-def _open_modeler(live: LiveApp, page: Any) -> None:
+def _open_modeler(live: LiveApp, page: Any, circuit: str = "Plateforme de mutualisation") -> None:
     built = live.app.extensions["aiguillage"]  # type: ignore[attr-defined]
     with built.sessions() as session:
         demo.load(session, built.clock, ROOT, PASSWORD, cases_per_circuit=0)
     sign_in(page, live.url, "coord@demo.test")
     page.get_by_role("link", name="Circuits").click()
-    section = page.get_by_role("region", name="Plateforme de mutualisation")
+    section = page.get_by_role("region", name=circuit)
     section.get_by_role("button", name="Modifier le circuit").click()
     page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
     page.wait_for_selector("#mp-problemes p")
@@ -129,4 +129,62 @@ def test_a_deadline_in_days_and_plain_names(live_app: LiveApp, browser: Any) -> 
     page.wait_for_selector("#modeleur-etat:has-text('Brouillon enregistré (révision 3)')")
     assert '"P7D"</bpmn:timeDuration>' in _xml(page, "boundaryEvent", TIMER)
     page.screenshot(path=str(SHOTS / "last-modeler-page.png"), full_page=True)
+    assert errors == []
+
+
+def test_a_deadline_counted_from_a_date_of_the_case(live_app: LiveApp, browser: Any) -> None:
+    """« 7 jours avant la date d'audience » on « Préparer l'audience » (issue #15, item 1):
+    chosen in plain words, written as dueRelative with the ordinary delay as the fallback,
+    shown back after a reload."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _open_modeler(live_app, page, "Prévention des expulsions")
+    step = "C4_T12"  # « Préparer l'audience »
+    page.get_by_label("Élément").select_option(step)
+    page.get_by_label("Délai compté").select_option("arrival")  # whatever the circuit says
+    page.get_by_label("Délai compté").select_option("date")
+    dates = page.locator("#mp-delai-date option").all_inner_texts()
+    assert "Date d'audience (date_audience)" in dates  # the shortest of its forms' labels
+    assert "Date de signature / renouvellement du bail (date_bail)" in dates
+    number = page.get_by_label("Délai par rapport à la date")
+    number.fill("sept")
+    number.press("Tab")
+    assert page.locator("#mp-delai-date-nombre-erreur").inner_text() == \
+        "Délai de « Préparer l'audience » : indiquez un nombre de jours"
+    page.get_by_label("Avant ou après la date").select_option("before")
+    page.get_by_label("Date du dossier").select_option("date_audience")
+    number.fill("7")
+    number.press("Tab")
+    assert not page.locator("#mp-delai-date-nombre-erreur").is_visible()
+    fallback = page.get_by_label("Sinon (date pas encore saisie), délai à partir de l'arrivée "
+                                 "de l'étape")
+    fallback.fill("30")
+    fallback.press("Tab")
+    text = _panel(page, step, "relative")
+    for jargon in ("dueRelative", "-7D", "dueIn"):
+        assert jargon not in text
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector("#modeleur-etat:has-text('Brouillon enregistré')")
+    xml = _xml(page, "userTask", step)
+    assert '<spiffworkflow:property name="dueRelative" value="-7D:date_audience"' in xml
+    assert '<spiffworkflow:property name="dueIn" value="P30D"' in xml
+
+    page.reload()
+    page.wait_for_selector("#modeleur[data-ready='true']", timeout=20000)
+    page.get_by_label("Élément").select_option(step)
+    assert page.get_by_label("Délai compté").input_value() == "date"
+    assert page.get_by_label("Délai par rapport à la date").input_value() == "7"
+    assert page.locator("#mp-delai-date-nombre-unite option:checked").inner_text() == "jours"
+    assert page.locator("#mp-delai-sens option:checked").inner_text() == "avant"
+    assert page.get_by_label("Date du dossier").input_value() == "date_audience"
+    assert page.locator("#mp-delai").input_value() == "30"
+
+    # back to « from the step's arrival »: the date is dropped, the ordinary delay stays
+    page.get_by_label("Délai compté").select_option("arrival")
+    assert page.get_by_label("Délai", exact=True).input_value() == "30"
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector("#modeleur-etat:has-text('Brouillon enregistré (révision 3)')")
+    xml = _xml(page, "userTask", step)
+    assert "dueRelative" not in xml and '"P30D"' in xml
     assert errors == []

@@ -76,6 +76,8 @@ def test_modeler_save_conflict_deploy_and_diff(client: FlaskClient, auth: AuthAc
     assert data["problems"] == [p for p in data["problems"] if p["severity"] == "warning"]
     assert "mini-analyse.json" in data["forms"] and data["roles"][0]["key"] == "coordination"
     assert data["form_titles"]["mini-analyse.json"] == "Analyse"  # a step's form by its title
+    # what a deadline may count from: the date fields of the circuit's forms, by label
+    assert data["date_fields"] == [{"name": "date_rdv", "label": "Date du rendez-vous"}]
     xml = data["xml"].replace(OLD, NEW)
     saved = client.post(f"/circuits/brouillons/{draft}/enregistrer",
                         json={"revision": data["revision"], "xml": xml})

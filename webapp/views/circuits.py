@@ -121,11 +121,12 @@ def modeler(draft_id: int) -> str:
 @bp.get("/brouillons/<int:draft_id>/donnees")
 @login_required
 def draft_data(draft_id: int) -> Response:
-    """What the modeler loads: diagram, revision, forms, roles, problems."""
+    """What the modeler loads: diagram, revision, forms, date fields, roles, problems."""
     checked = drafts.checked(get_session(), actor(), draft_id)
     draft = checked.draft
     return jsonify(xml=draft.xml, revision=draft.revision, forms=draft.form_names,
-                   form_titles=draft.form_titles, roles=draft.roles,
+                   form_titles=draft.form_titles, date_fields=draft.date_fields,
+                   roles=draft.roles,
                    problems=_problems(checked.problems))
 
 

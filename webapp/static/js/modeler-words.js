@@ -1,6 +1,7 @@
 // The modeler panel's words: elements named by their French kind and name, deadlines as a
 // number and a unit. Deadlines are still written as today (dueIn « P15D », « PT48H », « P2W »,
-// « P3M », or dueInWorkingDays « 15 »), so the engine reads them unchanged; the limits match
+// « P3M », or dueInWorkingDays « 15 »; dueRelative « -7D:date_audience » from a date of the
+// case), so the engine reads them unchanged; the limits match
 // engine/core/timers.py (DEADLINE_MAX) and the messages engine/core/messages.py (deadline.*).
 (function () {
   "use strict";
@@ -50,6 +51,23 @@
   function writeDeadline(number, unit) {
     if (unit === "working_days") { return { dueIn: null, dueInWorkingDays: String(number) }; }
     return { dueIn: writeDuration(number, unit), dueInWorkingDays: null };
+  }
+
+  // a deadline counted from a date of the case (dueRelative « -7D:date_audience », see
+  // engine/core/timers.py) → {number, unit, before, field}, {other: text} or null (none)
+  var RELATIVE_UNITS = { D: "days", WD: "working_days", M: "months" };
+  function readRelative(props) {
+    var v = unquote(props.dueRelative);
+    if (!v) { return null; }
+    var m = /^([+-])\s*(\d+)\s*(WD|D|M)\s*:\s*([A-Za-z_][A-Za-z0-9_]*)$/i.exec(v);
+    if (!m) { return { other: v }; }
+    return { number: parseInt(m[2], 10), unit: RELATIVE_UNITS[m[3].toUpperCase()],
+             before: m[1] === "-", field: m[4] };
+  }
+
+  function writeRelative(number, unit, before, field) {
+    var letter = { days: "D", working_days: "WD", months: "M" }[unit];
+    return (before ? "-" : "+") + number + letter + ":" + field;
   }
 
   // what is wrong with the typed number for this unit: "number", "min", "max" or null
@@ -119,7 +137,8 @@
 
   window.AiguillageWords = {
     UNITS: UNITS, ORDER: ORDER, unquote: unquote, readDuration: readDuration,
-    readDeadline: readDeadline, writeDuration: writeDuration, writeDeadline: writeDeadline,
+    readDeadline: readDeadline, readRelative: readRelative, writeRelative: writeRelative,
+    writeDuration: writeDuration, writeDeadline: writeDeadline,
     problem: problem, kind: kind, label: label, context: context
   };
 })();

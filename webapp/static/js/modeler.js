@@ -29,8 +29,8 @@
   var registry = modeler.get("elementRegistry");
   var canvas = modeler.get("canvas");
   var selection = modeler.get("selection");
-  var state = { revision: null, forms: [], formTitles: {}, roles: [], errors: 1, dirty: false, marked: [],
-                current: null };
+  var state = { revision: null, forms: [], formTitles: {}, dateFields: [], roles: [], errors: 1,
+                dirty: false, marked: [], current: null };
 
   var HUMAN = ["bpmn:UserTask", "bpmn:ManualTask", "bpmn:Task"];
   var PROPS = "spiffworkflow:Properties";
@@ -243,11 +243,85 @@
     return (element.businessObject.name || "").trim() || T.kinds[W.kind(element)];
   }
 
+  // a step's deadline: counted from the step's arrival (dueIn / dueInWorkingDays), or from a
+  // date of the case (dueRelative « -7D:date_audience ») with the ordinary delay kept as the
+  // fallback while the date is not answered (« Sinon, … »)
   function deadlineField(element, props) {
+    var relative = W.readRelative(props);
+    var box = document.createElement("div");
+    field(T.dueMode, choose([["arrival", T.dueFromArrival], ["date", T.dueFromDate]],
+      relative ? "date" : "arrival", function (mode) {
+        if (mode === "arrival") { writeProps(element, { dueRelative: null }); }
+        widgets(mode, null);
+      }, "mp-delai-mode"));
+    (into || panel).appendChild(box);
+    function widgets(mode, initial) {
+      box.innerHTML = "";
+      into = box;
+      if (mode === "date") { relativeField(element, initial); }
+      ordinaryDeadline(element, readProps(element.businessObject), mode === "date");
+      into = null;
+    }
+    widgets(relative ? "date" : "arrival", relative);
+  }
+
+  function relativeField(element, current) {
+    var known = current && current.unit ? current : null;
+    var dates = state.dateFields.map(function (d) {
+      return [d.name, d.label && d.label !== d.name ? d.label + " (" + d.name + ")" : d.name];
+    });
+    var chosen = known ? known.field : (dates.length ? dates[0][0] : "");
+    if (chosen && !dates.some(function (d) { return d[0] === chosen; })) {
+      dates.push([chosen, chosen]);
+    }
+    var value = { number: known ? known.number : null, unit: known ? known.unit : "days",
+                  before: known ? known.before : true, field: chosen };
+    var error = document.createElement("p");
+    function write() {
+      var missing = value.number !== null && !value.field;
+      error.hidden = !missing;
+      error.textContent = missing ? T.dueMessage.replace("{step}", stepName(element))
+        .replace("{reason}", T.dueDateNone) : "";
+      if (missing) { return; }
+      writeProps(element, { dueRelative: value.number === null ? null :
+        W.writeRelative(value.number, value.unit, value.before, value.field) });
+    }
+    durationField({
+      id: "mp-delai-date-nombre", label: T.dueRelative, unitLabel: T.dueUnit, help: T.dueDateHelp,
+      units: ["days", "working_days", "months"], number: value.number, unit: value.unit,
+      message: T.dueMessage, step: function () { return stepName(element); },
+      onValid: function (number, unit) { value.number = number; value.unit = unit; write(); }
+    });
+    field(T.dueSide, choose([["before", T.dueBefore], ["after", T.dueAfter]],
+      value.before ? "before" : "after", function (v) {
+        value.before = v === "before";
+        write();
+      }, "mp-delai-sens"));
+    field(T.dueDate, choose(dates.length ? dates : [["", T.none]], chosen, function (v) {
+      value.field = v;
+      write();
+    }, "mp-delai-date"));
+    error.className = "field-error";
+    error.id = "mp-delai-date-erreur";
+    error.hidden = true;
+    into.appendChild(error);
+    if (!state.dateFields.length) { note(T.dueNoDates); }
+    if (current && !known) { note(T.dueOther.replace("{n}", current.other)); }
+  }
+
+  function note(message) {
+    var p = document.createElement("p");
+    p.className = "help";
+    p.textContent = message;
+    (into || panel).appendChild(p);
+  }
+
+  function ordinaryDeadline(element, props, fallback) {
     var current = W.readDeadline(props);
     var known = current && current.unit ? current : null;
     durationField({
-      id: "mp-delai", label: T.due, unitLabel: T.dueUnit, help: T.dueHelp,
+      id: "mp-delai", label: fallback ? T.dueFallback : T.due, unitLabel: T.dueUnit,
+      help: fallback ? T.dueFallbackHelp : T.dueHelp,
       units: ["days", "working_days", "hours", "weeks", "months"],
       number: known ? known.number : null, unit: known ? known.unit : "days",
       message: T.dueMessage, step: function () { return stepName(element); },
@@ -256,12 +330,7 @@
           W.writeDeadline(number, unit));
       }
     });
-    if (current && current.other) {
-      var note = document.createElement("p");
-      note.className = "help";
-      note.textContent = T.dueOther.replace("{n}", current.other);
-      panel.appendChild(note);
-    }
+    if (current && current.other) { note(T.dueOther.replace("{n}", current.other)); }
   }
 
   // ---------------------------------------------------------------- panel per element
@@ -696,6 +765,7 @@
       state.revision = data.revision;
       state.forms = data.forms;
       state.formTitles = data.form_titles || {};
+      state.dateFields = data.date_fields || [];
       state.roles = data.roles;
       return modeler.importXML(data.xml).then(function () {
         // readable, on the start event, clear of the palette (diagram-view.js)
