@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,16 @@ TERRITORY_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$", "maxLength": 40},
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "holiday_subdivision": {"type": ["string", "null"]},
+        # yearly periods a step's ``period`` rule names (the winter truce), ``MM-DD`` bounds
+        # included; ``from`` after ``to`` crosses the year end
+        "periods": {"type": "array", "items": {
+            "type": "object", "required": ["key", "label", "from", "to"],
+            "additionalProperties": False,
+            "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$",
+                                   "maxLength": 40},
+                           "label": {"type": "string", "minLength": 1, "maxLength": 200},
+                           "from": {"type": "string", "pattern": "^[0-9]{2}-[0-9]{2}$"},
+                           "to": {"type": "string", "pattern": "^[0-9]{2}-[0-9]{2}$"}}}},
         "roles": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["key", "label"], "additionalProperties": False,
             "properties": {"key": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
@@ -67,6 +78,17 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Period:
+    """A yearly period of a territory (``start`` and ``end`` as ``MM-DD``, both included;
+    ``start`` after ``end``: the period crosses the year end)."""
+
+    key: str
+    label: str
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
 class CircuitEntry:
     """A circuit a territory declares: its main file and process id."""
 
@@ -87,6 +109,7 @@ class Territory:
     holiday_subdivision: str | None = None
     circuits: tuple[CircuitEntry, ...] = ()
     parts: tuple[Part, ...] = ()
+    periods: tuple[Period, ...] = ()
 
     def role_for_lane(self, lane: str | None) -> Role | None:
         """The role a lane name designates (by key or by label), if any."""
@@ -116,6 +139,9 @@ class CircuitBundle:
     holiday_subdivision: str | None = None
     title: str | None = None
     parts: tuple[Part, ...] | None = None  # the territory's; None: not known, not checked
+    # the territory's periods, read from its files only (the territory row has no column for
+    # them): None when the bundle comes from the database, a step's ``period`` then unchecked
+    periods: tuple[Period, ...] | None = None
 
 
 class TerritoryError(ValueError):
@@ -140,13 +166,31 @@ def parse_territory(raw: bytes | str) -> Territory:
     doubled = sorted({k for k in parts if parts.count(k) > 1})
     if doubled:
         raise TerritoryError(f"parts : clé en double ({', '.join(doubled)})")
+    periods = tuple(Period(p["key"], p["label"], p["from"], p["to"])
+                    for p in data.get("periods", []))
+    _check_periods(periods)
     return Territory(
         code=data["code"], name=data["name"],
         roles=tuple(Role(r["key"], r["label"]) for r in data["roles"]),
         holiday_subdivision=data.get("holiday_subdivision"),
         circuits=tuple(CircuitEntry(**c) for c in data.get("circuits", [])),
         parts=tuple(Part(p["key"], p["label"]) for p in data.get("parts", [])),
+        periods=periods,
     )
+
+
+def _check_periods(periods: tuple[Period, ...]) -> None:
+    keys = [p.key for p in periods]
+    doubled = sorted({k for k in keys if keys.count(k) > 1})
+    if doubled:
+        raise TerritoryError(f"periods : clé en double ({', '.join(doubled)})")
+    for period in periods:
+        for bound in (period.start, period.end):
+            try:  # 29 February refused: the period must exist every year
+                date.fromisoformat(f"2001-{bound}")
+            except ValueError:
+                raise TerritoryError(f"periods/{period.key} : date « {bound} » inexistante "
+                                     "(mois-jour, par exemple 11-01)") from None
 
 
 def _territory_error(error: ValidationError) -> str:
@@ -228,4 +272,5 @@ def bundle(process_id: str | None, main_file: str, bpmn: Mapping[str, bytes],
         roles=territory.roles if territory else (),
         holiday_subdivision=territory.holiday_subdivision if territory else None,
         title=title, parts=territory.parts if territory else None,
+        periods=territory.periods if territory else None,
     )

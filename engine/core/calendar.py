@@ -60,3 +60,41 @@ def shift_working_days(day: date, count: int, subdivision: str | None = None) ->
 def end_of_day(day: date) -> datetime:
     """23:59:59 Paris time on ``day``, in UTC (when a deadline on that day runs out)."""
     return datetime.combine(day, time(23, 59, 59), tzinfo=PARIS).astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- yearly periods
+
+# A step's ``period`` property: a rule and the key of one of the territory's periods,
+# ``shift:treve_hivernale`` (a deadline falling inside the period moves to the day after it).
+PERIOD_RULES = ("shift",)
+
+
+def parse_period_rule(value: str) -> tuple[str, str] | None:
+    """(rule, period key) of a ``period`` property, or None when it is not ``rule:key``."""
+    rule, sep, key = value.strip().partition(":")
+    rule, key = rule.strip(), key.strip()
+    if not sep or rule not in PERIOD_RULES or not key:
+        return None
+    return rule, key
+
+
+def period_end(day: date, start: str, end: str) -> date | None:
+    """The last day of the occurrence of the yearly period ``start``–``end`` (``MM-DD``, both
+    included, ``start`` after ``end`` crossing the year end) that holds ``day``; None when
+    ``day`` is outside the period."""
+    here = (day.month, day.day)
+    first = (int(start[:2]), int(start[3:]))
+    last = (int(end[:2]), int(end[3:]))
+    if first <= last:
+        inside, year = first <= here <= last, day.year
+    else:
+        inside = here >= first or here <= last
+        year = day.year + 1 if here >= first else day.year
+    return date(year, *last) if inside else None
+
+
+def shift_out_of_period(due: datetime, start: str, end: str) -> datetime:
+    """``due`` when its day (Paris time) is outside the period, else the end of the day after
+    the period ends."""
+    last = period_end(due.astimezone(PARIS).date(), start, end)
+    return due if last is None else end_of_day(last + timedelta(days=1))

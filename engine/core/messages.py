@@ -672,6 +672,24 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "deadline.relative.field": (
         "aucun formulaire du circuit n'a de champ date « {detail} »",
         "no form of the circuit has a date field '{detail}'"),
+    # a step's period rule: a deadline moved out of a period of the territory (issue #15, 1)
+    "bpmn.period_format": (
+        "Période de « {step} » : « {value} » n'est pas lisible : écrivez la règle, deux-points "
+        "et la période du territoire, par exemple « shift:treve_hivernale »",
+        "Period of '{step}': '{value}' cannot be read: write the rule, a colon and the "
+        "territory's period, for example 'shift:treve_hivernale'"),
+    "bpmn.period_no_deadline": (
+        "Période de « {step} » : « {value} » ne décale rien, l'étape n'a pas de délai à elle",
+        "Period of '{step}': '{value}' shifts nothing, the step has no deadline of its own"),
+    "bpmn.period_unknown": (
+        "Période de « {step} » : le territoire ne déclare pas de période « {period} » "
+        "(connues : {known})",
+        "Period of '{step}': the territory declares no period '{period}' (known: {known})"),
+    "bpmn.period_unchecked": (
+        "Période de « {step} » : « {period} » n'est connue que des fichiers du territoire ; "
+        "déployé d'ici, le délai n'est pas décalé",
+        "Period of '{step}': '{period}' is known only to the territory's files; deployed from "
+        "here, the deadline is not shifted"),
     # the audit log (« Journal »): every action code in words, and its detail (issue #14, 7)
     "audit.answer_link.refused": ("Lien de réponse refusé", "Answer link refused"),
     "audit.answer_link.revoked": ("Lien de réponse annulé", "Answer link revoked"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from engine.core import expressions, text, timers
+from engine.core import calendar, expressions, text, timers
 from engine.core.bpmnxml import (
     BPMN,
     CAMUNDA,
@@ -28,7 +28,7 @@ from engine.core.bpmnxml import (
     text_of,
     where,
 )
-from engine.core.bundles import Role, role_for_lane
+from engine.core.bundles import Period, Role, role_for_lane
 from engine.core.messages import reason
 from engine.core.problems import Problem
 
@@ -66,6 +66,7 @@ class Context:
     field_names: set[str] = field(default_factory=set)
     date_fields: set[str] | None = None  # None: not known, the field is not checked
     processes: set[str] = field(default_factory=set)
+    periods: tuple[Period, ...] | None = None  # None: not known, a step's period unchecked
 
 
 def check_documents(docs: list[Document], ctx: Context) -> list[Problem]:
@@ -190,6 +191,27 @@ def _due(doc: Document, el: etree._Element, props: dict[str, str],
             yield where(doc, el, "bpmn.deadline", step=step, reason=reason(code))
     if due_in is not None and working is not None:
         yield where(doc, el, "bpmn.deadline_both", severity="warning", step=step)
+    if props.get("period") is not None:
+        own = relative is not None or due_in is not None or working is not None
+        yield from _period(doc, el, props["period"], own, step, ctx)
+
+
+def _period(doc: Document, el: etree._Element, value: str, own_deadline: bool, step: str,
+            ctx: Context) -> Iterator[Problem]:
+    """A step's ``period`` rule (``shift:treve_hivernale``) names a period of the territory
+    and a deadline of the step's own to move."""
+    found = calendar.parse_period_rule(value)
+    if found is None:
+        yield where(doc, el, "bpmn.period_format", step=step, value=value.strip())
+        return
+    if not own_deadline:
+        yield where(doc, el, "bpmn.period_no_deadline", step=step, value=value.strip())
+    if ctx.periods is None:
+        yield where(doc, el, "bpmn.period_unchecked", severity="warning", step=step,
+                    period=found[1])
+    elif found[1] not in {p.key for p in ctx.periods}:
+        known = ", ".join(p.key for p in ctx.periods) or "aucune"
+        yield where(doc, el, "bpmn.period_unknown", step=step, period=found[1], known=known)
 
 
 def _gateway(doc: Document, el: etree._Element) -> Iterator[Problem]:

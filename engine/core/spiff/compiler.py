@@ -17,9 +17,9 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
-from engine.core import bpmnxml, forms, rules
+from engine.core import bpmnxml, calendar, forms, rules
 from engine.core.bpmnxml import Document, camunda_fields, properties, where
-from engine.core.bundles import CircuitBundle, Part, Role, safe_name
+from engine.core.bundles import CircuitBundle, Part, Period, Role, safe_name
 from engine.core.messages import reason
 from engine.core.problems import Problem, has_errors
 from engine.core.spiff import compat, serializer
@@ -95,7 +95,7 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
     date_fields = {f.name for spec in form_specs.values() for f in spec.fields
                    if f.kind == "date"}
     ctx = rules.Context(roles=bundle.roles, field_names=field_names, date_fields=date_fields,
-                        processes=processes)
+                        processes=processes, periods=bundle.periods)
     problems += rules.check_documents(docs, ctx)
     process_id = bundle.process_id or _main_process(docs, bundle.main_file, problems)
     if has_errors(problems) or process_id is None:
@@ -104,7 +104,7 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
     problems += parse_problems
     if spec is None:
         return None, _sorted(problems)
-    _decorate(spec, subs, docs)
+    _decorate(spec, subs, docs, bundle.periods or ())
     workflow = compat.CaseWorkflow(spec, subs)
     digest = hashlib.sha256()
     for name, raw in sorted([*bundle.bpmn.items(), *bundle.forms.items()]):
@@ -302,9 +302,12 @@ def _translate(exc: ValidationException, docs: dict[str, Document]) -> Problem:
                    element_name=exc.name or None, params={"detail": raw})
 
 
-def _decorate(spec: Any, subs: dict[str, Any], docs: Iterable[Document]) -> None:
+def _decorate(spec: Any, subs: dict[str, Any], docs: Iterable[Document],
+              periods: Iterable[Period] = ()) -> None:
     """Put our reading of each element's properties and forms onto the task specs, and make
-    timers read the workflow clock. Extensions are serialized with the spec."""
+    timers read the workflow clock. Extensions are serialized with the spec: a step's
+    ``period`` rule carries the period's bounds, which the territory row does not hold."""
+    by_key = {p.key: p for p in periods}
     index = {(d.name, e.get("id")): (d, e) for d in docs for e in d.root.iter()
              if isinstance(e.tag, str) and e.get("id")}
     for process in [spec, *subs.values()]:
@@ -316,6 +319,11 @@ def _decorate(spec: Any, subs: dict[str, Any], docs: Iterable[Document]) -> None
             doc, element = found
             extensions = dict(getattr(task_spec, "extensions", None) or {})
             extensions["properties"] = properties(element)
+            rule = calendar.parse_period_rule(extensions["properties"].get("period") or "")
+            period = by_key.get(rule[1]) if rule else None
+            if rule and period:
+                extensions["period"] = {"rule": rule[0], "key": period.key,
+                                        "from": period.start, "to": period.end}
             if camunda_fields(element):
                 extensions["camunda_form"] = camunda_form_key(doc.name, element.get("id"))
             task_spec.extensions = extensions

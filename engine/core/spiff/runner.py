@@ -412,7 +412,22 @@ def _case_value(case: Instance, task: SpiffTask, name: str) -> Any:
 
 
 def _due_at(case: Instance, task: SpiffTask, now: datetime) -> datetime | None:
-    """A step's deadline; ``now`` is when it became ready."""
+    """A step's deadline; ``now`` is when it became ready. A deadline of the step's own
+    falling inside the period its ``period`` rule names moves to the day after it."""
+    own = _own_due_at(case, task, now)
+    period = (getattr(task.task_spec, "extensions", None) or {}).get("period")
+    if own is not None and period and period.get("rule") == "shift":
+        return calendar.shift_out_of_period(own, period["from"], period["to"])
+    if own is not None:
+        return own
+    found = _boundary_timers(task)
+    interrupting = [due for due, stops in found if stops]
+    candidates = interrupting or [due for due, _ in found]
+    return min(candidates) if candidates else None
+
+
+def _own_due_at(case: Instance, task: SpiffTask, now: datetime) -> datetime | None:
+    """The deadline a step's properties set (``dueRelative``, ``dueIn``, working days)."""
     props = _props(task)
     if props.get("dueRelative"):
         rel = timers.parse_relative(props["dueRelative"])
@@ -425,10 +440,7 @@ def _due_at(case: Instance, task: SpiffTask, now: datetime) -> datetime | None:
     if props.get("dueInWorkingDays"):
         return calendar.add_working_days(now, int(props["dueInWorkingDays"]),
                                          case.circuit.holiday_subdivision)
-    found = _boundary_timers(task)
-    interrupting = [due for due, stops in found if stops]
-    candidates = interrupting or [due for due, _ in found]
-    return min(candidates) if candidates else None
+    return None
 
 
 def _timer_view(task: SpiffTask) -> TimerView | None:
