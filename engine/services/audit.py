@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.core import messages
 from engine.core.calendar import PARIS
-from engine.errors import NotFound
-from engine.persistence.db import table
+from engine.errors import NotFound, PermissionDenied
+from engine.persistence.db import table, transaction
 from engine.persistence.models import AuditEvent, AuditEventTerritory, Case, Territory, User
 from engine.persistence.models.user import ADMIN_ROLE
-from engine.services.access import Actor, case_view, overseen
+from engine.services.access import Actor, case_view, overseen, require_coordinator
 
 READS = ("case.read",)
 _INSERT = table(AuditEvent).insert()
@@ -274,3 +274,19 @@ def _filtered(actor: Actor, filters: AuditFilters) -> Any:
 
 def _paris_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=PARIS).astimezone(UTC)
+
+
+def coordination_only(session: Session, clock: Clock, actor: Actor,
+                                 territory_id: int, action: str, attempt: str) -> None:
+    """Refuse a change kept to the territory's coordination; a member's refused attempt is
+    recorded as ``action`` (committed on its own: the caller's work is rolled back).
+
+    :raises NotFound: the actor has no role in the territory.
+    :raises PermissionDenied: the actor does not coordinate it.
+    """
+    try:
+        require_coordinator(actor, territory_id)
+    except PermissionDenied:
+        with transaction(session):
+            record(session, clock, actor, action, territory_id=territory_id, attempt=attempt)
+        raise

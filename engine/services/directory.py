@@ -308,7 +308,7 @@ def create(session: Session, clock: Clock, actor: Actor, territory_id: int,
     :raises PermissionDenied: the actor does not coordinate it.
     :raises EntryRefused: a value refused (which field, why).
     """
-    _coordination(session, clock, actor, territory_id, "create")
+    audit.coordination_only(session, clock, actor, territory_id, "directory.refused", "create")
     with transaction(session):
         entry = _checked(session, actor, territory_id, entry, None)
         row = DirectoryService(territory_id=territory_id, created_at=clock.now(), active=True)
@@ -465,22 +465,6 @@ def _refusals_audited(session: Session, clock: Clock, actor: Actor, service_id: 
             with transaction(session):
                 audit.record(session, clock, actor, "directory.refused",
                              territory_id=territory_id, service=service_id, attempt=attempt)
-        raise
-
-
-def _coordination(session: Session, clock: Clock, actor: Actor, territory_id: int,
-                  attempt: str) -> None:
-    """Refuse (and audit, for a member of the territory) an action kept to coordination.
-
-    :raises NotFound: the actor has no role in the territory.
-    :raises PermissionDenied: the actor does not coordinate it.
-    """
-    try:
-        require_coordinator(actor, territory_id)
-    except PermissionDenied:
-        with transaction(session):
-            audit.record(session, clock, actor, "directory.refused", territory_id=territory_id,
-                         attempt=attempt)
         raise
 
 
@@ -682,7 +666,7 @@ def import_csv(session: Session, clock: Clock, actor: Actor, territory_id: int,
     :raises InvalidInput: the file is too large, empty, or lacks columns.
     :raises ImportRefused: one line or more is wrong (each with its column and reason).
     """
-    _coordination(session, clock, actor, territory_id, "import")
+    audit.coordination_only(session, clock, actor, territory_id, "directory.refused", "import")
     if len(text) > MAX_IMPORT_CHARS:
         raise InvalidInput(code="svc.directory_import_too_big", maximum=MAX_IMPORT_LINES)
     lines = _read_csv(text)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.core.directory import fold
 from engine.core.orientation import DEFAULT_REASONS, MAX_REASON_CODE, MAX_REASON_LABEL
-from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import RefusalReason
 from engine.services import audit
@@ -109,7 +109,7 @@ def add(session: Session, clock: Clock, actor: Actor, territory_id: int, label: 
     :raises Conflict: the code typed is already one of the territory's, or the label (a
         reason of the same wording, retired or not: a double submit).
     """
-    _coordination(session, clock, actor, territory_id, "create")
+    audit.coordination_only(session, clock, actor, territory_id, "reason.refused", "create")
     label = _label(label)
     typed = code.strip().lower()
     if typed and not CODE.match(typed):
@@ -184,7 +184,7 @@ def _territory_of(session: Session, clock: Clock, actor: Actor, reason_id: int,
     :raises PermissionDenied: the actor does not coordinate it (audited).
     """
     territory_id = territory_of(session, actor, reason_id)
-    _coordination(session, clock, actor, territory_id, attempt)
+    audit.coordination_only(session, clock, actor, territory_id, "reason.refused", attempt)
     return territory_id
 
 
@@ -195,22 +195,6 @@ def _row(session: Session, territory_id: int, reason_id: int) -> RefusalReason:
     if row is None:  # pragma: no cover - reasons are never deleted
         raise NotFound(code="svc.reason_unknown")
     return row
-
-
-def _coordination(session: Session, clock: Clock, actor: Actor, territory_id: int,
-                  attempt: str) -> None:
-    """Refuse (and audit, for a member of the territory) a change kept to coordination.
-
-    :raises NotFound: the actor has no role in the territory.
-    :raises PermissionDenied: the actor does not coordinate it.
-    """
-    try:
-        require_coordinator(actor, territory_id)
-    except PermissionDenied:
-        with transaction(session):
-            audit.record(session, clock, actor, "reason.refused", territory_id=territory_id,
-                         attempt=attempt)
-        raise
 
 
 def _label(label: str) -> str:
