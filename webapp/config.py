@@ -34,10 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,  # reverse proxies in front (their X-Forwarded-* headers are read)
     "EMBEDDED_SCHEDULER": False,
     "PER_PAGE": 25,
+    "ACCESSIBILITY_CONTACT": "",  # where to report an accessibility problem (e-mail or address)
 }
 ENV = {"DATABASE_URL": str, "SECRET_KEY": str, "EMBEDDED_SCHEDULER": bool,
        "SESSION_COOKIE_SECURE": bool, "TRUSTED_PROXIES": int, "SIGN_IN_MAX_FAILURES": int,
-       "SIGN_IN_ADDRESS_MAX_FAILURES": int}
+       "SIGN_IN_ADDRESS_MAX_FAILURES": int, "ACCESSIBILITY_CONTACT": str}
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:

@@ -239,3 +239,17 @@ def test_opening_a_case_one_will_not_read_leads_to_the_list(app: Flask, client: 
     assert done.status_code == 302 and done.headers["Location"] == "/dossiers/"
     page = unescape(client.get("/dossiers/").text)
     assert "Il est transmis à la plateforme" in page and "Ménage Transmis" not in page
+
+
+def test_accessibility_statement_tells_the_truth_and_the_recourse(app: Flask,
+                                                                  client: FlaskClient) -> None:
+    """No audit yet: « non conforme », the known defects, a plan, a contact and the Défenseur
+    des droits; the contact is the deployment's when it sets one."""
+    page = unescape(client.get("/accessibilite").text)
+    assert "non conforme" in page and "partiellement conforme" not in page
+    assert "Défenseur des droits" in page and "Plan d'amélioration" in page
+    assert "la coordination de votre plateforme" in page
+    app.config["ACCESSIBILITY_CONTACT"] = "accessibilite@plateforme.example"
+    assert "accessibilite@plateforme.example" in unescape(client.get("/accessibilite").text)
+    # linked from every page, the sign-in page included
+    assert 'href="/accessibilite"' in client.get("/connexion").text

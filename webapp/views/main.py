@@ -62,7 +62,8 @@ def healthz() -> tuple[Response, int]:
 @bp.get("/accessibilite")
 def accessibility() -> str:
     """Accessibility statement (RGAA)."""
-    return render_template("pages/accessibilite.html")
+    return render_template("pages/accessibilite.html",
+                           contact=current_app.config.get("ACCESSIBILITY_CONTACT") or "")
 
 
 @bp.post("/langue")
