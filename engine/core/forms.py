@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -38,6 +40,10 @@ FieldKind = Literal[
     "text", "textarea", "integer", "number", "boolean", "date", "choice", "multichoice", "group"
 ]
 PART_KEYWORD = "x-aiguillage-part"  # a property whose answer is an organisation id of a part
+# a date property that may not come before another date field of the case (its name) or
+# before the day it is answered (``"today"``)
+NOT_BEFORE_KEYWORD = "x-aiguillage-not-before"
+TODAY = "today"
 TEXT_MAX = 500
 TEXTAREA_MAX = 5000
 MAX_FIELDS = 200
@@ -74,6 +80,8 @@ class FieldSpec:
     # "x-aiguillage-orientation": the answer is a directory service (``orientation.spec_of``)
     orientation: dict[str, Any] | None = None
     answers_orientation: bool = False  # "x-aiguillage-orientation-answer": the operator's decision
+    # "x-aiguillage-not-before": a date field's name, or "today"
+    not_before: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +117,11 @@ class FormSpec:
         """Top-level fields whose answer names the organisation of a part of the case."""
         return [f for f in self.fields if f.part]
 
-    def validate(self, data: Mapping[str, Any], lang: str = "fr") -> dict[str, list[str]]:
-        """Errors per field path; empty when ``data`` is acceptable."""
-        return validate(self, data, lang)
+    def validate(self, data: Mapping[str, Any], lang: str = "fr", *, today: date | None = None,
+                 case: Mapping[str, Any] | None = None,
+                 labels: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+        """Errors per field path; empty when ``data`` is acceptable (see ``validate``)."""
+        return validate(self, data, lang, today=today, case=case, labels=labels)
 
 
 class FormError(ValueError):
@@ -197,6 +207,12 @@ def _field(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any], required: 
         raise FormError("form.bad_field", f"{name}: {exc}") from None
     if grant is not None and kind != "boolean":
         raise FormError("form.bad_field", f"{name}: {CONSENT_KEYWORD} sur un champ non booléen")
+    not_before = prop.get(NOT_BEFORE_KEYWORD)
+    if not_before is not None and (kind != "date" or not isinstance(not_before, str)
+                                   or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", not_before)
+                                   or not_before == name):
+        raise FormError("form.bad_field", f"{name}: {NOT_BEFORE_KEYWORD} attend, sur un champ "
+                        f"date, le nom d'un autre champ date ou « {TODAY} »")
     return FieldSpec(
         name=name, path=path, label=str(prop.get("title") or name), kind=kind,
         required=required, help=ui.get("ui:help") or prop.get("description"),
@@ -207,6 +223,7 @@ def _field(name: str, prop: Mapping[str, Any], ui: Mapping[str, Any], required: 
         category=category, consent=grant,
         orientation=spec_of(prop[ORIENTATION_KEYWORD]) if ORIENTATION_KEYWORD in prop else None,
         answers_orientation=bool(prop.get(ANSWER_KEYWORD)),
+        not_before=not_before,
     )
 
 
@@ -311,8 +328,14 @@ def _camunda_bounds(prop: dict[str, Any], constraints: Mapping[str, Any], ftype:
 
 # --------------------------------------------------------------------------- validation
 
-def validate(form: FormSpec, data: Mapping[str, Any], lang: str = "fr") -> dict[str, list[str]]:
-    """Validate ``data`` against ``form``; return ``{field path: [messages]}``."""
+def validate(form: FormSpec, data: Mapping[str, Any], lang: str = "fr", *,
+             today: date | None = None, case: Mapping[str, Any] | None = None,
+             labels: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """Validate ``data`` against ``form``; return ``{field path: [messages]}``.
+
+    A date field with ``x-aiguillage-not-before`` is also compared with the field it names
+    (in ``data``, else in the ``case`` data answered earlier; ``labels`` names fields of other
+    forms) or, for ``"today"``, with ``today`` (unchecked when None)."""
     if safejson.depth(data) > safejson.MAX_DEPTH:
         return {"": [render("json.too_deep", lang, {"detail": safejson.MAX_DEPTH})]}
     try:
@@ -326,7 +349,58 @@ def validate(form: FormSpec, data: Mapping[str, Any], lang: str = "fr") -> dict[
             errors.setdefault(path, [])
             if message not in errors[path]:
                 errors[path].append(message)
+    for path, message in _order_errors(form, data, lang, today, case or {}, labels or {}):
+        if path not in errors:
+            errors[path] = [message]
     return errors
+
+
+def as_day(value: Any) -> date | None:
+    """The day a date answer (``YYYY-MM-DD``) names, or None (empty, not a date)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _order_errors(form: FormSpec, data: Mapping[str, Any], lang: str, today: date | None,
+                  case: Mapping[str, Any], labels: Mapping[str, str]) -> list[tuple[str, str]]:
+    """« La date d'audience ne peut pas être antérieure à la date du commandement. »"""
+    out = []
+    own = {f.name: f.label for f in form.fields}
+    for spec in form.fields:
+        day = as_day(data.get(spec.name)) if spec.not_before else None
+        if day is None or spec.not_before is None:
+            continue
+        if spec.not_before == TODAY:
+            if today is not None and day < today:
+                out.append((spec.path, render("form.not_before_today", lang,
+                                              {"field": _the(spec.label, lang)})))
+            continue
+        other_name = spec.not_before
+        other = as_day(data[other_name]) if data.get(other_name) not in (None, "") else \
+            as_day(case.get(other_name))
+        if other is not None and day < other:
+            label = own.get(other_name) or labels.get(other_name) or other_name
+            out.append((spec.path, render("form.not_before", lang, {
+                "field": _the(spec.label, lang), "other": _the(label, lang, lower=True),
+                "day": other.strftime("%d/%m/%Y")})))
+    return out
+
+
+def _the(label: str, lang: str, lower: bool = False) -> str:
+    """« La date d'audience » from the label « Date d'audience »; another label is quoted."""
+    if label[:5].lower() == "date " or label.lower().startswith("date d"):
+        if lang == "en":
+            return ("the " if lower else "The ") + label[0].lower() + label[1:]
+        return ("la " if lower else "La ") + label[0].lower() + label[1:]
+    return f"« {label} »"
 
 
 def _messages(error: ValidationError, lang: str) -> list[tuple[str, str]]:

@@ -481,6 +481,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "form.min_length": ("Au moins {limit} caractères.", "At least {limit} characters."),
     "form.max_length": ("Au plus {limit} caractères.", "At most {limit} characters."),
     "form.date": ("Date invalide (AAAA-MM-JJ).", "Invalid date (YYYY-MM-DD)."),
+    "form.not_before": ("{field} ne peut pas être antérieure à {other} ({day}).",
+                        "{field} cannot be earlier than {other} ({day})."),
+    "form.not_before_today": ("{field} ne peut pas être dans le passé.",
+                              "{field} cannot be in the past."),
     "form.unique": ("Chaque choix ne peut figurer qu'une fois.", "Each choice may appear once."),
     "form.max_items": ("Au plus {limit} éléments.", "At most {limit} items."),
     "form.min_items": ("Au moins {limit} éléments.", "At least {limit} items."),
@@ -690,6 +694,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "déployé d'ici, le délai n'est pas décalé",
         "Period of '{step}': '{period}' is known only to the territory's files; deployed from "
         "here, the deadline is not shifted"),
+    # dates in order in a form, x-aiguillage-not-before (issue #15, item 4)
+    "bpmn.form_not_before_unknown": (
+        "Formulaire « {form} » : le champ « {field} » ne doit pas précéder la date « {other} », "
+        "qu'aucun formulaire du circuit ne demande",
+        "Form '{form}': the field '{field}' must not precede the date '{other}', which no form "
+        "of the circuit asks for"),
     # the audit log (« Journal »): every action code in words, and its detail (issue #14, 7)
     "audit.answer_link.refused": ("Lien de réponse refusé", "Answer link refused"),
     "audit.answer_link.revoked": ("Lien de réponse annulé", "Answer link revoked"),

@@ -94,6 +94,7 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
     processes = _process_ids(docs, problems)
     date_fields = {f.name for spec in form_specs.values() for f in spec.fields
                    if f.kind == "date"}
+    problems += _unknown_order(docs, form_specs, date_fields)
     ctx = rules.Context(roles=bundle.roles, field_names=field_names, date_fields=date_fields,
                         processes=processes, periods=bundle.periods)
     problems += rules.check_documents(docs, ctx)
@@ -165,6 +166,25 @@ def _forms(docs: list[Document], files: dict[str, bytes]) -> tuple[dict[str, for
                                           name="camunda:formData",
                                           reason=reason(exc.code, exc.detail)))
     return specs, problems
+
+
+def _unknown_order(docs: list[Document], specs: dict[str, forms.FormSpec],
+                   date_fields: set[str]) -> list[Problem]:
+    """A date field that may not come before a date no form of the circuit asks for
+    (``x-aiguillage-not-before``): an error at the step that shows the form."""
+    problems = []
+    for doc in docs:
+        for element in doc.root.iter():
+            if not isinstance(element.tag, str) or element.get("id") is None:
+                continue
+            name = properties(element).get("formJsonSchemaFilename") or ""
+            spec = specs.get(name)
+            for ordered in spec.fields if spec else ():
+                if ordered.not_before and ordered.not_before != forms.TODAY \
+                        and ordered.not_before not in date_fields:
+                    problems.append(where(doc, element, "bpmn.form_not_before_unknown", form=name,
+                                          field=ordered.label, other=ordered.not_before))
+    return problems
 
 
 def _unknown_parts(docs: list[Document], specs: dict[str, forms.FormSpec],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from itertools import chain
 from typing import Any
 from uuid import UUID
@@ -62,7 +62,7 @@ class Instance:
     def start(cls, circuit: CompiledCircuit, data: Mapping[str, Any], clock: Clock) -> Instance:
         """Open a case with its start-form ``data``; raise ``FormInvalid`` if it fails."""
         form = start_form(circuit)
-        initial = _validated(form, data)
+        initial = _validated(form, data, _today(clock), {}, _labels(circuit))
         workflow = CaseWorkflow(circuit.spec, circuit.subprocess_specs)
         case = cls(circuit, workflow, clock)
         counters = {ts.bpmn_id: 0 for process in [circuit.spec, *circuit.subprocess_specs.values()]
@@ -177,7 +177,8 @@ class Instance:
         if roles is not None and _role(self, task) not in set(roles):
             raise PermissionDenied(f"step {task.task_spec.bpmn_id} belongs to another lane")
         form = self._form(task.task_spec)
-        values = _validated(form, data)
+        case_data = {name: _case_value(self, task, name) for name in _compared(form)}
+        values = _validated(form, data, _today(self.clock), case_data, _labels(self.circuit))
         counters = dict(task.data.get(COUNTER) or {})
         counters[task.task_spec.bpmn_id] = counters.get(task.task_spec.bpmn_id, 0) + 1
         task.data.update({**_replaced(form, values, task.data), **values, COUNTER: counters})
@@ -359,15 +360,35 @@ def start_form(circuit: CompiledCircuit) -> FormSpec | None:
     return None
 
 
-def _validated(form: FormSpec | None, data: Mapping[str, Any]) -> dict[str, Any]:
+def _validated(form: FormSpec | None, data: Mapping[str, Any], today: date | None = None,
+               case: Mapping[str, Any] | None = None,
+               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     if form is None:
         if data:
             raise FormInvalid({k: ["Ce champ n'existe pas dans le formulaire."] for k in data})
         return {}
-    errors = form.validate(data)
+    errors = form.validate(data, today=today, case=case, labels=labels)
     if errors:
         raise FormInvalid(errors)
     return clean(form, data)
+
+
+def _today(clock: Clock) -> date:
+    """The day it is in Paris (a date answered « not in the past » compares with it)."""
+    return clock.now().astimezone(calendar.PARIS).date()
+
+
+def _compared(form: FormSpec | None) -> set[str]:
+    """Fields of other forms this form's dates may not come before."""
+    if form is None:
+        return set()
+    return {f.not_before for f in form.fields
+            if f.not_before and f.not_before != "today" and f.not_before not in form.field_names()}
+
+
+def _labels(circuit: CompiledCircuit) -> dict[str, str]:
+    """Field name → label over every form of the circuit (to name a field of another form)."""
+    return {f.name: f.label for form in circuit.forms.values() for f in form.fields}
 
 
 def _replaced(form: FormSpec | None, values: Mapping[str, Any],
