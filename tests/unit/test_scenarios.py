@@ -1,5 +1,8 @@
 """Every circuit of processes/ walked with its scripted scenarios (tests/scenarios/), straight
-and with a save/load between steps; together they must reach every end event."""
+and with a save/load between steps; together they must reach every end event.
+
+A step of a scenario may say when it was due, ``"due": "2026-01-07"`` (the day, in Paris) or
+``"due": null`` (no deadline); ``expect.due`` does the same for the steps left ready at the end."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.core import bpmnxml, simulate
 from engine.core.bundles import load_territory
+from engine.core.calendar import PARIS
 from engine.core.loader import load_path
 from engine.core.simulate import load_scenario, run
+from engine.core.snapshots import TaskView
 from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.core.spiff.runner import Instance
@@ -52,6 +57,17 @@ def test_scenario_reaches_its_expected_state(path: Path, roundtrip: bool) -> Non
         assert walk.end.bpmn_id == expect["end"]
     if "ready" in expect:
         assert sorted(t.bpmn_id for t in walk.ready) == sorted(expect["ready"])
+    completed = [e.task for e in walk.events if e.kind == "complete" and e.task is not None]
+    played = [s for s in scenario["steps"] if "task" in s]
+    for number, (step, task) in enumerate(zip(played, completed, strict=True), start=1):
+        if "due" in step:
+            assert _day(task) == step["due"], f"{path.name}: step {number} ({task.bpmn_id})"
+    for bpmn_id, due in expect.get("due", {}).items():
+        assert [_day(t) for t in walk.ready if t.bpmn_id == bpmn_id] == [due], bpmn_id
+
+
+def _day(task: TaskView) -> str | None:
+    return task.due_at.astimezone(PARIS).date().isoformat() if task.due_at else None
 
 
 @pytest.mark.parametrize("path", _scenarios(), ids=lambda p: "/".join(p.parts[-3:]))
