@@ -795,6 +795,20 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.detail_admin_role": ("Administration", "Administration"),
     "svc.role_choice_invalid": ("choisissez un rôle dans la liste",
                                 "choose a role from the list"),
+    # statistics (#16)
+    "stats.period_reversed": (
+        "la période se termine le {end} avant de commencer le {start} : choisissez une date "
+        "de fin postérieure à la date de début",
+        "the period ends on {end} before it starts on {start}: choose an end date after the "
+        "start date"),
+    "stats.bad_day": ("date de {name} non comprise : écrivez-la JJ/MM/AAAA, par exemple "
+                      "31/12/2026", "{name} date not understood: write it DD/MM/YYYY, for "
+                      "example 31/12/2026"),
+    "stats.period_too_long": ("période trop longue : {maximum} ans au plus",
+                              "period too long: {maximum} years at most"),
+    "stats.not_overseen": (
+        "statistiques réservées à la coordination et à l'administration du territoire",
+        "statistics are for the territory's coordination and administration only"),
 }
 
 

@@ -419,3 +419,32 @@ def only_administers(actor: Actor) -> bool:
     theirs (no step can ever be offered to them)?"""
     held = actor.roles.values()
     return bool(held) and all(roles == {ADMIN_ROLE} for roles in held)
+
+
+# --------------------------------------------------------------------------- statistics
+#
+# A territory's statistics (aggregates only, small counts hidden) are read by those who
+# oversee its activity: its coordination and its administrators (``is_coordinator``).
+
+
+def statistics_territories(actor: Actor) -> list[int]:
+    """The territories whose statistics the actor reads, sorted (none for the system)."""
+    return [] if actor.is_system else [t for t in actor.territories()
+                                       if actor.is_coordinator(t)]
+
+
+def require_statistics(actor: Actor, territory_id: int | None = None) -> list[int]:
+    """The territories to count: ``territory_id`` alone, or all the actor oversees (as the
+    supervision does, a territory out of reach is refused, not hidden: its id tells nothing).
+
+    :raises PermissionDenied: the actor oversees no territory, or not this one.
+    """
+    mine = statistics_territories(actor)
+    if territory_id is None:
+        if not mine:
+            raise PermissionDenied(code="stats.not_overseen")
+        return mine
+    if territory_id not in mine:
+        raise PermissionDenied(code="stats.not_overseen")
+    return [territory_id]
+

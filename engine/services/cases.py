@@ -42,6 +42,7 @@ from engine.services.access import (
     require_case_coordinator,
     require_member,
 )
+from engine.services.case_facts import record as record_facts
 from engine.services.listing import bounded, history, summary_of, task_items
 from engine.services.results import COUNT_CAP, CaseDetail, CaseSummary, Page, TimerItem
 
@@ -169,6 +170,7 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         parties.at_start(session, clock, actor, case)
         consent.from_start(session, clock, actor, case, compiled, data)
         households.attach(session, clock, actor, case, data)
+        record_facts(session, clock, case, start_form(compiled), data)
         audit.record(session, clock, actor, "case.start", territory_id=case.territory_id,
                      case_id=case.id, reference=case.reference, fields=sorted(data))
         return summary_of(case, circuit.title)

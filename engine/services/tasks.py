@@ -34,6 +34,7 @@ from engine.services.access import (
     offered_to,
     require_case_coordinator,
 )
+from engine.services.case_facts import record as record_facts
 from engine.services.listing import summary_of, task_item, task_items
 from engine.services.results import COUNT_CAP, DUE_SOON, Page, Person, TaskDetail, TaskItem
 
@@ -296,6 +297,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         if form is not None and form.part_fields():  # no extra write for other forms
             parties.from_answers(session, clock, actor, case, form, data, row.name)
         consent.from_answers(session, clock, actor, case, form, data, row.name)
+        record_facts(session, clock, case, form, data)  # no query for most forms
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
         for step in saved.steps:

@@ -17,6 +17,7 @@ from engine.persistence.models.outbox import OutboxMessage
 from engine.persistence.models.oversight import DailyCount
 from engine.persistence.models.party import CaseParty, CaseReferent
 from engine.persistence.models.records import DirectoryPlaceChange, DirectoryService
+from engine.persistence.models.statistic import CaseFact
 from engine.persistence.models.territory import Organisation, Territory
 from engine.persistence.models.timer import Timer
 from engine.persistence.models.user import Membership, User
@@ -29,4 +30,5 @@ __all__ = [
     "Membership", "Organisation", "Orientation", "OrientationEvent", "OutboxMessage",
     "RefusalReason", "ReferenceCounter",
     "SignInThrottle", "Territory", "Timer", "User", "WebSession",
+    "CaseFact",  # statistics (#16)
 ]
