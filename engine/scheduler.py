@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import Clock, SystemClock
 from engine.errors import EngineError
 from engine.mail import Sender, sender_from_environment
-from engine.services import notices, timers
+from engine.services import commission_sessions, notices, timers
 
 log = logging.getLogger("aiguillage.scheduler")
 POLL_SECONDS = 2.0
@@ -39,6 +39,7 @@ class Tick:
     fired: int = 0
     failed: int = 0
     notices: int = 0
+    sessions: int = 0  # commission sessions planned or moved on (agenda closed, files sent)
 
 
 def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
@@ -62,6 +63,11 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
                 except Exception:  # a bug or a database error: one timer never stops a sweep
                     tick.failed += 1
                     log.exception("timer %s failed", timer_id)
+    with sessions() as session:
+        try:  # the commission's sessions: planned, agendas closed, files sent when due
+            tick.sessions = commission_sessions.sweep(session, clock)
+        except Exception:  # a bug or a database error: the timers above are fired anyway
+            log.exception("commission sessions sweep failed")
     if sender is not None:
         with sessions() as session:
             report = notices.tick(session, clock, sender)

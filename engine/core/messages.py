@@ -282,8 +282,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Un processus ne peut avoir qu'un événement de début ; distinguez les entrées par un "
         "champ du formulaire de saisine.",
         "A process may have only one start event; tell entries apart with a start-form field."),
-    "bpmn.timer_start": ("Les événements de début temporisés ne sont pas pris en charge.",
-                         "Timer start events are not supported."),
+    "bpmn.timer_start": (
+        "Un événement de début temporisé sert à planifier les séances de la commission : son "
+        "minuteur doit être un cycle borné (timeCycle, par exemple "
+        "\"R12/2027-01-05T14:00:00+01:00/P1M\").",
+        "A timer start event plans the commission's sessions: its timer must be a bounded "
+        "cycle (timeCycle, for example \"R12/2027-01-05T14:00:00+01:00/P1M\")."),
+    "bpmn.timer_start_plan": ("Planification des séances impossible : {reason}",
+                              "Sessions cannot be planned: {reason}"),
     "bpmn.multi_instance": ("Les tâches multi-instances ne sont pas prises en charge.",
                             "Multi-instance tasks are not supported."),
     "bpmn.event_subprocess": ("Les sous-processus événementiels ne sont pas pris en charge.",
@@ -720,6 +726,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.case.reset": ("Dossier ramené à une étape antérieure",
                          "Case taken back to an earlier step"),
     "audit.case.start": ("Dossier ouvert", "Case opened"),
+    "audit.session.close": ("Séance de la commission close", "Commission session closed"),
+    "audit.session.decision": ("Décision de la commission enregistrée en séance",
+                               "Commission decision recorded in session"),
+    "audit.session.files_sent": ("Dossiers de la séance diffusés aux membres",
+                                 "Session files sent to the members"),
+    "audit.session.join": ("Situation inscrite à l'ordre du jour d'une séance",
+                           "Case put on a session's agenda"),
+    "audit.session.plan": ("Séance de la commission planifiée", "Commission session planned"),
+    "audit.session.read": ("Ordre du jour d'une séance consulté", "Session agenda read"),
     "audit.circuit.activate": ("Version de circuit mise en service",
                                "Circuit version made active"),
     "audit.circuit.deploy": ("Nouvelle version de circuit déployée",

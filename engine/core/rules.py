@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from engine.core import calendar, expressions, text, timers
+from engine.core import calendar, expressions, session_plans, text, timers
 from engine.core.bpmnxml import (
     BPMN,
     CAMUNDA,
@@ -124,7 +124,7 @@ def _element(doc: Document, el: etree._Element, ctx: Context,  # noqa: C901 - a 
     elif name == "subProcess" and el.get("triggeredByEvent") == "true":
         yield where(doc, el, "bpmn.event_subprocess")
     elif name == "startEvent" and el.find("bpmn:timerEventDefinition", NS) is not None:
-        yield where(doc, el, "bpmn.timer_start")
+        yield from _timer_start(doc, el)
     elif name in HUMAN:
         yield from _human(doc, el, ctx, lanes)
     elif name in ("exclusiveGateway", "inclusiveGateway"):
@@ -237,6 +237,21 @@ def _condition(doc: Document, flow: etree._Element, ctx: Context) -> Iterator[Pr
     for missing in sorted(read - ctx.field_names - {COUNTER}):
         yield where(doc, flow, "bpmn.condition_name", severity="warning", expression=text,
                     name=missing)
+
+
+def _timer_start(doc: Document, start: etree._Element) -> Iterator[Problem]:
+    """A timer start event plans the commission's sessions: only a cycle with a bound and a
+    first date (``R12/2027-01-05T14:00:00+01:00/P1M``), its properties readable
+    (``engine.core.session_plans``)."""
+    cycle = start.find("bpmn:timerEventDefinition/bpmn:timeCycle", NS)
+    if cycle is None:
+        yield where(doc, start, "bpmn.timer_start")
+        return
+    try:
+        session_plans.plan_of(start.get("id") or "", start.get("name") or "",
+                              text_of(cycle).strip().strip('"'), properties(start))
+    except session_plans.PlanError as exc:
+        yield where(doc, start, "bpmn.timer_start_plan", reason=str(exc))
 
 
 def _timer(doc: Document, definition: etree._Element) -> Iterator[Problem]:

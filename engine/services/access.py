@@ -15,10 +15,12 @@ from engine.errors import NotFound, PermissionDenied
 from engine.persistence.models import (
     CaseConsent,
     CaseParty,
+    CommissionSession,
     HumanTask,
     Membership,
     User,
 )
+from engine.persistence.models.case import Case
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.user import ADMIN_ROLE, COORDINATOR_ROLE
 
@@ -421,6 +423,71 @@ def only_administers(actor: Actor) -> bool:
     return bool(held) and all(roles == {ADMIN_ROLE} for roles in held)
 
 
+# --------------------------------------------------------------------------- commission sessions
+#
+# The secretariat of the commission (and the coordination) plans sessions, puts cases on
+# their agenda, records a decision per case and closes them. A member of the commission
+# (``MEMBER_ROLE``) sees the sessions of their territory and reads the files of the cases on
+# a session's agenda from the day the files are sent until the session ends, and then only
+# what the household's consent grants the commission's part (``COMMISSION_PART``): nothing
+# of any other case, nothing after the end.
+
+SECRETARIAT_ROLE = "secretariat"
+MEMBER_ROLE = "membre_commission"
+COMMISSION_PART = "commission"
+FILES_OPEN = ("files_sent", "held")  # the states in which members read the files
+
+
+def runs_sessions(actor: Actor, territory_id: int) -> bool:
+    """Plans sessions, records decisions, closes sessions: the secretariat or coordination."""
+    return actor.is_coordinator(territory_id) or SECRETARIAT_ROLE in actor.roles_in(territory_id)
+
+
+def require_session_runner(actor: Actor, territory_id: int) -> None:
+    """:raises PermissionDenied: neither the commission's secretariat nor coordination."""
+    if not runs_sessions(actor, territory_id):
+        raise PermissionDenied("Seuls le secrétariat de la commission et la coordination "
+                               "peuvent faire cela.")
+
+
+def sees_sessions(actor: Actor, territory_id: int) -> bool:
+    """Sees the list of the territory's sessions: their runners and the commission's members."""
+    return runs_sessions(actor, territory_id) or MEMBER_ROLE in actor.roles_in(territory_id)
+
+
+def session_territories(actor: Actor) -> list[int]:
+    """The territories whose sessions the actor sees (for lists, in SQL)."""
+    return [t for t in actor.territories() if sees_sessions(actor, t)]
+
+
+def session_file_view(session: Session, actor: Actor, territory_id: int, state: str,
+                      on_agenda: bool, case_id: int, now: datetime) -> View:
+    """What a reader of a session page reads of a case on its agenda: everything for the
+    coordination; the commission's part by consent for the secretariat and, while the files
+    are out (sent, not yet ended), for the members.
+
+    :raises NotFound: not on the agenda, or a member outside the window, or anyone else.
+    """
+    if not on_agenda:
+        raise NotFound("Dossier introuvable.")
+    if actor.is_system or actor.is_coordinator(territory_id):
+        return WHOLE
+    if SECRETARIAT_ROLE in actor.roles_in(territory_id) or (
+            MEMBER_ROLE in actor.roles_in(territory_id) and state in FILES_OPEN):
+        return part_view(session, case_id, COMMISSION_PART, now)
+    raise NotFound("Dossier introuvable.")
+
+
+def agenda_readable(actor: Actor, territory_id: int) -> ColumnElement[bool]:
+    """The same rule in SQL, over ``commission_session``: the sessions whose agenda (and its
+    cases' files) the actor reads in a territory."""
+    if runs_sessions(actor, territory_id):
+        return true()
+    if MEMBER_ROLE in actor.roles_in(territory_id):
+        return CommissionSession.state.in_(FILES_OPEN)
+    return false()
+
+
 # --------------------------------------------------------------------------- statistics
 #
 # A territory's statistics (aggregates only, small counts hidden) are read by those who
@@ -448,3 +515,25 @@ def require_statistics(actor: Actor, territory_id: int | None = None) -> list[in
         raise PermissionDenied(code="stats.not_overseen")
     return [territory_id]
 
+
+# --------------------------------------------------------------------------- subject access
+#
+# What is held about a household is exported, and its identity corrected, by its territory's
+# coordination only: a partner who reads one of its cases is refused (403), anyone else is
+# told there is no such household (404).
+
+
+def require_household_coordinator(session: Session, actor: Actor, household_id: int,
+                                  territory_id: int, now: datetime) -> None:
+    """:raises NotFound: out of the actor's reach. :raises PermissionDenied: a reader of one
+    of the household's cases who does not coordinate its territory."""
+    if not actor.is_member(territory_id):
+        raise NotFound(code="svc.household_not_found")
+    if actor.is_coordinator(territory_id):
+        return
+    seen = session.scalar(select(exists().where(
+        Case.household_id == household_id, Case.territory_id == territory_id,
+        case_scope(actor, territory_id, Case.id, session))))
+    if seen:
+        raise PermissionDenied(code="svc.coordination_only")
+    raise NotFound(code="svc.household_not_found")

@@ -479,6 +479,13 @@ def _mail(session: Session, message: OutboxMessage) -> Mail:
                 f"devait être réalisée le {_day(payload['due_at'])}.")
     elif message.kind in ORIENTATION_NOTICES:
         subject, body = _orientation_mail(message.kind, payload)
+    elif message.kind == "seance":  # commission_sessions.send_files: no personal data
+        subject = f"Aiguillage : dossiers de la séance du {payload.get('when')}"
+        body = (f"Bonjour,\n\nL'ordre du jour et les dossiers de la séance de la commission du "
+                f"{payload.get('when')} ({payload.get('place')}) sont diffusés : "
+                f"{payload.get('cases')} situation(s). Ils restent consultables jusqu'à la "
+                f"fin de la séance.\n\n{public_url()}/commission/seances/"
+                f"{payload.get('session_id')}")
     else:
         subject = f"Aiguillage : relance — dossier {payload.get('case')}"
         body = (f"Bonjour,\n\n{payload.get('notice')} pour l'étape "

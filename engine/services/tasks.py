@@ -22,7 +22,7 @@ from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
-from engine.services import audit, consent, orientations, parties, runtime
+from engine.services import audit, commission_sessions, consent, orientations, parties, runtime
 from engine.services.access import (
     NOTHING_YET,
     Actor,
@@ -257,10 +257,12 @@ def _of_holder(row: HumanTask) -> list[Any]:
 
 
 def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
-             data: Mapping[str, Any], via: str = VIA_ACCOUNT) -> TaskItem | None:
+             data: Mapping[str, Any], via: str = VIA_ACCOUNT, *,
+             by_session: bool = False) -> TaskItem | None:
     """Complete a step with its form data; return the case's next step for the same actor.
     ``via`` says how the answer came (an account, or a signed link: the orientations'
-    log keeps it).
+    log keeps it). A step held by a commission session (``commission_sessions.held``) is
+    completed only by the session (``by_session``).
 
     :raises InvalidTransition: the step is already completed (double submit) or gone.
     :raises PermissionDenied: the step belongs to someone else, another role, or another
@@ -281,10 +283,16 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
                            row.organisation_id):
             _refuse(session, clock, actor, case.id, case.territory_id, row.role,
                     held=row.assignee_id is not None)
+        if not by_session and commission_sessions.held(session, case.id,
+                                                       case.circuit_version_id, row.bpmn_id):
+            raise Conflict("Cette étape se fait depuis la page de la séance de la commission "
+                           "où la situation est inscrite.")
         instance = runtime.load(session, case, clock)
         armed = [(t.id, t.due_at) for t in instance.waiting_timers()]  # as the rows say
-        instance.complete(row.spiff_task_id, data)
         form = instance.circuit.forms.get(row.form) if row.form else None
+        if form is not None and commission_sessions.session_field(form):
+            data = commission_sessions.join(session, clock, actor, case, form, data)
+        instance.complete(row.spiff_task_id, data)
         # before saving: an answer step that leads straight to the end must find its
         # orientation still open (the end gives places back and cancels what is open), and
         # a new operator's steps are created already routed to it
@@ -358,7 +366,8 @@ def _open_task(session: Session, actor: Actor, task_id: int) -> HumanTask:
     return row
 
 
-def form_of(session: Session, actor: Actor, task_id: int) -> tuple[TaskItem, FormSpec | None]:
+def form_of(session: Session, actor: Actor, task_id: int, clock: Clock | None = None
+            ) -> tuple[TaskItem, FormSpec | None]:
     """The step as lists show it and the form it asks for, without loading its case: what a
     submission needs to read the posted values (``details`` is the page).
 
@@ -366,6 +375,8 @@ def form_of(session: Session, actor: Actor, task_id: int) -> tuple[TaskItem, For
     """
     row = _task(session, actor, task_id)
     form = orientations.as_submitted(session, row.territory_id, _form(session, row))
+    if clock is not None:  # the sessions whose agenda is open now
+        form = commission_sessions.with_sessions(session, clock, row.territory_id, form)
     return task_items(session, [row])[0], parties.with_organisations(session, row.territory_id,
                                                                      form)
 
@@ -423,6 +434,7 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
                                                   session, clock, row.territory_id,
                                                   instance.form_for(row.spiff_task_id),
                                                   data))
+            form = commission_sessions.with_sessions(session, clock, row.territory_id, form)
             blank = _answered_afresh(form)
             values = {k: data[k] for k in (form.field_names() if form else ())
                       if k in data and k not in blank}

@@ -86,7 +86,7 @@ def _complete(task_id: int) -> Response | tuple[dict[str, list[str]], bool,
     check does not, and the page says so next to the button."""
     if not EmptyForm().validate_on_submit():
         abort(400)
-    step, form = tasks.form_of(get_session(), actor(), task_id)
+    step, form = tasks.form_of(get_session(), actor(), task_id, clock())
     data, errors = postdata.parse(form, request.form)
     if errors:
         return errors, False, None

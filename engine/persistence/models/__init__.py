@@ -3,6 +3,7 @@
 from engine.persistence.models.audit_event import AuditEvent, AuditEventTerritory
 from engine.persistence.models.case import Case, CaseState, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
+from engine.persistence.models.commission_session import CommissionSession, SessionCase
 from engine.persistence.models.consent import CaseConsent
 from engine.persistence.models.draft import CircuitDraft
 from engine.persistence.models.household import Household, HouseholdMatch
@@ -25,10 +26,11 @@ from engine.persistence.models.web_session import SignInThrottle, WebSession
 
 __all__ = [
     "AnswerLink", "AuditEvent", "AuditEventTerritory", "Case", "CaseConsent", "CaseParty",
-    "CaseReferent", "CaseState", "Circuit", "CircuitDraft", "CircuitVersion", "DailyCount",
+    "CaseReferent", "CaseState", "Circuit", "CircuitDraft", "CircuitVersion",
+    "CommissionSession", "DailyCount",
     "DirectoryPlaceChange", "DirectoryService", "Household", "HouseholdMatch", "HumanTask",
     "Membership", "Organisation", "Orientation", "OrientationEvent", "OutboxMessage",
-    "RefusalReason", "ReferenceCounter",
+    "RefusalReason", "ReferenceCounter", "SessionCase",
     "SignInThrottle", "Territory", "Timer", "User", "WebSession",
     "CaseFact",  # statistics (#16)
 ]

@@ -1,0 +1,280 @@
+"""Commission sessions (issue #15, item 3): cases join a session until its agenda closes, the
+files go out M days before, a decision per case resumes each case's own circuit (C3 alone or
+inside C1 through the call activity), members read the files only while they are out, and a
+timer start event plans each session once. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import FixedClock
+from engine.errors import Conflict, FormInvalid, NotFound, PermissionDenied
+from engine.persistence.models import (
+    AuditEvent,
+    Circuit,
+    CommissionSession,
+    HumanTask,
+    OutboxMessage,
+    SessionCase,
+)
+from engine.services import cases, circuits, commission_sessions, tasks
+from engine.services.access import SYSTEM, Actor
+from tests.integration.factories import ROOT, give_consent, make_user
+
+SCENARIOS = ROOT / "tests" / "scenarios" / "reference"
+DECISION = {"membres_presents": "SIAO, CD, CMP.", "motivation_decision": "Échange en séance."}
+PLANNED = """
+  <bpmn:process id="C3_seances" name="Séances de la commission" isExecutable="true">
+    <bpmn:startEvent id="C3_S3" name="Séance mensuelle">
+      <bpmn:extensionElements>
+        <spiffworkflow:properties>
+          <spiffworkflow:property name="occurrence" value="first:tuesday" />
+          <spiffworkflow:property name="place" value="Salle du conseil" />
+        </spiffworkflow:properties>
+      </bpmn:extensionElements>
+      <bpmn:outgoing>F_C3_S3_E</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="C3_S3_def">
+        <bpmn:timeCycle xsi:type="bpmn:tFormalExpression">"R12/2026-02-03T14:00:00+01:00/P1M"</bpmn:timeCycle>
+      </bpmn:timerEventDefinition>
+    </bpmn:startEvent>
+    <bpmn:endEvent id="C3_S3_E" name="Séance planifiée"><bpmn:incoming>F_C3_S3_E</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="F_C3_S3_E" sourceRef="C3_S3" targetRef="C3_S3_E" />
+  </bpmn:process>
+"""
+
+
+@dataclass
+class Hall:
+    territory_id: int
+    commission: int  # circuit ids
+    coordination: int
+    secretariat: Actor
+    member: Actor
+    coordinator: Actor
+    presenter: Actor
+
+
+def _folder(tmp_path: Path, extra: str = "") -> Path:
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    settings = json.loads((ROOT / "processes/reference/territory.json").read_text())
+    settings["circuits"] = [c for c in settings["circuits"]
+                            if c["key"] in ("commission", "coordination")]
+    (folder / "territory.json").write_text(json.dumps(settings, ensure_ascii=False))
+    shutil.copy(ROOT / "processes/reference/coordination.bpmn", folder)
+    text = (ROOT / "processes/reference/commission.bpmn").read_text()
+    if extra:
+        text = text.replace("  <bpmndi:BPMNDiagram", extra + "  <bpmndi:BPMNDiagram", 1)
+    (folder / "commission.bpmn").write_text(text)
+    return folder
+
+
+def _hall(session: Session, clock: FixedClock, tmp_path: Path, extra: str = "") -> Hall:
+    versions = circuits.deploy_folder(session, clock, SYSTEM, _folder(tmp_path, extra),
+                                      ROOT / "forms")
+    ids = {session.get(Circuit, v.circuit_id).key: v.circuit_id  # type: ignore[union-attr]
+           for v in versions}
+    territory_id = session.get(Circuit, ids["commission"]).territory_id  # type: ignore[union-attr]
+    return Hall(territory_id, ids["commission"], ids["coordination"],
+                make_user(session, clock, "secr@demo.test", territory_id, "secretariat"),
+                make_user(session, clock, "membre@demo.test", territory_id, "membre_commission"),
+                make_user(session, clock, "coord@demo.test", territory_id, "coordination"),
+                make_user(session, clock, "pres@demo.test", territory_id, "presentateur"))
+
+
+@pytest.fixture
+def hall(session: Session, clock: FixedClock, tmp_path: Path) -> Hall:
+    return _hall(session, clock, tmp_path)
+
+
+def _open(session: Session, case_id: int, step: str | None = None) -> list[HumanTask]:
+    query = select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == "open")
+    if step:
+        query = query.where(HumanTask.bpmn_id == step)
+    return list(session.scalars(query))
+
+
+def _drive(session: Session, clock: FixedClock, scenario: str, circuit_id: int,
+           until: str = "C3_T03") -> int:
+    """Open a case and complete the scenario's steps (as the system) up to ``until``."""
+    story = json.loads((SCENARIOS / scenario).read_text())
+    case = cases.start(session, clock, SYSTEM, circuit_id, story["data"])
+    for step in story["steps"]:
+        if step.get("task") == until:
+            break
+        [row] = _open(session, case.id, step["task"])
+        tasks.complete(session, clock, SYSTEM, row.id, step.get("data", {}))
+    assert _open(session, case.id, until), f"{scenario} does not reach {until}"
+    return case.id
+
+
+def _join(session: Session, clock: FixedClock, actor: Actor, case_id: int,
+          session_id: Any) -> None:
+    [row] = _open(session, case_id, "C3_T03")
+    tasks.complete(session, clock, actor, row.id, {"seance": session_id,
+                                                    "date_seance": "2026-01-01"})
+
+
+def _plan(session: Session, clock: FixedClock, hall: Hall, days: int = 12) -> int:
+    return commission_sessions.plan(session, clock, hall.secretariat, hall.territory_id,
+                                    clock.now() + timedelta(days=days), "Salle 2").id
+
+
+def test_a_case_joins_an_open_session_and_waits_for_it(session: Session, clock: FixedClock,
+                                                        hall: Hall) -> None:
+    sid = _plan(session, clock, hall)
+    offered = commission_sessions.open_sessions(session, clock, hall.territory_id)
+    assert [s.id for s in offered] == [sid]
+    case_id = _drive(session, clock, "commission/e1-orientee-vers-dispositif.json", hall.commission)
+    [step] = _open(session, case_id, "C3_T03")
+    _, form = tasks.form_of(session, hall.secretariat, step.id, clock)
+    assert form is not None
+    [field] = [f for f in form.fields if f.name == "seance"]
+    assert field.kind == "choice" and [c.value for c in field.choices] == [sid]
+    _join(session, clock, hall.secretariat, case_id, sid)
+    assert session.scalar(select(SessionCase.case_id).where(SessionCase.session_id == sid)) \
+        == case_id
+    [send] = _open(session, case_id, "C3_T04")
+    with pytest.raises(Conflict, match="page de la séance"):  # held by the session
+        tasks.complete(session, clock, hall.secretariat, send.id, {"dossiers_diffuses": True})
+    assert _open(session, case_id, "C3_T04")
+
+
+def test_the_agenda_closes_n_days_before(session: Session, clock: FixedClock,
+                                         hall: Hall) -> None:
+    sid = _plan(session, clock, hall, days=10)  # closes in 3 days
+    case_id = _drive(session, clock, "commission/e1-orientee-vers-dispositif.json", hall.commission)
+    clock.advance(timedelta(days=3, minutes=1))
+    assert commission_sessions.open_sessions(session, clock, hall.territory_id) == []
+    with pytest.raises(Conflict, match="est clos"):
+        _join(session, clock, hall.secretariat, case_id, sid)
+    for forged in (2**31 - 1, "abc", -1):
+        with pytest.raises((Conflict, FormInvalid)):
+            _join(session, clock, hall.secretariat, case_id, forged)
+    assert session.scalar(select(func.count()).select_from(SessionCase)) == 0
+    assert _open(session, case_id, "C3_T03")
+
+
+def test_only_the_secretariat_or_coordination_plans(session: Session, clock: FixedClock,
+                                                    hall: Hall) -> None:
+    for who in (hall.member, hall.presenter):
+        with pytest.raises(PermissionDenied):
+            commission_sessions.plan(session, clock, who, hall.territory_id,
+                                     clock.now() + timedelta(days=20), "Salle")
+    with pytest.raises(Exception, match="passée"):
+        commission_sessions.plan(session, clock, hall.coordinator, hall.territory_id,
+                                 clock.now() - timedelta(days=1), "Salle")
+    assert session.scalar(select(func.count()).select_from(CommissionSession)) == 0
+
+
+def test_a_decision_per_case_resumes_each_circuit(session: Session, clock: FixedClock,
+                                                  hall: Hall) -> None:
+    sid = _plan(session, clock, hall)
+    alone = _drive(session, clock, "commission/e1-orientee-vers-dispositif.json", hall.commission)
+    shared = _drive(session, clock, "commission/e4-situation-stabilisee.json", hall.commission)
+    called = _drive(session, clock, "coordination/e6-transmise-en-commission.json",
+                    hall.coordination)
+    for case_id in (alone, shared, called):
+        _join(session, clock, hall.secretariat, case_id, sid)
+    with pytest.raises(Conflict, match="Diffusez"):
+        commission_sessions.record_decision(session, clock, hall.secretariat, sid, alone,
+                                            {**DECISION, "decision_commission": "ajournement"})
+    sent = commission_sessions.send_files(session, clock, hall.secretariat, sid)
+    assert sent.state == "files_sent"
+    for case_id in (alone, shared, called):
+        assert _open(session, case_id, "C3_T05") and not _open(session, case_id, "C3_T04")
+    with pytest.raises(PermissionDenied):
+        commission_sessions.record_decision(session, clock, hall.member, sid, alone,
+                                            {**DECISION, "decision_commission": "orientation",
+                                             "dispositif_retenu": "iml"})
+    with pytest.raises(FormInvalid):  # an orientation names its scheme
+        commission_sessions.record_decision(session, clock, hall.secretariat, sid, alone,
+                                            {**DECISION, "decision_commission": "orientation"})
+    commission_sessions.record_decision(session, clock, hall.secretariat, sid, alone,
+                                        {**DECISION, "decision_commission": "orientation",
+                                         "dispositif_retenu": "iml"})
+    plan = {**DECISION, "decision_commission": "plan_partage", "suivi_plan": "circuit_origine",
+            "engagements_partenaires": "CCAS : accompagnement budgétaire, fin du mois."}
+    commission_sessions.record_decision(session, clock, hall.coordinator, sid, shared, plan)
+    commission_sessions.record_decision(session, clock, hall.secretariat, sid, called, plan)
+    assert [t.bpmn_id for t in _open(session, alone)] == ["C3_T07"]
+    assert [t.bpmn_id for t in _open(session, shared)] == ["C3_T06"]
+    assert [t.bpmn_id for t in _open(session, called)] == ["C3_T06"]  # inside C1
+    with pytest.raises(Exception, match="déjà enregistrée"):
+        commission_sessions.record_decision(session, clock, hall.secretariat, sid, alone, plan)
+    with pytest.raises(NotFound):
+        commission_sessions.record_decision(session, clock, hall.secretariat, sid, 2**31 - 1,
+                                            plan)
+    detail = commission_sessions.detail(session, clock, hall.secretariat, sid)
+    assert [a.decision for a in detail.agenda] == ["orientation", "plan_partage",
+                                                   "plan_partage"]
+    assert commission_sessions.close(session, clock, hall.secretariat, sid).state == "ended"
+
+
+def test_members_read_the_files_only_while_they_are_out(session: Session, clock: FixedClock,
+                                                        hall: Hall) -> None:
+    sid = _plan(session, clock, hall)
+    case_id = _drive(session, clock, "commission/e1-orientee-vers-dispositif.json",
+                     hall.commission)
+    _join(session, clock, hall.secretariat, case_id, sid)
+    with pytest.raises(NotFound):  # not sent yet
+        commission_sessions.case_file(session, clock, hall.member, sid, case_id)
+    assert commission_sessions.detail(session, clock, hall.member, sid).agenda == []
+    with pytest.raises(NotFound):
+        commission_sessions.detail(session, clock, hall.presenter, sid)
+    commission_sessions.send_files(session, clock, SYSTEM, sid)
+    assert session.scalar(select(OutboxMessage.recipient_user_id).where(
+        OutboxMessage.kind == "seance")) == hall.member.user_id
+    # the consent given at « Constituer le dossier » covers the assessment, not the
+    # identity, nor health (partage_sante: false)
+    read = commission_sessions.case_file(session, clock, hall.member, sid, case_id)
+    labels = dict(read.fields)
+    assert read.household_name is None and not read.minimal
+    assert "Question posée à la commission" in labels
+    assert not any(label.startswith("Besoins") for label in labels)  # health
+    give_consent(session, clock, case_id, "commission", ["identity"], purpose="commission")
+    named = commission_sessions.case_file(session, clock, hall.member, sid, case_id)
+    assert named.household_name == "Ménage Test Klein"
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "case.read", AuditEvent.case_id == case_id,
+        AuditEvent.user_id == hall.member.user_id)) >= 1
+    with pytest.raises(NotFound):  # a case not on the agenda
+        other = _drive(session, clock, "commission/e4-situation-stabilisee.json", hall.commission)
+        commission_sessions.case_file(session, clock, hall.member, sid, other)
+    commission_sessions.record_decision(session, clock, hall.secretariat, sid, case_id,
+                                        {**DECISION, "decision_commission": "ajournement"})
+    commission_sessions.close(session, clock, hall.secretariat, sid)
+    with pytest.raises(NotFound):
+        commission_sessions.case_file(session, clock, hall.member, sid, case_id)
+    assert commission_sessions.detail(session, clock, hall.member, sid).agenda == []
+    # the coordination still reads it after the end
+    assert commission_sessions.case_file(session, clock, hall.coordinator, sid, case_id)
+
+
+def test_a_timer_start_event_plans_each_session_once(sessions: sessionmaker[Session],
+                                                     clock: FixedClock, tmp_path: Path) -> None:
+    with sessions() as session:
+        _hall(session, clock, tmp_path, PLANNED)
+    # 9 January 2026: the first Tuesday of February (3rd) is within 45 days, March's is not
+    with sessions() as one, sessions() as two:
+        assert commission_sessions.plan_from_circuits(one, clock) == 1
+        assert commission_sessions.plan_from_circuits(two, clock) == 0
+    clock.advance(timedelta(days=30))
+    with sessions() as session:
+        assert commission_sessions.sweep(session, clock) >= 1
+        rows = session.execute(select(CommissionSession.starts_at, CommissionSession.state,
+                                      CommissionSession.place)
+                               .order_by(CommissionSession.starts_at)).all()
+    assert [(r[0].isoformat(), r[2]) for r in rows] == [
+        ("2026-02-03T13:00:00+00:00", "Salle du conseil"),
+        ("2026-03-03T13:00:00+00:00", "Salle du conseil")]
+    assert rows[0][1] == "files_sent"  # 3 February is 5 days away on 8 February
