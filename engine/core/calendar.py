@@ -64,9 +64,11 @@ def end_of_day(day: date) -> datetime:
 
 # --------------------------------------------------------------------------- yearly periods
 
-# A step's ``period`` property: a rule and the key of one of the territory's periods,
-# ``shift:treve_hivernale`` (a deadline falling inside the period moves to the day after it).
-PERIOD_RULES = ("shift",)
+# A step's (or a timer's) ``period`` property: a rule and the key of one of the territory's
+# periods: ``shift:treve_hivernale`` (a deadline falling inside the period moves to the day
+# after it), ``suspend:treve_hivernale`` (the count stops during the period: a deadline counted
+# across it has the period's days added).
+PERIOD_RULES = ("shift", "suspend")
 
 
 def parse_period_rule(value: str) -> tuple[str, str] | None:
@@ -98,3 +100,34 @@ def shift_out_of_period(due: datetime, start: str, end: str) -> datetime:
     the period ends."""
     last = period_end(due.astimezone(PARIS).date(), start, end)
     return due if last is None else end_of_day(last + timedelta(days=1))
+
+
+def in_period(day: date, start: str, end: str) -> bool:
+    """True if ``day`` is inside the yearly period ``start``–``end``."""
+    return period_end(day, start, end) is not None
+
+
+def suspend_in_period(origin: date, due: datetime, start: str, end: str,
+                      subdivision: str | None = None, working_days: bool = False) -> datetime:
+    """``due``, counted from ``origin`` (before it when ``due`` is earlier), with the count
+    stopped during the period: each day of the period between the two (``origin`` excluded)
+    is counted again outside it, in the same direction; with ``working_days`` only the
+    working days of the period count, and only working days are added."""
+    target = due.astimezone(PARIS).date()
+    step = 1 if target >= origin else -1
+
+    def counts(day: date) -> bool:
+        return not working_days or is_working_day(day, subdivision)
+
+    extra, day = 0, origin
+    while day != target:
+        day += timedelta(days=step)
+        if in_period(day, start, end) and counts(day):
+            extra += 1
+    day = target
+    while extra:
+        day += timedelta(days=step)
+        if not in_period(day, start, end) and counts(day):
+            extra -= 1
+    local = due.astimezone(PARIS)  # the same time of day, Paris time (summer time moves)
+    return datetime.combine(day, local.time(), tzinfo=PARIS).astimezone(UTC)

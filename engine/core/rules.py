@@ -132,7 +132,7 @@ def _element(doc: Document, el: etree._Element, ctx: Context,  # noqa: C901 - a 
     elif name == "sequenceFlow":
         yield from _condition(doc, el, ctx)
     elif name == "timerEventDefinition":
-        yield from _timer(doc, el)
+        yield from _timer(doc, el, ctx)
     elif name == "callActivity":
         called = el.get("calledElement")
         if not called or called not in ctx.processes:
@@ -254,17 +254,45 @@ def _timer_start(doc: Document, start: etree._Element) -> Iterator[Problem]:
         yield where(doc, start, "bpmn.timer_start_plan", reason=str(exc))
 
 
-def _timer(doc: Document, definition: etree._Element) -> Iterator[Problem]:
+def _timer(doc: Document, definition: etree._Element, ctx: Context) -> Iterator[Problem]:
     owner = definition.getparent()
     found = [(k, definition.find(f"bpmn:{tag}", NS)) for k, tag in
              (("duration", "timeDuration"), ("date", "timeDate"), ("cycle", "timeCycle"))]
     present = [(k, e) for k, e in found if e is not None]
+    props = properties(owner) if owner is not None else {}
+    if props.get("timerRelative") is not None:
+        yield from _relative_timer(doc, owner, props, present, ctx)
+        return
+    if props.get("period") is not None:
+        timer = owner.get("name") or owner.get("id") or "?"
+        yield where(doc, owner, "bpmn.period_no_deadline", step=timer,
+                    value=props["period"].strip())
     if not present or not text_of(present[0][1]):
         yield where(doc, owner, "bpmn.timer", expression="", reason=reason("timer.empty"))
         return
     kind, element = present[0]
     text = text_of(element)
     yield from _timer_value(doc, owner, text, kind)  # type: ignore[arg-type]
+
+
+def _relative_timer(doc: Document, owner: etree._Element, props: dict[str, str],
+                    present: list[tuple[str, etree._Element | None]],
+                    ctx: Context) -> Iterator[Problem]:
+    """A timer counted from a date of the case (``timerRelative``): a readable value naming a
+    date field; its own value left empty (``timeDate``, the engine fills it) or a fallback
+    duration (``timeDuration``, used while the date is not answered)."""
+    timer = owner.get("name") or owner.get("id") or "?"
+    found = timers.relative_problem(props["timerRelative"], ctx.date_fields)
+    if found:
+        yield where(doc, owner, "bpmn.timer_relative", timer=timer, reason=reason(*found))
+    kind, element = present[0] if present else ("date", None)
+    own = text_of(element) if element is not None else ""
+    if kind == "duration" and own:
+        yield from _timer_value(doc, owner, own, "duration")
+    elif own or kind == "cycle":
+        yield where(doc, owner, "bpmn.timer_relative_own", timer=timer)
+    if props.get("period") is not None:
+        yield from _period(doc, owner, props["period"], True, timer, ctx)
 
 
 def _timer_value(doc: Document, owner: etree._Element, text: str,

@@ -53,7 +53,8 @@ def test_a_period_within_one_year() -> None:
 @pytest.mark.parametrize(("value", "expected"), [
     ("shift:treve_hivernale", ("shift", "treve_hivernale")),
     (" shift : treve_hivernale ", ("shift", "treve_hivernale")),
-    ("treve_hivernale", None), ("suspend:treve_hivernale", None), ("shift:", None),
+    ("suspend:treve_hivernale", ("suspend", "treve_hivernale")),
+    ("treve_hivernale", None), ("pause:treve_hivernale", None), ("shift:", None),
 ])
 def test_the_rule_is_read(value: str, expected: tuple[str, str] | None) -> None:
     assert calendar.parse_period_rule(value) == expected
@@ -120,3 +121,46 @@ def test_from_the_database_the_period_is_unchecked_and_said_so(tmp_path: Path) -
     bundle.periods = None
     found = [p for p in check(bundle) if p.code.startswith("bpmn.period")]
     assert [(p.code, p.is_error) for p in found] == [("bpmn.period_unchecked", False)]
+
+
+@pytest.mark.parametrize(("origin", "days", "expected"), [
+    # counted forward: the truce's days do not count
+    (date(2026, 10, 20), 20, date(2027, 4, 9)),  # 11 days in October, 9 in April
+    (date(2026, 10, 20), 11, date(2026, 10, 31)),  # 31 October: the last day before it
+    (date(2026, 10, 20), 12, date(2027, 4, 1)),  # would be 1 November: 1 April
+    (date(2026, 10, 31), 1, date(2027, 4, 1)),
+    (date(2026, 11, 1), 1, date(2027, 4, 1)),  # counted from inside: starts on 1 April
+    (date(2027, 3, 31), 1, date(2027, 4, 1)),
+    (date(2027, 4, 1), 10, date(2027, 4, 11)),  # after it: nothing added
+    (date(2026, 5, 1), 30, date(2026, 5, 31)),
+    # a leap year: February 2028 has 29 days, all inside the truce
+    (date(2027, 10, 30), 3, date(2028, 4, 2)),
+    # counted backward (« avant »): the truce's days are skipped too
+    (date(2027, 4, 5), -7, date(2026, 10, 29)),  # 4 days in April, 3 in October
+    (date(2027, 4, 1), -1, date(2026, 10, 31)),
+    (date(2028, 4, 2), -3, date(2027, 10, 30)),
+])
+def test_a_count_across_the_truce_is_suspended(origin: date, days: int,
+                                               expected: date) -> None:
+    due = end_of(origin + (date(2000, 1, 2) - date(2000, 1, 1)) * days)
+    assert calendar.suspend_in_period(origin, due, "11-01", "03-31") == end_of(expected)
+
+
+def test_a_count_in_working_days_skips_the_truce_s_working_days() -> None:
+    # Friday 30 October 2026 + 2 working days: Monday 2 November is in the truce; the count
+    # resumes on Thursday 1 April 2027 and Friday 2 April 2027
+    raw = calendar.end_of_day(calendar.shift_working_days(date(2026, 10, 30), 2))
+    assert calendar.suspend_in_period(date(2026, 10, 30), raw, "11-01", "03-31",
+                                      working_days=True) == end_of(date(2027, 4, 2))
+
+
+def test_a_step_counted_across_the_truce_has_its_days_added(tmp_path: Path) -> None:
+    circuit = compile_circuit(truce_bundle(tmp_path, "suspend:treve_hivernale",
+                                           relative="+2M:date_audience"))
+    clock = FixedClock(datetime(2026, 9, 2, 9, 0, tzinfo=UTC))
+    case = Instance.start(circuit, {"date_audience": "2026-10-15"}, clock)
+    steps = {t.bpmn_id: t for t in case.ready_tasks()}
+    # 15 October + 2 months = 15 December: 45 days of the truce counted again from 1 April
+    assert steps["preparer"].due_at == end_of(date(2027, 5, 15))
+    assert [p for p in check(truce_bundle(tmp_path, "suspend:treve_hivernale")) if p.is_error] \
+        == []

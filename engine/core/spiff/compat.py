@@ -77,13 +77,20 @@ def now_for(task: SpiffTask) -> datetime:
     return clock.now()  # type: ignore[no-any-return]
 
 
+# the due time of a timer counted from a date the case does not hold yet
+NEVER = "9999-12-31T23:59:59+00:00"
+
+
 class ClockedTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
     """``timeDate`` timer that reads the workflow clock."""
 
     def has_fired(self, my_task: SpiffTask) -> bool:
         value = my_task._get_internal_data("event_value")
         if value is None:
-            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            # an empty timeDate is filled by the runner from a date of the case
+            # (``timerRelative``): until that date is answered, the timer never fires
+            value = NEVER if not (self.expression or "").strip(" \t\n'\"") else \
+                my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=value)
         if TimerEventDefinition.parse_time_or_duration(value) <= now_for(my_task):
             my_task._set_internal_data(event_fired=True)

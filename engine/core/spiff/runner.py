@@ -24,7 +24,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.clock import Clock
 from engine.core import calendar, expressions, text, timers
 from engine.core.bundles import role_for_lane
-from engine.core.forms import FormSpec, clean
+from engine.core.forms import FormSpec, as_day, clean
 from engine.core.messages import render
 from engine.core.rules import COUNTER
 from engine.core.snapshots import (
@@ -35,7 +35,7 @@ from engine.core.snapshots import (
     TaskView,
     TimerView,
 )
-from engine.core.spiff import serializer
+from engine.core.spiff import compat, serializer
 from engine.core.spiff.compat import CaseWorkflow
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.scripts import SafeScriptEngine, ScriptsDisabled
@@ -68,6 +68,7 @@ class Instance:
         counters = {ts.bpmn_id: 0 for process in [circuit.spec, *circuit.subprocess_specs.values()]
                     for ts in process.task_specs.values() if getattr(ts, "manual", False)}
         workflow.task_tree.data.update({**initial, COUNTER: counters})
+        _remember_dates(workflow, form, initial)
         case._run()
         return case
 
@@ -155,6 +156,9 @@ class Instance:
             task = None
         if task is None or task.state == TaskState.CANCELLED:
             return "cancelled"
+        if task.state == TaskState.WAITING and not isinstance(
+                getattr(task.task_spec, "event_definition", None), compat.ClockedCycle):
+            return "cancelled"  # moved: counted from a date of the case that was corrected
         return "fired"  # COMPLETED, or a cycle that moved on to its next occurrence
 
     def next_due(self) -> datetime | None:
@@ -182,6 +186,7 @@ class Instance:
         counters = dict(task.data.get(COUNTER) or {})
         counters[task.task_spec.bpmn_id] = counters.get(task.task_spec.bpmn_id, 0) + 1
         task.data.update({**_replaced(form, values, task.data), **values, COUNTER: counters})
+        _remember_dates(self.workflow, form, values)
         self._guard(task.run)
         self._run()
 
@@ -296,12 +301,16 @@ class Instance:
 
     def _stamp(self) -> None:
         now = self.clock.now()
+        for task in self._each(TaskState.WAITING):
+            if _props(task).get("timerRelative"):
+                _follow_date(self, task)
         for task in self._each(TaskState.READY):
             if task.task_spec.manual and "ready_at" not in task.internal_data:
                 task.internal_data["ready_at"] = now.isoformat()
                 due = _due_at(self, task, now)
                 task.internal_data["due_at"] = due.isoformat() if due else None
-            elif task.task_spec.manual and _props(task).get("dueRelative"):
+            elif task.task_spec.manual and (_props(task).get("dueRelative")
+                                            or _relative_timer_on(task)):
                 # counted from a date of the case: follows that date when it is corrected
                 due = _due_at(self, task, datetime.fromisoformat(task.internal_data["ready_at"]))
                 task.internal_data["due_at"] = due.isoformat() if due else None
@@ -418,50 +427,108 @@ def _boundary_timers(task: SpiffTask) -> list[tuple[datetime, bool]]:
     return out
 
 
+def _relative_timer_on(task: SpiffTask) -> bool:
+    """Does a boundary timer counted from a date of the case hang on this step?"""
+    parent = task.parent
+    if parent is None or type(parent.task_spec).__name__ != "BoundaryEventSplit":
+        return False
+    return any(_props(sibling).get("timerRelative") for sibling in parent.children)
+
+
 def _props(task: SpiffTask) -> dict[str, str]:
     props: dict[str, str] = (getattr(task.task_spec, "extensions", None) or {}).get(
         "properties", {})
     return props
 
 
+def _remember_dates(workflow: CaseWorkflow, form: FormSpec | None,
+                    values: Mapping[str, Any]) -> None:
+    """Keep the case's latest answer to each date field in the workflow's own data: the
+    tasks of a parallel branch carry copies made before a correction, and a timer firing
+    there must not bring an old date back."""
+    for spec in form.fields if form is not None else ():
+        if spec.kind == "date" and spec.name in values:
+            workflow.data[spec.name] = values[spec.name]
+
+
 def _case_value(case: Instance, task: SpiffTask, name: str) -> Any:
-    """The case's latest answer to ``name``: the step's own data may predate a correction
-    made in a parallel branch, so the last completed task carrying the field wins."""
+    """The case's latest answer to ``name``: a date as last answered (``_remember_dates``);
+    otherwise (a case started before dates were remembered) the last completed task
+    carrying the field."""
+    if name in case.workflow.data:
+        return case.workflow.data[name]
     latest = max((t for t in case._each(TaskState.COMPLETED) if name in t.data),
                  key=lambda t: t.last_state_change, default=None)
     return latest.data.get(name) if latest is not None else task.data.get(name)
 
 
 def _due_at(case: Instance, task: SpiffTask, now: datetime) -> datetime | None:
-    """A step's deadline; ``now`` is when it became ready. A deadline of the step's own
-    falling inside the period its ``period`` rule names moves to the day after it."""
+    """A step's deadline; ``now`` is when it became ready. A deadline of the step's own is
+    moved out of (``shift``) or lengthened by (``suspend``) the period its ``period`` rule
+    names."""
     own = _own_due_at(case, task, now)
-    period = (getattr(task.task_spec, "extensions", None) or {}).get("period")
-    if own is not None and period and period.get("rule") == "shift":
-        return calendar.shift_out_of_period(own, period["from"], period["to"])
     if own is not None:
-        return own
+        return _in_period(case, task, *own)
     found = _boundary_timers(task)
     interrupting = [due for due, stops in found if stops]
     candidates = interrupting or [due for due, _ in found]
     return min(candidates) if candidates else None
 
 
-def _own_due_at(case: Instance, task: SpiffTask, now: datetime) -> datetime | None:
+Counted = tuple[datetime, date, bool]  # a due time, the day it is counted from, in working days
+
+
+def _own_due_at(case: Instance, task: SpiffTask, now: datetime) -> Counted | None:
     """The deadline a step's properties set (``dueRelative``, ``dueIn``, working days)."""
     props = _props(task)
     if props.get("dueRelative"):
-        rel = timers.parse_relative(props["dueRelative"])
-        due = timers.relative_due(rel, _case_value(case, task, rel.field),
-                                  case.circuit.holiday_subdivision)
-        if due is not None:
-            return due
+        found = _relative(case, task, props["dueRelative"])
+        if found is not None:
+            return found
+    ready = now.astimezone(calendar.PARIS).date()
     if props.get("dueIn"):
-        return timers.parse_duration(props["dueIn"].strip().strip("'\"")).after(now)
+        return (timers.parse_duration(props["dueIn"].strip().strip("'\"")).after(now), ready,
+                False)
     if props.get("dueInWorkingDays"):
-        return calendar.add_working_days(now, int(props["dueInWorkingDays"]),
-                                         case.circuit.holiday_subdivision)
+        return (calendar.add_working_days(now, int(props["dueInWorkingDays"]),
+                                          case.circuit.holiday_subdivision), ready, True)
     return None
+
+
+def _relative(case: Instance, task: SpiffTask, value: str) -> Counted | None:
+    """The end of the day ``value`` (``-7D:date_audience``) names from the case's date; None
+    when the date is not answered (or not a date)."""
+    rel = timers.parse_relative(value)
+    answer = _case_value(case, task, rel.field)
+    due = timers.relative_due(rel, answer, case.circuit.holiday_subdivision)
+    origin = as_day(answer)
+    if due is None or origin is None:
+        return None
+    return due, origin, rel.unit == "working_days"
+
+
+def _in_period(case: Instance, task: SpiffTask, due: datetime, origin: date,
+               working: bool) -> datetime:
+    period = (getattr(task.task_spec, "extensions", None) or {}).get("period")
+    if period and period.get("rule") == "shift":
+        return calendar.shift_out_of_period(due, period["from"], period["to"])
+    if period and period.get("rule") == "suspend":
+        return calendar.suspend_in_period(origin, due, period["from"], period["to"],
+                                          case.circuit.holiday_subdivision, working)
+    return due
+
+
+def _follow_date(case: Instance, task: SpiffTask) -> None:
+    """A waiting timer counted from a date of the case (``timerRelative``) is due when that
+    date says, recomputed at every pass: it follows a correction of the date. Until the date
+    is answered the timer keeps its own value (a fallback duration, or never)."""
+    found = _relative(case, task, _props(task)["timerRelative"])
+    if found is None:
+        return
+    due = _in_period(case, task, *found)
+    if task.internal_data.get("event_value") != due.isoformat():
+        task.internal_data["event_value"] = due.isoformat()
+        task.internal_data.pop("event_fired", None)
 
 
 def _timer_view(task: SpiffTask) -> TimerView | None:
@@ -469,7 +536,7 @@ def _timer_view(task: SpiffTask) -> TimerView | None:
     if not isinstance(definition, TimerEventDefinition) or task.state != TaskState.WAITING:
         return None
     value = definition.details(task).value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or value == compat.NEVER:
         return None
     kind = {"ClockedCycle": "cycle", "ClockedTimeDate": "date"}.get(type(definition).__name__,
                                                                      "duration")
