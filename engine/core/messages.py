@@ -700,6 +700,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "déployé d'ici, le délai n'est pas décalé",
         "Period of '{step}': '{period}' is known only to the territory's files; deployed from "
         "here, the deadline is not shifted"),
+    # a timer counted from a date of the case, timerRelative (issue #15, item 1)
+    "bpmn.timer_relative": ("Minuteur « {timer} » : {reason}", "Timer '{timer}': {reason}"),
+    "bpmn.timer_relative_own": (
+        "Minuteur « {timer} » : compté depuis une date du dossier, sa date est calculée ; "
+        "laissez-la vide, ou écrivez un délai de repli (durée) pour le cas où la date n'est "
+        "pas renseignée",
+        "Timer '{timer}': counted from a date of the case, its date is computed; leave it "
+        "empty, or write a fallback delay (a duration) for when the date is not answered"),
     # dates in order in a form, x-aiguillage-not-before (issue #15, item 4)
     "bpmn.form_not_before_unknown": (
         "Formulaire « {form} » : le champ « {field} » ne doit pas précéder la date « {other} », "
