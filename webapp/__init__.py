@@ -36,6 +36,7 @@ from webapp.views import (
     team,
 )
 from webapp.views import auth as auth_views
+from webapp.views import statistics as statistics_views
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -57,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       consent.bp, admin.bp, circuits.bp, directory.bp, answer.bp, households.bp,
                       orientations.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(statistics_views.bp)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:
         app.extensions["scheduler"] = start_background(app.extensions["aiguillage"].sessions)

@@ -139,8 +139,8 @@ class CircuitBundle:
     holiday_subdivision: str | None = None
     title: str | None = None
     parts: tuple[Part, ...] | None = None  # the territory's; None: not known, not checked
-    # the territory's periods, read from its files only (the territory row has no column for
-    # them): None when the bundle comes from the database, a step's ``period`` then unchecked
+    # the territory's periods (its files', or the territory row's as they were last loaded);
+    # None: not known, a step's ``period`` then unchecked
     periods: tuple[Period, ...] | None = None
 
 

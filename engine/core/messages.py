@@ -692,14 +692,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Période de « {step} » : « {value} » ne décale rien, l'étape n'a pas de délai à elle",
         "Period of '{step}': '{value}' shifts nothing, the step has no deadline of its own"),
     "bpmn.period_unknown": (
-        "Période de « {step} » : le territoire ne déclare pas de période « {period} » "
-        "(connues : {known})",
-        "Period of '{step}': the territory declares no period '{period}' (known: {known})"),
-    "bpmn.period_unchecked": (
-        "Période de « {step} » : « {period} » n'est connue que des fichiers du territoire ; "
-        "déployé d'ici, le délai n'est pas décalé",
-        "Period of '{step}': '{period}' is known only to the territory's files; deployed from "
-        "here, the deadline is not shifted"),
+        "Période de « {step} » : la règle « {value} » nomme la période « {period} » que le "
+        "territoire ne définit pas (connues : {known})",
+        "Period of '{step}': the rule '{value}' names the period '{period}', which the "
+        "territory does not define (known: {known})"),
+    "bpmn.period_names_nothing": (
+        "Période de « {step} » : la règle « {value} » ne nomme aucune période : écrivez la "
+        "période du territoire après les deux-points, par exemple « shift:treve_hivernale »",
+        "Period of '{step}': the rule '{value}' names no period: write the territory's "
+        "period after the colon, for example 'shift:treve_hivernale'"),
     # a timer counted from a date of the case, timerRelative (issue #15, item 1)
     "bpmn.timer_relative": ("Minuteur « {timer} » : {reason}", "Timer '{timer}': {reason}"),
     "bpmn.timer_relative_own": (

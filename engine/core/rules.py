@@ -201,17 +201,19 @@ def _period(doc: Document, el: etree._Element, value: str, own_deadline: bool, s
     """A step's ``period`` rule (``shift:treve_hivernale``) names a period of the territory
     and a deadline of the step's own to move."""
     found = calendar.parse_period_rule(value)
+    rule, _, key = value.partition(":")
+    if found is None and rule.strip() in calendar.PERIOD_RULES and not key.strip():
+        yield where(doc, el, "bpmn.period_names_nothing", step=step, value=value.strip())
+        return
     if found is None:
         yield where(doc, el, "bpmn.period_format", step=step, value=value.strip())
         return
     if not own_deadline:
         yield where(doc, el, "bpmn.period_no_deadline", step=step, value=value.strip())
-    if ctx.periods is None:
-        yield where(doc, el, "bpmn.period_unchecked", severity="warning", step=step,
-                    period=found[1])
-    elif found[1] not in {p.key for p in ctx.periods}:
+    if ctx.periods is not None and found[1] not in {p.key for p in ctx.periods}:
         known = ", ".join(p.key for p in ctx.periods) or "aucune"
-        yield where(doc, el, "bpmn.period_unknown", step=step, period=found[1], known=known)
+        yield where(doc, el, "bpmn.period_unknown", step=step, period=found[1], known=known,
+                    value=value.strip())
 
 
 def _gateway(doc: Document, el: etree._Element) -> Iterator[Problem]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.core import diff as semantic
-from engine.core.bundles import CircuitBundle, Part, Role, TerritoryError, load_territory
+from engine.core.bundles import CircuitBundle, Part, Period, Role, TerritoryError, load_territory
 from engine.core.bundles import Territory as TerritoryFile
 from engine.core.loader import load_path
 from engine.core.problems import Problem
@@ -269,7 +269,14 @@ def _with_territory(bundle: CircuitBundle, territory: Territory) -> CircuitBundl
     bundle.roles = tuple(Role(r["key"], r["label"]) for r in territory.roles)
     bundle.holiday_subdivision = territory.holiday_subdivision
     bundle.parts = tuple(Part(p["key"], p["label"]) for p in territory.parts or [])
+    bundle.periods = periods_of(territory)
     return bundle
+
+
+def periods_of(territory: Territory) -> tuple[Period, ...]:
+    """The territory's yearly periods as its files declared them at the last load."""
+    return tuple(Period(p["key"], p["label"], p["from"], p["to"])
+                 for p in territory.periods or [])
 
 
 # --------------------------------------------------------------------------- circuits page

@@ -482,7 +482,8 @@ def _built(session: Session, draft: CircuitDraft) -> _Built:
     digest = hashlib.sha256(json.dumps(
         [draft.main_file, draft.bpmn_files, draft.form_files, draft.process_id,
          territory.roles if territory else None,
-         territory.holiday_subdivision if territory else None],
+         territory.holiday_subdivision if territory else None,
+         territory.periods if territory else None],
         sort_keys=True).encode()).hexdigest()
     key = (draft.id, draft.revision, digest)  # ids may be reused once a draft is deployed
     with _CACHE_LOCK:

@@ -51,13 +51,13 @@ from engine.persistence.models import (
 )
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
-from engine.services.access import Actor, require_statistics
+from engine.services.access import Actor, require_statistics, statistics_territories
 from engine.services.delays import Durations, durations
 
 MAX_YEARS = 10
 DAY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})|([0-9]{4})-([0-9]{2})-([0-9]{2})")
 NOT_GIVEN = "Non renseigné"
-STATUS_LABELS = {CaseStatus.CLOSED: "Clôturé sans état de fin",
+STATUS_LABELS = {CaseStatus.CLOSED: "Clôturé sans état de fin", CaseStatus.COMPLETED: "Terminé",
                  CaseStatus.CANCELLED: "Annulé", CaseStatus.ERROR: "En erreur",
                  CaseStatus.OPEN: "En cours"}
 Cell = str | int | float | None  # None: a count too small to show (« < 5 »)
@@ -431,3 +431,11 @@ def _text(cell: Cell) -> Cell:
     if cell is None:
         return HIDDEN_TEXT
     return str(cell).replace(".", ",") if isinstance(cell, float) else cell
+
+
+def places(session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """The territories whose statistics the actor reads, by name (none: an empty list)."""
+    ids = statistics_territories(actor)
+    return [(i, n) for i, n in session.execute(
+        select(Territory.id, Territory.name).where(Territory.id.in_(ids))
+        .order_by(Territory.name))] if ids else []

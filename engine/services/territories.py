@@ -70,10 +70,12 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
         territory = session.scalar(select(Territory).where(Territory.code == settings.code))
         roles: list[dict[str, Any]] = [{"key": r.key, "label": r.label} for r in settings.roles]
         parts: list[dict[str, Any]] = [{"key": p.key, "label": p.label} for p in settings.parts]
+        periods: list[dict[str, Any]] = [{"key": p.key, "label": p.label, "from": p.start,
+                                          "to": p.end} for p in settings.periods]
         if territory is None:
             territory = Territory(code=settings.code, name=settings.name,
                                   prefix=(prefix or _prefix(settings.code)).upper(), roles=roles,
-                                  parts=parts,
+                                  parts=parts, periods=periods,
                                   holiday_subdivision=settings.holiday_subdivision,
                                   created_at=clock.now())
             session.add(territory)
@@ -85,6 +87,7 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
             territory.name, territory.roles = settings.name, roles
             territory.parts = parts
             territory.holiday_subdivision = settings.holiday_subdivision
+            territory.periods = periods
             audit.record(session, clock, actor, "territory.update", territory_id=territory.id)
     return territory
 

@@ -91,10 +91,13 @@ def test_the_circuit_with_the_truce_is_clean(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("rule", "periods", "code", "fr"), [
     ("shift:treve", None, "bpmn.period_unknown",
-     "Période de « Préparer l'audience » : le territoire ne déclare pas de période « treve » "
-     "(connues : treve_hivernale)"),
-    ("shift:treve_hivernale", [], "bpmn.period_unknown", "Période de « Préparer l'audience » "
-     ": le territoire ne déclare pas de période « treve_hivernale » (connues : aucune)"),
+     "Période de « Préparer l'audience » : la règle « shift:treve » nomme la période « treve » "
+     "que le territoire ne définit pas (connues : treve_hivernale)"),
+    ("suspend:treve_hivernale", [], "bpmn.period_unknown", "Période de « Préparer l'audience » "
+     ": la règle « suspend:treve_hivernale » nomme la période « treve_hivernale » que le "
+     "territoire ne définit pas (connues : aucune)"),
+    ("shift:", None, "bpmn.period_names_nothing",
+     "Période de « Préparer l'audience » : la règle « shift: » ne nomme aucune période"),
     ("treve_hivernale", None, "bpmn.period_format",
      "Période de « Préparer l'audience » : « treve_hivernale » n'est pas lisible"),
 ])
@@ -116,11 +119,10 @@ def test_a_rule_on_a_step_without_a_deadline_of_its_own_names_nothing(tmp_path: 
     assert problem.is_error and problem.element_id == "preparer"
 
 
-def test_from_the_database_the_period_is_unchecked_and_said_so(tmp_path: Path) -> None:
+def test_without_a_territory_the_period_is_not_checked(tmp_path: Path) -> None:
     bundle = truce_bundle(tmp_path, "shift:inconnue")
     bundle.periods = None
-    found = [p for p in check(bundle) if p.code.startswith("bpmn.period")]
-    assert [(p.code, p.is_error) for p in found] == [("bpmn.period_unchecked", False)]
+    assert [p for p in check(bundle) if p.code.startswith("bpmn.period")] == []
 
 
 @pytest.mark.parametrize(("origin", "days", "expected"), [

@@ -159,6 +159,10 @@ EXPECTED: dict[tuple[str, str], Expect] = {
                                                   other=(ANON, 403, 403, 403, 404)),
     ("admin.journal", "GET"): Expect(ADMIN),
     ("admin.journal_export", "GET"): Expect(ADMIN),
+    # statistics (#16 item 1): those who oversee the territory, its coordination and its
+    # administrators (``territoire`` names territory B in the other scope: refused)
+    ("statistics.index", "GET"): Expect(COORDINATION, other=(ANON, 403, 403, 403, 403)),
+    ("statistics.export", "GET"): Expect(COORDINATION, other=(ANON, 403, 403, 403, 403)),
     # the directory of services: every member reads it; its coordination keeps it; the
     # worker's organisation runs the entry (edits it and its places), the partner's does not.
     # ``territoire`` names territory B in the other scope: one's own is shown instead, where

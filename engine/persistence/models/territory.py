@@ -23,6 +23,8 @@ class Territory(Base):
     roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     parts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     holiday_subdivision: Mapped[str | None] = mapped_column(String(10))
+    # yearly periods (the winter truce): {"key", "label", "from", "to"}, ``MM-DD``
+    periods: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

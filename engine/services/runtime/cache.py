@@ -7,7 +7,7 @@ from threading import Lock
 
 from sqlalchemy.orm import Session
 
-from engine.core.bundles import CircuitBundle, Role
+from engine.core.bundles import CircuitBundle, Period, Role
 from engine.core.spiff import serializer
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
 from engine.persistence.models import (
@@ -29,7 +29,9 @@ def bundle_of(version: CircuitVersion, territory: Territory) -> CircuitBundle:
         bpmn={k: v.encode() for k, v in version.bpmn_files.items()},
         forms={k: v.encode() for k, v in version.form_files.items()},
         roles=tuple(Role(r["key"], r["label"]) for r in territory.roles),
-        holiday_subdivision=territory.holiday_subdivision)
+        holiday_subdivision=territory.holiday_subdivision,
+        periods=tuple(Period(p["key"], p["label"], p["from"], p["to"])
+                      for p in territory.periods or []))
 
 
 def compiled(session: Session, version_id: int, checksum: str | None = None) -> CompiledCircuit:
