@@ -42,7 +42,8 @@ def durations(session: Session, label: Any, start: Any, end: Any, *, select_from
                    func.count().over(partition_by=group).label("n")).select_from(select_from)
     if join is not None:
         inner = inner.join(*join)
-    ranked = inner.where(*where, start.is_not(None), end.is_not(None)).subquery()
+    # an end before its start (a clock set back) is no duration: left out
+    ranked = inner.where(*where, start.is_not(None), end.is_not(None), end >= start).subquery()
 
     def at(share: int) -> Any:
         return func.max(sql_case((ranked.c.rn == (share * ranked.c.n + 99) // 100, ranked.c.d)))
