@@ -32,6 +32,7 @@ from webapp.views import (
     households,
     main,
     orientations,
+    subject_access,
     tasks,
     team,
 )
@@ -56,7 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["form_error_targets"] = postdata.error_targets
     for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, team.bp,
                       consent.bp, admin.bp, circuits.bp, directory.bp, answer.bp, households.bp,
-                      orientations.bp):
+                      orientations.bp, subject_access.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(statistics_views.bp)
     errors.register_error_handlers(app)

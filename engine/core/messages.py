@@ -633,6 +633,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "end event only."),
     # households across circuits: likely duplicates, merged or dismissed (issue #13)
     "svc.household_not_found": ("ménage introuvable", "household not found"),
+    "svc.identity_field_unknown": (
+        "ce champ n'est pas une donnée d'identité du dossier : {detail}",
+        "this field is not an identity answer of the case: {detail}"),
     "svc.household_match_not_found": ("doublon probable introuvable",
                                       "likely duplicate not found"),
     "svc.household_match_decided": (
@@ -709,6 +712,26 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "pas renseignée",
         "Timer '{timer}': counted from a date of the case, its date is computed; leave it "
         "empty, or write a fallback delay (a duration) for when the date is not answered"),
+    # a deadline « avant » a date that may precede the case's opening (issue #15, item 4)
+    "bpmn.deadline_before_opening": (
+        "Délai de « {name} » : compté avant « {field} » ({value}), une date qu'un formulaire "
+        "accepte antérieure à l'ouverture du dossier : le délai serait alors déjà dépassé. "
+        "Contraignez le champ avec \"x-aiguillage-not-before\": \"today\".",
+        "Deadline of '{name}': counted before '{field}' ({value}), a date a form accepts "
+        "earlier than the case's opening: the deadline would then be past already. Constrain "
+        "the field with \"x-aiguillage-not-before\": \"today\"."),
+    "bpmn.timer_before_opening": (
+        "Minuteur « {name} » : compté avant « {field} » ({value}), une date qu'un formulaire "
+        "accepte antérieure à l'ouverture du dossier : il se déclencherait aussitôt. "
+        "Contraignez le champ avec \"x-aiguillage-not-before\": \"today\".",
+        "Timer '{name}': counted before '{field}' ({value}), a date a form accepts earlier "
+        "than the case's opening: it would fire at once. Constrain the field with "
+        "\"x-aiguillage-not-before\": \"today\"."),
+    "deadline.relative.not_date": (
+        "le champ « {detail} » n'est pas une date : il faut un champ de format date "
+        "(\"format\": \"date\")",
+        "the field '{detail}' is not a date: a field of format date is needed "
+        "(\"format\": \"date\")"),
     # dates in order in a form, x-aiguillage-not-before (issue #15, item 4)
     "bpmn.form_not_before_unknown": (
         "Formulaire « {form} » : le champ « {field} » ne doit pas précéder la date « {other} », "
@@ -772,6 +795,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.household.duplicates_found": ("Doublons probables repérés",
                                          "Likely duplicates found"),
     "audit.household.merge": ("Ménages fusionnés", "Households merged"),
+    "audit.household.export": ("Données du ménage exportées (droit d'accès)",
+                               "Household's data exported (right of access)"),
+    "audit.case.identity_corrected": ("Identité corrigée (droit de rectification)",
+                                      "Identity corrected (right to rectification)"),
     "audit.membership.add": ("Rôle ajouté", "Role added"),
     "audit.membership.remove": ("Rôle retiré", "Role removed"),
     "audit.organisation.create": ("Organisation ajoutée", "Organisation added"),
@@ -811,6 +838,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.user.update": ("Compte modifié", "Account changed"),
     "audit.detail_attempt": ("tentative : {action}", "attempt: {action}"),
     "audit.detail_reason": ("motif : {reason}", "reason: {reason}"),
+    "audit.detail_fields": ("champs : {fields}", "fields: {fields}"),
     "audit.detail_version": ("version {number}", "version {number}"),
     "audit.detail_minimal": ("vue réduite (sans consentement)",
                              "reduced view (no consent)"),

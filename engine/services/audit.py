@@ -215,6 +215,9 @@ class _Words:
         attempt = detail.get("attempt")
         if isinstance(attempt, str) and f"audit.{attempt}" in messages.CATALOGUE:
             parts.append(self._say("audit.detail_attempt", action=label(attempt, self.lang)))
+        fields = detail.get("fields")
+        if isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields):
+            parts.append(self._say("audit.detail_fields", fields=", ".join(fields)))
         if isinstance(detail.get("reason"), str) and detail["reason"]:
             parts.append(self._say("audit.detail_reason", reason=detail["reason"]))
         if isinstance(detail.get("version"), int):

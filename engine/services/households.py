@@ -81,6 +81,7 @@ class HouseholdPage:
     commune: str
     cases: tuple[HouseholdCase, ...]
     duplicates: int = 0  # open likely duplicates (coordination only)
+    coordinated: bool = False  # the reader coordinates the territory (exports, corrections)
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def get(session: Session, clock: Clock, actor: Actor, household_id: int) -> Hous
     return HouseholdPage(record.id, record.territory_id, record.name if named else None,
                          record.birth_year if named else None,
                          record.commune if named else "", listed,
-                         _open_count(session, record.id) if coordinates else 0)
+                         _open_count(session, record.id) if coordinates else 0, coordinates)
 
 
 def _cases(session: Session, clock: Clock, actor: Actor, household_id: int,

@@ -42,7 +42,8 @@ CASE_DATA = ("7 enfants", "Nombre d'enfants")  # the case without consent, as da
 ANON = 302  # every page but the public ones sends the anonymous visitor to sign in
 SIGN_OUT = {"auth.logout", "account.sign_out_everywhere"}  # sent from a client of their own
 ID_ARGS = {"case_id", "task_id", "circuit_id", "version_id", "draft_id", "timer_id",
-           "membership_id", "user_id", "service_id", "orientation_id", "household_id", "match_id"}
+           "membership_id", "user_id", "service_id", "orientation_id", "household_id", "match_id",
+           "session_id"}
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,23 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("households.duplicates", "GET"): Expect(COORDINATION),
     ("households.merge", "POST"): Expect(COORDINATION_ACT),
     ("households.dismiss", "POST"): Expect(COORDINATION_ACT),
+    # the rights of the person (#16 item 3): the coordination's
+    ("subject_access.document", "GET"): Expect(COORDINATION),
+    ("subject_access.as_json", "GET"): Expect(COORDINATION),
+    ("subject_access.identity", "GET"): Expect(COORDINATION),
+    ("subject_access.identity", "POST"): Expect(COORDINATION_ACT),
     # the territory's refusal reasons: its coordination keeps them (``territoire`` names B
     # in the other scope: one's own is shown; the reason edited is territory A's first)
+    # the commission's sessions (#15 item 3): the secretariat and the coordination run them
+    # (the matrix's session id is unknown: 404 before any right on a session is read)
+    ("commission.index", "GET"): Expect(COORDINATION),
+    ("commission.plan", "POST"): Expect(COORDINATION_ACT),
+    ("commission.show", "GET"): Expect(members(404)),
+    ("commission.decide", "GET"): Expect(members(404)),
+    ("commission.decide", "POST"): Expect(members(404)),
+    ("commission.send", "POST"): Expect(members(404)),
+    ("commission.close", "POST"): Expect(members(404)),
+    ("commission.case_file", "GET"): Expect(members(404)),
     ("orientations.reasons", "GET"): Expect(COORDINATION),
     ("orientations.reasons", "POST"): Expect(COORDINATION_ACT),
     ("orientations.edit_reason", "POST"): Expect(COORDINATION_ACT),
@@ -286,7 +302,7 @@ def _values(place: Place, scope: str, endpoint: str) -> dict[str, Any]:
             "membership_id": place.membership_id, "user_id": place.user_id,
             "service_id": place.service_id, "orientation_id": 999_999,
             "token": "inconnu-" + "x" * 40, "household_id": place.household_id,
-            "match_id": place.match_id, "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
+            "match_id": place.match_id, "session_id": 999_999, "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
 
 
 def _query(place: Place, endpoint: str) -> dict[str, Any]:
@@ -309,6 +325,9 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
         "tasks.assign": {"user_id": coordinator},
         "cases.new": {"nom_menage": "Ménage Nouveau"},
         "cases.close": {"reason": "Doublon"},
+        "commission.plan": {"jour": "2026-03-03", "heure": "14:00", "lieu": "Salle"},
+        "subject_access.identity": {"nom_menage": "Ménage Corrigé",
+                                    "motif_correction": "Erreur de saisie"},
         "team.set_party": {"part": "operator", "organisation": 1, "reason": "Orientation"},
         "team.end_party": {"part": "operator", "reason": "Fin"},
         "team.set_referent": {"user_id": coordinator, "reason": "Accueil"},

@@ -396,7 +396,8 @@ FORGED_URLS = {"cases.close": "/dossiers/{case}/cloturer",
                "tasks.show": "/taches/{task}",
                "tasks.claim": "/taches/{task}/prendre",
                "tasks.unclaim": "/taches/{task}/rendre",
-               "tasks.assign": "/taches/{task}/confier"}
+               "tasks.assign": "/taches/{task}/confier",
+               "subject_access.identity": "/dossiers/{case}/identite"}
 
 
 def _body(world: World, endpoint: str) -> dict[str, Any]:
@@ -413,7 +414,9 @@ def _body(world: World, endpoint: str) -> dict[str, Any]:
             "consent.withdraw": {"part": "operator", "reason": "Forcé"},
             "admin.repair": {"etape": "analyse"},
             "tasks.show": {"mesure": "asll", "decision": "acceptee"},
-            "tasks.assign": {"user_id": someone}}.get(endpoint, {})
+            "tasks.assign": {"user_id": someone},
+            "subject_access.identity": {"nom_menage": "Forcé",
+                                        "motif_correction": "Forcé"}}.get(endpoint, {})
 
 
 def test_a_forged_post_about_a_case_out_of_reach_is_not_found(world: World) -> None:
@@ -463,10 +466,37 @@ def test_household_pages_follow_the_rule(world: World) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_rights_pages_are_the_coordinations(world: World) -> None:
+    """What is held about a household and the correction of its identity (#16 item 3): the
+    coordination's; a reader of the case is refused (403), anyone else finds nothing (404)."""
+    with world.app.extensions["aiguillage"].sessions() as session:
+        household = dict(session.execute(select(CaseRow.id, CaseRow.household_id)).all())
+    wrong: list[str] = []
+    for person in PEOPLE:
+        coordinates = person in ("coordinator", "admin")
+        for case in world.cases:
+            reads = expected_view(person, case.state, case.stage) is not None
+            where = f"{person} {case.state}/{case.stage}"
+            expected = 200 if coordinates else 403 if reads else 404
+            status, _ = world.get(person, f"/dossiers/{case.id}/identite")
+            if status != expected:
+                wrong.append(f"{where} identity: {status}, expected {expected}")
+            expected = 200 if coordinates else 403 if in_list(person) else 404
+            for url in (f"/menages/{household[case.id]}/donnees",
+                        f"/menages/{household[case.id]}/donnees.json"):
+                status, page = world.get(person, url)
+                if status != expected:
+                    wrong.append(f"{where} {url}: {status}, expected {expected}")
+    assert not wrong, "\n".join(wrong)
+
+
 # --------------------------------------------------------------------------- coverage
 
 CASE_PAGES = {("cases.show", "GET"), ("cases.diagram", "GET"), ("tasks.show", "GET"),
-              ("admin.repair", "GET")}
+              ("admin.repair", "GET"),
+              # test_the_rights_pages_are_the_coordinations
+              ("subject_access.identity", "GET"), ("subject_access.document", "GET"),
+              ("subject_access.as_json", "GET")}
 FORGED = {(endpoint, "POST") for endpoint in FORGED_URLS}
 LISTS = {("cases.index", "GET"), ("tasks.index", "GET"), ("admin.move_cases", "GET"),
          ("households.show", "GET"), ("households.duplicates", "GET"),
