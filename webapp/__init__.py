@@ -37,6 +37,7 @@ from webapp.views import (
     team,
 )
 from webapp.views import auth as auth_views
+from webapp.views import commission as commission_views
 from webapp.views import statistics as statistics_views
 
 
@@ -60,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       orientations.bp, subject_access.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(statistics_views.bp)
+    app.register_blueprint(commission_views.bp)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:
         app.extensions["scheduler"] = start_background(app.extensions["aiguillage"].sessions)

@@ -42,6 +42,7 @@ from engine.persistence.models import (
     Membership,
     OutboxMessage,
     SessionCase,
+    Territory,
     User,
 )
 from engine.persistence.models.case import CaseStatus
@@ -172,6 +173,13 @@ def list_sessions(session: Session, clock: Clock, actor: Actor, *, past: bool = 
     rows = list(session.scalars(query.limit(limit)))
     counts = _counts(session, [r.id for r in rows])
     return [_item(r, *counts[r.id]) for r in rows]
+
+
+def territory_names(session: Session, ids: list[int]) -> dict[int, str]:
+    """Territory id → name, for the planning form's choice."""
+    rows = session.execute(select(Territory.id, Territory.name)
+                           .where(Territory.id.in_(ids))).all() if ids else []
+    return {territory_id: name for territory_id, name in rows}
 
 
 def _session(session: Session, actor: Actor, session_id: int, *, lock: bool = False

@@ -21,7 +21,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from engine.clock import FixedClock
 from engine.persistence.db import Base
 from engine.persistence.models import Case as CaseRow
-from engine.persistence.models import Circuit, HumanTask
+from engine.persistence.models import Circuit, CommissionSession, HumanTask, SessionCase
 from engine.services import cases, circuits, tasks
 from engine.services.access import SYSTEM
 from tests.integration.factories import (
@@ -490,13 +490,68 @@ def test_the_rights_pages_are_the_coordinations(world: World) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def test_commission_session_pages_follow_the_rule(world: World) -> None:
+    """A session's agenda and the files of its cases (#15 item 3): the coordination reads them
+    (the agenda: the reference and the name; a file: whole); nobody else of this world sits
+    on the commission: the list is refused (403), the session, its files and its decisions
+    are not found (404), and a refused POST changes nothing."""
+    with world.app.extensions["aiguillage"].sessions() as session:
+        now = datetime.now(UTC)
+        row = CommissionSession(territory_id=world.territory_id, place="Salle Visi",
+                                starts_at=now + timedelta(days=5),
+                                agenda_closes_at=now - timedelta(days=2),
+                                files_sent_at=now - timedelta(minutes=1), state="files_sent",
+                                created_at=now)
+        session.add(row)
+        session.flush()
+        for case in world.cases:
+            session.add(SessionCase(session_id=row.id, case_id=case.id, joined_at=now))
+        session.commit()
+        sid = row.id
+    wrong: list[str] = []
+    base = f"/commission/seances/{sid}"
+    for person in PEOPLE:
+        runs = person in ("coordinator", "admin")
+        status, _ = world.get(person, "/commission/seances/")
+        if status != (200 if runs else 403):
+            wrong.append(f"{person} sessions list: {status}")
+        status, agenda = world.get(person, base)
+        if status != (200 if runs else 404):
+            wrong.append(f"{person} session: {status}")
+        for case in world.cases:
+            where = f"{person} {case.state}/{case.stage}"
+            _shown(agenda, case, frozenset({"identity"}) if runs else frozenset(),
+                   f"{where} agenda", wrong)
+            status, page = world.get(person, f"{base}/dossiers/{case.id}")
+            if status != (200 if runs else 404):
+                wrong.append(f"{where} file: {status}")
+            _shown(page, case, ALL if runs else frozenset(), f"{where} file", wrong)
+            status, page = world.get(person, f"{base}/decision/{case.id}")
+            if status != (200 if runs else 404):
+                wrong.append(f"{where} decision page: {status}")
+            _shown(page, case, frozenset() if not runs else ALL, f"{where} decision", wrong,
+                   exact=False)
+    before = world.fingerprint()
+    for url in (f"{base}/decision/{world.cases[0].id}", f"{base}/diffuser", f"{base}/clore"):
+        answer = world.clients["op_b"].post(url, data={"decision_commission": "ajournement"})
+        answer.close()
+        if answer.status_code != 404:
+            wrong.append(f"op_b POST {url}: {answer.status_code}")
+    assert world.fingerprint() == before, "a refused action changed data"
+    assert not wrong, "\n".join(wrong)
+
+
 # --------------------------------------------------------------------------- coverage
 
 CASE_PAGES = {("cases.show", "GET"), ("cases.diagram", "GET"), ("tasks.show", "GET"),
               ("admin.repair", "GET"),
               # test_the_rights_pages_are_the_coordinations
               ("subject_access.identity", "GET"), ("subject_access.document", "GET"),
-              ("subject_access.as_json", "GET")}
+              ("subject_access.as_json", "GET"),
+              # test_commission_session_pages_follow_the_rule
+              ("commission.show", "GET"), ("commission.case_file", "GET"),
+              ("commission.decide", "GET"), ("commission.decide", "POST"),
+              ("commission.index", "GET")}
 FORGED = {(endpoint, "POST") for endpoint in FORGED_URLS}
 LISTS = {("cases.index", "GET"), ("tasks.index", "GET"), ("admin.move_cases", "GET"),
          ("households.show", "GET"), ("households.duplicates", "GET"),
