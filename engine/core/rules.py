@@ -67,6 +67,9 @@ class Context:
     date_fields: set[str] | None = None  # None: not known, the field is not checked
     processes: set[str] = field(default_factory=set)
     periods: tuple[Period, ...] | None = None  # None: not known, a step's period unchecked
+    # date fields a form may answer with a day before the case opened (no
+    # ``x-aiguillage-not-before: "today"``): a deadline « avant » them may be past at once
+    open_dates: set[str] = field(default_factory=set)
 
 
 def check_documents(docs: list[Document], ctx: Context) -> list[Problem]:
@@ -182,9 +185,12 @@ def _due(doc: Document, el: etree._Element, props: dict[str, str],
     working = props.get("dueInWorkingDays")
     step = el.get("name") or el.get("id") or "?"
     relative = props.get("dueRelative")
-    found = None if relative is None else timers.relative_problem(relative, ctx.date_fields)
+    found = None if relative is None else timers.relative_problem(relative, ctx.date_fields,
+                                                                 ctx.field_names)
     if found:
         yield where(doc, el, "bpmn.deadline", step=step, reason=reason(*found))
+    elif relative is not None:
+        yield from _before_opening(doc, el, relative, "bpmn.deadline_before_opening", step, ctx)
     for value, working_days in ((due_in, False), (working, True)):
         code = None if value is None else timers.deadline_problem(value, working_days)
         if code:
@@ -194,6 +200,16 @@ def _due(doc: Document, el: etree._Element, props: dict[str, str],
     if props.get("period") is not None:
         own = relative is not None or due_in is not None or working is not None
         yield from _period(doc, el, props["period"], own, step, ctx)
+
+
+def _before_opening(doc: Document, el: etree._Element, value: str, code: str, name: str,
+                    ctx: Context) -> Iterator[Problem]:
+    """A deadline or timer counted « avant » a date a form may answer with a day before the
+    case opened: it would be past at once (a warning, suggesting the form's constraint)."""
+    rel = timers.parse_relative(value)
+    if rel.sign < 0 and rel.field in ctx.open_dates:
+        yield where(doc, el, code, severity="warning", name=name, field=rel.field,
+                    value=value.strip())
 
 
 def _period(doc: Document, el: etree._Element, value: str, own_deadline: bool, step: str,
@@ -284,9 +300,12 @@ def _relative_timer(doc: Document, owner: etree._Element, props: dict[str, str],
     date field; its own value left empty (``timeDate``, the engine fills it) or a fallback
     duration (``timeDuration``, used while the date is not answered)."""
     timer = owner.get("name") or owner.get("id") or "?"
-    found = timers.relative_problem(props["timerRelative"], ctx.date_fields)
+    found = timers.relative_problem(props["timerRelative"], ctx.date_fields, ctx.field_names)
     if found:
         yield where(doc, owner, "bpmn.timer_relative", timer=timer, reason=reason(*found))
+    else:
+        yield from _before_opening(doc, owner, props["timerRelative"],
+                                   "bpmn.timer_before_opening", timer, ctx)
     kind, element = present[0] if present else ("date", None)
     own = text_of(element) if element is not None else ""
     if kind == "duration" and own:

@@ -207,14 +207,18 @@ def parse_relative(value: str) -> RelativeDeadline:
     return RelativeDeadline(-1 if match["sign"] == "-" else 1, count, unit, match["field"])
 
 
-def relative_problem(value: str, date_fields: set[str] | None = None) -> tuple[str, str] | None:
-    """Why a ``dueRelative`` value is refused: (message code, detail), or None. With
-    ``date_fields``, the field must be one of them."""
+def relative_problem(value: str, date_fields: set[str] | None = None,
+                     field_names: set[str] | None = None) -> tuple[str, str] | None:
+    """Why a ``dueRelative`` (or ``timerRelative``) value is refused: (message code, detail),
+    or None. With ``date_fields``, the field must be one of them; with ``field_names`` (every
+    field of the circuit's forms), a field that is there but not a date is said so."""
     try:
         rel = parse_relative(value)
     except TimerValueError as exc:
         return exc.code, value.strip()
     if date_fields is not None and rel.field not in date_fields:
+        if field_names is not None and rel.field in field_names:
+            return "deadline.relative.not_date", rel.field
         return "deadline.relative.field", rel.field
     return None
 

@@ -4,16 +4,20 @@ date in the same unit of work, and the scheduler fires it once, at the corrected
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
 from engine.core.calendar import end_of_day
-from engine.persistence.models import AuditEvent, HumanTask, Timer
+from engine.core.loader import load_path
+from engine.errors import ProcessDefinitionError
+from engine.persistence.models import AuditEvent, CircuitVersion, HumanTask, Timer
 from engine.scheduler import run_once
-from engine.services import cases, tasks
+from engine.services import cases, circuits, tasks
 from tests.integration.factories import make_world
 from tests.unit.test_relative_timers import DATES
 
@@ -92,3 +96,25 @@ def test_a_date_answered_later_arms_a_timer_that_waited_for_it(
     assert run_once(sessions, clock, "w1").fired == 1
     assert ("rappel_timer", end_of_day(date(2026, 8, 27)), "done") in timer_rows(sessions,
                                                                                  case.id)
+
+
+def test_a_new_version_without_the_date_field_is_refused_naming_step_and_field(
+        session: Session) -> None:
+    clock = FixedClock(START)
+    world = make_world(session, clock, DATES)
+    bundle = load_path(DATES, DATES / "forms").bundles[0][1]
+    for name in ("dates-saisine.json", "dates-correction.json"):
+        form = json.loads(bundle.forms[name])
+        form["properties"].pop("date_audience")
+        form["required"] = [r for r in form.get("required", []) if r != "date_audience"]
+        bundle.forms[name] = json.dumps(form).encode()
+    with pytest.raises(ProcessDefinitionError) as refused:
+        circuits.deploy(session, clock, world.coordinator, world.territory.id,
+                        world.circuit.key, bundle)
+    said = {p.message("fr") for p in refused.value.problems if p.is_error}
+    assert "Minuteur « Rappel 7 jours avant l'audience » : aucun formulaire du circuit n'a de " \
+           "champ date « date_audience »" in said
+    assert "Minuteur « Le lendemain de l'audience » : aucun formulaire du circuit n'a de " \
+           "champ date « date_audience »" in said
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(CircuitVersion)) == 1  # nothing new

@@ -103,3 +103,21 @@ def test_the_check_names_a_date_no_form_asks_for(tmp_path: Path) -> None:
     assert found[0].message("fr") == (
         "Formulaire « aud-audience.json » : le champ « Date de l'audience » ne doit pas précéder "
         "la date « date_commandement », qu'aucun formulaire du circuit ne demande")
+
+
+def test_a_deadline_before_a_date_open_to_the_past_is_a_warning(tmp_path: Path) -> None:
+    bundle = audience_bundle(tmp_path)
+    [warning] = [p for p in check(bundle) if p.code == "bpmn.deadline_before_opening"]
+    assert not warning.is_error and warning.element_id == "preparer"
+    assert warning.message("fr").startswith(
+        "Délai de « Préparer l'audience » : compté avant « date_audience » (-7D:date_audience), "
+        "une date qu'un formulaire accepte antérieure à l'ouverture du dossier : le délai "
+        "serait alors déjà dépassé.")
+    schema = json.loads(bundle.forms["aud-audience.json"])
+    schema["properties"]["date_audience"]["x-aiguillage-not-before"] = "today"
+    bundle.forms["aud-audience.json"] = json.dumps(schema).encode()
+    assert not [p for p in check(bundle) if p.code == "bpmn.deadline_before_opening"]
+    # a deadline « après » the date is not concerned
+    after = audience_bundle(tmp_path / "after" if (tmp_path / "after").mkdir() is None else
+                            tmp_path, "+7D:date_audience")
+    assert not [p for p in check(after) if p.code == "bpmn.deadline_before_opening"]

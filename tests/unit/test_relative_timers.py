@@ -125,7 +125,8 @@ def test_a_timer_counted_across_the_truce_is_suspended(tmp_path: Path) -> None:
     ('"P60D"', '"P6X"', "Minuterie refusée"),
     ('value="-7D:date_audience" />', 'value="-7D:date_audience" /><spiffworkflow:property '
      'name="period" value="suspend:treve_estivale" />',
-     "Période de « Rappel 7 jours avant l'audience » : le territoire ne déclare pas"),
+     "Période de « Rappel 7 jours avant l'audience » : la règle « suspend:treve_estivale » "
+     "nomme la période « treve_estivale » que le territoire ne définit pas"),
 ])
 def test_the_check_names_the_timer(tmp_path: Path, old: str, new: str, fr: str) -> None:
     errors = [p for p in check(bundle(tmp_path, (old, new))) if p.is_error]
@@ -136,3 +137,24 @@ def test_the_check_names_the_timer(tmp_path: Path, old: str, new: str, fr: str) 
 def test_the_form_keeps_the_hearing_out_of_the_past() -> None:
     form = json.loads((DATES / "forms" / "dates-saisine.json").read_text(encoding="utf-8"))
     assert form["properties"]["date_audience"]["x-aiguillage-not-before"] == "today"
+
+
+def test_a_field_that_is_not_a_date_is_said_so(tmp_path: Path) -> None:
+    errors = [p for p in check(bundle(tmp_path, ('value="-7D:date_audience"',
+                                                  'value="-7D:nom_menage"'))) if p.is_error]
+    assert [p.message("fr") for p in errors] == [
+        "Minuteur « Rappel 7 jours avant l'audience » : le champ « nom_menage » n'est pas une "
+        "date : il faut un champ de format date (\"format\": \"date\")"]
+
+
+def test_a_timer_before_a_date_that_may_precede_the_opening_is_a_warning() -> None:
+    loaded = bundle()
+    saisine = json.loads(loaded.forms["dates-saisine.json"])
+    del saisine["properties"]["date_audience"]["x-aiguillage-not-before"]
+    loaded.forms["dates-saisine.json"] = json.dumps(saisine).encode()
+    found = [p for p in check(loaded) if p.code == "bpmn.timer_before_opening"]
+    # the correction form still refuses a past date; the saisine no longer does
+    assert [(p.element_id, p.is_error) for p in found] == [("rappel_timer", False),
+                                                            ("escalade_timer", False)]
+    assert "déjà" not in found[0].message("fr") and "aussitôt" in found[0].message("fr")
+    assert '"x-aiguillage-not-before": "today"' in found[0].message("fr")
