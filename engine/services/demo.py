@@ -197,7 +197,12 @@ def _set_parties(session: Session, territory_id: int, orgs: dict[str, int]) -> N
 
 
 def _withdrawn(session: Session, case: Case, at: datetime) -> None:
-    """The household withdrew the consent a step of its scenario collected."""
+    """The household withdrew the consent a step of its scenario collected (an hour after it
+    was given, never before)."""
+    given = session.scalar(select(func.max(CaseConsent.given_at)).where(
+        CaseConsent.case_id == case.id, CaseConsent.withdrawn_at.is_(None)))
+    if given is not None:
+        at = max(at, given + timedelta(hours=1))
     session.execute(update(CaseConsent).where(
         CaseConsent.case_id == case.id, CaseConsent.withdrawn_at.is_(None)).values(
         withdrawn_at=at, withdraw_reason="La personne retire son accord (démonstration)"))

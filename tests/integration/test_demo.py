@@ -76,6 +76,9 @@ def test_the_demo_has_its_partners_and_their_consent(session: Session, clock: Fi
         CaseConsent.part == "landlord")))
     assert landlord == {"identity", "procedure"}
     assert _held_by(session, "specialised", specialised)
+    # a consent is withdrawn after it was given, never before
+    assert session.scalar(select(CaseConsent.id).where(
+        CaseConsent.withdrawn_at < CaseConsent.given_at)) is None
 
 
 def test_operator_a_reads_its_household_and_b_does_not(session: Session, clock: FixedClock,
