@@ -368,8 +368,10 @@ def _ends(scope: _Scope) -> Indicator:
 def _needs(scope: _Scope) -> Indicator:
     """Needs recorded in the period by domain, and those nothing in the directory answered
     (no service of the domain, or only full ones) or a commission reported unmet."""
-    counts = [func.count(func.distinct(sql_case((CaseFact.detail == d, CaseFact.case_id))))
-              for d in (NO_SERVICE, NO_PLACE)]
+    unmet = or_(CaseFact.detail.in_([NO_SERVICE, NO_PLACE]), CaseFact.kind == UNMET_NEED)
+    counts = [func.count(func.distinct(sql_case((unmet, CaseFact.case_id))))] + [
+        func.count(func.distinct(sql_case((CaseFact.detail == d, CaseFact.case_id))))
+        for d in (NO_SERVICE, NO_PLACE)]
     rows = scope.rows(
         select(CaseFact.label, func.count(func.distinct(
             sql_case((CaseFact.kind == NEED, CaseFact.case_id)))), *counts,
@@ -379,12 +381,14 @@ def _needs(scope: _Scope) -> Indicator:
                CaseFact.recorded_at >= scope.first, CaseFact.recorded_at < scope.after)
         .group_by(CaseFact.label))
     table = _table("besoins_non_couverts", "Besoins non couverts par domaine",
-                   ("Domaine", "Ménages ayant ce besoin", "Sans service", "Sans place libre",
-                    "Signalés non couverts"), [(str(r[0]), *[int(n) for n in r[1:]])
-                                               for r in rows],
+                   ("Domaine", "Ménages ayant ce besoin", "Besoin non couvert",
+                    "dont : aucun service", "dont : aucune place libre",
+                    "dont : signalé en commission"),
+                   [(str(r[0]), *[int(n) for n in r[1:]]) for r in rows],
                    note="Un besoin est non couvert quand l'annuaire n'avait, lorsqu'il a été "
-                        "noté, aucun service de ce domaine (sans service) ou seulement des "
-                        "services complets (sans place libre).")
+                        "noté, aucun service de ce domaine ou seulement des services "
+                        "complets, ou quand une commission l'a signalé non couvert. Un "
+                        "ménage compte une fois par domaine, et peut avoir plusieurs besoins.")
     return Indicator(table.key, table.title, table.headers, table.rows, chart=2,
                      unit="ménages", totals=table.totals, note=table.note)
 

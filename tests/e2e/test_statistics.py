@@ -5,6 +5,7 @@ downloads the CSV; a social worker has no link and is refused."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.services import demo
@@ -28,18 +29,18 @@ def test_the_statistics_page(live_app: LiveApp, browser: Any, check_page: Any) -
     assert sections.count() == 12
     assert page.locator("section.stat svg[role=img]").count() >= 8
     assert "< 5" in page.inner_text("main")
-    page.get_by_label("Du").fill("31/12/2026")
-    page.get_by_label("Au").fill("01/01/2026")
+    page.get_by_label("Du", exact=True).fill("31/12/2026")
+    page.get_by_label("Au", exact=True).fill("01/01/2026")
     page.get_by_role("button", name="Afficher").click()
     check_page(page, "statistiques-periode-inversee")
     assert "se termine le 01/01/2026 avant de commencer le 31/12/2026" in \
         page.get_by_role("alert").inner_text()
-    page.get_by_label("Du").fill("01/01/2020")
-    page.get_by_label("Au").fill("")
+    page.get_by_label("Du", exact=True).fill("01/01/2020")
+    page.get_by_label("Au", exact=True).fill("")
     page.get_by_role("button", name="Afficher").click()
     with page.expect_download() as download:
         page.get_by_role("link", name="Télécharger les chiffres (CSV)").click()
-    text = open(download.value.path(), encoding="utf-8-sig").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert text.startswith("Période;01/01/2020;")
     assert "Demandes par canal d'entrée" in text
     other = browser.new_page()
