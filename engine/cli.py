@@ -17,6 +17,7 @@ from engine.core.loader import file_bundle, load_path
 from engine.core.problems import Problem
 from engine.core.simulate import ScenarioError, load_scenario, run
 from engine.core.spiff.compiler import check, compile_circuit
+from engine.core.spiff.runner import Instance
 from engine.errors import EngineError, ProcessDefinitionError
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -95,6 +96,8 @@ def simulate_command(bpmn: Path, answers: Path, start: str | None,
         sys.exit(1)
     for event in walk.events:
         click.echo(_line(event.at, event.kind, event.text, event.task))
+    if walk.end is None and walk.case is not None:
+        _waiting(walk.case)
     expected = scenario.get("expect", {}).get("end")
     if walk.end is None:
         ready = ", ".join(t.bpmn_id for t in walk.ready) or "aucune"
@@ -103,6 +106,16 @@ def simulate_command(bpmn: Path, answers: Path, start: str | None,
         click.echo(f"Fin attendue {expected}, obtenue {walk.end.bpmn_id if walk.end else 'aucune'}",
                    err=True)
         sys.exit(1)
+
+
+def _waiting(case: Instance) -> None:
+    """The timers a walk that stops midway still waits on, with what they count from."""
+    for timer in case.waiting_timers():
+        dated = f" ({timer.dated})" if timer.dated else ""
+        click.echo(f"En attente : {timer.bpmn_id} « {timer.name} » — dû le "
+                   f"{timer.due_at.astimezone(PARIS):%d/%m/%Y %H:%M}{dated}")
+    for undated in case.undated_timers():
+        click.echo(f"En attente : {undated.bpmn_id} « {undated.name} » — {undated.dated}")
 
 
 _KINDS = {"start": "Début", "ready": "Prête", "complete": "Faite", "timer": "Minuterie",
@@ -115,8 +128,10 @@ def _line(at: datetime, kind: str, text: str, task: object) -> str:
     if kind == "ready" and task is not None:
         lane = getattr(task, "lane", None) or "sans couloir"
         due = getattr(task, "due_at", None)
+        dated = getattr(task, "dated", None)
         extra = f" — {lane}" + (f" — échéance {due.astimezone(PARIS):%d/%m/%Y %H:%M}"
                                  if due else " — sans échéance")
+        extra += f" ({dated})" if dated else ""
     return f"{stamp}  {_KINDS.get(kind, kind):<9} {text}{extra}"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.core import safejson, simulate
 from engine.core.forms import FieldSpec, FormSpec, coerce
-from engine.core.snapshots import EndView, TaskView, TimerView
+from engine.core.snapshots import EndView, TaskView, TimerView, UndatedTimer
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import start_form
 from engine.errors import FormInvalid
@@ -59,6 +59,7 @@ class Walk:
     end: EndView | None
     ready: tuple[TaskView, ...]
     timers: tuple[TimerView, ...]
+    undated: tuple[UndatedTimer, ...] = ()  # counted from a date not answered yet
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def replay(circuit: CompiledCircuit, start: datetime, data: Mapping[str, Any],
     assert walk.case is not None
     forms = {t.bpmn_id: walk.case.form_for(t.id) for t in walk.ready}
     shown = Walk(tuple(walk.events), walk.end, tuple(walk.ready),
-                 tuple(walk.case.waiting_timers()))
+                 tuple(walk.case.waiting_timers()), tuple(walk.case.undated_timers()))
     return DryRun(shown, forms, start_form(circuit))
 
 

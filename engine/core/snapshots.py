@@ -25,6 +25,9 @@ class TaskView:
     ready_at: datetime
     due_at: datetime | None
     part: str | None = None  # the part of the case its lane is bound to (None: the role only)
+    # a deadline counted from a date of the case: « 7 jours avant date_audience », or
+    # « dépend de date_audience, non renseignée » while the date is not answered
+    dated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,17 @@ class TimerView:
     due_at: datetime
     attached_to: str | None
     interrupting: bool
+    dated: str | None = None  # counted from a date of the case (as ``TaskView.dated``)
+
+
+@dataclass(frozen=True)
+class UndatedTimer:
+    """A timer counted from a date of the case that is not answered yet: it waits for it."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    dated: str  # « dépend de date_audience, non renseignée »
 
 
 @dataclass(frozen=True)

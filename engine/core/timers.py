@@ -223,6 +223,24 @@ def relative_problem(value: str, date_fields: set[str] | None = None,
     return None
 
 
+def describe_relative(rel: RelativeDeadline, label: str | None = None) -> str:
+    """« 7 jours avant date_audience », « 2 mois après date_commandement »; with the field's
+    ``label``: « 7 jours avant « Date d'audience » »."""
+    words = {"days": ("jour", "jours"), "working_days": ("jour ouvré", "jours ouvrés"),
+             "months": ("mois", "mois")}[rel.unit]
+    return (f"{rel.count} {words[0] if rel.count == 1 else words[1]} "
+            f"{'avant' if rel.sign < 0 else 'après'} {_named(rel.field, label)}")
+
+
+def unanswered(field: str, label: str | None = None) -> str:
+    """What a deadline counted from a date that is not answered says."""
+    return f"dépend de {_named(field, label)}, non renseignée"
+
+
+def _named(field: str, label: str | None) -> str:
+    return f"« {label} »" if label else field
+
+
 def relative_due(rel: RelativeDeadline, value: object,
                  subdivision: str | None = None) -> datetime | None:
     """The end of the day ``rel`` names from the date ``value`` (``YYYY-MM-DD`` text or a

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine.clock import FixedClock
+from engine.core import dryrun, simulate
 from engine.core.bundles import CircuitBundle
 from engine.core.loader import load_path
 from engine.core.spiff.compiler import check, compile_circuit
 from engine.core.spiff.runner import Instance
-from tests.unit.test_relative_deadlines import end_of
+from tests.unit.test_relative_deadlines import audience_bundle, end_of
 
 DATES = Path(__file__).resolve().parents[1] / "integration" / "fixtures" / "dates"
 START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
@@ -158,3 +159,29 @@ def test_a_timer_before_a_date_that_may_precede_the_opening_is_a_warning() -> No
                                                             ("escalade_timer", False)]
     assert "déjà" not in found[0].message("fr") and "aussitôt" in found[0].message("fr")
     assert '"x-aiguillage-not-before": "today"' in found[0].message("fr")
+
+
+def test_the_dry_run_shows_dated_timers_and_those_waiting_for_their_date() -> None:
+    circuit = compile_circuit(bundle())
+    before = dryrun.replay(circuit, START, {"nom_menage": "A"}, ())
+    assert [(t.bpmn_id, t.dated) for t in before.walk.undated] == [
+        ("lendemain", "dépend de « Date d'audience », non renseignée"),
+        ("rappel_timer", "dépend de « Date d'audience », non renseignée")]
+    [fallback] = before.walk.timers
+    assert fallback.dated == "dépend de « Date d'audience », non renseignée"
+    after = dryrun.replay(circuit, START, {"nom_menage": "A"},
+                          ({"task": "corriger", "data": {"date_audience": "2026-10-20"}},))
+    assert after.walk.undated == ()
+    assert [(t.bpmn_id, t.due_at, t.dated) for t in after.walk.timers] == [
+        ("rappel_timer", end_of(date(2026, 10, 13)), "7 jours avant « Date d'audience »"),
+        ("escalade_timer", end_of(date(2026, 10, 19)), "1 jour avant « Date d'audience »"),
+        ("lendemain", end_of(date(2026, 10, 21)), "1 jour après « Date d'audience »")]
+
+
+def test_a_step_s_deadline_says_what_it_is_counted_from(tmp_path: Path) -> None:
+    circuit = compile_circuit(audience_bundle(tmp_path, "-2WD:date_audience"))
+    walk = simulate.run(circuit, {"data": {}, "steps": [
+        {"task": "noter", "data": {"date_audience": "2026-04-08"}}]}, start=START)
+    ready = {e.task.bpmn_id: e.task for e in walk.events if e.kind == "ready" and e.task}
+    assert ready["preparer"].dated == "dépend de « Date de l'audience », non renseignée"
+    assert walk.ready[0].dated == "2 jours ouvrés avant « Date de l'audience »"

@@ -34,6 +34,7 @@ from engine.core.snapshots import (
     OrientationEffect,
     TaskView,
     TimerView,
+    UndatedTimer,
 )
 from engine.core.spiff import compat, serializer
 from engine.core.spiff.compat import CaseWorkflow
@@ -130,10 +131,22 @@ class Instance:
         """Timers armed and not yet fired, soonest first."""
         out = []
         for task in self._each(TaskState.WAITING):
-            view = _timer_view(task)
+            view = _timer_view(task, self)
             if view is not None:
                 out.append(view)
         return sorted(out, key=lambda v: v.due_at)
+
+    def undated_timers(self) -> list[UndatedTimer]:
+        """Timers counted from a date of the case not answered yet (no due time: waiting)."""
+        out = []
+        for task in self._each(TaskState.WAITING):
+            value = task.internal_data.get("event_value")
+            rule = _props(task).get("timerRelative")
+            if rule and value == compat.NEVER:
+                out.append(UndatedTimer(str(task.id), task.task_spec.bpmn_id,
+                                        task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                                        _dated(self, task, rule) or ""))
+        return sorted(out, key=lambda v: v.name)
 
     def progress(self) -> tuple[set[str], set[str]]:
         """BPMN ids of the main process: (current: ready or waiting, done: completed)."""
@@ -356,6 +369,7 @@ class Instance:
             ready_at=datetime.fromisoformat(task.internal_data["ready_at"]),
             due_at=datetime.fromisoformat(due) if due else None,
             part=self.circuit.lane_parts.get(spec.lane) if spec.lane else None,
+            dated=_dated(self, task, props["dueRelative"]) if props.get("dueRelative") else None,
         )
 
 
@@ -531,7 +545,20 @@ def _follow_date(case: Instance, task: SpiffTask) -> None:
         task.internal_data.pop("event_fired", None)
 
 
-def _timer_view(task: SpiffTask) -> TimerView | None:
+def _dated(case: Instance, task: SpiffTask, value: str) -> str | None:
+    """« 7 jours avant date_audience », or « dépend de date_audience, non renseignée »."""
+    try:
+        rel = timers.parse_relative(value)
+    except timers.TimerValueError:
+        return None
+    label = next((f.label for form in case.circuit.forms.values() for f in form.fields
+                  if f.name == rel.field), None)
+    if as_day(_case_value(case, task, rel.field)) is None:
+        return timers.unanswered(rel.field, label)
+    return timers.describe_relative(rel, label)
+
+
+def _timer_view(task: SpiffTask, case: Instance | None = None) -> TimerView | None:
     definition = getattr(task.task_spec, "event_definition", None)
     if not isinstance(definition, TimerEventDefinition) or task.state != TaskState.WAITING:
         return None
@@ -548,6 +575,8 @@ def _timer_view(task: SpiffTask) -> TimerView | None:
         due_at=TimerEventDefinition.get_datetime(value),
         attached_to=attached,
         interrupting=bool(getattr(task.task_spec, "cancel_activity", True)),
+        dated=_dated(case, task, rule) if case is not None and (
+            rule := _props(task).get("timerRelative")) else None,
     )
 
 
