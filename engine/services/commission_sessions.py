@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, select, update
@@ -470,6 +470,11 @@ def open_sessions(session: Session, clock: Clock, territory_id: int) -> list[Ses
         CommissionSession.agenda_closes_at > clock.now())
         .order_by(CommissionSession.starts_at).limit(24))
     return [_item(r) for r in rows]
+
+
+def paris_time(day: date, at: time) -> datetime:
+    """A day and an hour typed on a page, in Paris time (the session's start)."""
+    return datetime.combine(day, at, tzinfo=PARIS)
 
 
 def when(at: datetime) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +46,7 @@ from engine.persistence.models.timer import TimerStatus
 from engine.services import (
     cases,
     circuits,
+    commission_sessions,
     directory_seed,
     households,
     parties,
@@ -75,6 +77,7 @@ class DemoAccounts:
     operator_a: str = "operateur-a@demo.test"
     operator_b: str = "operateur-b@demo.test"
     landlord: str = "bailleur@demo.test"
+    member: str = "membre@demo.test"
 
     def listing(self) -> list[tuple[str, str]]:
         """(e-mail, what the account does) for every demo account, as the CLI prints them."""
@@ -83,7 +86,8 @@ class DemoAccounts:
                 (self.referrer, "partenaire orienteur, CCAS"),
                 (self.operator_a, "opérateur A : Association Relais"),
                 (self.operator_b, "opérateur B : Association Horizon"),
-                (self.landlord, "bailleur social : Démo Habitat")]
+                (self.landlord, "bailleur social : Démo Habitat"),
+                (self.member, "membre de la commission des situations complexes")]
 
 
 def load(session: Session, clock: Clock, root: Path, password: str,
@@ -111,7 +115,8 @@ def load(session: Session, clock: Clock, root: Path, password: str,
               (accounts.operator_a, "Lou Relais", ("operateur", "referent"), orgs["operator"]),
               (accounts.operator_b, "Sam Horizon", ("operateur", "referent"),
                orgs["operator_b"]),
-              (accounts.landlord, "Dominique Habitat", ("bailleur",), orgs["landlord"]))
+              (accounts.landlord, "Dominique Habitat", ("bailleur",), orgs["landlord"]),
+              (accounts.member, "Claude Commission", ("membre_commission",), None))
     for email, name, roles, organisation in people:
         user = users.create_user(session, clock, SYSTEM, email, name, password)
         for role in roles:
@@ -119,9 +124,42 @@ def load(session: Session, clock: Clock, root: Path, password: str,
                                  organisation)
     if cases_per_circuit:
         _replay_cases(session, clock, root, territory_id, cases_per_circuit, random.Random(seed))
+        _commission_session(session, clock, root, territory_id)
         _set_parties(session, territory_id, orgs)
         _link_households(session, clock, territory_id)
     return territory_id
+
+
+def _commission_session(session: Session, clock: Clock, root: Path, territory_id: int) -> None:
+    """The monthly sessions the reference commission plans (those due within 45 days), and a
+    session planned in three weeks with three situations on its agenda."""
+    commission_sessions.plan_from_circuits(session, clock)
+    circuit_id = session.scalar(select(Circuit.id).where(Circuit.territory_id == territory_id,
+                                                         Circuit.key == "commission"))
+    if circuit_id is None:
+        return
+    planned = commission_sessions.plan(session, clock, SYSTEM, territory_id,
+                                       clock.now().replace(hour=13, minute=0, second=0,
+                                                           microsecond=0)
+                                       + timedelta(days=21), "Salle de la commission")
+    story = json.loads((root / "tests" / "scenarios" / "reference" / "commission"
+                        / "e1-orientee-vers-dispositif.json").read_text())
+    earlier = FixedClock(clock.now() - timedelta(days=3))  # consent given before « now »
+    for name in ("Ménage Garnier (fictif)", "Ménage Caron (fictif)", "Ménage Perrin (fictif)"):
+        summary = cases.start(session, earlier, SYSTEM, circuit_id,
+                              {**story["data"], "nom_menage": name})
+        for step in story["steps"]:
+            match = session.scalar(select(HumanTask.id).where(
+                HumanTask.case_id == summary.id, HumanTask.bpmn_id == step["task"],
+                HumanTask.status == TaskStatus.OPEN))
+            if match is None:
+                break
+            data = step.get("data", {})
+            if step["task"] == "C3_T03":
+                data = {"seance": planned.id}
+            tasks.complete(session, earlier, SYSTEM, match, data)
+            if step["task"] == "C3_T03":
+                break
 
 
 def _link_households(session: Session, clock: Clock, territory_id: int) -> None:
@@ -245,6 +283,9 @@ def _replay_cases(session: Session, clock: Clock, root: Path, territory_id: int,
 
 def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict,  # type: ignore[type-arg]
             rng: random.Random, now: datetime) -> None:
+    # the scenario's dates (a hearing, a commandement) moved with it to the demo's days, so
+    # that its dated steps fall due around now rather than in the scenario's year
+    scenario = _shifted(scenario, clock.now())
     data = dict(scenario.get("data", {}))
     data["nom_menage"] = f"Ménage {rng.choice(SURNAMES)} (fictif)"
     try:
@@ -269,6 +310,34 @@ def _replay(session: Session, clock: FixedClock, circuit_id: int, scenario: dict
                            with_demo_services(session, territory_id, step.get("data", {})))
         except EngineError:
             break
+
+
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _shifted(scenario: dict[str, Any], start: datetime) -> dict[str, Any]:
+    """``scenario`` with every day it answers (``YYYY-MM-DD``) moved by the days between its
+    own start and ``start``."""
+    try:
+        begin = datetime.fromisoformat(str(scenario.get("start", ""))).date()
+    except ValueError:
+        return scenario
+    offset = start.date() - begin
+
+    def move(value: Any) -> Any:
+        if isinstance(value, str) and DAY.fullmatch(value):
+            try:
+                return (date.fromisoformat(value) + offset).isoformat()
+            except ValueError:
+                return value
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        return value
+
+    moved: dict[str, Any] = move(scenario)
+    return moved
 
 
 # The scenarios (tests/scenarios/) orient households to directory services by placeholder

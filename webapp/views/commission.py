@@ -12,7 +12,6 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from engine.core.calendar import PARIS
 from engine.errors import Conflict, FormInvalid, InvalidInput, InvalidTransition
 from engine.services import commission_sessions
 from engine.services.access import runs_sessions, session_territories
@@ -78,8 +77,8 @@ def plan() -> Response | tuple[str, int]:
         error = gettext("Indiquez le jour (JJ/MM/AAAA) et l'heure (HH:MM) de la séance.")
     else:
         try:
-            starts_at = datetime.combine(datetime.fromisoformat(day).date(),
-                                         time.fromisoformat(hour), tzinfo=PARIS)
+            starts_at = commission_sessions.paris_time(datetime.fromisoformat(day).date(),
+                                                       time.fromisoformat(hour))
         except ValueError:
             error = gettext("Cette date n'existe pas : vérifiez le jour et l'heure.")
     if starts_at is not None:
