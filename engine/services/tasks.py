@@ -17,6 +17,7 @@ from engine.clock import Clock
 from engine.core.forms import FormSpec
 from engine.core.orientation import VIA_ACCOUNT
 from engine.core.snapshots import EndView as EndView  # what end_preview returns
+from engine.core.spiff.runner import Instance
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
@@ -401,6 +402,16 @@ def _answered_afresh(form: FormSpec | None) -> set[str]:
     return {f.name for f in form.orientation_fields()}
 
 
+def _latest_answers(instance: Instance) -> dict[str, Any]:
+    """The case data a step's page shows: the first open step's copy (``Instance.data``),
+    with each date as last answered anywhere in the case (the runner keeps them in the
+    workflow's own data). The steps of a parallel branch carry copies made before the other
+    branch's answers: C4's « Enregistrer un acte de la procédure », open beside the support,
+    must show the hearing date it recorded, not the support branch's older copy."""
+    dates = {k: v for k, v in instance.workflow.data.items() if k != "aiguillage_seq"}
+    return {**instance.data(), **dates}
+
+
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
     """The task page: the step, its case summary, instructions and form (the one case
     being acted on is loaded; the read is audited). Only for someone who must act on the
@@ -426,7 +437,7 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
         instructions, form, values = "", None, {}
         if row.status == TaskStatus.OPEN:
             instance = runtime.load(session, case, clock)
-            data = view.shown(instance.data(), data_categories(instance.circuit))
+            data = view.shown(_latest_answers(instance), data_categories(instance.circuit))
             shown = instance.task(row.spiff_task_id, data=None if view.whole else data)
             instructions = shown.documentation
             form = parties.with_organisations(session, row.territory_id,
