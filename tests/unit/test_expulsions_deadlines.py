@@ -1,10 +1,12 @@
 """The eviction-prevention reference circuit (C4) dates its steps from the procedure's dates
-(issue #15, item 2): the social and financial diagnosis is due 15 days before the hearing,
-« Préparer l'audience » 7 days before it, and the rehousing 2 months after the stage's date
-(commandement de quitter les lieux, concours requested), moved out of the winter truce.
+(issue #15, item 2). An act of the procedure is recorded at any time in « Enregistrer un acte
+de la procédure » (C4_T14, a looping branch beside the support); each act opens its dated
+steps, and a corrected date moves their due dates.
 
-The scenario format cannot expect a due date, so these walk the « hébergé via le SIAO » and
-« expulsion effective » scenarios part of the way and read the open step's due date."""
+Besides ``"due"`` (the day a completed step was due, checked by test_scenarios.py), a C4
+scenario step may carry ``"ready_due": {"C4_T12": "2026-03-03"}``: right after that step,
+every ready step of that id is due that day (Europe/Paris), so a due date can be seen before
+and after a correction. The tests here play each scenario up to each such step."""
 
 from __future__ import annotations
 
@@ -14,18 +16,19 @@ from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from engine.core.loader import load_path
-from engine.core.simulate import run
+from engine.core.simulate import ScenarioError, run
+from engine.core.snapshots import TaskView
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
-from engine.core.spiff.runner import TaskView
 from tests.unit.test_relative_deadlines import end_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "tests" / "scenarios" / "reference" / "expulsions"
-# in « hébergé via le SIAO »: C4_T05 is ready after 3 steps, C4_T12 after 9 (the first
-# C4_T11 records the hearing), C4_T09 after 14 (the second C4_T11 records the judgment)
-BEFORE_T05, BEFORE_T12, BEFORE_T09 = 3, 9, 14
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @cache
@@ -34,16 +37,59 @@ def _circuit() -> CompiledCircuit:
     return compile_circuit(dict(loaded.bundles)["reference/expulsions"])
 
 
-def _scenario(name: str = "heberge-via-le-siao") -> dict[str, Any]:
-    return json.loads((SCENARIOS / f"{name}.json").read_text(encoding="utf-8"))
+def _scenario(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((SCENARIOS / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def _ready_after(scenario: dict[str, Any], steps: int) -> list[TaskView]:
+    cut = copy.deepcopy(scenario)
+    cut["steps"] = cut["steps"][:steps]
+    return run(_circuit(), cut).ready
 
 
 def _open(scenario: dict[str, Any], steps: int, bpmn_id: str) -> TaskView:
-    cut = copy.deepcopy(scenario)
-    cut["steps"] = cut["steps"][:steps]
-    walk = run(_circuit(), cut)
-    [task] = [t for t in walk.ready if t.bpmn_id == bpmn_id]
+    [task] = [t for t in _ready_after(scenario, steps) if t.bpmn_id == bpmn_id]
     return task
+
+
+def _dated() -> list[tuple[str, int]]:
+    out = []
+    for path in sorted(SCENARIOS.glob("*.json")):
+        steps = json.loads(path.read_text(encoding="utf-8"))["steps"]
+        out += [(path.stem, number) for number, step in enumerate(steps, start=1) if "ready_due" in step]
+    return out
+
+
+@pytest.mark.parametrize(("name", "steps"), _dated(), ids=lambda v: str(v))
+def test_each_dated_step_of_the_scenarios_is_due_on_the_day_it_states(name: str,
+                                                                      steps: int) -> None:
+    scenario = _scenario(name)
+    expected: dict[str, str] = scenario["steps"][steps - 1]["ready_due"]
+    ready = _ready_after(scenario, steps)
+    for bpmn_id, day in expected.items():
+        found = [t for t in ready if t.bpmn_id == bpmn_id]
+        assert found, f"{name}, étape {steps} : {bpmn_id} n'est pas prête"
+        for task in found:
+            assert task.due_at is not None, f"{name}, étape {steps} : {bpmn_id} sans échéance"
+            assert task.due_at.astimezone(PARIS).date() == date.fromisoformat(day), (
+                f"{name}, étape {steps} : {bpmn_id} due le {task.due_at}, attendu {day}")
+
+
+def test_every_c4_scenario_asserts_dated_deadlines_or_ends_before_the_procedure() -> None:
+    """The scenarios that reach the support record acts and state their due dates."""
+    names = {name for name, _ in _dated()}
+    assert {"treve-hivernale-relogement", "commandement-de-payer-corrige-maintien",
+            "refus-du-plan-par-le-bailleur", "heberge-via-le-siao",
+            "expulsion-effective"} <= names
+
+
+def test_an_act_can_be_recorded_before_the_first_monthly_check() -> None:
+    # in « refus du plan », C4_T14 is ready right after the diagnosis, with no due date
+    scenario = _scenario("refus-du-plan-par-le-bailleur")
+    record = _open(scenario, 4, "C4_T14")
+    assert record.due_at is None
+    assert "C4_T08" not in {t.bpmn_id for t in _ready_after(scenario, 4)}
 
 
 def test_the_diagnosis_is_due_15_days_before_the_hearing() -> None:
@@ -56,24 +102,44 @@ def test_the_diagnosis_is_due_15_days_before_the_hearing() -> None:
 
 
 def test_without_a_hearing_date_the_diagnosis_is_due_in_15_days() -> None:
-    diagnosis = _open(_scenario(), BEFORE_T05, "C4_T05")
+    diagnosis = _open(_scenario("heberge-via-le-siao"), 3, "C4_T05")
+    assert diagnosis.ready_at is not None
     assert diagnosis.due_at == diagnosis.ready_at + timedelta(days=15)
 
 
-def test_the_hearing_is_prepared_7_days_before_it() -> None:
-    # the first C4_T11 records the hearing on 10 March 2026
-    assert _open(_scenario(), BEFORE_T12, "C4_T12").due_at == end_of(date(2026, 3, 3))
+def test_the_rehousing_of_the_monthly_check_escalates_on_its_due_date() -> None:
+    """C4_T09 is due two months after it opens, and escalates then (no longer at 6 weeks)."""
+    scenario = _scenario("reloge")
+    at = next(n for n, s in enumerate(scenario["steps"], start=1) if s.get("task") == "C4_T08")
+    rehousing = _open(scenario, at, "C4_T09")  # opened by the monthly check of 5 February
+    assert rehousing.ready_at is not None and rehousing.due_at is not None
+    assert rehousing.ready_at.astimezone(PARIS).date() == date(2026, 2, 5)
+    assert rehousing.due_at.astimezone(PARIS).date() == date(2026, 4, 5)
+    cut = copy.deepcopy(scenario)
+    cut["steps"] = cut["steps"][:at] + [{"wait": "P7W"}]
+    assert "C4_T09" in {t.bpmn_id for t in run(_circuit(), cut).ready}  # not escalated at 6 weeks
+    cut["steps"] = cut["steps"][:at] + [{"wait": "P2M"}, {"wait": "PT1M"}]
+    assert "C4_T13" in {t.bpmn_id for t in run(_circuit(), cut).ready}  # escalated at 2 months
 
 
-def test_the_rehousing_is_due_2_months_after_the_stage() -> None:
-    # the second C4_T11 records the judgment on 20 March 2026
-    assert _open(_scenario(), BEFORE_T09, "C4_T09").due_at == end_of(date(2026, 5, 20))
+def test_a_hearing_before_the_summons_is_refused_in_french() -> None:
+    scenario = _scenario("refus-du-plan-par-le-bailleur")
+    at = next(n for n, s in enumerate(scenario["steps"], start=1)
+              if s.get("task") == "C4_T14" and s["data"].get("stade_procedure") == "assignation")
+    scenario["steps"][at - 1]["data"]["date_audience"] = "2026-01-10"  # summons on 20 January
+    with pytest.raises(Exception) as caught:
+        run(_circuit(), {**scenario, "steps": scenario["steps"][:at]})
+    assert not isinstance(caught.value, ScenarioError)
+    assert "antérieure à la date de l'assignation" in str(caught.value)
 
 
-def test_a_rehousing_due_inside_the_winter_truce_is_due_the_day_after_it() -> None:
-    scenario = _scenario()
-    stage = scenario["steps"][BEFORE_T09 - 1]
-    assert stage["task"] == "C4_T11"
-    stage["data"].update(stade_procedure="commandement_quitter", date_stade="2026-01-20")
-    # two months after the commandement is 20 March, inside the truce: 1 April
-    assert _open(scenario, BEFORE_T09, "C4_T09").due_at == end_of(date(2026, 4, 1))
+def test_a_summons_before_the_commandement_de_payer_is_refused() -> None:
+    scenario = _scenario("commandement-de-payer-corrige-maintien")
+    at = next(n for n, s in enumerate(scenario["steps"], start=1)
+              if s.get("task") == "C4_T14" and s["data"].get("stade_procedure") == "jugement_delais")
+    # the page sends the dates already recorded back with the form (prefilled)
+    scenario["steps"][at - 1]["data"].update(date_assignation="2026-01-15",
+                                             date_commandement_payer="2026-02-09")
+    with pytest.raises(Exception) as caught:
+        run(_circuit(), {**scenario, "steps": scenario["steps"][:at]})
+    assert "antérieure à la date du commandement de payer" in str(caught.value)
