@@ -714,19 +714,19 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "empty, or write a fallback delay (a duration) for when the date is not answered"),
     # a deadline « avant » a date that may precede the case's opening (issue #15, item 4)
     "bpmn.deadline_before_opening": (
-        "Délai de « {name} » : compté avant « {field} » ({value}), une date qu'un formulaire "
-        "accepte antérieure à l'ouverture du dossier : le délai serait alors déjà dépassé. "
-        "Contraignez le champ avec \"x-aiguillage-not-before\": \"today\".",
-        "Deadline of '{name}': counted before '{field}' ({value}), a date a form accepts "
-        "earlier than the case's opening: the deadline would then be past already. Constrain "
-        "the field with \"x-aiguillage-not-before\": \"today\"."),
+        "Délai de « {name} » : compté {counted}, une date qu'un formulaire accepte dans le "
+        "passé ; le délai serait alors déjà dépassé à l'ouverture du dossier. Pour l'éviter, "
+        "refusez une date passée dans ce formulaire (\"x-aiguillage-not-before\": \"today\").",
+        "Deadline of '{name}': counted {counted}, a date a form accepts in the past; the "
+        "deadline would then be over when the case opens. To avoid it, refuse a past date in "
+        "that form (\"x-aiguillage-not-before\": \"today\")."),
     "bpmn.timer_before_opening": (
-        "Minuteur « {name} » : compté avant « {field} » ({value}), une date qu'un formulaire "
-        "accepte antérieure à l'ouverture du dossier : il se déclencherait aussitôt. "
-        "Contraignez le champ avec \"x-aiguillage-not-before\": \"today\".",
-        "Timer '{name}': counted before '{field}' ({value}), a date a form accepts earlier "
-        "than the case's opening: it would fire at once. Constrain the field with "
-        "\"x-aiguillage-not-before\": \"today\"."),
+        "Minuteur « {name} » : compté {counted}, une date qu'un formulaire accepte dans le "
+        "passé ; il se déclencherait alors dès l'ouverture du dossier. Pour l'éviter, refusez "
+        "une date passée dans ce formulaire (\"x-aiguillage-not-before\": \"today\").",
+        "Timer '{name}': counted {counted}, a date a form accepts in the past; it would then "
+        "fire as soon as the case opens. To avoid it, refuse a past date in that form "
+        "(\"x-aiguillage-not-before\": \"today\")."),
     "deadline.relative.not_date": (
         "le champ « {detail} » n'est pas une date : il faut un champ de format date "
         "(\"format\": \"date\")",

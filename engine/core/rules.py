@@ -70,6 +70,7 @@ class Context:
     # date fields a form may answer with a day before the case opened (no
     # ``x-aiguillage-not-before: "today"``): a deadline « avant » them may be past at once
     open_dates: set[str] = field(default_factory=set)
+    labels: dict[str, str] = field(default_factory=dict)  # field name → its form's title
 
 
 def check_documents(docs: list[Document], ctx: Context) -> list[Problem]:
@@ -208,8 +209,8 @@ def _before_opening(doc: Document, el: etree._Element, value: str, code: str, na
     case opened: it would be past at once (a warning, suggesting the form's constraint)."""
     rel = timers.parse_relative(value)
     if rel.sign < 0 and rel.field in ctx.open_dates:
-        yield where(doc, el, code, severity="warning", name=name, field=rel.field,
-                    value=value.strip())
+        yield where(doc, el, code, severity="warning", name=name,
+                    counted=timers.describe_relative(rel, ctx.labels.get(rel.field)))
 
 
 def _period(doc: Document, el: etree._Element, value: str, own_deadline: bool, step: str,

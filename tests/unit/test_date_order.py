@@ -110,9 +110,9 @@ def test_a_deadline_before_a_date_open_to_the_past_is_a_warning(tmp_path: Path) 
     [warning] = [p for p in check(bundle) if p.code == "bpmn.deadline_before_opening"]
     assert not warning.is_error and warning.element_id == "preparer"
     assert warning.message("fr").startswith(
-        "Délai de « Préparer l'audience » : compté avant « date_audience » (-7D:date_audience), "
-        "une date qu'un formulaire accepte antérieure à l'ouverture du dossier : le délai "
-        "serait alors déjà dépassé.")
+        "Délai de « Préparer l'audience » : compté 7 jours avant « Date de l'audience », une "
+        "date qu'un formulaire accepte dans le passé ; le délai serait alors déjà dépassé à "
+        "l'ouverture du dossier.")
     schema = json.loads(bundle.forms["aud-audience.json"])
     schema["properties"]["date_audience"]["x-aiguillage-not-before"] = "today"
     bundle.forms["aud-audience.json"] = json.dumps(schema).encode()

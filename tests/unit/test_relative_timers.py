@@ -157,7 +157,8 @@ def test_a_timer_before_a_date_that_may_precede_the_opening_is_a_warning() -> No
     # the correction form still refuses a past date; the saisine no longer does
     assert [(p.element_id, p.is_error) for p in found] == [("rappel_timer", False),
                                                             ("escalade_timer", False)]
-    assert "déjà" not in found[0].message("fr") and "aussitôt" in found[0].message("fr")
+    assert "compté 7 jours avant « Date d'audience »" in found[0].message("fr")
+    assert "il se déclencherait alors dès l'ouverture du dossier" in found[0].message("fr")
     assert '"x-aiguillage-not-before": "today"' in found[0].message("fr")
 
 

@@ -98,7 +98,9 @@ def _build(bundle: CircuitBundle) -> tuple[CompiledCircuit | None, list[Problem]
     open_dates = {f.name for spec in form_specs.values() for f in spec.fields
                   if f.kind == "date" and f.not_before != forms.TODAY}
     ctx = rules.Context(roles=bundle.roles, field_names=field_names, date_fields=date_fields,
-                        processes=processes, periods=bundle.periods, open_dates=open_dates)
+                        processes=processes, periods=bundle.periods, open_dates=open_dates,
+                        labels={f.name: f.label for spec in form_specs.values()
+                                for f in spec.fields if f.kind == "date"})
     problems += rules.check_documents(docs, ctx)
     process_id = bundle.process_id or _main_process(docs, bundle.main_file, problems)
     if has_errors(problems) or process_id is None:

@@ -265,7 +265,11 @@
     widgets(relative ? "date" : "arrival", relative);
   }
 
-  function relativeField(element, current) {
+  // « N jours avant/après une date du dossier »: a step's dueRelative, or a timer's
+  // timerRelative (opts.prop, opts.id, opts.label, opts.help)
+  function relativeField(element, current, opts) {
+    opts = opts || { prop: "dueRelative", id: "mp-delai", label: T.dueRelative,
+                     help: T.dueDateHelp, message: T.dueMessage };
     var known = current && current.unit ? current : null;
     var dates = state.dateFields.map(function (d) {
       return [d.name, d.label && d.label !== d.name ? d.label + " (" + d.name + ")" : d.name];
@@ -280,31 +284,33 @@
     function write() {
       var missing = value.number !== null && !value.field;
       error.hidden = !missing;
-      error.textContent = missing ? T.dueMessage.replace("{step}", stepName(element))
+      error.textContent = missing ? opts.message.replace("{step}", stepName(element))
         .replace("{reason}", T.dueDateNone) : "";
       if (missing) { return; }
-      writeProps(element, { dueRelative: value.number === null ? null :
-        W.writeRelative(value.number, value.unit, value.before, value.field) });
+      var changes = {};
+      changes[opts.prop] = value.number === null ? null :
+        W.writeRelative(value.number, value.unit, value.before, value.field);
+      writeProps(element, changes);
     }
     durationField({
-      id: "mp-delai-date-nombre", label: T.dueRelative, unitLabel: T.dueUnit, help: T.dueDateHelp,
+      id: opts.id + "-date-nombre", label: opts.label, unitLabel: T.dueUnit, help: opts.help,
       units: ["days", "working_days", "months"], number: value.number, unit: value.unit,
-      message: T.dueMessage, step: function () { return stepName(element); },
+      message: opts.message, step: function () { return stepName(element); },
       onValid: function (number, unit) { value.number = number; value.unit = unit; write(); }
     });
     field(T.dueSide, choose([["before", T.dueBefore], ["after", T.dueAfter]],
       value.before ? "before" : "after", function (v) {
         value.before = v === "before";
         write();
-      }, "mp-delai-sens"));
+      }, opts.id + "-sens"));
     field(T.dueDate, choose(dates.length ? dates : [["", T.none]], chosen, function (v) {
       value.field = v;
       write();
-    }, "mp-delai-date"));
+    }, opts.id + "-date"));
     error.className = "field-error";
-    error.id = "mp-delai-date-erreur";
+    error.id = opts.id + "-date-erreur";
     error.hidden = true;
-    into.appendChild(error);
+    (into || panel).appendChild(error);
     if (!state.dateFields.length) { note(T.dueNoDates); }
     if (current && !known) { note(T.dueOther.replace("{n}", current.other)); }
   }
@@ -423,9 +429,17 @@
   // a timer: after a delay (number and unit), after a delay read in the case (a field), at a
   // date and time, or at regular intervals; written as today's timeDuration / timeDate /
   // timeCycle expressions (quoted ISO values, or a bare field name)
-  function readTimer(timer) {
+  var chosenTimerMode = {};  // element id → the mode picked while its value is still empty
+
+  function readTimer(timer, props, id) {
+    if (props && props.timerRelative) {
+      return { mode: "relative", relative: W.readRelative({ dueRelative: props.timerRelative }) };
+    }
     var kind = timer.timeDate ? "timeDate" : (timer.timeCycle ? "timeCycle" : "timeDuration");
     var raw = timer[kind] ? (timer[kind].body || "").trim() : "";
+    if (!raw && chosenTimerMode[id]) {
+      return { mode: chosenTimerMode[id], relative: null };
+    }
     var value = W.unquote(raw);
     if (kind === "timeDuration") {
       if (/^[a-z_][a-z0-9_]*$/.test(raw)) { return { mode: "field", field: raw }; }
@@ -443,6 +457,14 @@
     modeling.updateModdleProperties(element, timer, changes);
   }
 
+  // a timer counted from a date of the case: an empty timeDate the engine fills
+  // (timerRelative, see docs/processes.md)
+  function writeRelativeTimer(element, timer) {
+    var date = moddle.create("bpmn:FormalExpression", { body: "" });
+    modeling.updateModdleProperties(element, timer, { timeDuration: undefined,
+                                                      timeDate: date, timeCycle: undefined });
+  }
+
   function localDate(iso) {  // « 2027-03-31T18:00:00+02:00 » → the input's local « 2027-03-31T18:00 »
     var d = new Date(iso);
     if (!iso || isNaN(d.getTime())) { return ""; }
@@ -452,9 +474,9 @@
   }
 
   function renderTimer(element, timer) {
-    var read = readTimer(timer);
-    var modes = [["duration", T.timerDuration], ["field", T.timerField], ["date", T.timerDate],
-                 ["cycle", T.timerCycle]];
+    var read = readTimer(timer, readProps(element.businessObject), element.id);
+    var modes = [["duration", T.timerDuration], ["relative", T.timerRelative],
+                 ["field", T.timerField], ["date", T.timerDate], ["cycle", T.timerCycle]];
     var box = document.createElement("div");
     function name() { return stepName(element); }
     function otherNote(value) {
@@ -469,7 +491,11 @@
       box.innerHTML = "";
       into = box;
       var duration = initial && initial.duration;
-      if (mode === "duration") {
+      if (mode === "relative") {
+        relativeField(element, initial ? initial.relative : null, {
+          prop: "timerRelative", id: "mp-minuterie-rel", label: T.timerRelativeValue,
+          help: T.timerRelativeHelp, message: T.timerMessage });
+      } else if (mode === "duration") {
         durationField({
           id: "mp-minuterie", label: T.timerValue, unitLabel: T.timerUnit,
           units: ["days", "hours", "weeks", "months"], number: duration ? duration.number : null,
@@ -530,8 +556,16 @@
       }
       into = null;
     }
-    field(T.timerKind, choose(modes, read.mode, function (v) { widgets(v, null); },
-                              "mp-minuterie-type"));
+    field(T.timerKind, choose(modes, read.mode, function (v) {
+      chosenTimerMode[element.id] = v;
+      if (v === "relative") { writeRelativeTimer(element, timer); }
+      if (v !== "relative" && readProps(element.businessObject).timerRelative) {
+        // leaving a date of the case: its rule and the empty date the engine filled go
+        writeTimer(element, timer, "timeDuration", "");
+        writeProps(element, { timerRelative: null });
+      }
+      widgets(v, null);
+    }, "mp-minuterie-type"));
     panel.appendChild(box);
     widgets(read.mode, read);
     if (element.type === "bpmn:BoundaryEvent") {
