@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import Clock, SystemClock
 from engine.errors import EngineError
 from engine.mail import Sender, sender_from_environment
-from engine.services import commission_sessions, notices, timers
+from engine.services import commission_sessions, notices, retention, timers
 
 log = logging.getLogger("aiguillage.scheduler")
 POLL_SECONDS = 2.0
@@ -40,12 +40,16 @@ class Tick:
     failed: int = 0
     notices: int = 0
     sessions: int = 0  # commission sessions planned or moved on (agenda closed, files sent)
+    anonymised: int = 0  # closed cases past their retention, anonymised
 
 
 def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
-             batch: int = 50, max_batches: int = 1000, sender: Sender | None = None) -> Tick:
-    """Claim and fire due timers until none is due (bounded by ``max_batches``); then, with
-    a ``sender``, write and deliver notices (overdue steps, daily digests, reminders)."""
+             batch: int = 50, max_batches: int = 1000, sender: Sender | None = None,
+             retention_batch: int = retention.BATCH) -> Tick:
+    """Claim and fire due timers until none is due (bounded by ``max_batches``); move the
+    commission's sessions on; anonymise up to ``retention_batch`` closed cases past their
+    retention, each in its own transaction; then, with a ``sender``, write and deliver
+    notices (overdue steps, daily digests, reminders)."""
     tick = Tick()
     for _ in range(max_batches):
         with sessions() as session:
@@ -68,11 +72,32 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
             tick.sessions = commission_sessions.sweep(session, clock)
         except Exception:  # a bug or a database error: the timers above are fired anyway
             log.exception("commission sessions sweep failed")
+    tick.anonymised = sweep_retention(sessions, clock, retention_batch)
     if sender is not None:
         with sessions() as session:
             report = notices.tick(session, clock, sender)
         tick.notices = report.sent
     return tick
+
+
+def sweep_retention(sessions: sessionmaker[Session], clock: Clock,
+                    batch: int = retention.BATCH) -> int:
+    """Anonymise up to ``batch`` due cases, each in its own transaction (a case another
+    scheduler did first, or held meanwhile, is skipped under its lock); returns how many."""
+    with sessions() as session:
+        try:
+            ids = retention.due(session, clock, batch)
+        except Exception:  # a bug or a database error: the rest of the tick goes on
+            log.exception("retention sweep failed")
+            return 0
+    done = 0
+    for case_id in ids:
+        with sessions() as session:
+            try:
+                done += retention.anonymise(session, clock, case_id)
+            except Exception:  # one case never stops a sweep; it is tried again next tick
+                log.exception("anonymising case %s failed", case_id)
+    return done
 
 
 def start_background(sessions: sessionmaker[Session], clock: Clock | None = None,

@@ -14,8 +14,17 @@ from jsonschema.exceptions import ValidationError
 
 from engine.core import safejson
 from engine.core.messages import render
+from engine.core.retention import CLOSED_CASES, RetentionError, Rules, parse_rule
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
+# how long a closed case is kept (``engine.core.retention``): on the territory, for every
+# circuit, or on one circuit's entry
+RETENTION_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": [CLOSED_CASES], "additionalProperties": False,
+    "properties": {CLOSED_CASES: {"type": "string", "maxLength": 20},
+                   # the end events after which an eviction procedure is over
+                   "ends_of_procedure": {"type": "array", "items": {
+                       "type": "string", "minLength": 1, "maxLength": 200}}}}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 
 TERRITORY_SCHEMA: dict[str, Any] = {
@@ -26,6 +35,7 @@ TERRITORY_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$", "maxLength": 40},
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "holiday_subdivision": {"type": ["string", "null"]},
+        "retention": RETENTION_SCHEMA,
         # yearly periods a step's ``period`` rule names (the winter truce), ``MM-DD`` bounds
         # included; ``from`` after ``to`` crosses the year end
         "periods": {"type": "array", "items": {
@@ -56,7 +66,8 @@ TERRITORY_SCHEMA: dict[str, Any] = {
                            # what the circuit is for, to the person opening a case
                            "description": {"type": "string", "minLength": 1,
                                            "maxLength": 500},
-                           "file": {"type": "string"}, "process": {"type": "string"}}}},
+                           "file": {"type": "string"}, "process": {"type": "string"},
+                           "retention": RETENTION_SCHEMA}}},
     },
 }
 
@@ -110,6 +121,7 @@ class Territory:
     circuits: tuple[CircuitEntry, ...] = ()
     parts: tuple[Part, ...] = ()
     periods: tuple[Period, ...] = ()
+    retention: Rules = field(default_factory=Rules)
 
     def role_for_lane(self, lane: str | None) -> Role | None:
         """The role a lane name designates (by key or by label), if any."""
@@ -169,14 +181,28 @@ def parse_territory(raw: bytes | str) -> Territory:
     periods = tuple(Period(p["key"], p["label"], p["from"], p["to"])
                     for p in data.get("periods", []))
     _check_periods(periods)
+    rules = _retention(data)
     return Territory(
         code=data["code"], name=data["name"],
         roles=tuple(Role(r["key"], r["label"]) for r in data["roles"]),
         holiday_subdivision=data.get("holiday_subdivision"),
-        circuits=tuple(CircuitEntry(**c) for c in data.get("circuits", [])),
+        circuits=tuple(CircuitEntry(**{k: v for k, v in c.items() if k != "retention"})
+                       for c in data.get("circuits", [])),
         parts=tuple(Part(p["key"], p["label"]) for p in data.get("parts", [])),
-        periods=periods,
+        periods=periods, retention=rules,
     )
+
+
+def _retention(data: dict[str, Any]) -> Rules:
+    """The territory's retention rules, each checked (French errors naming the circuit)."""
+    try:
+        default = parse_rule(data["retention"], "tous les circuits") \
+            if "retention" in data else None
+        circuits = {c["key"]: parse_rule(c["retention"], f"circuit {c['key']}")
+                    for c in data.get("circuits", []) if "retention" in c}
+    except RetentionError as exc:
+        raise TerritoryError(str(exc)) from None
+    return Rules(default, circuits)
 
 
 def _check_periods(periods: tuple[Period, ...]) -> None:

@@ -174,7 +174,8 @@ def deploy_folder(session: Session, clock: Clock, actor: Actor, folder: Path,
     except TerritoryError as exc:
         raise ProcessDefinitionError([territory_problem(folder, exc)]) from None
     target = replace(into, roles=settings.roles, circuits=settings.circuits,
-                     parts=settings.parts, periods=settings.periods) if into else settings
+                     parts=settings.parts, periods=settings.periods,
+                     retention=settings.retention) if into else settings
     loaded = load_path(folder, forms_root)
     problems = loaded.problems + [p for _, b in loaded.bundles for p in check(b) if p.is_error]
     if problems:  # refuse the whole folder before anything is stored

@@ -77,6 +77,7 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
                                   prefix=(prefix or _prefix(settings.code)).upper(), roles=roles,
                                   parts=parts, periods=periods,
                                   holiday_subdivision=settings.holiday_subdivision,
+                                  retention=settings.retention.as_json(),
                                   created_at=clock.now())
             session.add(territory)
             session.flush()
@@ -88,6 +89,7 @@ def ensure_territory(session: Session, clock: Clock, actor: Actor, settings: Ter
             territory.parts = parts
             territory.holiday_subdivision = settings.holiday_subdivision
             territory.periods = periods
+            territory.retention = settings.retention.as_json()
             audit.record(session, clock, actor, "territory.update", territory_id=territory.id)
     return territory
 

@@ -1,4 +1,5 @@
-"""Correct a case's answers where the workflow holds them (the right to rectification).
+"""Correct a case's answers where the workflow holds them (the right to rectification), or
+rewrite them all (anonymisation).
 
 SpiffWorkflow copies the data from step to step: an answer given at the start lives in the
 data of every step that followed, of the call activities' sub-workflows and of the workflow
@@ -9,7 +10,7 @@ step runs, no timer moves).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from itertools import chain
 from typing import Any
 
@@ -49,3 +50,18 @@ def _data_sets(workflow: BpmnWorkflow) -> Iterator[dict[str, Any]]:
     for sub in workflow.subprocesses.values():
         yield sub.data
     yield workflow.data
+
+
+def rewrite(workflow: BpmnWorkflow, scrubs: Mapping[str, Callable[[Any], Any]]) -> list[str]:
+    """Rewrite the answers to ``scrubs``' fields in every data set of ``workflow`` that holds
+    them, each by its function (anonymisation: nothing is added where a field is not held).
+    Return the fields whose value changed somewhere."""
+    changed: set[str] = set()
+    for data in _data_sets(workflow):
+        for name, scrub in scrubs.items():
+            if name in data:
+                value = scrub(data[name])
+                if value != data[name]:
+                    data[name] = value
+                    changed.add(name)
+    return sorted(changed)

@@ -31,6 +31,8 @@ class Case(Base):
         Index("ix_case_listing", "territory_id", "created_at", "id", "circuit_id", "status",
               "reference", "household_name"),
         Index("ix_case_next_due", "next_due_at"),
+        # the retention sweep: cases of a circuit not anonymised, by closing date
+        Index("ix_case_retention", "anonymised_at", "circuit_id", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +54,10 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     close_reason: Mapped[str | None] = mapped_column(String(500))
     household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"), index=True)
+    # set once its household's data were anonymised (``engine.services.retention``)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # a legal hold: why the case is kept past its retention (None: no hold)
+    retention_hold: Mapped[str | None] = mapped_column(String(500))
 
     __mapper_args__ = {"version_id_col": version}
 

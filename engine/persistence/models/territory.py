@@ -25,6 +25,9 @@ class Territory(Base):
     holiday_subdivision: Mapped[str | None] = mapped_column(String(10))
     # yearly periods (the winter truce): {"key", "label", "from", "to"}, ``MM-DD``
     periods: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # how long closed cases are kept (``engine.core.retention.Rules.as_json``): {"default":
+    # rule or None, "circuits": {circuit key: rule}}; none: cases are kept
+    retention: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
