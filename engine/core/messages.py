@@ -69,6 +69,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "reserved to the operations tools (command line)"),
     "svc.version_not_found": ("version introuvable", "version not found"),
     "svc.case_not_found": ("dossier introuvable", "case not found"),
+    "svc.case_anonymised": (
+        "dossier anonymisé : son identité n'est plus conservée, il n'y a rien à corriger",
+        "case anonymised: its identity is no longer kept, there is nothing to correct"),
     "svc.case_not_on_other_version": (
         "ce dossier n'est pas en cours sur une autre version",
         "this case is not open on another version"),

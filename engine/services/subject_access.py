@@ -29,7 +29,7 @@ from engine.core.orientation import STATES
 from engine.core.spiff.correction import correct
 from engine.core.spiff.runner import start_form
 from engine.core.statistics import KINDS as STATISTIC_KINDS
-from engine.errors import FormInvalid, InvalidInput, NotFound
+from engine.errors import FormInvalid, InvalidInput, InvalidTransition, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import (
     AnswerLink,
@@ -482,6 +482,8 @@ def _identity(session: Session, clock: Clock, actor: Actor, case_id: int,
     if case is None or not actor.is_member(case.territory_id):
         raise NotFound(code="svc.case_not_found")
     require_case_coordinator(session, actor, case.id, case.territory_id, clock.now())
+    if case.anonymised_at is not None:  # no identity left to correct, none to write back
+        raise InvalidTransition(code="svc.case_anonymised")
     instance = runtime.load(session, case, clock)
     form = start_form(instance.circuit)
     if form is None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.clock import FixedClock
 from engine.core.consent import CATEGORIES
 from engine.core.retention import ANONYMOUS_NAME, Rule, Rules, parse_duration
+from engine.errors import InvalidTransition
 from engine.persistence.models import (
     AnswerLink,
     AuditEvent,
@@ -264,3 +265,18 @@ def test_the_scheduler_sweeps_due_cases_each_once(
     assert scheduler.sweep_retention(sessions, clock, batch=2) == 0
     with sessions() as s:
         assert all(s.get(Case, i).anonymised_at for i in ids)  # type: ignore[union-attr]
+
+
+def test_an_anonymised_case_has_no_identity_to_correct(
+        session: Session, clock: FixedClock, oriented: Oriented) -> None:
+    case_id = lived(session, clock, oriented)
+    clock.advance(timedelta(days=800))
+    assert retention.anonymise(session, clock, case_id)
+    for call in (lambda: subject_access.identity_form(session, clock, oriented.world.coordinator,
+                                                      case_id),
+                 lambda: subject_access.correct_identity(
+                     session, clock, oriented.world.coordinator, case_id,
+                     {"nom_menage": NAME}, "Erreur")):
+        with pytest.raises(InvalidTransition, match="anonymisé"):
+            call()
+    assert session.get(Case, case_id).household_name == ANONYMOUS_NAME  # type: ignore[union-attr]
