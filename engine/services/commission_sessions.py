@@ -248,8 +248,9 @@ def case_file(session: Session, clock: Clock, actor: Actor, session_id: int,
         categories = data_categories(instance.circuit)
         shown = view.shown(instance.data(), categories)
         labels = _labels(instance.circuit.forms)
+        hidden = {session_field(f) for f in instance.circuit.forms.values()}  # an id
         for key, value in shown.items():
-            if key in labels and value not in (None, "", [], {}):
+            if key in labels and key not in hidden and value not in (None, "", [], {}):
                 fields.append((labels[key][0], _words(value, labels[key][1])))
     with transaction(session):
         audit.record(session, clock, actor, "case.read", territory_id=row.territory_id,
@@ -504,9 +505,9 @@ def with_sessions(session: Session, clock: Clock, territory_id: int,
         schema["required"] = [*required, name]
     if DATE_FIELD in schema.get("required", []):
         schema["required"] = [r for r in schema["required"] if r != DATE_FIELD]
+    # the session gives its day: ``date_seance`` is no longer asked for
     fields = tuple(replace(f, kind="choice", choices=choices, required=True) if f.name == name
-                   else replace(f, required=False) if f.name == DATE_FIELD else f
-                   for f in form.fields)
+                   else f for f in form.fields if f.name != DATE_FIELD)
     return replace(form, fields=fields, schema=schema)
 
 
@@ -543,6 +544,23 @@ def join(session: Session, clock: Clock, actor: Actor, case: Case, form: FormSpe
     out = dict(data)
     if DATE_FIELD in (form.field_names() if form else set()):
         out[DATE_FIELD] = row.starts_at.astimezone(PARIS).date().isoformat()
+    return out
+
+
+def dated(session: Session, form: FormSpec | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data with the chosen session's day in ``date_seance`` (nothing written: what a
+    preview of the completion needs; ``join`` does it for real)."""
+    name = session_field(form)
+    out = dict(data)
+    if form is None or name is None or DATE_FIELD not in form.field_names():
+        return out
+    try:
+        starts_at = session.scalar(select(CommissionSession.starts_at).where(
+            CommissionSession.id == int(data.get(name) or 0)))
+    except (TypeError, ValueError):
+        return out
+    if starts_at is not None:
+        out[DATE_FIELD] = starts_at.astimezone(PARIS).date().isoformat()
     return out
 
 

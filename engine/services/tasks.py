@@ -501,7 +501,8 @@ def end_preview(session: Session, clock: Clock, actor: Actor, task_id: int,
     if not _may_end(runtime.compiled(session, case.circuit_version_id).spec, row.bpmn_id):
         return None  # most steps: no case loaded twice (the diagram says it goes on)
     instance = runtime.load(session, case, clock)  # a fresh copy: the state is parsed anew
-    instance.complete(row.spiff_task_id, data)
+    form = instance.circuit.forms.get(row.form) if row.form else None
+    instance.complete(row.spiff_task_id, commission_sessions.dated(session, form, data))
     return instance.end()
 
 

@@ -32,24 +32,7 @@ from tests.integration.factories import ROOT, give_consent, make_user
 
 SCENARIOS = ROOT / "tests" / "scenarios" / "reference"
 DECISION = {"membres_presents": "SIAO, CD, CMP.", "motivation_decision": "Échange en séance."}
-PLANNED = """
-  <bpmn:process id="C3_seances" name="Séances de la commission" isExecutable="true">
-    <bpmn:startEvent id="C3_S3" name="Séance mensuelle">
-      <bpmn:extensionElements>
-        <spiffworkflow:properties>
-          <spiffworkflow:property name="occurrence" value="first:tuesday" />
-          <spiffworkflow:property name="place" value="Salle du conseil" />
-        </spiffworkflow:properties>
-      </bpmn:extensionElements>
-      <bpmn:outgoing>F_C3_S3_E</bpmn:outgoing>
-      <bpmn:timerEventDefinition id="C3_S3_def">
-        <bpmn:timeCycle xsi:type="bpmn:tFormalExpression">"R12/2026-02-03T14:00:00+01:00/P1M"</bpmn:timeCycle>
-      </bpmn:timerEventDefinition>
-    </bpmn:startEvent>
-    <bpmn:endEvent id="C3_S3_E" name="Séance planifiée"><bpmn:incoming>F_C3_S3_E</bpmn:incoming></bpmn:endEvent>
-    <bpmn:sequenceFlow id="F_C3_S3_E" sourceRef="C3_S3" targetRef="C3_S3_E" />
-  </bpmn:process>
-"""
+PLANNED = "R12/2026-02-03T14:00:00+01:00/P1M"  # the reference's monthly sessions, a year earlier
 
 
 @dataclass
@@ -72,8 +55,9 @@ def _folder(tmp_path: Path, extra: str = "") -> Path:
     (folder / "territory.json").write_text(json.dumps(settings, ensure_ascii=False))
     shutil.copy(ROOT / "processes/reference/coordination.bpmn", folder)
     text = (ROOT / "processes/reference/commission.bpmn").read_text()
-    if extra:
-        text = text.replace("  <bpmndi:BPMNDiagram", extra + "  <bpmndi:BPMNDiagram", 1)
+    if extra:  # the reference's cycle, starting on another day
+        assert '"R12/2027-01-05T14:00:00+01:00/P1M"' in text
+        text = text.replace("R12/2027-01-05T14:00:00+01:00/P1M", extra)
     (folder / "commission.bpmn").write_text(text)
     return folder
 
@@ -275,6 +259,6 @@ def test_a_timer_start_event_plans_each_session_once(sessions: sessionmaker[Sess
                                       CommissionSession.place)
                                .order_by(CommissionSession.starts_at)).all()
     assert [(r[0].isoformat(), r[2]) for r in rows] == [
-        ("2026-02-03T13:00:00+00:00", "Salle du conseil"),
-        ("2026-03-03T13:00:00+00:00", "Salle du conseil")]
+        ("2026-02-03T13:00:00+00:00", "Salle de la commission"),
+        ("2026-03-03T13:00:00+00:00", "Salle de la commission")]
     assert rows[0][1] == "files_sent"  # 3 February is 5 days away on 8 February
