@@ -240,3 +240,68 @@ def timers_status() -> None:
     click.echo(f"en attente : {s.waiting}\ndues : {s.due}\nen retard : {s.late}\n"
                f"en cours : {s.claimed}\nen échec (incidents) : {s.failed}\n"
                f"plus ancienne échéance : {oldest}")
+
+
+@cli.group()
+def retention_group() -> None:
+    """Conservation des dossiers clos et anonymisation (règles des fichiers du territoire)."""
+
+
+cli.add_command(retention_group, name="retention")
+
+
+def _day(instant: datetime) -> str:
+    return instant.astimezone(PARIS).strftime("%d/%m/%Y")
+
+
+@retention_group.command("run")
+@click.option("--dry-run", is_flag=True, help="Dire ce qui serait fait, sans rien changer.")
+def retention_run(dry_run: bool) -> None:
+    """Anonymiser les dossiers clos dont la durée de conservation est échue."""
+    # the database stack loads only for database commands: `circuits check` stays quick
+    from engine.clock import SystemClock
+    from engine.services import retention as retention_service
+    clock, sessions = SystemClock(), _sessions()
+    with sessions() as session:
+        planned = retention_service.plan(session, clock)
+    due = [p for p in planned if p.held is None]
+    for p in planned:
+        what = f"gardé : {p.held}" if p.held else (
+            "serait anonymisé" if dry_run else "à anonymiser")
+        click.echo(f"{p.reference} ({p.circuit}, clos le {_day(p.closed_at)}, conservation "
+                   f"échue le {_day(p.due_at)}) — {what}")
+    if dry_run:
+        click.echo(f"{len(due)} dossier(s) seraient anonymisés, "
+                   f"{len(planned) - len(due)} gardé(s) (motif légal)")
+        return
+    done = 0
+    for p in due:
+        with sessions() as session:
+            if retention_service.anonymise(session, clock, p.case_id):
+                done += 1
+                click.echo(f"{p.reference} — anonymisé")
+    click.echo(f"{done} dossier(s) anonymisé(s), {len(planned) - len(due)} gardé(s) "
+               "(motif légal)")
+
+
+@retention_group.command("hold")
+@click.argument("reference")
+@click.option("--motif", help="Ce qui oblige à garder le dossier (procédure, recours…).")
+@click.option("--lever", is_flag=True, help="Lever le maintien du dossier.")
+def retention_hold(reference: str, motif: str | None, lever: bool) -> None:
+    """Garder un dossier au-delà de sa durée de conservation (motif légal), ou lever ce
+    maintien."""
+    # the database stack loads only for database commands: `circuits check` stays quick
+    from engine.clock import SystemClock
+    from engine.services import retention as retention_service
+    from engine.services.access import SYSTEM
+    if lever == bool(motif):
+        raise click.UsageError("Indiquez soit --motif, soit --lever.")
+    try:
+        with _sessions()() as session:
+            retention_service.hold(session, SystemClock(), SYSTEM, reference,
+                                   None if lever else motif)
+    except EngineError as exc:
+        click.echo(f"{reference} : {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{reference} : maintien levé" if lever else f"{reference} : dossier gardé")

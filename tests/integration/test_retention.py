@@ -7,10 +7,12 @@ keeps a case; anonymising twice does nothing more."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,7 @@ from engine.clock import FixedClock
 from engine.core.consent import CATEGORIES
 from engine.core.retention import ANONYMOUS_NAME, Rule, Rules, parse_duration
 from engine.errors import InvalidTransition
+from engine.persistence.db import make_engine, session_factory
 from engine.persistence.models import (
     AnswerLink,
     AuditEvent,
@@ -25,6 +28,7 @@ from engine.persistence.models import (
     CaseConsent,
     CaseFact,
     CaseParty,
+    Circuit,
     Household,
     Orientation,
     OrientationEvent,
@@ -42,7 +46,7 @@ from engine.services import (
 )
 from engine.services.access import SYSTEM, Actor
 from engine.services.subject_access import SOURCES
-from tests.integration.factories import give_consent, make_user
+from tests.integration.factories import MINI, give_consent, make_user
 from tests.integration.orientation_world import (
     Oriented,
     answer,
@@ -51,6 +55,7 @@ from tests.integration.orientation_world import (
     orient,
     oriented_world,
 )
+from webapp.cli import cli
 
 NAME = "Ménage Zébulon"
 EMAIL = "service@alpha.test"
@@ -280,3 +285,49 @@ def test_an_anonymised_case_has_no_identity_to_correct(
         with pytest.raises(InvalidTransition, match="anonymisé"):
             call()
     assert session.get(Case, case_id).household_name == ANONYMOUS_NAME  # type: ignore[union-attr]
+
+
+def test_the_command_line_says_what_it_would_do_then_does_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``aiguillage retention run [--dry-run]`` and ``retention hold`` on a real database
+    (closed cases from January 2026 under a 6-month rule: past it today)."""
+    folder = tmp_path / "mini"
+    shutil.copytree(MINI, folder)
+    settings = json.loads((folder / "territory.json").read_text(encoding="utf-8"))
+    settings["retention"] = {"closed_cases": "6M"}
+    (folder / "territory.json").write_text(json.dumps(settings), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    monkeypatch.setenv("AIGUILLAGE_DATABASE_URL", url)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    deployed = runner.invoke(cli, ["circuits", "deploy", str(folder), "--forms",
+                                   str(folder / "forms")])
+    assert deployed.exit_code == 0, deployed.output
+    engine = make_engine(url)
+    old = FixedClock(datetime(2026, 1, 9, 14, tzinfo=UTC))
+    with session_factory(engine)() as session:
+        circuit = session.scalar(select(Circuit.id))
+        assert circuit is not None
+        refs = []
+        for name in ("Ménage Un", "Ménage Deux"):
+            summary = cases.start(session, old, SYSTEM, circuit, {"nom_menage": name})
+            cases.close(session, old, SYSTEM, summary.id, "Fin")
+            refs.append(summary.reference)
+    engine.dispose()
+    dry = runner.invoke(cli, ["retention", "run", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"{refs[0]} (Circuit d'essai, clos le 09/01/2026, conservation échue le " \
+           "09/07/2026) — serait anonymisé" in dry.output
+    assert "2 dossier(s) seraient anonymisés, 0 gardé(s)" in dry.output
+    held = runner.invoke(cli, ["retention", "hold", refs[1], "--motif", "Recours en cours"])
+    assert held.exit_code == 0 and "dossier gardé" in held.output
+    assert runner.invoke(cli, ["retention", "hold", "XXX-1", "--motif", "x"]).exit_code == 1
+    assert runner.invoke(cli, ["retention", "hold", refs[1]]).exit_code == 2  # neither
+    done = runner.invoke(cli, ["retention", "run"])
+    assert done.exit_code == 0, done.output
+    assert f"{refs[0]} — anonymisé" in done.output
+    assert f"{refs[1]} (Circuit d'essai" in done.output and "gardé : Recours en cours" \
+        in done.output
+    assert "1 dossier(s) anonymisé(s), 1 gardé(s)" in done.output
+    again = runner.invoke(cli, ["retention", "run", "--dry-run"])
+    assert refs[0] not in again.output  # done once
