@@ -1,12 +1,16 @@
 """Fault injection: scheduler processes killed with SIGKILL at random moments (RELIABILITY.md §4).
 
 1,000 timers (250 cases of the ``relances`` test circuit, 4 timers each: three reminders and
-an escalation on one step), all overdue. Scheduler processes are started one after the
+an escalation on one step), all overdue, and 10 cases of the ``dates`` test circuit whose
+hearing date was corrected before the schedulers start (issue #15): their reminder « 7 jours
+avant » moved from March to early February and is overdue, its first time is not (and its
+row is cancelled); the escalation and the day-after timer stay in the future. Scheduler
+processes are started one after the
 other against the same database and killed with ``kill -9`` at random points (fixed seed,
 bounded rounds and time), until an unkilled one finishes. Each new process works at an
 instant beyond the previous lease, so a claim left by a killed process is recovered. The
 invariant: every timer's effect happened exactly once and no timer row was lost or left
-waiting or claimed. On PostgreSQL, two schedulers running at once fire disjoint sets.
+waiting or claimed; a recomputed timer fired once, at its recomputed time. On PostgreSQL, two schedulers running at once fire disjoint sets.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,9 +33,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FixedClock
-from engine.persistence.models import AuditEvent, Case, HumanTask, OutboxMessage, Timer
-from engine.services import cases, timers
-from tests.integration.factories import RELANCES, World, make_world
+from engine.core.calendar import end_of_day
+from engine.persistence.models import (
+    AuditEvent,
+    Case,
+    Circuit,
+    HumanTask,
+    OutboxMessage,
+    Timer,
+)
+from engine.services import cases, circuits, tasks, timers
+from engine.services.access import SYSTEM
+from tests.integration.factories import RELANCES, World, make_user, make_world
+from tests.unit.test_relative_timers import DATES
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +64,61 @@ def populate(session: Session, clock: FixedClock) -> tuple[World, list[int]]:
     ids = [cases.start(session, clock, world.coordinator, world.circuit.id,
                        {"nom_menage": f"Ménage {n:03d}"}).id for n in range(CASES)]
     return world, ids
+
+
+DATED = 10  # cases of the dates circuit, their hearing date corrected before the kill phase
+FIRST_HEARING, CORRECTED = date(2026, 3, 10), date(2026, 2, 11)
+DATED_TIMERS = ("rappel_timer", "escalade_timer", "lendemain")
+
+
+def populate_dated(session: Session, clock: FixedClock) -> list[int]:
+    """Cases whose timers count from the hearing's date, the date corrected once: the
+    reminder (7 days before) moves to the end of 4 February, due when the kill phase starts
+    (9 February); the escalation (the day before) and the day-after timer stay ahead."""
+    [version] = circuits.deploy_folder(session, clock, SYSTEM, DATES, DATES / "forms")
+    circuit = session.get(Circuit, version.circuit_id)
+    assert circuit is not None
+    actor = make_user(session, clock, "dates@demo.test", circuit.territory_id, "coordination")
+    ids = []
+    for n in range(DATED):
+        case = cases.start(session, clock, actor, circuit.id,
+                           {"nom_menage": f"Daté {n:02d}",
+                            "date_audience": FIRST_HEARING.isoformat()})
+        step = session.scalar(select(HumanTask.id).where(
+            HumanTask.case_id == case.id, HumanTask.bpmn_id == "corriger"))
+        assert step is not None
+        tasks.complete(session, clock, actor, step, {"date_audience": CORRECTED.isoformat()})
+        ids.append(case.id)
+    return ids
+
+
+def check_dated(sessions: sessionmaker[Session], ids: list[int]) -> None:
+    """The reminder fired once, at its recomputed time; its first time never fired; the
+    timers still ahead wait."""
+    with sessions() as s:
+        rows = Counter((b, d, st) for b, d, st in s.execute(
+            select(Timer.bpmn_id, Timer.due_at, Timer.status).where(Timer.case_id.in_(ids))))
+        fired: Counter[tuple[int, str]] = Counter()
+        for case_id, detail in s.execute(select(AuditEvent.case_id, AuditEvent.detail).where(
+                AuditEvent.action == "timer.fired", AuditEvent.case_id.in_(ids))):
+            fired.update((case_id, b) for b in detail["fired"])
+            assert detail["due_at"] == end_of_day(CORRECTED - timedelta(days=7)).isoformat()
+    first, moved = FIRST_HEARING, CORRECTED
+    assert rows == Counter({
+        ("rappel_timer", end_of_day(first - timedelta(days=7)), "cancelled"): DATED,
+        ("escalade_timer", end_of_day(first - timedelta(days=1)), "cancelled"): DATED,
+        ("lendemain", end_of_day(first + timedelta(days=1)), "cancelled"): DATED,
+        ("rappel_timer", end_of_day(moved - timedelta(days=7)), "done"): DATED,
+        ("escalade_timer", end_of_day(moved - timedelta(days=1)), "waiting"): DATED,
+        ("lendemain", end_of_day(moved + timedelta(days=1)), "waiting"): DATED})
+    assert fired == Counter({(c, "rappel_timer"): 1 for c in ids})
+
+
+def due_left(sessions: sessionmaker[Session], instant: datetime) -> int:
+    """Rows still to fire at ``instant`` (waiting or claimed, due)."""
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(Timer).where(
+            Timer.status.in_(("waiting", "claimed")), Timer.due_at <= instant)) or 0
 
 
 def spawn(url: str, instant: datetime, worker: str, batch: int, log: IO[str],
@@ -94,20 +163,24 @@ def counts(sessions: sessionmaker[Session]) -> Counter[str]:
 def check_exactly_once(sessions: sessionmaker[Session], ids: list[int]) -> None:
     """Every timer's effect happened exactly once; every timer row is settled."""
     with sessions() as s:
-        timer_rows = s.execute(select(Timer.case_id, Timer.bpmn_id, Timer.status)).all()
+        timer_rows = s.execute(select(Timer.case_id, Timer.bpmn_id, Timer.status)
+                               .where(Timer.case_id.in_(ids))).all()
         assert len(timer_rows) == len(ids) * len(TIMERS)  # none lost, none added
         assert Counter((c, b) for c, b, _ in timer_rows) == \
             Counter({(c, b): 1 for c in ids for b in TIMERS})
         assert {status for _, _, status in timer_rows} <= {"done", "cancelled"}
         fired: Counter[tuple[int, str]] = Counter()
         for case_id, detail in s.execute(select(AuditEvent.case_id, AuditEvent.detail)
-                                         .where(AuditEvent.action == "timer.fired")):
+                                         .where(AuditEvent.action == "timer.fired",
+                                                AuditEvent.case_id.in_(ids))):
             fired.update((case_id, b) for b in detail["fired"])
         assert fired == Counter({(c, b): 1 for c in ids for b in TIMERS})
-        notices = s.execute(select(OutboxMessage.case_id, OutboxMessage.payload)).all()
+        notices = s.execute(select(OutboxMessage.case_id, OutboxMessage.payload)
+                            .where(OutboxMessage.case_id.in_(ids))).all()
         assert Counter((c, p["notice"]) for c, p in notices) == \
             Counter({(c, n): 1 for c in ids for n in NOTICES})
-        steps = s.execute(select(HumanTask.case_id, HumanTask.bpmn_id, HumanTask.status)).all()
+        steps = s.execute(select(HumanTask.case_id, HumanTask.bpmn_id, HumanTask.status)
+                          .where(HumanTask.case_id.in_(ids))).all()
         expected_steps = (("reponse", "cancelled"), ("escalade", "open"))
         assert Counter(tuple(r) for r in steps) == \
             Counter({(c, b, st): 1 for c in ids for b, st in expected_steps})
@@ -121,7 +194,9 @@ def test_kill_9_at_random_moments_never_loses_nor_repeats_a_timer(
         tmp_path: Path) -> None:
     began = time.monotonic()
     _, ids = populate(session, clock)
-    assert counts(sessions) == Counter({"waiting": CASES * len(TIMERS)})
+    dated = populate_dated(session, clock)
+    assert counts(sessions) == Counter({"waiting": CASES * len(TIMERS) + DATED * 3,
+                                        "cancelled": DATED * 3})
     setup = time.monotonic() - began
 
     instant = clock.now() + timedelta(days=30)  # the scheduler was down: all overdue
@@ -135,8 +210,7 @@ def test_kill_9_at_random_moments_never_loses_nor_repeats_a_timer(
     log_path = tmp_path / "children.log"
     with log_path.open("w") as log:
         while rounds < MAX_ROUNDS and time.monotonic() < deadline:
-            left = counts(sessions)
-            if not left["waiting"] and not left["claimed"]:
+            if not due_left(sessions, instant + timers.LEASE + timedelta(seconds=1)):
                 break
             rounds += 1
             instant += timers.LEASE + timedelta(seconds=1)  # earlier leases have expired
@@ -168,8 +242,9 @@ def test_kill_9_at_random_moments_never_loses_nor_repeats_a_timer(
     failures = log_path.read_text()[-4000:]
     assert last["tick"][2] == 0 and again["tick"] == [0, 0, 0], \
         f"survivor {last['tick']}, next sweep {again['tick']}:\n{failures}"
-    assert counts(sessions)["done"] == CASES * len(TIMERS)
+    assert counts(sessions)["done"] == CASES * len(TIMERS) + DATED
     check_exactly_once(sessions, ids)
+    check_dated(sessions, dated)
     with sessions() as s:
         attempts = Counter(s.scalars(select(Timer.attempts)))
         recovered = s.scalar(select(func.count()).select_from(Timer).where(
