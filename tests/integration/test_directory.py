@@ -16,9 +16,10 @@ from engine.core.bundles import Role
 from engine.core.bundles import Territory as TerritoryFile
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from engine.persistence.models import AuditEvent, DirectoryPlaceChange, DirectoryService
-from engine.services import directory, directory_seed
+from engine.services import directory, directory_csv, directory_seed
 from engine.services.access import SYSTEM, Actor
-from engine.services.directory import Entry, EntryRefused, Filters, ImportRefused
+from engine.services.directory import Entry, EntryRefused, Filters
+from engine.services.directory_csv import ImportRefused
 from engine.services.territories import ensure_territory
 from tests.integration.factories import make_org, make_user
 
@@ -180,7 +181,7 @@ def test_bad_values_are_refused_all_at_once(session: Session, clock: FixedClock,
 
 
 def _csv(session: Session, clock: FixedClock, place: Place) -> str:
-    rows = directory.export_rows(session, clock, place.coordinator, place.territory_id)
+    rows = directory_csv.export_rows(session, clock, place.coordinator, place.territory_id)
     return "\n".join(";".join(f'"{c}"' for c in row) for row in rows) + "\n"
 
 
@@ -188,14 +189,14 @@ def test_csv_round_trip(session: Session, clock: FixedClock, place: Place) -> No
     text = _csv(session, clock, place)
     assert text.splitlines()[0].startswith('"id";"structure_nom";"nom";"type_mesure"')
     assert "AVDL — Accompagnement vers et dans le logement" in text  # labels, not keys
-    assert directory.import_csv(session, clock, place.coordinator, place.territory_id,
-                                text) == directory.Imported(0, 0)
+    assert directory_csv.import_csv(session, clock, place.coordinator, place.territory_id,
+                                text) == directory_csv.Imported(0, 0)
     changed = text.replace("AVDL Relais", "AVDL Relais modifié").replace('"3"', '"2"')
     added = changed + ('"";"Association Horizon";"ASLL Horizon";"asll";"Budget";'
                        '"Précarité financière | housing";"commune";"Bourg-Sud | Démoville";'
                        '"";"5";"1";"";"";"";"";"";"";"";"oui";"oui";""\n')
-    assert directory.import_csv(session, clock, place.coordinator, place.territory_id,
-                                added) == directory.Imported(1, 1)
+    assert directory_csv.import_csv(session, clock, place.coordinator, place.territory_id,
+                                added) == directory_csv.Imported(1, 1)
     page = directory.search(session, place.coordinator, place.territory_id, Filters())
     assert [(s.name, s.places_available) for s in page.items] == [
         ("ASLL Horizon", 1), ("AVDL Relais modifié", 2)]
@@ -214,7 +215,7 @@ def test_a_bad_csv_is_refused_whole(session: Session, clock: FixedClock, place: 
                   f'"{place.other_service}";"Association Relais";"Volé";"avdl";"";"";'
                   '"commune";"";"";"";"";"";"";"";"";"";"";"";"";"";""\n')
     with pytest.raises(ImportRefused) as refusal:
-        directory.import_csv(session, clock, place.coordinator, place.territory_id, bad)
+        directory_csv.import_csv(session, clock, place.coordinator, place.territory_id, bad)
     lines = refusal.value.lines_in("fr")
     assert "ligne 3, colonne « structure_nom » : organisation inconnue dans ce territoire" \
         in lines
@@ -227,12 +228,12 @@ def test_a_bad_csv_is_refused_whole(session: Session, clock: FixedClock, place: 
     assert directory.get(session, place.coordinator, place.avdl).entry.name == "AVDL Relais"
     assert _count(session, DirectoryService) == 2
     with pytest.raises(InvalidInput):
-        directory.import_csv(session, clock, place.coordinator, place.territory_id,
+        directory_csv.import_csv(session, clock, place.coordinator, place.territory_id,
                              "nom;autre\nx;y\n")
     with pytest.raises(PermissionDenied):
-        directory.import_csv(session, clock, place.relais_worker, place.territory_id, text)
+        directory_csv.import_csv(session, clock, place.relais_worker, place.territory_id, text)
     with pytest.raises(PermissionDenied):
-        directory.export_rows(session, clock, place.relais_worker, place.territory_id)
+        directory_csv.export_rows(session, clock, place.relais_worker, place.territory_id)
 
 
 def test_the_export_neutralised_formula_comes_back_as_typed(session: Session,
@@ -241,7 +242,7 @@ def test_the_export_neutralised_formula_comes_back_as_typed(session: Session,
     directory.update(session, clock, place.coordinator, place.avdl,
                      _entry(place.relais, public="=SOMME(A1)"))
     text = _csv(session, clock, place).replace('"=SOMME(A1)"', "\"'=SOMME(A1)\"")
-    directory.import_csv(session, clock, place.coordinator, place.territory_id, text)
+    directory_csv.import_csv(session, clock, place.coordinator, place.territory_id, text)
     assert directory.get(session, place.coordinator, place.avdl).entry.public == "=SOMME(A1)"
 
 

@@ -11,15 +11,15 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from engine.errors import InvalidInput
-from engine.services import directory
+from engine.services import directory, directory_csv
 from engine.services.directory import (
     DOMAINS,
     MEASURES,
     Entry,
     EntryRefused,
     Filters,
-    ImportRefused,
 )
+from engine.services.directory_csv import ImportRefused
 from webapp import csv_export
 from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
@@ -210,7 +210,7 @@ def set_active(service_id: int) -> Response:
 def export() -> Response:
     """Coordinator: the territory's directory as CSV (data·inclusion's column names)."""
     territory = chosen_territory()
-    rows = directory.export_rows(get_session(), clock(), actor(), territory)
+    rows = directory_csv.export_rows(get_session(), clock(), actor(), territory)
     return csv_export.response(rows, "annuaire.csv")
 
 
@@ -221,7 +221,7 @@ def import_file() -> str | Response:
     territory = chosen_territory()
     if not directory.may_create(actor(), territory):
         if request.method == "POST":  # a forged POST: refused by the service, audited
-            directory.import_csv(get_session(), clock(), actor(), territory, "")
+            directory_csv.import_csv(get_session(), clock(), actor(), territory, "")
         abort(403)
     form = ImportForm()
     problems: list[str] = []
@@ -234,12 +234,12 @@ def import_file() -> str | Response:
                 raise InvalidInput(code="svc.directory_import_empty")
             if len(data) > MAX_IMPORT_BYTES:
                 raise InvalidInput(code="svc.directory_import_too_big",
-                                   maximum=directory.MAX_IMPORT_LINES)
+                                   maximum=directory_csv.MAX_IMPORT_LINES)
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise InvalidInput(code="svc.directory_import_unreadable") from exc
-            done = directory.import_csv(get_session(), clock(), actor(), territory, text)
+            done = directory_csv.import_csv(get_session(), clock(), actor(), territory, text)
         except ImportRefused as exc:
             error, problems = error_text(exc), exc.lines_in(select_locale())
         except InvalidInput as exc:
