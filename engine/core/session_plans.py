@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from lxml import etree
+
 from engine.core import timers
 from engine.core.bpmnxml import BPMN, NS, Document, parse_document, properties, text_of
 from engine.core.calendar import PARIS
@@ -137,7 +139,7 @@ def plan_of(key: str, name: str, cycle: str, props: Mapping[str, str]) -> Sessio
                        close_days=close_days, send_days=send_days)
 
 
-def timer_starts(doc: Document) -> Iterator[tuple[str, object, str]]:
+def timer_starts(doc: Document) -> Iterator[tuple[str, etree._Element, str]]:
     """(key, start event element, cycle text) for each start event with a cycle timer."""
     for process in doc.root.iterfind("bpmn:process", NS):
         for start in process.iterfind("bpmn:startEvent", NS):
@@ -158,8 +160,7 @@ def plans(bpmn: Mapping[str, bytes]) -> list[SessionPlan]:
             continue
         for key, start, cycle in timer_starts(doc):
             try:
-                found.append(plan_of(key, start.get("name") or "",  # type: ignore[attr-defined]
-                                     cycle, properties(start)))  # type: ignore[arg-type]
+                found.append(plan_of(key, start.get("name") or "", cycle, properties(start)))
             except (PlanError, timers.TimerValueError):
                 continue
     return found

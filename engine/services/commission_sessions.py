@@ -18,7 +18,7 @@ States: ``planned`` (agenda open) → ``agenda_closed`` (N days before) → ``fi
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -321,7 +321,7 @@ def step_property(session: Session, version_id: int, bpmn_id: str) -> str | None
     return None
 
 
-def _decision_form(session: Session, agenda_rows: list[Any]) -> FormSpec | None:
+def _decision_form(session: Session, agenda_rows: Sequence[Any]) -> FormSpec | None:
     """The decision form (``c3-decision``) as the agenda's first case's circuit names it."""
     for _, case, _ in agenda_rows:
         circuit = runtime.compiled(session, case.circuit_version_id)
@@ -331,7 +331,7 @@ def _decision_form(session: Session, agenda_rows: list[Any]) -> FormSpec | None:
     return None
 
 
-def _decision_labels(session: Session, agenda_rows: list[Any]) -> dict[str, str]:
+def _decision_labels(session: Session, agenda_rows: Sequence[Any]) -> dict[str, str]:
     form = _decision_form(session, agenda_rows)
     if form is None:
         return {}
@@ -376,7 +376,8 @@ def _insert(session: Session, clock: Clock, actor: Actor, territory_id: int,
             plan_key: str | None) -> CommissionSession | None:
     closes, sent = session_plans.planned_days(starts_at, close_days, send_days)
     now = clock.now()
-    state = ("files_sent" if now >= sent else "agenda_closed" if now >= closes else "planned")
+    # never created « sent »: the next sweep sends the files (and tells the members)
+    state = "agenda_closed" if now >= closes else "planned"
     row = CommissionSession(territory_id=territory_id, starts_at=starts_at, place=place,
                             agenda_closes_at=closes, files_sent_at=sent, state=state,
                             plan_key=plan_key, created_at=now, created_by_id=actor.user_id)

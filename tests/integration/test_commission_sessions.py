@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -262,3 +263,37 @@ def test_a_timer_start_event_plans_each_session_once(sessions: sessionmaker[Sess
         ("2026-02-03T13:00:00+00:00", "Salle de la commission"),
         ("2026-03-03T13:00:00+00:00", "Salle de la commission")]
     assert rows[0][1] == "files_sent"  # 3 February is 5 days away on 8 February
+
+
+def test_two_schedulers_at_once_create_each_session_once(sessions: sessionmaker[Session],
+                                                          clock: FixedClock,
+                                                          tmp_path: Path) -> None:
+    """Two sweeps racing (two schedulers, two connections): one row per occurrence, and the
+    files of a due session sent once (one notice per member)."""
+    with sessions() as session:
+        hall = _hall(session, clock, tmp_path, PLANNED)
+    clock.advance(timedelta(days=21))  # 30 January: 3 February is within the files' 5 days
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            with sessions() as session:
+                barrier.wait()
+                commission_sessions.sweep(session, clock)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with sessions() as session:
+        rows = session.execute(select(CommissionSession.plan_key, CommissionSession.state)).all()
+        assert len(rows) == 2 and len({r[0] for r in rows}) == 2
+        assert sorted(r[1] for r in rows) == ["files_sent", "planned"]
+        assert session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.kind == "seance",
+            OutboxMessage.recipient_user_id == hall.member.user_id)) == 1
