@@ -3,7 +3,8 @@
 ``case_fact`` holds the answers the statistics count (a form field marked
 ``x-aiguillage-statistic``: the entry route of a request, the needs found and whether the
 directory answered them, the needs a commission found unmet, the stage an eviction procedure
-reached), so that ``/statistiques`` counts them in SQL without reading a workflow.
+reached), so that ``/statistiques`` counts them in SQL without reading a workflow; and
+the indexes that cover the statistics' reads of ``human_task``, ``orientation`` and ``case``.
 
 Revision ID: 0017
 Revises: 0016
@@ -23,6 +24,21 @@ branch_labels = None
 depends_on = None
 
 
+# the statistics' reads of other tables, each covered (engine/persistence/models/statistic.py)
+INDEXES = (
+    ("ix_human_task_stat_done", "human_task",
+     ["territory_id", "status", "completed_at", "circuit_id", "name", "ready_at"]),
+    ("ix_human_task_stat_ready", "human_task",
+     ["territory_id", "ready_at", "due_at", "status", "completed_at", "name", "role",
+      "completed_by_id", "assignee_id"]),
+    ("ix_orientation_stat", "orientation",
+     ["territory_id", "created_at", "measure", "organisation_id", "state", "answered_at",
+      "case_id", "id"]),
+    ("ix_case_stat_closed", "case", ["territory_id", "closed_at", "circuit_id", "status",
+                                     "end_label"]),
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "case_fact",
@@ -40,11 +56,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_fact")),
     )
     op.create_index("ix_case_fact_count", "case_fact",
-                    ["territory_id", "kind", "recorded_at", "value", "detail", "case_id"])
+                    ["territory_id", "kind", "recorded_at", "label", "detail", "case_id"])
     op.create_index("ix_case_fact_case", "case_fact", ["case_id", "kind"])
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
     op.drop_index("ix_case_fact_case", table_name="case_fact")
     op.drop_index("ix_case_fact_count", table_name="case_fact")
     op.drop_table("case_fact")
