@@ -5,7 +5,7 @@ SQL counts the durations by hour (``GROUP BY`` the group and the whole hours ela
 hundred lines per group come back however many rows were read, and the nearest-rank
 percentile (the duration at rank ``ceil(p·n)``) is read off those counts. An hour is finer
 than the tenth of a day the page shows. Window functions gave the same figures but sorted
-every row, ten times slower at 100k cases on SQLite (``bench/statistics.py``)."""
+every row, ten times slower at 100k cases on SQLite (``bench/statistics_page.py``)."""
 
 from __future__ import annotations
 

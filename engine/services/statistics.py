@@ -169,7 +169,7 @@ def scope_of(session: Session, clock: Clock, ids: list[int], period: Period) -> 
 
 
 def parts(scope: Scope) -> list[tuple[str, Callable[[], Indicator]]]:
-    """Each indicator's computation, named (``bench/statistics.py`` times them apart)."""
+    """Each indicator's computation, named (``bench/statistics_page.py`` times them apart)."""
     return [("demandes par canal", lambda: _by_route(scope)),
             ("demandes par orienteur", lambda: _by_referrer(scope)),
             ("orientations par mesure", lambda: _orientations(scope, "measure")),

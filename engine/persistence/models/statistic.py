@@ -36,7 +36,7 @@ class CaseFact(Base):
 
 
 # The statistics' reads of other tables, each covered by one index so that a year of a
-# territory is counted without reading its rows (bench/statistics.py); kept here, with
+# territory is counted without reading its rows (bench/statistics_page.py); kept here, with
 # the statistics, rather than in each model.
 STATISTICS_INDEXES = (
     # time spent per step: steps completed in the period

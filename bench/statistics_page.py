@@ -2,7 +2,7 @@
 indicator of /statistiques for a territory, last 12 months) with 100k cases, on SQLite and
 PostgreSQL; figures to read, never asserted anywhere (target: under 1 s).
 
-Run: ``.venv/bin/python bench/statistics.py`` (``--no-postgres`` for SQLite alone,
+Run: ``.venv/bin/python bench/statistics_page.py`` (``--no-postgres`` for SQLite alone,
 ``--cases N`` to change the size, ``--rounds N`` for more samples).
 
 The demo territory (``demo.load``: the reference circuits, organisations, people, directory)
@@ -70,8 +70,7 @@ REASONS = ("pas_de_place", "hors_secteur", "public", "besoins", "injoignable")
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
-    """Nearest-rank p50 and p95 (this file is ``statistics``: the standard module is out of
-    reach by that name here)."""
+    """Nearest-rank p50 and p95."""
     ordered = sorted(samples)
 
     def rank(share: float) -> float:
@@ -218,7 +217,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--keep", help="a SQLite file to fill once and measure again")
     args = parser.parse_args()
-    print(f"bench/statistics.py --cases {args.cases} --rounds {args.rounds}"
+    print(f"bench/statistics_page.py --cases {args.cases} --rounds {args.rounds}"
           f"  ({platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores)")
     print("SQLite")
     if args.keep:
