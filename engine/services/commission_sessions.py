@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,6 @@ from engine.persistence.models import (
     Territory,
     User,
 )
-from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.outbox import OutboxStatus
 from engine.services import audit, runtime
@@ -688,11 +687,11 @@ def close(session: Session, clock: Clock, actor: Actor, session_id: int) -> Sess
         require_session_runner(actor, row.territory_id)
         if row.state == "ended":
             raise Conflict("Cette séance est déjà close.")
-        waiting = session.scalar(select(exists().where(
-            SessionCase.session_id == row.id, SessionCase.decided_at.is_(None),
-            SessionCase.case_id.in_(select(Case.id).where(
-                and_(Case.id == SessionCase.case_id, Case.status == CaseStatus.OPEN))))))
-        if waiting:
+        undecided = list(session.scalars(select(SessionCase.case_id).where(
+            SessionCase.session_id == row.id, SessionCase.decided_at.is_(None))))
+        # a case still at its « examine » step; one whose circuit holds no step for the
+        # session (a territory's own variant) or that left it otherwise does not block
+        if any("examine" in held for held in _held_steps(session, undecided).values()):
             raise Conflict("Enregistrez la décision de chaque situation (ou son ajournement) "
                            "avant de clore la séance.")
         row.state, row.ended_at, row.ended_by_id = "ended", clock.now(), actor.user_id

@@ -297,3 +297,29 @@ def test_two_schedulers_at_once_create_each_session_once(sessions: sessionmaker[
         assert session.scalar(select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.kind == "seance",
             OutboxMessage.recipient_user_id == hall.member.user_id)) == 1
+
+
+def test_toulouse_joins_sessions_and_keeps_its_own_steps(session: Session, clock: FixedClock
+                                                         ) -> None:
+    """The Toulouse variant holds no step for the session: its cases join a session, the
+    secretariat completes « Diffuser » and « Examiner » from the steps' pages as before, and
+    the session closes without a decision recorded on its page."""
+    versions = circuits.deploy_folder(session, clock, SYSTEM, ROOT / "processes" / "toulouse",
+                                      ROOT / "forms")
+    commission = next(v.circuit_id for v in versions
+                      if session.get(Circuit, v.circuit_id).key == "commission")  # type: ignore[union-attr]
+    territory_id = session.get(Circuit, commission).territory_id  # type: ignore[union-attr]
+    secretariat = make_user(session, clock, "secr@demo.test", territory_id, "secretariat")
+    sid = commission_sessions.plan(session, clock, secretariat, territory_id,
+                                   clock.now() + timedelta(days=12), "Salle").id
+    story = json.loads((ROOT / "tests/scenarios/toulouse/commission/"
+                        "e1-orientee-vers-dispositif.json").read_text())
+    case = cases.start(session, clock, SYSTEM, commission, story["data"])
+    for step in story["steps"][:5]:
+        [row] = _open(session, case.id, step["task"])
+        data = {"seance": sid} if step["task"] == "C3_T03" else step["data"]
+        tasks.complete(session, clock, secretariat if step["task"] == "C3_T03" else SYSTEM,
+                       row.id, data)
+    assert [t.bpmn_id for t in _open(session, case.id)] == ["C3_T07"]
+    commission_sessions.send_files(session, clock, secretariat, sid)
+    assert commission_sessions.close(session, clock, secretariat, sid).state == "ended"
