@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, NoReturn
+from uuid import UUID
 
 from sqlalchemy import and_, bindparam, func, null, or_, select, union_all
 from sqlalchemy import case as sql_case
@@ -402,14 +403,19 @@ def _answered_afresh(form: FormSpec | None) -> set[str]:
     return {f.name for f in form.orientation_fields()}
 
 
-def _latest_answers(instance: Instance) -> dict[str, Any]:
-    """The case data a step's page shows: the first open step's copy (``Instance.data``),
-    with each date as last answered anywhere in the case (the runner keeps them in the
-    workflow's own data). The steps of a parallel branch carry copies made before the other
-    branch's answers: C4's « Enregistrer un acte de la procédure », open beside the support,
-    must show the hearing date it recorded, not the support branch's older copy."""
+def _latest_answers(instance: Instance, task_id: str) -> dict[str, Any]:
+    """The case data a step's page shows: the step's own copy (what its branch answered;
+    the first open step's, ``Instance.data``, if it cannot be found), with each date as last
+    answered anywhere in the case (the runner keeps them in the workflow's own data). In a
+    circuit with parallel branches the first open step may be in another branch, and every
+    branch carries copies made before the other's answers: C4's « Enregistrer un acte de la
+    procédure », open beside the support, must show the act and the hearing date it recorded."""
+    try:
+        own = instance.workflow.tasks.get(UUID(task_id))
+    except ValueError:
+        own = None
     dates = {k: v for k, v in instance.workflow.data.items() if k != "aiguillage_seq"}
-    return {**instance.data(), **dates}
+    return {**(dict(own.data) if own is not None else instance.data()), **dates}
 
 
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:
@@ -437,7 +443,8 @@ def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskD
         instructions, form, values = "", None, {}
         if row.status == TaskStatus.OPEN:
             instance = runtime.load(session, case, clock)
-            data = view.shown(_latest_answers(instance), data_categories(instance.circuit))
+            data = view.shown(_latest_answers(instance, row.spiff_task_id),
+                              data_categories(instance.circuit))
             shown = instance.task(row.spiff_task_id, data=None if view.whole else data)
             instructions = shown.documentation
             form = parties.with_organisations(session, row.territory_id,
