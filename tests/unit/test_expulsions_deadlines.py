@@ -139,7 +139,7 @@ def test_a_summons_before_the_commandement_de_payer_is_refused() -> None:
               if s.get("task") == "C4_T14" and s["data"].get("stade_procedure") == "jugement_delais")
     # the page sends the dates already recorded back with the form (prefilled)
     scenario["steps"][at - 1]["data"].update(date_assignation="2026-01-15",
-                                             date_commandement_payer="2026-02-09")
+                                             date_commandement_payer="2026-01-26")
     with pytest.raises(Exception) as caught:
         run(_circuit(), {**scenario, "steps": scenario["steps"][:at]})
     assert "antérieure à la date du commandement de payer" in str(caught.value)
