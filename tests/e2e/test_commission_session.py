@@ -17,6 +17,7 @@ from engine.persistence.models import Case, Circuit, HumanTask
 from engine.services import cases, demo, tasks
 from engine.services.access import SYSTEM
 from tests.e2e.conftest import PASSWORD, ROOT, LiveApp, sign_in
+from tests.e2e.test_modeler_panel import _open_modeler, _panel
 
 SCENARIOS = ROOT / "tests" / "scenarios" / "reference"
 SECRETARIAT = "coord@demo.test"  # Camille Coordination also holds the commission's secretariat
@@ -144,3 +145,16 @@ def test_a_monthly_session_gathers_three_cases_and_resumes_each(
     assert references[0] not in member.inner_text("main")
     answer = member.goto(f"{session_url}/dossiers/1")
     assert answer is not None and answer.status == 404
+
+
+def test_the_modeler_says_the_monthly_sessions_in_words(live_app: LiveApp, browser: Any,
+                                                        check_page: Any) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _open_modeler(live_app, page, "Commission des situations complexes")
+    text = _panel(page, "C3_S3", "seances")
+    assert "Séances de la commission planifiées chaque premier mardi du mois à 14 h, 12 fois" \
+        in text, text
+    check_page(page, "modeleur-seances")
+    assert not errors, errors

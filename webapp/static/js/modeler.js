@@ -446,9 +446,10 @@
       return { mode: "duration", duration: W.readDuration(value), other: value };
     }
     if (kind === "timeDate") { return { mode: "date", date: value }; }
-    var m = /^R(\d*)\/(P[^/]+)$/i.exec(value);
-    return { mode: "cycle", count: m ? m[1] : "", duration: m ? W.readDuration(m[2]) : null,
-             other: value };
+    // « R12/P1M », or with the first occurrence's date (a start event planning sessions)
+    var m = /^R(\d*)\/(?:(\d{4}-[^/]+)\/)?(P[^/]+)$/i.exec(value);
+    return { mode: "cycle", count: m ? m[1] : "", start: m ? m[2] || "" : "",
+             duration: m ? W.readDuration(m[3]) : null, other: value };
   }
 
   function writeTimer(element, timer, kind, body) {
@@ -471,6 +472,30 @@
     function two(n) { return (n < 10 ? "0" : "") + n; }
     return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + "T" +
       two(d.getHours()) + ":" + two(d.getMinutes());
+  }
+
+  // a timer start event plans the commission's sessions (docs/processes.md): its bounded
+  // cycle and its « occurrence » property (first:tuesday) said in words under the timer
+  function sessionPlan(element, timer) {
+    var raw = W.unquote(timer.timeCycle ? (timer.timeCycle.body || "").trim() : "");
+    var m = /^R(\d+)\/(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})[^/]*\/(P[^/]+)$/i.exec(raw);
+    var note = document.createElement("p");
+    note.className = "help";
+    note.id = "mp-seances";
+    if (!m) {
+      note.textContent = T.sessionUnbounded;
+    } else {
+      var hour = String(parseInt(m[5], 10)) + (m[6] !== "00" ? " " + m[6] : "");
+      var occ = (readProps(element.businessObject).occurrence || "").split(":");
+      var words = (occ.length === 2 && T.sessionRanks[occ[0]] && T.sessionWeekdays[occ[1]] &&
+                   m[7].toUpperCase() === "P1M")
+        ? T.sessionPlanWords.replace("{r}", T.sessionRanks[occ[0]])
+          .replace("{d}", T.sessionWeekdays[occ[1]]).replace("{h}", hour).replace("{n}", m[1])
+        : T.sessionPlanEvery.replace("{j}", m[4] + "/" + m[3] + "/" + m[2])
+          .replace("{h}", hour).replace("{n}", m[1]);
+      note.textContent = T.sessionPlan.replace("{w}", words);
+    }
+    panel.appendChild(note);
   }
 
   function renderTimer(element, timer) {
@@ -548,8 +573,9 @@
           var times = count.value.trim();
           if (times && !/^\d+$/.test(times)) { return; }
           if (n && !W.problem(n, unit)) {
-            writeTimer(element, timer, "timeCycle",
-                       '"R' + times + "/" + W.writeDuration(parseInt(n, 10), unit) + '"');
+            var first = initial && initial.start ? initial.start + "/" : "";  // kept as written
+            writeTimer(element, timer, "timeCycle", '"R' + times + "/" + first +
+                       W.writeDuration(parseInt(n, 10), unit) + '"');
           }
         };
         if (initial && !duration) { otherNote(initial.other); }
@@ -568,6 +594,7 @@
     }, "mp-minuterie-type"));
     panel.appendChild(box);
     widgets(read.mode, read);
+    if (element.type === "bpmn:StartEvent") { sessionPlan(element, timer); }
     if (element.type === "bpmn:BoundaryEvent") {
       check(T.interrupting, element.businessObject.cancelActivity !== false, function (on) {
         modeling.updateProperties(element, { cancelActivity: on });
