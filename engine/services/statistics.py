@@ -160,6 +160,18 @@ def compute(session: Session, clock: Clock, actor: Actor, period: Period,
                       indicators)
 
 
+def asked(session: Session, clock: Clock, actor: Actor, start: str | None, end: str | None,
+          territory_id: int | None = None) -> Statistics:
+    """``compute`` for a period as typed (``period_of``): the right is checked first, so
+    that someone who may not read statistics is refused whatever the dates say.
+
+    :raises PermissionDenied: a territory the actor does not oversee, or none at all.
+    :raises InvalidInput: a day not understood or a period ending before it starts.
+    """
+    require_statistics(actor, territory_id)
+    return compute(session, clock, actor, period_of(clock, start, end), territory_id)
+
+
 def scope_of(session: Session, clock: Clock, ids: list[int], period: Period) -> Scope:
     """What the indicators count, with the period's requests (cases opened in it)."""
     first, after = period.bounds()

@@ -247,6 +247,10 @@ def test_only_those_who_oversee_read_statistics(session: Session, built: Built,
         statistics.compute(session, clock, world.outsider, PERIOD, world.territory.id)
     with pytest.raises(PermissionDenied):
         statistics.compute(session, clock, SYSTEM, PERIOD)
+    with pytest.raises(PermissionDenied):  # the right first, whatever the dates say
+        statistics.asked(session, clock, world.operator, "31/12/2026", "01/01/2026")
+    with pytest.raises(InvalidInput):
+        statistics.asked(session, clock, world.coordinator, "31/12/2026", "01/01/2026")
     mine = statistics.compute(session, clock, world.coordinator, PERIOD, world.territory.id)
     assert mine.territories == (world.territory.name,)
     every = statistics.compute(session, clock, world.outsider, PERIOD)

@@ -354,8 +354,8 @@ OVERSIGHT = {"admin.dashboard": "/supervision/?vue=sans-echeance&jours=0",
              "admin.journal": "/supervision/journal",
              "admin.journal_export": "/supervision/journal.csv",
              "team.without_referent": "/dossiers/sans-referent?jours=0",
-             "statistics.index": "/statistiques/?debut=01/01/2000",
-             "statistics.export": "/statistiques/export.csv?debut=01/01/2000"}
+             "statistics.index": "/statistiques/?debut=01/01/2020",
+             "statistics.export": "/statistiques/export.csv?debut=01/01/2020"}
 # the coordination reads these too; statistics are aggregates: no case's data, ever
 COORDINATION_TOO = {"team.without_referent", "statistics.index", "statistics.export"}
 

@@ -27,11 +27,11 @@ def statistics_places() -> list[int]:
 def _asked() -> statistics.Statistics:
     """The statistics the query asks for (``territoire``, ``debut``, ``fin``).
 
+    :raises PermissionDenied: a territory the user does not oversee (before the dates).
     :raises InvalidInput: a day not understood or a period ending before it starts.
-    :raises PermissionDenied: a territory the user does not oversee.
     """
-    period = statistics.period_of(clock(), request.args.get("debut"), request.args.get("fin"))
-    return statistics.compute(get_session(), clock(), actor(), period, int_arg("territoire"))
+    return statistics.asked(get_session(), clock(), actor(), request.args.get("debut"),
+                            request.args.get("fin"), int_arg("territoire"))
 
 
 @bp.get("/")
