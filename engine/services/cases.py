@@ -33,6 +33,7 @@ from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
 from engine.services import audit, consent, households, orientations, parties, runtime
 from engine.services.access import (
     Actor,
+    View,
     acts_on,
     case_scope,
     case_view,
@@ -192,17 +193,23 @@ def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
     return f"{territory.prefix}-{year}-{counter.last:05d}"
 
 
-def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetail:
-    """A case file, as much of it as the actor reads (``access.case_view``): the whole file
-    for coordination; the data categories the household's consent covers for a party; the
+def get(session: Session, clock: Clock, actor: Actor, case_id: int,
+        view: View | None = None) -> CaseDetail:
+    """A case file, as much of it as the actor reads (``access.case_view``, or ``view`` when
+    the caller has decided it for this actor and case already): the whole file for
+    coordination; the data categories the household's consent covers for a party; the
     reference, the status and the steps to act on for a minimal reader. The read is audited.
+    ``can_close``: the reader may close or cancel it (``close`` asks the same).
 
     :raises NotFound: unknown case, or out of the actor's reach.
     """
     with transaction(session):
         case = _case(session, actor, case_id)
         now = clock.now()
-        view = case_view(session, actor, case.id, case.territory_id, now)
+        if view is None:
+            view = case_view(session, actor, case.id, case.territory_id, now)
+        # what require_case_coordinator lets through in ``close``, for a reader of the case
+        can_close = actor.is_coordinator(case.territory_id)
         circuit = session.get(Circuit, case.circuit_id)
         # the number only: the version row holds every file and the spec (hundreds of KB)
         number = session.scalar(select(CircuitVersion.number).where(
@@ -220,7 +227,7 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
             return CaseDetail(summary=summary, version=case.version, version_number=number,
                               data={}, open_tasks=task_items(session, tasks, named=False),
                               timers=[], minimal=True,
-                              actionable=frozenset(t.id for t in tasks))
+                              actionable=frozenset(t.id for t in tasks), can_close=can_close)
         instance = runtime.load(session, case, clock)
         data = view.shown(instance.data(), data_categories(instance.circuit))
         tasks = list(session.scalars(open_steps.order_by(HumanTask.ready_at, HumanTask.id)))
@@ -246,7 +253,7 @@ def get(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseDetai
             partial=not view.whole,
             shared=[label for key, label in CATEGORIES.items() if view.sees(key)],
             actionable=frozenset(actionable),
-            waiting=parties.awaited(session, case.territory_id, tasks))
+            waiting=parties.awaited(session, case.territory_id, tasks), can_close=can_close)
 
 
 def reachable(session: Session, clock: Clock, actor: Actor, case_id: int) -> bool:
@@ -377,8 +384,8 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
 
 
 def _case(session: Session, actor: Actor, case_id: int, lock: bool = False) -> Case:
-    case = (runtime.lock(session, case_id) if lock
-            else session.scalar(select(Case).where(Case.id == case_id)))
+    # unlocked, the row a caller read in this session already (no statement: the case page)
+    case = runtime.lock(session, case_id) if lock else session.get(Case, case_id)
     if case is None or not actor.is_member(case.territory_id):
         raise NotFound(code="svc.case_not_found")
     return case

@@ -31,7 +31,7 @@ from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, CaseConsent, Territory, User
 from engine.services import audit
-from engine.services.access import Actor, case_view, may_record_consent
+from engine.services.access import Actor, View, case_view, may_record_consent
 
 PAGE_SOURCE = "Page du dossier"
 MAX_SOURCE = 300  # case_consent.source
@@ -107,18 +107,19 @@ def _case(session: Session, actor: Actor, case_id: int) -> Case:
     return case
 
 
-def of_case(session: Session, clock: Clock, actor: Actor, case_id: int) -> CaseConsents:
+def of_case(session: Session, clock: Clock, actor: Actor, case_id: int,
+            view: View | None = None) -> CaseConsents:
     """The consent decisions of a case, current first (newest first within each), readable by
     whoever reads the case; a reader of the minimal view learns only whether consent exists
-    per part.
+    per part. ``view``: the reader's ``access.case_view`` when the caller has decided it.
 
     :raises NotFound: unknown case, or out of the actor's reach.
     """
     case = _case(session, actor, case_id)
     now = clock.now()
     allowed = may_record_consent(session, actor, case.id, case.territory_id, case.referent_id)
-    minimal = not allowed and case_view(session, actor, case.id, case.territory_id,
-                                        now).minimal
+    minimal = not allowed and (view or case_view(session, actor, case.id, case.territory_id,
+                                                 now)).minimal
     labels = _parts(session, case.territory_id)
     rows = list(session.scalars(select(CaseConsent).where(CaseConsent.case_id == case.id)
                                 .order_by(CaseConsent.given_at, CaseConsent.id)))

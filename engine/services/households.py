@@ -31,6 +31,7 @@ from engine.persistence.models.orientation import Orientation
 from engine.services import audit
 from engine.services.access import (
     Actor,
+    View,
     case_scope,
     case_view,
     name_shown,
@@ -198,9 +199,11 @@ def _open_count(session: Session, household_id: int) -> int:
 # --------------------------------------------------------------------------- reading
 
 
-def of_case(session: Session, clock: Clock, actor: Actor, case_id: int) -> HouseholdPanel | None:
+def of_case(session: Session, clock: Clock, actor: Actor, case_id: int,
+            view: View | None = None) -> HouseholdPanel | None:
     """The case's household panel, or None when there is nothing to show (no household, no
     other case the reader may see, no likely duplicate; or the reader's minimal view).
+    ``view``: the reader's ``access.case_view`` when the caller has decided it.
 
     :raises NotFound: the case is out of the actor's reach.
     """
@@ -209,7 +212,7 @@ def of_case(session: Session, clock: Clock, actor: Actor, case_id: int) -> House
         raise NotFound(code="svc.case_not_found")
     if case.household_id is None:
         return None
-    if case_view(session, actor, case_id, case.territory_id, clock.now()).minimal:
+    if (view or case_view(session, actor, case_id, case.territory_id, clock.now())).minimal:
         return None  # the minimal view is the reference, the status and the steps only
     others = tuple(c for c in _cases(session, clock, actor, case.household_id,
                                      case.territory_id) if c.id != case_id)

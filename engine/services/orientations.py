@@ -62,7 +62,7 @@ from engine.persistence.models import (
     User,
 )
 from engine.services import audit, directory, parties, refusal_reasons
-from engine.services.access import SYSTEM, Actor, case_view, may_edit_service
+from engine.services.access import SYSTEM, Actor, View, case_view, may_edit_service
 from engine.services.orientation_choices import as_submitted, labels_for, with_services
 from engine.services.refusal_reasons import ReasonItem
 
@@ -118,16 +118,17 @@ class OrientationItem:
 # --------------------------------------------------------------------------- reading
 
 
-def of_case(session: Session, clock: Clock, actor: Actor, case_id: int) -> list[OrientationItem]:
+def of_case(session: Session, clock: Clock, actor: Actor, case_id: int,
+            view: View | None = None) -> list[OrientationItem]:
     """The case's orientations, newest first, as far as the reader sees the case (none for a
-    minimal reader).
+    minimal reader; ``view``: the reader's ``access.case_view`` when the caller has decided it).
 
     :raises NotFound: unknown case, or out of the actor's reach.
     """
     territory_id = session.scalar(select(Case.territory_id).where(Case.id == case_id))
     if territory_id is None or not actor.is_member(territory_id):
         raise NotFound(code="svc.case_not_found")
-    if case_view(session, actor, case_id, territory_id, clock.now()).minimal:
+    if (view or case_view(session, actor, case_id, territory_id, clock.now())).minimal:
         return []
     rows = session.execute(
         select(Orientation, DirectoryService.name, Organisation.name)

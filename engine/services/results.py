@@ -133,6 +133,7 @@ class CaseDetail:
     actionable: frozenset[int] = frozenset()  # open steps whose page the reader may open
     # open steps waiting for an organisation to hold their part: step id → the part's label
     waiting: dict[int, str] = field(default_factory=dict)
+    can_close: bool = False  # the reader may close or cancel the case
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from engine.persistence.models.human_task import TaskStatus
 from engine.services import audit, parties
 from engine.services.access import (
     Actor,
+    View,
     case_view,
     require_case_coordinator,
     require_coordinator,
@@ -75,14 +76,18 @@ class Unassigned:
     oriented_at: datetime
 
 
-def team(session: Session, clock: Clock, actor: Actor, case_id: int) -> Team:
+def team(session: Session, clock: Clock, actor: Actor, case_id: int,
+         view: View | None = None) -> Team:
     """The case's current parties and its people (référent·e first, then step holders), for
-    a reader beyond the minimal view (``access.case_view``).
+    a reader beyond the minimal view (``access.case_view``, or ``view`` when the caller has
+    decided it for this actor and case already).
 
     :raises NotFound: unknown case, out of the actor's reach, or read minimally.
     """
     case = parties.case_for(session, actor, case_id)
-    if case_view(session, actor, case.id, case.territory_id, clock.now()).minimal:
+    if view is None:
+        view = case_view(session, actor, case.id, case.territory_id, clock.now())
+    if view.minimal:
         raise NotFound(code="svc.case_not_found")
     members: list[Member] = []
     if case.referent_id is not None:
@@ -213,13 +218,14 @@ class Panel:
     referents: list[tuple[int, str]]
 
 
-def panel(session: Session, clock: Clock, actor: Actor, case_id: int) -> Panel:
+def panel(session: Session, clock: Clock, actor: Actor, case_id: int,
+          view: View | None = None) -> Panel:
     """The case's team, and for a coordinator of its territory the parts, the active
-    organisations and the people holding the referent role there.
+    organisations and the people holding the referent role there (``view`` as in ``team``).
 
     :raises NotFound: unknown case, out of the actor's reach, or read minimally.
     """
-    shown = team(session, clock, actor, case_id)
+    shown = team(session, clock, actor, case_id, view)
     case = parties.case_for(session, actor, case_id)
     if not actor.is_coordinator(case.territory_id):
         return Panel(shown, False, [], [], [])

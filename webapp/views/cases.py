@@ -18,7 +18,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.errors import FormInvalid, NotFound
-from engine.services import cases, circuits, households, orientations, team, users
+from engine.services import case_page, cases, circuits, households, users
 from engine.services.results import CaseStatus
 from webapp import postdata
 from webapp.auth import actor, chosen_territory
@@ -111,16 +111,12 @@ def _duplicates_found(case_id: int) -> None:
 @login_required
 def show(case_id: int) -> str:
     """The case file: household, status, current steps, timeline, diagram."""
-    detail = cases.get(get_session(), clock(), actor(), case_id)
-    panel = None if detail.minimal else team.panel(get_session(), clock(), actor(), case_id)
-    return render_template("cases/show.html", detail=detail, statuses=STATUSES,
-                           close=CloseForm(), now=clock().now(), panel=panel,
-                           form=EmptyForm(), **consent_context(case_id),
-                           orientations=orientations.of_case(get_session(), clock(), actor(),
-                                                             case_id),
-                           household=households.of_case(get_session(), clock(), actor(),
-                                                        case_id),
-                           can_close=actor().is_coordinator(detail.summary.territory_id))
+    shown = case_page.page(get_session(), clock(), actor(), case_id)
+    return render_template("cases/show.html", detail=shown.detail, statuses=STATUSES,
+                           close=CloseForm(), now=clock().now(), panel=shown.panel,
+                           form=EmptyForm(), **consent_context(shown.consents),
+                           orientations=shown.orientations, household=shown.household,
+                           can_close=shown.detail.can_close)
 
 
 @bp.get("/<int:case_id>/diagramme")

@@ -34,10 +34,10 @@ FIELD_OF = {
 VALUES_KEY, ERRORS_KEY = "consent_values", "consent_errors"
 
 
-def consent_context(case_id: int) -> dict[str, Any]:
+def consent_context(consents: consent.CaseConsents) -> dict[str, Any]:
     """What the case page's consent section shows (``cases/_consent.html``): the decisions,
     and after a refused POST the values sent and the error of each field."""
-    return {"consents": consent.of_case(get_session(), clock(), actor(), case_id),
+    return {"consents": consents,
             "consent_values": g.get(VALUES_KEY) or {},
             "consent_errors": g.get(ERRORS_KEY) or {}}
 
