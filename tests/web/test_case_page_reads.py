@@ -92,3 +92,13 @@ def _users_of_case_view() -> list[Any]:
     return [m for name, m in list(sys.modules.items())
             if name.startswith(("engine.services.", "webapp.")) and m is not None
             and getattr(m, "case_view", None) is access.case_view]
+
+
+def test_only_the_coordination_is_offered_to_close_the_case(app: Flask, client: FlaskClient,
+                                                 clock: FixedClock, world: World) -> None:
+    case_id = _case(app, clock, world)
+    for email, may in (("bailleur@demo.test", False), ("coord@demo.test", True)):
+        client.post("/connexion", data={"email": email, "password": PASSWORD})
+        page = unescape(client.get(f"/dossiers/{case_id}").text)
+        assert (f'action="/dossiers/{case_id}/cloturer"' in page) is may, email
+        client.post("/deconnexion")
