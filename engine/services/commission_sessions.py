@@ -309,7 +309,11 @@ def _held_steps(session: Session, case_ids: list[int]) -> dict[int, dict[str, in
 def step_property(session: Session, version_id: int, bpmn_id: str) -> str | None:
     """The ``session`` property of a step of a circuit version (``send``, ``examine`` or
     None), read on the compiled circuit (cached per version), main process or called."""
-    circuit = runtime.compiled(session, version_id)
+    return session_property(runtime.compiled(session, version_id), bpmn_id)
+
+
+def session_property(circuit: Any, bpmn_id: str) -> str | None:
+    """``step_property`` on a compiled circuit already at hand (no query)."""
     for process in [circuit.spec, *circuit.subprocess_specs.values()]:
         for task_spec in process.task_specs.values():
             if getattr(task_spec, "bpmn_id", None) == bpmn_id:
@@ -574,10 +578,11 @@ def waiting_on(session: Session, case_id: int) -> int | None:
                                  CommissionSession.state != "ended").limit(1))
 
 
-def held(session: Session, case_id: int, version_id: int, bpmn_id: str) -> int | None:
-    """The session holding a step (a ``session`` step of a case on an agenda), if any: the
-    step is then completed by the session, not from its own page."""
-    if step_property(session, version_id, bpmn_id) is None:
+def held(session: Session, case_id: int, circuit: Any, bpmn_id: str) -> int | None:
+    """The session holding a step of a compiled circuit (a ``session`` step of a case on an
+    agenda), if any: the step is then completed by the session, not from its own page. No
+    query for a step without the property (every step but two of C3)."""
+    if session_property(circuit, bpmn_id) is None:
         return None
     return waiting_on(session, case_id)
 

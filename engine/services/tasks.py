@@ -285,11 +285,11 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
                            row.organisation_id):
             _refuse(session, clock, actor, case.id, case.territory_id, row.role,
                     held=row.assignee_id is not None)
-        if not by_session and commission_sessions.held(session, case.id,
-                                                       case.circuit_version_id, row.bpmn_id):
+        instance = runtime.load(session, case, clock)
+        if not by_session and commission_sessions.held(session, case.id, instance.circuit,
+                                                       row.bpmn_id):
             raise Conflict("Cette étape se fait depuis la page de la séance de la commission "
                            "où la situation est inscrite.")
-        instance = runtime.load(session, case, clock)
         armed = [(t.id, t.due_at) for t in instance.waiting_timers()]  # as the rows say
         form = instance.circuit.forms.get(row.form) if row.form else None
         if form is not None and commission_sessions.session_field(form):
