@@ -97,6 +97,9 @@ def test_reference_and_toulouse_keep_closed_cases_24_months() -> None:
         assert rules.default is not None and rules.default.closed_cases.text() == "24M"
     evictions = load_territory(ROOT / "processes" / "reference").retention.of("expulsions")
     assert evictions is not None and evictions.ends_of_procedure
+    diagram = (ROOT / "processes" / "reference" / "expulsions.bpmn").read_text(encoding="utf-8")
+    for end in evictions.ends_of_procedure:  # each names an end event of the circuit
+        assert f'<bpmn:endEvent id="{end}"' in diagram, end
 
 
 def test_what_anonymising_rewrites_in_the_answers() -> None:
