@@ -414,8 +414,8 @@ def _latest_answers(instance: Instance, task_id: str) -> dict[str, Any]:
         own = instance.workflow.tasks.get(UUID(task_id))
     except ValueError:
         own = None
-    dates = {k: v for k, v in instance.workflow.data.items() if k != "aiguillage_seq"}
-    return {**(dict(own.data) if own is not None else instance.data()), **dates}
+    latest = {k: v for k, v in instance.workflow.data.items() if k != "aiguillage_seq"}
+    return {**(dict(own.data) if own is not None else instance.data()), **latest}
 
 
 def details(session: Session, clock: Clock, actor: Actor, task_id: int) -> TaskDetail:

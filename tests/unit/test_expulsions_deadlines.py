@@ -143,3 +143,25 @@ def test_a_summons_before_the_commandement_de_payer_is_refused() -> None:
     with pytest.raises(Exception) as caught:
         run(_circuit(), {**scenario, "steps": scenario["steps"][:at]})
     assert "antérieure à la date du commandement de payer" in str(caught.value)
+
+
+def _acts() -> list[tuple[str, int, str]]:
+    """(scenario, step number, stage answered) of every act recorded in C4_T14."""
+    out = []
+    for path in sorted(SCENARIOS.glob("*.json")):
+        steps = json.loads(path.read_text(encoding="utf-8"))["steps"]
+        out += [(path.stem, number, step["data"]["stade_procedure"])
+                for number, step in enumerate(steps, start=1)
+                if step.get("task") == "C4_T14" and "stade_procedure" in step.get("data", {})]
+    return out
+
+
+@pytest.mark.parametrize(("name", "steps", "stage"), _acts(), ids=lambda v: str(v))
+def test_the_case_data_holds_the_act_just_recorded(name: str, steps: int, stage: str) -> None:
+    """The case page reads ``Instance.data``: the support branch's steps carry a copy made
+    before the act, yet the case shows the stage just recorded beside them."""
+    cut = copy.deepcopy(_scenario(name))
+    cut["steps"] = cut["steps"][:steps]
+    case = run(_circuit(), cut).case
+    assert case is not None
+    assert case.data()["stade_procedure"] == stage

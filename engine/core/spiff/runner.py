@@ -69,7 +69,7 @@ class Instance:
         counters = {ts.bpmn_id: 0 for process in [circuit.spec, *circuit.subprocess_specs.values()]
                     for ts in process.task_specs.values() if getattr(ts, "manual", False)}
         workflow.task_tree.data.update({**initial, COUNTER: counters})
-        _remember_dates(workflow, form, initial)
+        _remember_answers(workflow, form, initial)
         case._run()
         return case
 
@@ -102,12 +102,14 @@ class Instance:
         return EndView(last.task_spec.bpmn_id, last.task_spec.bpmn_name or last.task_spec.bpmn_id)
 
     def data(self) -> dict[str, Any]:
-        """The case data as the next step would see it (a copy)."""
+        """The case data as the next step would see it, each answer as last given anywhere in
+        the case (``_remember_answers``: a parallel branch's steps carry older copies); a
+        copy."""
         if self.completed:
             return copy.deepcopy(dict(self.workflow.data)) or self._last_data()
         ready = self._ready()
         source = ready[0].data if ready else self._last_data()
-        return copy.deepcopy(dict(source))
+        return copy.deepcopy({**source, **self.workflow.data})
 
     def _last_data(self) -> dict[str, Any]:
         done = [t for t in self.workflow.get_tasks(state=TaskState.COMPLETED)]
@@ -199,7 +201,7 @@ class Instance:
         counters = dict(task.data.get(COUNTER) or {})
         counters[task.task_spec.bpmn_id] = counters.get(task.task_spec.bpmn_id, 0) + 1
         task.data.update({**_replaced(form, values, task.data), **values, COUNTER: counters})
-        _remember_dates(self.workflow, form, values)
+        _remember_answers(self.workflow, form, values)
         self._guard(task.run)
         self._run()
 
@@ -455,18 +457,19 @@ def _props(task: SpiffTask) -> dict[str, str]:
     return props
 
 
-def _remember_dates(workflow: CaseWorkflow, form: FormSpec | None,
-                    values: Mapping[str, Any]) -> None:
-    """Keep the case's latest answer to each date field in the workflow's own data: the
-    tasks of a parallel branch carry copies made before a correction, and a timer firing
-    there must not bring an old date back."""
+def _remember_answers(workflow: CaseWorkflow, form: FormSpec | None,
+                      values: Mapping[str, Any]) -> None:
+    """Keep the case's latest answer to each field in the workflow's own data: the tasks of
+    a parallel branch carry copies made before the other branch's answers (C4's acts beside
+    its support), so the case page must not show an old stage, and a timer firing there
+    must not bring an old date back."""
     for spec in form.fields if form is not None else ():
-        if spec.kind == "date" and spec.name in values:
+        if spec.name in values:
             workflow.data[spec.name] = values[spec.name]
 
 
 def _case_value(case: Instance, task: SpiffTask, name: str) -> Any:
-    """The case's latest answer to ``name``: a date as last answered (``_remember_dates``);
+    """The case's latest answer to ``name``: as last answered (``_remember_answers``);
     otherwise (a case started before dates were remembered) the last completed task
     carrying the field."""
     if name in case.workflow.data:
