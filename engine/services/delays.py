@@ -46,11 +46,18 @@ def durations(session: Session, groups: Sequence[Any], start: Any, end: Any, *,
     # whole hours: SQLite's CAST truncates (and these are never negative), PostgreSQL's rounds
     hours = cast(elapsed if session.get_bind().dialect.name == "sqlite"
                  else func.floor(elapsed), Integer)
+    return counted_hours(session, groups, hours, select_from=select_from, joins=joins,
+                         where=[*where, start.is_not(None), end.is_not(None), end >= start])
+
+
+def counted_hours(session: Session, groups: Sequence[Any], hours: Any, *, select_from: Any,
+                  where: list[Any], joins: Sequence[tuple[Any, Any]] = ()) -> list[Durations]:
+    """``durations`` of whole hours already known: ``hours``, an SQL expression (a column
+    written when the duration ended, say), never NULL for the rows ``where`` picks."""
     query = select(*groups, hours, func.count()).select_from(select_from)
     for target, on in joins:
         query = query.join(target, on)
-    rows = session.execute(query.where(*where, start.is_not(None), end.is_not(None),
-                                       end >= start).group_by(*groups, hours)).all()
+    rows = session.execute(query.where(*where).group_by(*groups, hours)).all()
     counted: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
     for row in rows:
         counted.setdefault(tuple(row[:len(groups)]), []).append((int(row[-2]), int(row[-1])))

@@ -42,7 +42,7 @@ from engine.persistence.models import (
 )
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
-from engine.services.delays import Durations, durations
+from engine.services.delays import Durations, counted_hours, durations
 
 NOT_GIVEN = "Non renseigné"
 STATUS_LABELS = {CaseStatus.CLOSED: "Clôturé sans état de fin", CaseStatus.COMPLETED: "Terminé",
@@ -251,13 +251,15 @@ def _delays(scope: Scope) -> Indicator:
 
 
 def _steps_time(scope: Scope) -> Indicator:
-    """Time spent on each step completed in the period (ready → completed, days)."""
-    groups = durations(scope.session, (HumanTask.circuit_id, HumanTask.name),
-                       HumanTask.ready_at, HumanTask.completed_at, select_from=HumanTask,
-                       where=[HumanTask.territory_id.in_(scope.ids),
-                              HumanTask.status == TaskStatus.COMPLETED,
-                              HumanTask.completed_at >= scope.first,
-                              HumanTask.completed_at < scope.after])
+    """Time spent on each step completed in the period (ready → completed, days): the whole
+    hours each took, written when it was completed, counted on their index."""
+    groups = counted_hours(scope.session, (HumanTask.circuit_id, HumanTask.name),
+                           HumanTask.hours_taken, select_from=HumanTask,
+                           where=[HumanTask.territory_id.in_(scope.ids),
+                                  HumanTask.status == TaskStatus.COMPLETED,
+                                  HumanTask.completed_at >= scope.first,
+                                  HumanTask.completed_at < scope.after,
+                                  HumanTask.hours_taken.is_not(None)])
     titles = dict(scope.rows(select(Circuit.id, Circuit.title).where(
         Circuit.id.in_({g.group[0] for g in groups})))) if groups else {}
     named = sorted(((f"{titles.get(g.group[0], '')} — {g.group[1]}", g) for g in groups),
@@ -302,16 +304,22 @@ def _deadlines(scope: Scope) -> list[tuple[str, int | None, str | None, int, int
         late = or_(HumanTask.completed_at > HumanTask.due_at,
                    and_(HumanTask.completed_at.is_(None), HumanTask.status == TaskStatus.OPEN,
                         HumanTask.due_at < now))
-        who = func.coalesce(HumanTask.completed_by_id, HumanTask.assignee_id)
+        # grouped in the order of ix_human_task_stat_ready (no sort on SQLite); the person
+        # is the one who did the step, else the one holding it
+        groups = (HumanTask.territory_id, HumanTask.name, HumanTask.role,
+                  HumanTask.completed_by_id, HumanTask.assignee_id)
         rows = scope.rows(
-            select(HumanTask.name, who, HumanTask.role, HumanTask.territory_id, func.count(),
-                   func.sum(sql_case((late, 1), else_=0)))
+            select(*groups, func.count(), func.sum(sql_case((late, 1), else_=0)))
             .where(HumanTask.territory_id.in_(scope.ids), HumanTask.due_at.is_not(None),
                    HumanTask.status != TaskStatus.CANCELLED,
                    HumanTask.ready_at >= scope.first, HumanTask.ready_at < scope.after)
-            .group_by(HumanTask.name, who, HumanTask.role, HumanTask.territory_id))
-        scope.memo["deadlines"] = [(str(a), b, c, int(d), int(n), int(k or 0))
-                                   for a, b, c, d, n, k in rows]
+            .group_by(*groups))
+        counted: dict[tuple[str, int | None, str | None, int], list[int]] = {}
+        for territory, name, role, done_by, holder, n, k in rows:
+            who = done_by if done_by is not None else holder
+            line = counted.setdefault((str(name), who, role, int(territory)), [0, 0])
+            line[0], line[1] = line[0] + int(n), line[1] + int(k or 0)
+        scope.memo["deadlines"] = [(*key, n, k) for key, (n, k) in counted.items()]
     result: list[tuple[str, int | None, str | None, int, int, int]] = scope.memo["deadlines"]
     return result
 
@@ -361,8 +369,8 @@ def _needs(scope: Scope) -> Indicator:
     replaces the case's earlier one), those the directory did not answer when recorded (no
     service of the domain, or only full ones), and those a commission reported unmet."""
     rows = scope.rows(select(CaseFact.label, CaseFact.kind, CaseFact.detail, func.count())
-                      .where(*scope.facts(NEED, UNMET_NEED))
-                      .group_by(CaseFact.label, CaseFact.kind, CaseFact.detail))
+                      .where(*scope.facts(NEED, UNMET_NEED))  # in ix_case_fact_count's order
+                      .group_by(CaseFact.kind, CaseFact.label, CaseFact.detail))
     table: dict[str, list[int]] = {}
     for label, kind, detail, n in rows:
         line = table.setdefault(str(label), [0, 0, 0, 0, 0])

@@ -23,7 +23,7 @@ from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenie
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
 from engine.persistence.models.case import CaseStatus
-from engine.persistence.models.human_task import TaskStatus
+from engine.persistence.models.human_task import TaskStatus, whole_hours
 from engine.services import audit, commission_sessions, consent, orientations, parties, runtime
 from engine.services.access import (
     NOTHING_YET,
@@ -300,8 +300,10 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         # a new operator's steps are created already routed to it
         orientations.from_answers(session, clock, actor, case, form, data, row.name, via=via)
         holder = row.assignee_id or actor.user_id
-        done = row.row(status=TaskStatus.COMPLETED, completed_at=clock.now(),
-                       completed_by_id=actor.user_id, assignee_id=holder)
+        now = clock.now()
+        done = row.row(status=TaskStatus.COMPLETED, completed_at=now,
+                       completed_by_id=actor.user_id, assignee_id=holder,
+                       hours_taken=whole_hours(row.ready_at, now))
         saved = runtime.save(session, case, instance, clock, armed=armed,
                              done=done, steps=[s for s in steps if s.id != row.id])
         if form is not None and form.part_fields():  # no extra write for other forms

@@ -27,15 +27,17 @@ depends_on = None
 # the statistics' reads of other tables, each covered (engine/persistence/models/statistic.py)
 INDEXES = (
     ("ix_human_task_stat_done", "human_task",
-     ["territory_id", "status", "completed_at", "circuit_id", "name", "ready_at"]),
+     ["territory_id", "status", "circuit_id", "name", "hours_taken", "completed_at"]),
     ("ix_human_task_stat_ready", "human_task",
-     ["territory_id", "ready_at", "due_at", "status", "completed_at", "name", "role",
-      "completed_by_id", "assignee_id"]),
+     ["territory_id", "name", "role", "completed_by_id", "assignee_id", "ready_at", "due_at",
+      "status", "completed_at"]),
     ("ix_orientation_stat", "orientation",
      ["territory_id", "created_at", "measure", "organisation_id", "state", "answered_at",
       "case_id", "id"]),
     ("ix_case_stat_closed", "case", ["territory_id", "closed_at", "circuit_id", "status",
                                      "end_label"]),
+    ("ix_case_party_stat", "case_party", ["part", "until", "since", "organisation_id",
+                                          "case_id"]),
 )
 
 
@@ -55,8 +57,17 @@ def upgrade() -> None:
                                 name=op.f("fk_case_fact_territory_id_territory")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_fact")),
     )
+    # a step's whole hours from its opening to its completion, written with the completion
+    # (the time per step counted without date arithmetic); the steps completed so far
+    op.add_column("human_task", sa.Column("hours_taken", sa.Integer(), nullable=True))
+    elapsed = ("(CAST(strftime('%s', completed_at) AS INTEGER)"
+               " - CAST(strftime('%s', ready_at) AS INTEGER)) / 3600"
+               if op.get_bind().dialect.name == "sqlite"
+               else "CAST(floor(extract(epoch FROM completed_at - ready_at) / 3600) AS INTEGER)")
+    op.execute(f"UPDATE human_task SET hours_taken = {elapsed} "  # noqa: S608 (no input)
+               "WHERE completed_at IS NOT NULL AND completed_at >= ready_at")
     op.create_index("ix_case_fact_count", "case_fact",
-                    ["territory_id", "kind", "recorded_at", "label", "detail", "case_id"])
+                    ["territory_id", "kind", "label", "detail", "recorded_at", "case_id"])
     op.create_index("ix_case_fact_case", "case_fact", ["case_id", "kind"])
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
@@ -65,6 +76,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
+    with op.batch_alter_table("human_task") as batch:
+        batch.drop_column("hours_taken")
     op.drop_index("ix_case_fact_case", table_name="case_fact")
     op.drop_index("ix_case_fact_count", table_name="case_fact")
     op.drop_table("case_fact")

@@ -68,7 +68,8 @@ class Step:
     def row(self, **changes: Any) -> dict[str, Any]:
         """The whole row as it must be written (an upsert sets every column)."""
         values = {c.key: getattr(self, c.key) for c in STEP_COLUMNS if c.key != "id"}
-        return {**values, "completed_at": None, "completed_by_id": None, **changes}
+        return {**values, "completed_at": None, "completed_by_id": None, "hours_taken": None,
+                **changes}
 
 
 TimerKey = tuple[str, datetime]  # (BPMN task id, due time): one timer row per case
