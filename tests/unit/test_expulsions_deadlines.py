@@ -24,6 +24,7 @@ from engine.core.loader import load_path
 from engine.core.simulate import ScenarioError, run
 from engine.core.snapshots import TaskView
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
+from engine.errors import FormInvalid
 from tests.unit.test_relative_deadlines import end_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +166,21 @@ def test_the_case_data_holds_the_act_just_recorded(name: str, steps: int, stage:
     case = run(_circuit(), cut).case
     assert case is not None
     assert case.data()["stade_procedure"] == stage
+
+
+def test_a_hearing_date_known_at_qualification_dates_the_diagnosis() -> None:
+    """No hand-typed « prochaine échéance » any more: a hearing date given when the alert is
+    qualified dates the social and financial diagnosis, 15 days before it."""
+    scenario = _scenario("maintien-dans-le-logement")
+    steps = scenario["steps"]
+    qualification = next(i for i, s in enumerate(steps) if s.get("task") == "C4_T02")
+    steps[qualification]["data"]["date_audience"] = "2026-04-20"
+    diagnosis = next(i for i, s in enumerate(steps) if s.get("task") == "C4_T05")
+    for step in steps[qualification + 1:diagnosis]:
+        step.pop("due", None)
+    task = _open(scenario, diagnosis, "C4_T05")
+    assert task.due_at is not None
+    assert task.due_at.astimezone(PARIS).date() == date(2026, 4, 5)
+    with pytest.raises(FormInvalid, match="ne peut pas être dans le passé"):
+        steps[qualification]["data"]["date_audience"] = "2025-12-01"
+        _ready_after(scenario, qualification + 1)
