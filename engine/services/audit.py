@@ -204,6 +204,10 @@ class _Words:
 
     def summary(self, event: AuditEvent) -> str:
         detail = event.detail if isinstance(event.detail, dict) else {}
+        return " — ".join([*self._who(event, detail), *self._what(detail)])
+
+    def _who(self, event: AuditEvent, detail: dict[str, Any]) -> list[str]:
+        """The people, roles and actions the detail names."""
         parts: list[str] = []
         if isinstance(detail.get("name"), str):
             parts.append(detail["name"])
@@ -215,20 +219,24 @@ class _Words:
         attempt = detail.get("attempt")
         if isinstance(attempt, str) and f"audit.{attempt}" in messages.CATALOGUE:
             parts.append(self._say("audit.detail_attempt", action=label(attempt, self.lang)))
+        return parts
+
+    def _what(self, detail: dict[str, Any]) -> list[str]:
+        """The fields, reason, versions and ways the detail names."""
+        parts: list[str] = []
         fields = detail.get("fields")
         if isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields):
             parts.append(self._say("audit.detail_fields", fields=", ".join(fields)))
         if isinstance(detail.get("reason"), str) and detail["reason"]:
             parts.append(self._say("audit.detail_reason", reason=detail["reason"]))
-        if isinstance(detail.get("version"), int):
-            parts.append(self._say("audit.detail_version", number=detail["version"]))
-        if isinstance(detail.get("to_version"), int):
-            parts.append(self._say("audit.detail_version", number=detail["to_version"]))
+        for key in ("version", "to_version"):
+            if isinstance(detail.get(key), int):
+                parts.append(self._say("audit.detail_version", number=detail[key]))
         if detail.get("minimal") is True:
             parts.append(self._say("audit.detail_minimal"))
         if detail.get("via") == "lien":
             parts.append(self._say("audit.detail_link"))
-        return " — ".join(parts)
+        return parts
 
     def _say(self, code: str, **params: Any) -> str:
         return messages.render(code, self.lang, params)
