@@ -200,8 +200,9 @@ class Instance:
         values = _validated(form, data, _today(self.clock), case_data, _labels(self.circuit))
         counters = dict(task.data.get(COUNTER) or {})
         counters[task.task_spec.bpmn_id] = counters.get(task.task_spec.bpmn_id, 0) + 1
-        task.data.update({**_replaced(form, values, task.data), **values, COUNTER: counters})
-        _remember_answers(self.workflow, form, values)
+        answers = {**_replaced(form, values, {**self.workflow.data, **task.data}), **values}
+        task.data.update({**answers, COUNTER: counters})
+        _remember_answers(self.workflow, form, answers)
         self._guard(task.run)
         self._run()
 
