@@ -21,7 +21,7 @@ the page on a quieter run); PostgreSQL p50 1.72 s before, 1.45 s after on equall
 (time per step 0.60 → 0.47 s, overdue 0.29 → 0.17 s). Neither is under the 1 s target on
 this loaded machine; what is left: the delays (date arithmetic over the first orientations
 joined to their cases), the eviction stages (a per-case maximum), and SQLite's default 2 MB
-page cache (``PRAGMA mmap_size`` took the page from ~1.0 to ~0.77 s of CPU, not applied).
+page cache (``PRAGMA mmap_size`` saved some 10-20 % of CPU in a quick try, not applied).
 """
 
 from __future__ import annotations
