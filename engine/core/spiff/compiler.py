@@ -8,7 +8,7 @@ into located problems. Nothing here evaluates diagram text.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,18 +177,26 @@ def _unknown_order(docs: list[Document], specs: dict[str, forms.FormSpec],
     """A date field that may not come before a date no form of the circuit asks for
     (``x-aiguillage-not-before``): an error at the step that shows the form."""
     problems = []
+    for doc, element, name, spec in _form_steps(docs, specs):
+        for ordered in spec.fields:
+            if ordered.not_before and ordered.not_before != forms.TODAY \
+                    and ordered.not_before not in date_fields:
+                problems.append(where(doc, element, "bpmn.form_not_before_unknown", form=name,
+                                      field=ordered.label, other=ordered.not_before))
+    return problems
+
+
+def _form_steps(docs: list[Document], specs: dict[str, forms.FormSpec]
+                ) -> Iterator[tuple[Document, Any, str, forms.FormSpec]]:
+    """(document, element, form file, form) of each element that shows a known form."""
     for doc in docs:
         for element in doc.root.iter():
             if not isinstance(element.tag, str) or element.get("id") is None:
                 continue
             name = properties(element).get("formJsonSchemaFilename") or ""
             spec = specs.get(name)
-            for ordered in spec.fields if spec else ():
-                if ordered.not_before and ordered.not_before != forms.TODAY \
-                        and ordered.not_before not in date_fields:
-                    problems.append(where(doc, element, "bpmn.form_not_before_unknown", form=name,
-                                          field=ordered.label, other=ordered.not_before))
-    return problems
+            if spec is not None:
+                yield doc, element, name, spec
 
 
 def _unknown_parts(docs: list[Document], specs: dict[str, forms.FormSpec],
@@ -202,24 +210,19 @@ def _unknown_parts(docs: list[Document], specs: dict[str, forms.FormSpec],
     known = {p.key for p in parts}
     listed = _listed(parts)
     problems = []
-    for doc in docs:
-        for element in doc.root.iter():
-            if not isinstance(element.tag, str) or element.get("id") is None:
-                continue
-            name = properties(element).get("formJsonSchemaFilename") or ""
-            spec = specs.get(name)
-            for named in spec.part_fields() if spec else []:
-                if named.part not in known:
+    for doc, element, name, spec in _form_steps(docs, specs):
+        for named in spec.part_fields():
+            if named.part not in known:
+                problems.append(where(
+                    doc, element, "bpmn.form_unknown_part", field=named.name, part=named.part,
+                    parts=listed))
+        for granting in spec.consent_fields():
+            assert granting.consent is not None
+            for part in granting.consent.parts:
+                if part not in known:
                     problems.append(where(
-                        doc, element, "bpmn.form_unknown_part", field=named.name, part=named.part,
-                        parts=listed))
-            for granting in spec.consent_fields() if spec else []:
-                assert granting.consent is not None
-                for part in granting.consent.parts:
-                    if part not in known:
-                        problems.append(where(
-                            doc, element, "bpmn.form_consent_unknown_part", form=name,
-                            field=granting.name, part=part, parts=listed))
+                        doc, element, "bpmn.form_consent_unknown_part", form=name,
+                        field=granting.name, part=part, parts=listed))
     return problems
 
 
