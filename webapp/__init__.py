@@ -20,6 +20,7 @@ from webapp import (
     postdata,
     security,
     sessions,
+    statements,
 )
 from webapp.views import (
     account,
@@ -54,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     db.init_app(app)
+    statements.init_app(app)  # X-Aiguillage-Statements, when the setting is on
     # the form error summary's lines (labels, link targets): macros/forms.html
     app.jinja_env.globals["form_error_targets"] = postdata.error_targets
     for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, team.bp,

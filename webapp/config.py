@@ -35,10 +35,12 @@ DEFAULTS: dict[str, Any] = {
     "EMBEDDED_SCHEDULER": False,
     "PER_PAGE": 25,
     "ACCESSIBILITY_CONTACT": "",  # where to report an accessibility problem (e-mail or address)
+    "STATEMENT_COUNT_HEADER": False,  # X-Aiguillage-Statements on responses (the CI load run)
 }
 ENV = {"DATABASE_URL": str, "SECRET_KEY": str, "EMBEDDED_SCHEDULER": bool,
        "SESSION_COOKIE_SECURE": bool, "TRUSTED_PROXIES": int, "SIGN_IN_MAX_FAILURES": int,
-       "SIGN_IN_ADDRESS_MAX_FAILURES": int, "ACCESSIBILITY_CONTACT": str}
+       "SIGN_IN_ADDRESS_MAX_FAILURES": int, "ACCESSIBILITY_CONTACT": str,
+       "STATEMENT_COUNT_HEADER": bool}
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
