@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import metrics
 from engine.clock import Clock
 from engine.core.calendar import PARIS
 from engine.errors import Conflict, NotFound
@@ -444,6 +445,7 @@ def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) ->
             if message.kind == LINK_KIND:  # the link is not kept once delivered
                 message.payload = _answer_links().without_address(message.payload)
             report.sent += 1
+    metrics.notices_sent(report.sent)
     return report
 
 

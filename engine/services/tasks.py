@@ -14,6 +14,7 @@ from sqlalchemy import and_, bindparam, func, null, or_, select, union_all
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
+from engine import metrics
 from engine.clock import Clock
 from engine.core.forms import FormSpec
 from engine.core.orientation import VIA_ACCOUNT
@@ -312,13 +313,20 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         record_facts(session, clock, case, form, data)  # no query for most forms
         audit.record(session, clock, actor, "task.complete", territory_id=row.territory_id,
                      case_id=case.id, task=row.bpmn_id, name=row.name, fields=sorted(data))
-        for step in saved.steps:
-            if may_work_on(actor, step.territory_id, step.role, step.assignee_id, step.part,
-                           step.organisation_id):
-                title = session.scalar(select(Circuit.title).where(
-                    Circuit.id == step.circuit_id))
-                return task_item(step, case, title or "")
-        return None
+        following = _next_for(session, actor, case, saved.steps)
+    metrics.step_completed(instance.circuit.process_id)  # committed (or joined a caller's)
+    return following
+
+
+def _next_for(session: Session, actor: Actor, case: Case,
+              steps: list[runtime.Step]) -> TaskItem | None:
+    """The first of ``steps`` ``actor`` may work on, as a task item."""
+    for step in steps:
+        if may_work_on(actor, step.territory_id, step.role, step.assignee_id, step.part,
+                       step.organisation_id):
+            title = session.scalar(select(Circuit.title).where(Circuit.id == step.circuit_id))
+            return task_item(step, case, title or "")
+    return None
 
 
 def _refuse(session: Session, clock: Clock, actor: Actor, case_id: int, territory_id: int,

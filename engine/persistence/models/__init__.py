@@ -6,6 +6,7 @@ from engine.persistence.models.circuit import Circuit, CircuitVersion
 from engine.persistence.models.commission_session import CommissionSession, SessionCase
 from engine.persistence.models.consent import CaseConsent
 from engine.persistence.models.draft import CircuitDraft
+from engine.persistence.models.heartbeat import SchedulerHeartbeat
 from engine.persistence.models.household import Household, HouseholdMatch
 from engine.persistence.models.human_task import HumanTask
 from engine.persistence.models.orientation import (
@@ -33,4 +34,5 @@ __all__ = [
     "RefusalReason", "ReferenceCounter", "SessionCase",
     "SignInThrottle", "Territory", "Timer", "User", "WebSession",
     "CaseFact",  # statistics (#16)
+    "SchedulerHeartbeat",  # readiness (#17)
 ]
