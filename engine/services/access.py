@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -537,3 +539,26 @@ def require_household_coordinator(session: Session, actor: Actor, household_id: 
     if seen:
         raise PermissionDenied(code="svc.coordination_only")
     raise NotFound(code="svc.household_not_found")
+
+
+# --------------------------------------------------------------------------- metrics
+#
+# ``/metrics`` is read by a monitoring system, not by a person: with a token set
+# (AIGUILLAGE_METRICS_TOKEN), only a request that presents it; without one, only a client on
+# this machine that did not come through a proxy (a forwarded request may come from anywhere).
+# Anyone else is told there is no such page.
+
+
+def may_read_metrics(token: str, authorization: str, client: str, forwarded: bool) -> bool:
+    """``token``: the setting ('' when unset); ``authorization``: the request's header;
+    ``client``: its address; ``forwarded``: it carries X-Forwarded-For or Forwarded."""
+    if token:
+        scheme, _, given = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode())
+    if forwarded:
+        return False
+    try:
+        return ipaddress.ip_address(client).is_loopback
+    except ValueError:
+        return False
