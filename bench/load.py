@@ -1,0 +1,226 @@
+"""The app as a server under concurrent users (issue #17, item 4): a world of N cases (default
+100,000, a tenth of them with an overdue step), the real server (gunicorn) with W workers on
+loopback, and locust, headless, with U users mixing the three roles (bench/locustfile.py: my
+tasks, a task page, completing a step, a case page, a cases search, the overdue dashboard, its
+CSV export), each signed in once. Bounded in time: the world's build, then ``--duration``.
+
+Run: ``.venv/bin/python bench/load.py [--cases 100000] [--users 32] [--duration 60]
+[--workers 1] [--sqlite | --pg-database NAME] [--keep FILE]``. It prints its command, then
+p50/p95/p99 per request name (ms), throughput (requests/s), failures, the count of 5xx, and
+the resident memory of each gunicorn worker after start and at the end (from /proc).
+``--keep FILE`` builds a SQLite world once in FILE and reuses it on the next runs (completed
+steps stay completed: rebuild it for comparable runs). Figures are read, never asserted;
+targets (issue #17): p95 ≤ 100 ms for every page, ≤ 50 ms for completing a step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import world  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SHOWN = ("my tasks", "task page", "complete a step (form)", "complete a step", "case page",
+         "cases search", "overdue dashboard", "CSV export", "sign in", "Aggregated")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(url: str, workers: int, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """gunicorn with ``workers`` sync workers on loopback, settings from the environment."""
+    env = {**os.environ, "AIGUILLAGE_DATABASE_URL": url, "AIGUILLAGE_SECRET_KEY": "b" * 48,
+           "AIGUILLAGE_SESSION_COOKIE_SECURE": "false"}
+    command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind",
+               f"127.0.0.1:{port}", "--timeout", "120", "webapp.wsgi:app"]
+    print(f"  server: {shlex.join(command)}", flush=True)
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def wait_healthy(port: int, server: subprocess.Popen[bytes], limit: float = 120) -> None:
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if server.poll() is not None:
+            raise SystemExit("the server stopped before answering /healthz (see its log)")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("no answer from /healthz in time")
+
+
+def workers(master: int) -> list[Path]:
+    """The /proc folders of the gunicorn master's children (its workers)."""
+    out = []
+    for folder in Path("/proc").glob("[0-9]*"):
+        try:
+            if folder.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1] == str(master):
+                out.append(folder)
+        except (OSError, IndexError):
+            continue
+    return out
+
+
+def workers_rss(master: int) -> list[float]:
+    """Resident memory (MB) of each worker, from /proc."""
+    out = []
+    for folder in workers(master):
+        for line in folder.joinpath("status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out.append(int(line.split()[1]) / 1024)
+    return sorted(out)
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds (user + system) the workers have used so far."""
+    ticks = 0
+    for folder in workers(master):
+        fields = folder.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_locust(host: str, users: int, duration: int, think: str, folder: Path,  # noqa: PLR0913
+               accounts: list[tuple[str, str]], master: int) -> dict[str, Any]:
+    """Run locust to its end; what it counted, with the workers' CPU seconds from the moment
+    every user had signed in."""
+    (folder / "accounts.json").write_text(json.dumps(accounts[:users]))
+    env = {**os.environ, "AIGUILLAGE_BENCH_ACCOUNTS": str(folder / "accounts.json"),
+           "AIGUILLAGE_BENCH_PASSWORD": world.PASSWORD, "AIGUILLAGE_BENCH_USERS": str(users),
+           "AIGUILLAGE_BENCH_THINK": think,
+           "AIGUILLAGE_BENCH_STATUS": str(folder / "status.json")}
+    command = [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+               "-u", str(users), "-r", str(min(users, 8)), "-t", f"{duration}s",
+               "--stop-timeout", "10", "--host", host, "--csv", str(folder / "load"),
+               "--only-summary", "--loglevel", "WARNING"]
+    print(f"  load: {shlex.join(command)}", flush=True)
+    cpu = None
+    with (folder / "locust.log").open("wb") as out:
+        locust = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+        while locust.poll() is None:
+            if cpu is None and (folder / "status.json.start").exists():
+                cpu = workers_cpu(master)
+            time.sleep(0.2)
+        cpu_end = workers_cpu(master)
+    path = folder / "status.json"
+    outcome = json.loads(path.read_text()) if path.exists() else {}
+    outcome["cpu_s"] = cpu_end - cpu if cpu is not None else None
+    return outcome
+
+
+def report(folder: Path, outcome: dict[str, Any], duration: int) -> None:
+    with (folder / "load_stats.csv").open() as f:
+        rows = {row["Name"]: row for row in csv.DictReader(f)}
+    print(f"\n  {'request':<24}{'count':>7}{'fail':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
+          f"{'req/s':>8}")
+    for name in SHOWN:
+        row = rows.get(name)
+        if row:
+            print(f"  {name:<24}{row['Request Count']:>7}{row['Failure Count']:>6}"
+                  f"{row['50%']:>8}{row['95%']:>8}{row['99%']:>8}"
+                  f"{float(row['Requests/s']):>8.1f}")
+    status: dict[str, int] = outcome.get("status", {})
+    start = status.pop("measured from|s", None)
+    signed = sorted(outcome.get("sign_in_ms", [])) or [0.0]
+    print(f"  sign in (scrypt, before the figures above): {len(signed)} in all, "
+          f"p50 {signed[len(signed) // 2]:.0f} ms, max {signed[-1]:.0f} ms")
+    window = f"{time.time() - start:.0f} s after everyone signed in" if start else \
+        f"{duration} s (not everyone signed in: the figures include the sign-ins)"
+    cpu, served = outcome.get("cpu_s"), int(rows.get("Aggregated", {}).get("Request Count", 0))
+    if cpu is not None and served:
+        print(f"  server CPU: {cpu:.1f} s over the window, {1000 * cpu / served:.1f} ms per request"
+              " (the workers' own time: readable on a loaded machine)")
+    server_errors = sum(n for key, n in status.items()
+                        if key.rsplit("|", 1)[1].isdigit() and int(key.rsplit("|", 1)[1]) >= 500)
+    refused = status.get("complete a step|refused answer", 0)
+    done = sum(n for key, n in status.items() if key in ("complete a step|302",
+                                                         "complete a step|303"))
+    total = rows.get("Aggregated", {})
+    print(f"  throughput {float(total.get('Requests/s', 0)):.1f} req/s over {window}, "
+          f"failures {total.get('Failure Count', '?')}, 5xx {server_errors}, "
+          f"steps completed {done} (answers refused by a form: {refused})")
+    codes: dict[str, int] = {}
+    for key, n in status.items():
+        codes[key.rsplit("|", 1)[1]] = codes.get(key.rsplit("|", 1)[1], 0) + n
+    print(f"  status codes: {dict(sorted(codes.items()))}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--overdue", type=int, help="overdue steps (default: a tenth)")
+    parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--think", default="1,3",
+                        help="seconds each user waits between actions: MIN,MAX (0,0: none)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--sqlite", action="store_true", help="a SQLite file (the default)")
+    where.add_argument("--pg-database", help="the PostgreSQL database to re-create")
+    parser.add_argument("--keep", help="a SQLite file to build once and load again")
+    args = parser.parse_args()
+    overdue = args.overdue if args.overdue is not None else args.cases // 10
+    print(f"command: .venv/bin/python bench/load.py {shlex.join(sys.argv[1:])}")
+    print(f"  machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start",
+          flush=True)
+    folder = Path(tempfile.mkdtemp(prefix="aiguillage-load-"))
+    if args.pg_database:
+        from tests.integration.conftest import create_pg_database  # a bench-only dependency
+        url = create_pg_database(args.pg_database)
+        accounts = world.build(url, args.cases, overdue, args.users)
+    elif args.keep and Path(args.keep).exists():
+        url = f"sqlite:///{Path(args.keep).resolve()}"
+        accounts = json.loads(Path(f"{args.keep}.accounts.json").read_text())
+        print(f"  world: reused {args.keep}")
+    else:
+        path = Path(args.keep).resolve() if args.keep else folder / "load.sqlite"
+        url = f"sqlite:///{path}"
+        accounts = world.build(url, args.cases, overdue, args.users)
+        Path(f"{path}.accounts.json").write_text(json.dumps(accounts))
+    port = free_port()
+    server = start_server(url, args.workers, port, folder / "server.log")
+    try:
+        wait_healthy(port, server)
+        started = workers_rss(server.pid)
+        outcome = run_locust(f"http://127.0.0.1:{port}", args.users, args.duration,
+                             args.think, folder, accounts, server.pid)
+        ended = workers_rss(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    report(folder, outcome, args.duration)
+    print(f"  memory per worker (RSS, MB): after start {[round(m) for m in started]}, at the "
+          f"end {[round(m) for m in ended]} (sum {sum(ended):.0f})")
+    print(f"  load average {os.getloadavg()[0]:.2f} at the end; files in {folder}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Concurrent users of the three roles against a running server, for bench/load.py.
+
+Each simulated user signs in once with the next account of the JSON file named by
+``AIGUILLAGE_BENCH_ACCOUNTS`` ([[e-mail, kind], …], all with ``AIGUILLAGE_BENCH_PASSWORD``)
+and then mixes, by kind: my tasks, a task page, completing a step (GET its form, fill every
+field with a plausible answer, POST it with the CSRF token; the POST alone is named
+« complete a step »), a case page, a cases search, the overdue dashboard and its CSV export.
+The status codes of every request, 5xx included, go to the JSON file named by
+``AIGUILLAGE_BENCH_STATUS`` when locust stops. Not meant to run alone: bench/load.py starts it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import random
+import re
+import time
+from collections import Counter
+from datetime import date, timedelta
+from itertools import count
+from typing import Any
+
+from locust import HttpUser, between, events, task
+
+ACCOUNTS: list[list[str]] = json.loads(open(os.environ["AIGUILLAGE_BENCH_ACCOUNTS"]).read())
+PASSWORD = os.environ.get("AIGUILLAGE_BENCH_PASSWORD", "mot-de-passe-de-bench")
+NEXT = count()
+STATUS: Counter[str] = Counter()
+USERS = int(os.environ.get("AIGUILLAGE_BENCH_USERS", "0"))
+THINK = [float(s) for s in os.environ.get("AIGUILLAGE_BENCH_THINK", "1,3").split(",")]
+SIGNED_IN: list[float] = []  # ms each sign-in took (scrypt on purpose: kept out of the rest)
+SURNAMES = ("martin", "bernard", "thomas", "petit", "robert", "durand", "dubois", "moreau")
+TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+TASKS = re.compile(r'href="/taches/(\d+)"')
+CASES = re.compile(r'href="/dossiers/(\d+)"')
+FIELD = re.compile(r'<(input|textarea|select)\b([^>]*)>', re.S)
+ATTR = re.compile(r'([\w-]+)(?:="([^"]*)")?')
+OPTION = re.compile(r'<option[^>]*value="([^"]+)"')
+# what each kind does, with weights (request names as the figures show them)
+MIX = {"social_worker": {"my tasks": 3, "task page": 3, "complete a step": 3, "case page": 2,
+                         "cases search": 1},
+       "coordinator": {"my tasks": 2, "my overdue tasks": 2, "task page": 1,
+                       "complete a step": 2, "case page": 2, "cases search": 2},
+       "administrator": {"overdue dashboard": 3, "CSV export": 1, "case page": 1,
+                         "cases search": 1}}
+
+
+@events.request.add_listener  # type: ignore[untyped-decorator]
+def _count(name: str, response: Any, exception: Any, **_: Any) -> None:
+    code = getattr(response, "status_code", 0) or 0
+    STATUS[f"{name}|{code}"] += 1
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _write(**_: Any) -> None:
+    path = os.environ.get("AIGUILLAGE_BENCH_STATUS")
+    if path:
+        with open(path, "w") as out:
+            json.dump({"status": dict(STATUS), "sign_in_ms": SIGNED_IN}, out)
+
+
+def answers(page: str) -> dict[str, list[str]]:
+    """A plausible answer to every field of the step's form (first choice of each radio,
+    select and checkbox group, a short text, a date a week ahead, 1 for numbers)."""
+    start = page.find('class="task-form"')
+    form = page[start:page.find("</form>", start)] if start >= 0 else ""
+    data: dict[str, list[str]] = {}
+    for tag, attrs_text in FIELD.findall(form):
+        attrs = {k: html.unescape(v) for k, v in ATTR.findall(attrs_text)}
+        name = attrs.get("name")
+        if not name or (name in data and attrs.get("type") in ("radio", "checkbox")):
+            continue
+        kind = attrs.get("type", tag)
+        if tag == "select":
+            rest = form[form.find(attrs_text):]
+            options = OPTION.findall(rest[:rest.find("</select>")])
+            value = options[0] if options else ""
+        elif kind in ("radio", "checkbox", "hidden"):
+            value = attrs.get("value", "")
+        elif kind == "date":
+            value = (date.today() + timedelta(days=7)).isoformat()
+        elif kind == "number":
+            value = "1"
+        else:
+            value = "Réponse de la mesure de charge"
+        data[name] = [value]
+    return data
+
+
+class Person(HttpUser):
+    """One account, signed in once, doing what its kind does."""
+
+    wait_time = between(THINK[0], THINK[-1])
+
+    def on_start(self) -> None:
+        self.email, self.kind = ACCOUNTS[next(NEXT) % len(ACCOUNTS)]
+        page = self.client.get("/connexion", name="sign in (form)").text
+        token = TOKEN.search(page)
+        begin = time.perf_counter()
+        self.client.post("/connexion", name="sign in", allow_redirects=False,
+                         data={"email": self.email, "password": PASSWORD,
+                               "csrf_token": token.group(1) if token else ""})
+        SIGNED_IN.append(1000 * (time.perf_counter() - begin))
+        self.tasks_seen: list[str] = []
+        self.cases_seen: list[str] = []
+        self.my_tasks()
+        if len(SIGNED_IN) == USERS:  # everyone is in: the figures start from here
+            self.environment.runner.stats.reset_all()
+            STATUS["measured from|s"] = round(time.time())
+            marker = os.environ.get("AIGUILLAGE_BENCH_STATUS")
+            if marker:  # bench/load.py reads the workers' CPU time when this appears
+                open(f"{marker}.start", "w").close()
+
+    @task
+    def act(self) -> None:
+        mix = MIX[self.kind]
+        choice = random.choices(list(mix), weights=list(mix.values()))[0]
+        getattr(self, choice.replace(" ", "_").lower())()
+
+    def my_overdue_tasks(self) -> None:
+        text = self.client.get("/taches/?echeance=overdue", name="my tasks").text
+        self.tasks_seen = TASKS.findall(text) or self.tasks_seen
+
+    def my_tasks(self) -> None:
+        page = random.choice(("", "", "?echeance=overdue", f"?page={random.randint(1, 5)}"))
+        text = self.client.get(f"/taches/{page}", name="my tasks").text
+        self.tasks_seen = TASKS.findall(text) or self.tasks_seen
+        self.cases_seen = CASES.findall(text) or self.cases_seen
+
+    def task_page(self) -> None:
+        if not self.tasks_seen:
+            return self.my_tasks()
+        text = self.page(f"/taches/{random.choice(self.tasks_seen)}", "task page")
+        self.cases_seen = CASES.findall(text) or self.cases_seen
+        return None
+
+    def page(self, url: str, name: str) -> str:
+        """GET a step's page; a 404 is a step another user completed meanwhile, not a
+        failure (counted apart)."""
+        with self.client.get(url, name=name, catch_response=True) as response:
+            if response.status_code == 404:
+                response.success()
+                STATUS[f"{name}|gone"] += 1
+            return str(response.text)
+
+    def complete_a_step(self) -> None:
+        if not self.tasks_seen:
+            return self.my_tasks()
+        task_id = self.tasks_seen.pop(random.randrange(len(self.tasks_seen)))
+        page = self.page(f"/taches/{task_id}", "complete a step (form)")
+        token = TOKEN.findall(page)
+        data = answers(page)
+        if not token or not data:  # not offered to me any more, or nothing to fill
+            return None
+        data["csrf_token"] = [token[-1]]
+        with self.client.post(f"/taches/{task_id}", data=data, name="complete a step",
+                              allow_redirects=False, catch_response=True) as response:
+            ending = re.search(r'name="fin_confirmee" value="([^"]+)"', response.text)
+            if response.status_code == 422:  # the generic answer did not fit this form
+                response.success()
+                STATUS["complete a step|refused answer"] += 1
+            elif response.status_code in (302, 303) or ending:
+                response.success()
+        if ending:  # the answer ends the case: confirm it, as the person would
+            data["fin_confirmee"] = [ending.group(1)]
+            self.client.post(f"/taches/{task_id}", data=data, allow_redirects=False,
+                             name="complete a step")
+        return None
+
+    def case_page(self) -> None:
+        if not self.cases_seen:
+            return self.cases_search()
+        self.client.get(f"/dossiers/{random.choice(self.cases_seen)}", name="case page")
+        return None
+
+    def cases_search(self) -> None:
+        text = self.client.get(f"/dossiers/?q={random.choice(SURNAMES)}",
+                               name="cases search").text
+        self.cases_seen = CASES.findall(text) or self.cases_seen
+
+    def overdue_dashboard(self) -> None:
+        page = random.choice(("", "", f"?page={random.randint(2, 20)}"))
+        text = self.client.get(f"/supervision/{page}", name="overdue dashboard").text
+        self.cases_seen = CASES.findall(text) or self.cases_seen
+
+    def csv_export(self) -> None:
+        self.client.get("/supervision/export.csv", name="CSV export")
