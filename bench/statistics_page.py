@@ -183,7 +183,8 @@ def _chunk(session: Any, rng: random.Random, world: dict[str, Any], start: int, 
                 "created_at": sent, "updated_at": answered or sent, "answered_at": answered,
                 "reasons": rng.sample(REASONS, rng.randint(1, 2)) if state == "refusee"
                 else [], "reason_detail": "", "message_referrer": "", "answer_household": "",
-                "place_taken": False})
+                "place_taken": False, "request_hours": whole_hours(created, sent),
+                "answer_hours": whole_hours(sent, answered)})  # one per case: its first
     for model, chunk in rows.items():
         if chunk:
             session.execute(insert(model), chunk)

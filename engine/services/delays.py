@@ -1,11 +1,13 @@
-"""Durations between two instants of the record tables, in days, with their median and 90th
-percentile, the same way on SQLite and PostgreSQL.
+"""Durations of the record tables, in days, with their median and 90th percentile, the same
+way on SQLite and PostgreSQL.
 
-SQL counts the durations by hour (``GROUP BY`` the group and the whole hours elapsed): a few
-hundred lines per group come back however many rows were read, and the nearest-rank
-percentile (the duration at rank ``ceil(p·n)``) is read off those counts. An hour is finer
-than the tenth of a day the page shows. Window functions gave the same figures but sorted
-every row, ten times slower at 100k cases on SQLite (``bench/statistics_page.py``)."""
+Each duration is written as whole hours when it ends (a step's ``hours_taken``, an
+orientation's ``request_hours`` and ``answer_hours``): SQL counts them by hour (``GROUP BY``
+the group and the hours) with no date arithmetic, a few hundred lines per group come back
+however many rows were read, and the nearest-rank percentile (the duration at rank
+``ceil(p·n)``) is read off those counts. An hour is finer than the tenth of a day the page
+shows. Window functions gave the same figures but sorted every row, ten times slower at 100k
+cases on SQLite (``bench/statistics_page.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 HOURS = 24
@@ -29,31 +31,11 @@ class Durations:
     p90: float | None
 
 
-def days_between(session: Session, start: Any, end: Any) -> Any:
-    """SQL: days from ``start`` to ``end`` (a fraction), on the session's database."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.julianday(end) - func.julianday(start)
-    return func.extract("epoch", end - start) / 86400.0
-
-
-def durations(session: Session, groups: Sequence[Any], start: Any, end: Any, *,
-              select_from: Any, where: list[Any],
-              joins: Sequence[tuple[Any, Any]] = ()) -> list[Durations]:
-    """The durations ``start`` → ``end`` of the rows ``where`` picks, per value of the SQL
-    expressions ``groups`` (none: one group); an end before its start (a clock set back)
-    is no duration and is left out."""
-    elapsed = days_between(session, start, end) * HOURS
-    # whole hours: SQLite's CAST truncates (and these are never negative), PostgreSQL's rounds
-    hours = cast(elapsed if session.get_bind().dialect.name == "sqlite"
-                 else func.floor(elapsed), Integer)
-    return counted_hours(session, groups, hours, select_from=select_from, joins=joins,
-                         where=[*where, start.is_not(None), end.is_not(None), end >= start])
-
-
 def counted_hours(session: Session, groups: Sequence[Any], hours: Any, *, select_from: Any,
                   where: list[Any], joins: Sequence[tuple[Any, Any]] = ()) -> list[Durations]:
-    """``durations`` of whole hours already known: ``hours``, an SQL expression (a column
-    written when the duration ended, say), never NULL for the rows ``where`` picks."""
+    """The durations ``hours`` (an SQL expression: a column of whole hours written when the
+    duration ended, never NULL for the rows ``where`` picks), per value of the SQL
+    expressions ``groups`` (none: one group)."""
     query = select(*groups, hours, func.count()).select_from(select_from)
     for target, on in joins:
         query = query.join(target, on)

@@ -6,15 +6,16 @@ Every count leaves through the small-count rule (``engine.core.statistics``).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy import case as sql_case
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from engine.core.directory import MEASURES
 from engine.core.orientation import ACCEPTED, CANCELLED, EXPIRED, OPEN_STATES, REFUSED
@@ -42,7 +43,7 @@ from engine.persistence.models import (
 )
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
-from engine.services.delays import Durations, counted_hours, durations
+from engine.services.delays import Durations, counted_hours
 
 NOT_GIVEN = "Non renseigné"
 STATUS_LABELS = {CaseStatus.CLOSED: "Clôturé sans état de fin", CaseStatus.COMPLETED: "Terminé",
@@ -202,19 +203,32 @@ def _table(key: str, title: str, headers: tuple[str, ...], rows: list[tuple[Any,
 
 
 def _refusals(scope: Scope) -> Indicator:
-    """Refusals of the period's orientations by reason (one refusal may give several)."""
-    rows = scope.rows(select(Orientation.territory_id, Orientation.reasons).where(
-        *scope.orientations(), Orientation.state == REFUSED))
+    """Refusals of the period's orientations by reason (one refusal may give several): SQL
+    counts each set of reasons (a few dozen), the reasons are read from those."""
+    reasons = cast(Orientation.reasons, String)
+    rows = scope.rows(select(Orientation.territory_id, reasons, func.count()).where(
+        *scope.orientations(), Orientation.state == REFUSED)
+        .group_by(Orientation.territory_id, reasons))
     labels = {(t, c): label for t, c, label in scope.rows(select(
         RefusalReason.territory_id, RefusalReason.code, RefusalReason.label)
         .where(RefusalReason.territory_id.in_(scope.ids)))}
     counted: Counter[str] = Counter()
-    for territory, reasons in rows:
-        for code in reasons if isinstance(reasons, list) and reasons else [None]:
+    for territory, text, n in rows:
+        codes = _codes(text)
+        for code in codes or [None]:
             counted[labels.get((territory, code), "Motif non précisé") if code else
-                    "Motif non précisé"] += 1
+                    "Motif non précisé"] += int(n)
     return _counts("refus_motif", "Refus par motif", "Motif de refus", list(counted.items()),
                    "refus", note="Un refus peut donner plusieurs motifs.")
+
+
+def _codes(text: str | None) -> list[Any]:
+    """The reason codes of a refusal, as stored (a JSON list; anything else: none)."""
+    try:
+        found = json.loads(text) if text else None
+    except ValueError:
+        return []
+    return list(found) if isinstance(found, list) else []
 
 
 def _delay_rows(groups: list[tuple[str, Durations | None]]) -> list[tuple[Cell, ...]]:
@@ -232,16 +246,15 @@ DELAY_HEADERS = ("Nombre", "Médiane (jours)", "90e centile (jours)")
 
 def _delays(scope: Scope) -> Indicator:
     """First orientation of a case sent in the period ← its request; orientation sent in
-    the period → the operator's answer (days)."""
-    earlier = aliased(Orientation)
-    first = ~exists().where(earlier.case_id == Orientation.case_id,
-                            earlier.id < Orientation.id)
-    request = durations(scope.session, (), Case.created_at, Orientation.created_at,
-                        select_from=Orientation,
-                        joins=[(Case, Case.id == Orientation.case_id)],
-                        where=[*scope.orientations(), first])
-    answer = durations(scope.session, (), Orientation.created_at, Orientation.answered_at,
-                       select_from=Orientation, where=scope.orientations())
+    the period → the operator's answer (days): the whole hours each took, written on the
+    orientation when it was sent and when it was answered, counted on their index."""
+    sent = [*scope.orientations()]
+    request = counted_hours(scope.session, (), Orientation.request_hours,
+                            select_from=Orientation,
+                            where=[*sent, Orientation.request_hours.is_not(None)])
+    answer = counted_hours(scope.session, (), Orientation.answer_hours,
+                           select_from=Orientation,
+                           where=[*sent, Orientation.answer_hours.is_not(None)])
     return Indicator("delais", "Délais de l'orientation", ("Délai", *DELAY_HEADERS),
                      tuple(_delay_rows([
                          ("Demande → première orientation", request[0] if request else None),

@@ -45,6 +45,11 @@ class Orientation(Base):
     answer_household: Mapped[str] = mapped_column(String(2000), default="")
     place_taken: Mapped[bool] = mapped_column(default=False)
     place_returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # what the statistics' delays count, written as it happens (models/statistic.py): whole
+    # hours from the request to this orientation (the case's first one only) and from this
+    # orientation to its answer
+    request_hours: Mapped[int | None] = mapped_column()
+    answer_hours: Mapped[int | None] = mapped_column()
 
 
 class OrientationEvent(Base):
