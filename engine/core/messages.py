@@ -167,6 +167,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.territory_code_unknown": (
         "territoire {territory} inconnu",
         "unknown territory {territory}"),
+    "svc.territory_exists": (
+        "le territoire {territory} existe déjà (--update pour recharger ses réglages et "
+        "déployer ses circuits modifiés)",
+        "territory {territory} already exists (--update to reload its settings and deploy "
+        "its changed circuits)"),
+    "svc.user_email_unknown": (
+        "aucun compte pour {email}",
+        "no account for {email}"),
+    "svc.prefix_invalid": (
+        "préfixe des références invalide : 2 à {maximum} lettres ou chiffres",
+        "invalid reference prefix: 2 to {maximum} letters or digits"),
     "svc.organisation_kind_unknown": (
         "type d'organisation inconnu : {kind}",
         "unknown organisation type: {kind}"),

@@ -3,11 +3,15 @@ and ``transaction()``, the one place that commits.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy timeout, and
 ``BEGIN IMMEDIATE`` for every write transaction, so a read-then-write never fails with "database
-is locked" (RELIABILITY.md §5). PostgreSQL goes through psycopg 3.
+is locked" (RELIABILITY.md §5). It syncs the log at every commit (``synchronous=FULL``): a step
+the user saw confirmed survives a power cut (``AIGUILLAGE_SQLITE_SYNCHRONOUS=NORMAL`` trades
+that for speed, see docs/performance.md « Durabilité »). PostgreSQL goes through psycopg 3; a
+server with ``synchronous_commit`` off is reported in the log at the first connection.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +36,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 DEFAULT_URL_ENV = "AIGUILLAGE_DATABASE_URL"
+SQLITE_SYNCHRONOUS_ENV = "AIGUILLAGE_SQLITE_SYNCHRONOUS"
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")  # FULL, the default, first
 SESSION_STATES = "aiguillage.states"  # session.info: case states read with their row
 UNIT_OF_WORK = "aiguillage.unit_of_work"  # session.info: a transaction() is open
 # SQLite's OperationalError also reports mistakes in a statement (no such column...): only
@@ -77,19 +83,61 @@ def default_url(instance: Path | None = None) -> str:
     return f"sqlite:///{(folder / 'aiguillage.sqlite').resolve()}"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine configured for its database (SQLite pragmas and IMMEDIATE writes)."""
+def sqlite_synchronous(raw: str | None = None) -> str:
+    """The ``synchronous`` mode for SQLite: ``raw`` or ``AIGUILLAGE_SQLITE_SYNCHRONOUS``,
+    else FULL.
+
+    :raises ValueError: a value other than FULL or NORMAL (any case).
+    """
+    value = (raw if raw is not None else os.environ.get(SQLITE_SYNCHRONOUS_ENV, "")).strip()
+    if not value:
+        return SQLITE_SYNCHRONOUS[0]
+    if value.upper() not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"{SQLITE_SYNCHRONOUS_ENV} : FULL ou NORMAL attendu, pas « {value} »")
+    return value.upper()
+
+
+def make_engine(url: str, *, synchronous: str | None = None, **kwargs: Any) -> Engine:
+    """An engine configured for its database (SQLite pragmas and IMMEDIATE writes;
+    ``synchronous`` overrides ``AIGUILLAGE_SQLITE_SYNCHRONOUS``).
+
+    :raises ValueError: a SQLite ``synchronous`` mode other than FULL or NORMAL.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
+        mode = sqlite_synchronous(synchronous)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                **kwargs)
-        event.listen(engine, "connect", _sqlite_connect)
+
+        def connect(dbapi_connection: Any, _record: Any) -> None:
+            _sqlite_connect(dbapi_connection, mode)
+
+        event.listen(engine, "connect", connect)
         event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "first_connect", _check_synchronous_commit)
     event.listen(engine, "handle_error", _unavailable)
     return engine
+
+
+def _check_synchronous_commit(dbapi_connection: Any, _record: Any) -> None:
+    """Warn (once per process) when the server acknowledges commits before they are on disk:
+    a step the user saw confirmed could then be lost in a crash of the server."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW synchronous_commit")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    dbapi_connection.rollback()  # end the transaction SHOW opened
+    setting = str(row[0]) if row else "?"
+    if setting.lower() == "off":
+        logging.getLogger("aiguillage.db").warning(
+            "PostgreSQL : synchronous_commit = off ; les dernières validations peuvent être "
+            "perdues si le serveur s'arrête brutalement (mettez-le à on)")
 
 
 def _unavailable(context: ExceptionContext) -> None:
@@ -108,11 +156,11 @@ def _unavailable(context: ExceptionContext) -> None:
     raise Unavailable(code="svc.unavailable") from context.sqlalchemy_exception
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, mode: str) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={mode}")  # one of SQLITE_SYNCHRONOUS, checked
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

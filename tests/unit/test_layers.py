@@ -61,10 +61,11 @@ def test_no_eval_or_exec_of_model_text() -> None:
 
 # What the web app may import from the engine: the use cases and their plain data types
 # (engine.services.*), the errors, the clock, and the entry points that compose the engine
-# for a process (engine.bootstrap; engine.cli, the command group the web app extends;
-# engine.scheduler, which the web app may host in a thread). Never core nor persistence.
+# for a process (engine.bootstrap; engine.cli, the command group the web app extends, and
+# engine.cli_operations, the operator's commands it registers there; engine.scheduler, which
+# the web app may host in a thread). Never core nor persistence.
 WEBAPP_MAY_IMPORT = ("engine.services", "engine.errors", "engine.clock", "engine.bootstrap",
-                     "engine.cli", "engine.scheduler")
+                     "engine.cli", "engine.cli_operations", "engine.scheduler")
 
 
 def test_webapp_imports_only_services_errors_clock_and_entry_points() -> None:
