@@ -8,8 +8,11 @@ Run: ``.venv/bin/python bench/load.py [--cases 100000] [--users 32] [--duration 
 [--workers 1] [--sqlite | --pg-database NAME] [--keep FILE]``. It prints its command, then
 p50/p95/p99 per request name (ms), throughput (requests/s), failures, the count of 5xx, and
 the resident memory of each gunicorn worker after start and at the end (from /proc).
-``--keep FILE`` builds a SQLite world once in FILE and reuses it on the next runs (completed
-steps stay completed: rebuild it for comparable runs). Figures are read, never asserted;
+``--keep FILE`` builds a SQLite world once in FILE and reuses it on the next runs (with
+``--pg-database``, FILE keeps the accounts and the database is reused while FILE exists;
+completed steps stay completed: a few hundred a run, against 100,000 cases).
+``--think MIN,MAX`` sets each user's pause between actions (default 1 to 3 s; ``0,0`` for
+throughput at saturation). Figures are read, never asserted;
 targets (issue #17): p95 ≤ 100 ms for every page, ≤ 50 ms for completing a step.
 """
 
@@ -51,7 +54,8 @@ def free_port() -> int:
 def start_server(url: str, workers: int, port: int, log: Path) -> subprocess.Popen[bytes]:
     """gunicorn with ``workers`` sync workers on loopback, settings from the environment."""
     env = {**os.environ, "AIGUILLAGE_DATABASE_URL": url, "AIGUILLAGE_SECRET_KEY": "b" * 48,
-           "AIGUILLAGE_SESSION_COOKIE_SECURE": "false"}
+           "AIGUILLAGE_SESSION_COOKIE_SECURE": "false",
+           "AIGUILLAGE_STATEMENT_COUNT_HEADER": "true"}
     command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind",
                f"127.0.0.1:{port}", "--timeout", "120", "webapp.wsgi:app"]
     print(f"  server: {shlex.join(command)}", flush=True)
@@ -138,14 +142,17 @@ def run_locust(host: str, users: int, duration: int, think: str, folder: Path,  
 def report(folder: Path, outcome: dict[str, Any], duration: int) -> None:
     with (folder / "load_stats.csv").open() as f:
         rows = {row["Name"]: row for row in csv.DictReader(f)}
+    statements = outcome.get("statements", {})
     print(f"\n  {'request':<24}{'count':>7}{'fail':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-          f"{'req/s':>8}")
+          f"{'req/s':>8}{'SQL mean/max':>14}")
     for name in SHOWN:
         row = rows.get(name)
+        counts = statements.get(name) or [0]
         if row:
             print(f"  {name:<24}{row['Request Count']:>7}{row['Failure Count']:>6}"
                   f"{row['50%']:>8}{row['95%']:>8}{row['99%']:>8}"
-                  f"{float(row['Requests/s']):>8.1f}")
+                  f"{float(row['Requests/s']):>8.1f}"
+                  f"{f'{sum(counts) / len(counts):.1f}/{max(counts)}':>14}")
     status: dict[str, int] = outcome.get("status", {})
     start = status.pop("measured from|s", None)
     signed = sorted(outcome.get("sign_in_ms", [])) or [0.0]
@@ -172,6 +179,34 @@ def report(folder: Path, outcome: dict[str, Any], duration: int) -> None:
     print(f"  status codes: {dict(sorted(codes.items()))}")
 
 
+def world_for(args: argparse.Namespace, overdue: int,
+              folder: Path) -> tuple[str, list[tuple[str, str]]]:
+    """The database URL and the accounts: a world built now, or the one ``--keep`` names."""
+    if args.pg_database:
+        # a bench-only dependency: the test suite's server address and database creation
+        from tests.integration.conftest import PG_SERVER, create_pg_database
+        kept = Path(args.keep) if args.keep else None
+        if kept and kept.exists():
+            url = f"{PG_SERVER}/{args.pg_database}"
+            accounts = json.loads(kept.read_text())
+            print(f"  world: reused database {args.pg_database}")
+        else:
+            url = create_pg_database(args.pg_database)
+            accounts = world.build(url, args.cases, overdue, args.users)
+            if kept:
+                kept.write_text(json.dumps(accounts))
+    elif args.keep and Path(args.keep).exists():
+        url = f"sqlite:///{Path(args.keep).resolve()}"
+        accounts = json.loads(Path(f"{args.keep}.accounts.json").read_text())
+        print(f"  world: reused {args.keep}")
+    else:
+        path = Path(args.keep).resolve() if args.keep else folder / "load.sqlite"
+        url = f"sqlite:///{path}"
+        accounts = world.build(url, args.cases, overdue, args.users)
+        Path(f"{path}.accounts.json").write_text(json.dumps(accounts))
+    return url, accounts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -184,7 +219,8 @@ def main() -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--sqlite", action="store_true", help="a SQLite file (the default)")
     where.add_argument("--pg-database", help="the PostgreSQL database to re-create")
-    parser.add_argument("--keep", help="a SQLite file to build once and load again")
+    parser.add_argument("--keep", help="SQLite: a file to build once and load again; with "
+                        "--pg-database: a file keeping its accounts, to load it again")
     args = parser.parse_args()
     overdue = args.overdue if args.overdue is not None else args.cases // 10
     print(f"command: .venv/bin/python bench/load.py {shlex.join(sys.argv[1:])}")
@@ -192,19 +228,7 @@ def main() -> None:
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start",
           flush=True)
     folder = Path(tempfile.mkdtemp(prefix="aiguillage-load-"))
-    if args.pg_database:
-        from tests.integration.conftest import create_pg_database  # a bench-only dependency
-        url = create_pg_database(args.pg_database)
-        accounts = world.build(url, args.cases, overdue, args.users)
-    elif args.keep and Path(args.keep).exists():
-        url = f"sqlite:///{Path(args.keep).resolve()}"
-        accounts = json.loads(Path(f"{args.keep}.accounts.json").read_text())
-        print(f"  world: reused {args.keep}")
-    else:
-        path = Path(args.keep).resolve() if args.keep else folder / "load.sqlite"
-        url = f"sqlite:///{path}"
-        accounts = world.build(url, args.cases, overdue, args.users)
-        Path(f"{path}.accounts.json").write_text(json.dumps(accounts))
+    url, accounts = world_for(args, overdue, folder)
     port = free_port()
     server = start_server(url, args.workers, port, folder / "server.log")
     try:

@@ -30,6 +30,7 @@ NEXT = count()
 STATUS: Counter[str] = Counter()
 USERS = int(os.environ.get("AIGUILLAGE_BENCH_USERS", "0"))
 THINK = [float(s) for s in os.environ.get("AIGUILLAGE_BENCH_THINK", "1,3").split(",")]
+STATEMENTS: dict[str, list[int]] = {}  # SQL statements each request ran, by name
 SIGNED_IN: list[float] = []  # ms each sign-in took (scrypt on purpose: kept out of the rest)
 SURNAMES = ("martin", "bernard", "thomas", "petit", "robert", "durand", "dubois", "moreau")
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -51,6 +52,9 @@ MIX = {"social_worker": {"my tasks": 3, "task page": 3, "complete a step": 3, "c
 def _count(name: str, response: Any, exception: Any, **_: Any) -> None:
     code = getattr(response, "status_code", 0) or 0
     STATUS[f"{name}|{code}"] += 1
+    statements = getattr(response, "headers", {}).get("X-Aiguillage-Statements")
+    if statements is not None:  # the server counts them (STATEMENT_COUNT_HEADER)
+        STATEMENTS.setdefault(name, []).append(int(statements))
 
 
 @events.quitting.add_listener  # type: ignore[untyped-decorator]
@@ -58,7 +62,8 @@ def _write(**_: Any) -> None:
     path = os.environ.get("AIGUILLAGE_BENCH_STATUS")
     if path:
         with open(path, "w") as out:
-            json.dump({"status": dict(STATUS), "sign_in_ms": SIGNED_IN}, out)
+            json.dump({"status": dict(STATUS), "sign_in_ms": SIGNED_IN,
+                       "statements": STATEMENTS}, out)
 
 
 def answers(page: str) -> dict[str, list[str]]:
