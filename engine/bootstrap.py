@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import metrics
 from engine.clock import Clock, SystemClock
+from engine.logs import REQUEST_ID as REQUEST_ID  # entry points read them here
+from engine.logs import configure_logging as configure_logging
 from engine.persistence.db import default_url as default_url  # entry points read it here
 from engine.persistence.db import make_engine, session_factory
 
@@ -28,5 +31,6 @@ def build(url: str | None = None, clock: Clock | None = None) -> Engine:
     logging.getLogger("spiff").setLevel(logging.WARNING)  # it logs task data (PII) at INFO
     url = url or default_url()
     database = make_engine(url)
+    metrics.watch_pool(database)  # connections in use, for /metrics
     return Engine(url=url, database=database, sessions=session_factory(database),
                   clock=clock or SystemClock())

@@ -18,6 +18,7 @@ from webapp import (
     i18n,
     inputs,
     postdata,
+    request_log,
     security,
     sessions,
     statements,
@@ -56,6 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     db.init_app(app)
     statements.init_app(app)  # X-Aiguillage-Statements, when the setting is on
+    request_log.init_app(app)  # request id, one log line and latency per request
     # the form error summary's lines (labels, link targets): macros/forms.html
     app.jinja_env.globals["form_error_targets"] = postdata.error_targets
     for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, team.bp,

@@ -36,11 +36,15 @@ DEFAULTS: dict[str, Any] = {
     "PER_PAGE": 25,
     "ACCESSIBILITY_CONTACT": "",  # where to report an accessibility problem (e-mail or address)
     "STATEMENT_COUNT_HEADER": False,  # X-Aiguillage-Statements on responses (the CI load run)
+    "LOG_FORMAT": "text",  # or "json": one JSON object per line (production)
+    "METRICS_TOKEN": "",  # /metrics for "Authorization: Bearer <token>"; unset: loopback only
+    "READY_SCHEDULER_MAX_AGE": 20,  # seconds (10 ticks) since a scheduler's last sweep; 0: off
 }
 ENV = {"DATABASE_URL": str, "SECRET_KEY": str, "EMBEDDED_SCHEDULER": bool,
        "SESSION_COOKIE_SECURE": bool, "TRUSTED_PROXIES": int, "SIGN_IN_MAX_FAILURES": int,
        "SIGN_IN_ADDRESS_MAX_FAILURES": int, "ACCESSIBILITY_CONTACT": str,
-       "STATEMENT_COUNT_HEADER": bool}
+       "STATEMENT_COUNT_HEADER": bool, "LOG_FORMAT": str, "METRICS_TOKEN": str,
+       "READY_SCHEDULER_MAX_AGE": int}
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
@@ -57,6 +61,11 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.setdefault("DATABASE_URL", default_url(Path(app.instance_path)))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    if app.config["LOG_FORMAT"] not in ("text", "json"):
+        raise ValueError("AIGUILLAGE_LOG_FORMAT : text ou json est attendu")
+    if app.config["READY_SCHEDULER_MAX_AGE"] < 0:
+        raise ValueError("AIGUILLAGE_READY_SCHEDULER_MAX_AGE : un nombre de secondes positif "
+                         "ou 0 est attendu")
     if app.config["SESSION_COOKIE_SECURE"]:
         app.config["SESSION_COOKIE_NAME"] = "__Host-aiguillage"
     else:

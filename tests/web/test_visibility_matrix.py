@@ -558,7 +558,7 @@ LISTS = {("cases.index", "GET"), ("tasks.index", "GET"), ("admin.move_cases", "G
          *((endpoint, "GET") for endpoint in OVERSIGHT)}
 # pages that show no case: the start form (before a case exists), circuits, accounts...
 NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "main.healthz",
-           "main.favicon",
+           "main.favicon", "main.readyz", "main.metrics_page",
            "static", "cases.new", "admin.people", "circuits.index", "circuits.diff",
            "circuits.export", "circuits.modeler", "circuits.draft_data", "circuits.forms",
            "circuits.form_new", "circuits.form_edit", "circuits.import_files",

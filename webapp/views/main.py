@@ -1,11 +1,13 @@
-"""Home, health check, accessibility statement, language choice."""
+"""Home, health and readiness checks, metrics, accessibility statement, language choice."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     jsonify,
     redirect,
@@ -18,8 +20,9 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from engine.services import health
-from engine.services.access import only_administers
-from webapp.db import get_session
+from engine.services.access import may_read_metrics, only_administers
+from webapp import metrics
+from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
 from webapp.urls import safe_next
 
@@ -57,6 +60,32 @@ def healthz() -> tuple[Response, int]:
     if not health.database_reachable(get_session()):
         return jsonify(status="error", database="unreachable"), 503
     return jsonify(status="ok", database="ok"), 200
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness, for a load balancer: the database answers, its schema is at this code's
+    migration head, and a scheduler swept the timers recently. 503 names the check that
+    failed (``unreachable``, ``behind``, ``never``, ``late``), nothing more."""
+    seconds = current_app.config["READY_SCHEDULER_MAX_AGE"]
+    found = health.readiness(get_session(), clock(),
+                             timedelta(seconds=seconds) if seconds else None)
+    return jsonify(found.as_dict()), 200 if found.ready else 503
+
+
+@bp.get("/metrics")
+def metrics_page() -> Response:
+    """Prometheus metrics: with ``METRICS_TOKEN`` set, for its bearer only; otherwise for a
+    client on this machine only (no proxy between). Anyone else: 404."""
+    if not may_read_metrics(current_app.config["METRICS_TOKEN"],
+                            request.headers.get("Authorization", ""),
+                            request.remote_addr or "",
+                            "X-Forwarded-For" in request.headers
+                            or "Forwarded" in request.headers):
+        abort(404)
+    body, content_type = metrics.render()
+    return Response(body, content_type=content_type,
+                    headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/accessibilite")
