@@ -22,7 +22,7 @@ FIELDS = ("request_id", "method", "route", "status", "duration_ms", "case_refere
           "worker", "claimed", "fired", "failed", "released", "notices", "sessions",
           "anonymised")
 TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-_MARK = "_aiguillage_handler"  # set on the handler configure() installed
+_MARK = "_aiguillage_handler"  # set on the handler configure_logging() installed
 
 
 class RequestIdFilter(logging.Filter):
@@ -63,11 +63,15 @@ def make_handler(log_format: str, stream: IO[str] | None = None) -> logging.Hand
     return handler
 
 
-def configure(log_format: str, level: int = logging.INFO) -> None:
+def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     """Send this process's logs to standard error in ``log_format``: one handler on the
-    root logger, replacing the one an earlier call installed (never added twice)."""
+    root logger, replacing the one an earlier call installed (never added twice). Logging
+    configured otherwise (by an operator's configuration, or a test runner) is left alone."""
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
+    ours = [h for h in root.handlers if getattr(h, _MARK, False)]
+    if len(ours) != len(root.handlers):
+        return
+    for old in ours:
         root.removeHandler(old)
     handler = make_handler(log_format)
     setattr(handler, _MARK, True)
