@@ -15,7 +15,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from threading import Lock
@@ -74,6 +74,9 @@ class DraftInfo:
     base_version_id: int | None
     process_id: str | None
     roles: list[dict[str, Any]] = field(default_factory=list)
+    # the territory's yearly periods a step's or a timer's ``period`` rule may name (key,
+    # label, ``from`` and ``to`` as ``MM-DD``), as its files gave them at the last load
+    periods: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def xml(self) -> str:
@@ -201,14 +204,18 @@ def open_for_circuit(session: Session, clock: Clock, actor: Actor,
 
 
 def get(session: Session, actor: Actor, draft_id: int) -> DraftInfo:
-    """A draft of a territory the actor coordinates, with the territory's roles.
+    """A draft of a territory the actor coordinates, with the territory's roles and periods.
 
     :raises NotFound: unknown draft.
     :raises PermissionDenied: the actor does not coordinate its territory.
     """
     draft = _get(session, actor, draft_id)
     territory = session.get(Territory, draft.territory_id)
-    return _info(draft, list(territory.roles) if territory else [])
+    if territory is None:
+        return _info(draft)
+    periods = [{"key": str(p["key"]), "label": str(p["label"]), "from": str(p["from"]),
+                "to": str(p["to"])} for p in territory.periods or []]
+    return replace(_info(draft, list(territory.roles)), periods=periods)
 
 
 def bundle_of(draft: CircuitDraft | DraftInfo) -> CircuitBundle:

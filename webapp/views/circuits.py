@@ -121,12 +121,13 @@ def modeler(draft_id: int) -> str:
 @bp.get("/brouillons/<int:draft_id>/donnees")
 @login_required
 def draft_data(draft_id: int) -> Response:
-    """What the modeler loads: diagram, revision, forms, date fields, roles, problems."""
+    """What the modeler loads: diagram, revision, forms, date fields, roles, the territory's
+    periods, problems."""
     checked = drafts.checked(get_session(), actor(), draft_id)
     draft = checked.draft
     return jsonify(xml=draft.xml, revision=draft.revision, forms=draft.form_names,
                    form_titles=draft.form_titles, date_fields=draft.date_fields,
-                   roles=draft.roles,
+                   roles=draft.roles, periods=draft.periods,
                    problems=_problems(checked.problems))
 
 

@@ -70,6 +70,29 @@
     return (before ? "-" : "+") + number + letter + ":" + field;
   }
 
+  // a step's or a timer's period rule (period « shift:treve_hivernale », see
+  // engine/core/calendar.py) → {rule: "shift" | "suspend", key}, {other: text} or null (none)
+  var PERIOD_RULES = ["shift", "suspend"];
+  function readPeriod(props) {
+    var v = unquote(props.period);
+    if (!v) { return null; }
+    var colon = v.indexOf(":");  // as the engine reads it: the rule, a colon, the key
+    var rule = colon === -1 ? "" : v.slice(0, colon).trim();
+    var key = colon === -1 ? "" : v.slice(colon + 1).trim();
+    if (PERIOD_RULES.indexOf(rule) === -1 || !key) { return { other: v }; }
+    return { rule: rule, key: key };
+  }
+
+  function writePeriod(rule, key) { return rule ? rule + ":" + key : null; }
+
+  // « 11-01 » → « 1er novembre » (months: the twelve French names, January first)
+  function dayOfYear(mmdd, months) {
+    var m = /^(\d{2})-(\d{2})$/.exec(mmdd || "");
+    if (!m) { return mmdd || ""; }
+    var day = parseInt(m[2], 10);
+    return (day === 1 ? "1er" : String(day)) + " " + months[parseInt(m[1], 10) - 1];
+  }
+
   // what is wrong with the typed number for this unit: "number", "min", "max" or null
   function problem(text, unit) {
     var v = (text || "").trim();
@@ -139,6 +162,7 @@
     UNITS: UNITS, ORDER: ORDER, unquote: unquote, readDuration: readDuration,
     readDeadline: readDeadline, readRelative: readRelative, writeRelative: writeRelative,
     writeDuration: writeDuration, writeDeadline: writeDeadline,
+    readPeriod: readPeriod, writePeriod: writePeriod, dayOfYear: dayOfYear,
     problem: problem, kind: kind, label: label, context: context
   };
 })();

@@ -30,7 +30,7 @@
   var canvas = modeler.get("canvas");
   var selection = modeler.get("selection");
   var state = { revision: null, forms: [], formTitles: {}, dateFields: [], roles: [], errors: 1,
-                dirty: false, marked: [], current: null };
+                periods: [], dirty: false, marked: [], current: null };
 
   var HUMAN = ["bpmn:UserTask", "bpmn:ManualTask", "bpmn:Task"];
   var PROPS = "spiffworkflow:Properties";
@@ -315,6 +315,61 @@
     if (current && !known) { note(T.dueOther.replace("{n}", current.other)); }
   }
 
+  // the territory's periods (the winter truce), each a choice « ne rien changer / décaler /
+  // suspendre » for the step's deadline or the timer: the `period` property
+  // (« shift:treve_hivernale »), one rule at most, removed by « ne rien changer »;
+  // words: { shift, suspend, help } in the step's or the timer's words
+  function periodField(element, words) {
+    var current = W.readPeriod(readProps(element.businessObject));
+    var known = current && state.periods.some(function (p) { return p.key === current.key; });
+    var groups = [];
+    state.periods.forEach(function (period, i) {
+      var group = document.createElement("fieldset");
+      group.className = "field field-period";
+      group.id = "mp-periode-" + i;
+      var legend = document.createElement("legend");
+      legend.textContent = T.periodDuring.replace("{p}", period.label)
+        .replace("{from}", W.dayOfYear(period.from, T.months))
+        .replace("{to}", W.dayOfYear(period.to, T.months));
+      group.appendChild(legend);
+      var mine = known && current.key === period.key ? current.rule : "";
+      [["", T.periodNothing], ["shift", words.shift], ["suspend", words.suspend]]
+        .forEach(function (pair) {
+          var wrap = document.createElement("div");
+          wrap.className = "choice";
+          var radio = document.createElement("input");
+          radio.type = "radio";
+          radio.name = group.id;
+          radio.value = pair[0];
+          radio.id = group.id + "-" + (pair[0] || "rien");
+          radio.checked = pair[0] === mine;
+          radio.addEventListener("change", function () {
+            if (!radio.checked) { return; }
+            groups.forEach(function (other) {  // one rule: the other periods back to « rien »
+              if (other !== group) { other.querySelector("input[value='']").checked = true; }
+            });
+            writeProps(element, { period: W.writePeriod(pair[0], period.key) });
+          });
+          var label = document.createElement("label");
+          label.setAttribute("for", radio.id);
+          label.textContent = pair[1];
+          wrap.appendChild(radio);
+          wrap.appendChild(label);
+          group.appendChild(wrap);
+        });
+      group.setAttribute("aria-describedby", "mp-periode-aide");
+      groups.push(group);
+      (into || panel).appendChild(group);
+    });
+    if (state.periods.length) {
+      note(words.help);
+      (into || panel).lastChild.id = "mp-periode-aide";
+    }
+    if (current && !known) {
+      note(T.periodOther.replace("{n}", current.other || current.rule + ":" + current.key));
+    }
+  }
+
   function note(message) {
     var p = document.createElement("p");
     p.className = "help";
@@ -413,6 +468,8 @@
     }, "mp-couloir"));
     field(T.form, formSelect(element, "mp-formulaire"));
     deadlineField(element, readProps(bo));
+    periodField(element, { shift: T.periodShiftStep, suspend: T.periodSuspendStep,
+                           help: T.periodStepHelp });
     field(T.instructions, area(documentation(bo), function (v) {
       setDocumentation(element, v);
     }, "mp-consignes"));
@@ -520,6 +577,8 @@
         relativeField(element, initial ? initial.relative : null, {
           prop: "timerRelative", id: "mp-minuterie-rel", label: T.timerRelativeValue,
           help: T.timerRelativeHelp, message: T.timerMessage });
+        periodField(element, { shift: T.periodShiftTimer, suspend: T.periodSuspendTimer,
+                               help: T.periodTimerHelp });
       } else if (mode === "duration") {
         durationField({
           id: "mp-minuterie", label: T.timerValue, unitLabel: T.timerUnit,
@@ -585,10 +644,12 @@
     field(T.timerKind, choose(modes, read.mode, function (v) {
       chosenTimerMode[element.id] = v;
       if (v === "relative") { writeRelativeTimer(element, timer); }
-      if (v !== "relative" && readProps(element.businessObject).timerRelative) {
-        // leaving a date of the case: its rule and the empty date the engine filled go
-        writeTimer(element, timer, "timeDuration", "");
-        writeProps(element, { timerRelative: null });
+      var props = readProps(element.businessObject);
+      if (v !== "relative" && (props.timerRelative || props.period)) {
+        // leaving a date of the case: its rule, its period rule (only such a timer takes one)
+        // and the empty date the engine filled go
+        if (props.timerRelative) { writeTimer(element, timer, "timeDuration", ""); }
+        writeProps(element, { timerRelative: null, period: null });
       }
       widgets(v, null);
     }, "mp-minuterie-type"));
@@ -827,6 +888,7 @@
       state.forms = data.forms;
       state.formTitles = data.form_titles || {};
       state.dateFields = data.date_fields || [];
+      state.periods = data.periods || [];
       state.roles = data.roles;
       return modeler.importXML(data.xml).then(function () {
         // readable, on the start event, clear of the palette (diagram-view.js)
