@@ -186,9 +186,13 @@ def user_reset_password(email: str, from_stdin: bool, generate: bool) -> None:
     from engine.services import operations
     password, generated = _password(from_stdin, generate)
     with _database() as (session, clock):
-        ended = operations.set_password(session, clock, email, password)
+        reset = operations.set_password(session, clock, email, password)
     click.echo(f"Mot de passe de {email.strip().lower()} changé ; "
-               f"{ended} session(s) fermée(s) ; à changer à la prochaine connexion.")
+               f"{reset.sessions_ended} session(s) fermée(s) ; à changer à la prochaine "
+               "connexion.")
+    if not reset.active:
+        click.echo("Ce compte est désactivé : un administrateur le réactive dans l'application "
+                   "(Supervision → Utilisateurs et organisations).")
     if generated:
         click.echo(f"Mot de passe (affiché une seule fois) : {password}")
 
@@ -219,15 +223,15 @@ def db_backup(target: Path) -> None:
 
 
 def _backup(source: Path, target: Path) -> int:
-    """Copy ``source`` page by page (writers are blocked only for each small step) into a
-    temporary file next to ``target``, check it, then move it into place. Returns the
-    number of pages."""
+    """Copy ``source`` into a temporary file next to ``target`` in one step (one read
+    snapshot: in WAL mode writers go on meanwhile, and the copy never restarts because of
+    them), check it, then move it into place. Returns the number of pages."""
     partial = target.with_name(target.name + ".partiel")
     partial.unlink(missing_ok=True)
     src = sqlite3.connect(source, timeout=30)  # read only by the backup
     dst = sqlite3.connect(partial)
     try:
-        src.backup(dst, pages=1024, sleep=0.01)
+        src.backup(dst)
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
         check = dst.execute("PRAGMA integrity_check").fetchone()
         pages = dst.execute("PRAGMA page_count").fetchone()[0]

@@ -134,10 +134,18 @@ def create_admin(session: Session, clock: Clock, territory_code: str, email: str
         return user.id
 
 
-def set_password(session: Session, clock: Clock, email: str, password: str) -> int:
+@dataclass(frozen=True)
+class PasswordReset:
+    """What ``set_password`` did."""
+
+    sessions_ended: int
+    active: bool  # False: the account stays deactivated (an administrator reactivates it)
+
+
+def set_password(session: Session, clock: Clock, email: str, password: str) -> PasswordReset:
     """Give an account a new password chosen at the console, to be changed at its next
     sign-in (someone else than the person may know it), and end its sessions; audited for
-    each territory it belongs to. Returns the number of sessions ended.
+    each territory it belongs to.
 
     :raises NotFound: no account with that e-mail.
     :raises Conflict: the password is too short.
@@ -156,4 +164,4 @@ def set_password(session: Session, clock: Clock, email: str, password: str) -> i
             Membership.user_id == user.id))))
         audit.record_for(session, clock, SYSTEM, "user.password_reset", held,
                          target_user_id=user.id, via=COMMAND_LINE)
-    return ended
+        return PasswordReset(ended, user.active)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash
 
@@ -199,6 +199,10 @@ def test_reset_password_ends_sessions_and_is_audited(
         assert event.user_id is None and event.detail == {
             "target_user_id": user_id, "via": "ligne_de_commande"}
         assert event.territory_id == session.scalar(select(Territory.id))
+        session.execute(update(User).values(active=False))
+        session.commit()
+    inactive = run("user", "reset-password", "ana@exemple.fr", "--generate")
+    assert inactive.exit_code == 0 and "Ce compte est désactivé" in inactive.output
 
 
 def test_a_command_on_a_database_not_created_says_so(
@@ -217,14 +221,20 @@ def test_db_backup_copies_the_live_sqlite_database(
         assert not target.exists()
         return
     assert _mini(run).exit_code == 0
-    with sessions() as session:  # a reader holds a snapshot open: the backup still runs
-        session.scalar(select(Territory.code))
+    writer = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a write in progress: the backup neither waits nor sees it
+    writer.execute("UPDATE territory SET name = 'pas encore validé'")
+    try:
         done = run("db", "backup", str(target))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
     assert done.exit_code == 0, done.output
     assert "vérifiée" in done.output
     copy = sqlite3.connect(target)
     try:
-        assert copy.execute("SELECT code FROM territory").fetchall() == [("mini",)]
+        assert copy.execute("SELECT code, name FROM territory").fetchall() == [
+            ("mini", "Territoire d'essai")]
         assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
         assert copy.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
     finally:
