@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -201,23 +203,48 @@ def deploy_command(path: Path, territory_code: str | None, note: str,
 
 @cli.command("scheduler")
 @click.option("--once", is_flag=True, help="Traiter les minuteries dues puis s'arrêter.")
-def scheduler_command(once: bool) -> None:
-    """Processus des minuteries (relances, escalades)."""
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Publier les métriques Prometheus de ce processus sur ce port.")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True,
+              help="Adresse d'écoute des métriques (0.0.0.0 : toutes).")
+def scheduler_command(once: bool, metrics_port: int | None, metrics_address: str) -> None:
+    """Processus des minuteries (relances, escalades). SIGTERM ou Ctrl-C : la minuterie en
+    cours se termine, celles réservées et pas encore déclenchées sont rendues aux autres
+    planificateurs, puis le processus s'arrête (code 0)."""
     # the database stack loads only for database commands: `circuits check` stays quick
-    import logging
-
     from engine import scheduler
+    from engine.bootstrap import build
     from engine.clock import SystemClock
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("spiff").setLevel(logging.WARNING)
+    from engine.logs import FORMATS, configure_logging
+    log_format = os.environ.get("AIGUILLAGE_LOG_FORMAT", "text")
+    if log_format not in FORMATS:
+        raise click.UsageError("AIGUILLAGE_LOG_FORMAT : text ou json est attendu")
+    configure_logging(log_format)
+    sessions = build().sessions  # its pool's connections in use are counted
     if once:
         from engine.mail import sender_from_environment  # SMTP settings read only here
-        tick = scheduler.run_once(_sessions(), SystemClock(), scheduler.worker_name(),
+        tick = scheduler.run_once(sessions, SystemClock(), scheduler.worker_name(),
                                   sender=sender_from_environment())
         click.echo(f"{tick.fired} minuterie(s) déclenchée(s), {tick.failed} en échec, "
                    f"{tick.notices} avis envoyé(s)")
         return
-    scheduler.main(_sessions())
+    if metrics_port is not None:
+        _serve_metrics(metrics_port, metrics_address)
+    scheduler.main(sessions)
+    click.echo("Planificateur arrêté.")
+
+
+def _serve_metrics(port: int, address: str) -> None:
+    """This scheduler's own metrics (it shares no folder with the web workers)."""
+    # prometheus_client's HTTP server is only needed by a scheduler asked to publish
+    from prometheus_client import start_http_server
+    try:
+        start_http_server(port, addr=address)
+    except OSError as exc:
+        raise click.UsageError(f"métriques : impossible d'écouter sur {address}:{port} "
+                               f"({exc.strerror or exc})") from None
+    logging.getLogger("aiguillage.scheduler").info("metrics on http://%s:%d/metrics",
+                                                   address, port)
 
 
 @cli.group()
@@ -305,3 +332,7 @@ def retention_hold(reference: str, motif: str | None, lever: bool) -> None:
         click.echo(f"{reference} : {exc}", err=True)
         sys.exit(1)
     click.echo(f"{reference} : maintien levé" if lever else f"{reference} : dossier gardé")
+
+
+if __name__ == "__main__":  # ``python -m engine.cli scheduler``: the child ``serve`` starts
+    cli(prog_name="aiguillage")

@@ -1,16 +1,20 @@
-"""The timer process: APScheduler only ticks; the ``timer`` table is the truth.
+"""The timer process: a ticker only; the ``timer`` table is the truth.
 
 Each tick claims due timers with a lease and fires each in its own transaction until none is
 due. Late timers (after downtime) always fire, and their lateness is recorded. Cycle timers
-catch up: every missed occurrence fires once. Run it as ``aiguillage scheduler``; the
-embedded mode (one process with the web app) starts a background ticker instead.
+catch up: every missed occurrence fires once. Run it as ``aiguillage scheduler`` (a plain
+loop; SIGTERM lets it finish the timer it fires and release the ones it claimed); the
+embedded mode (one process with the web app) starts a background APScheduler ticker instead.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -41,47 +45,83 @@ class Tick:
     notices: int = 0
     sessions: int = 0  # commission sessions planned or moved on (agenda closed, files sent)
     anonymised: int = 0  # closed cases past their retention, anonymised
+    released: int = 0  # claimed, not fired, given back because the scheduler is stopping
+
+
+def stopping(stop: threading.Event | None) -> bool:
+    """Whether the scheduler was told to stop (SIGTERM or SIGINT)."""
+    return stop is not None and stop.is_set()
+
+
+def release(sessions: sessionmaker[Session], worker: str, ids: list[int]) -> int:
+    """Release the claims of ``ids`` (never raises: unreleased claims expire with their
+    lease, which is also what happens when the process is killed)."""
+    try:
+        with sessions() as session:
+            released = timers.release(session, worker, ids)
+    except Exception:  # a database error: the leases expire on their own
+        log.exception("releasing %d claimed timer(s) failed", len(ids))
+        return 0
+    log.info("scheduler %s stopping: %d claimed timer(s) released", worker, released)
+    return released
 
 
 def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
              batch: int = 50, max_batches: int = 1000, sender: Sender | None = None,
-             retention_batch: int = retention.BATCH) -> Tick:
+             retention_batch: int = retention.BATCH, stop: threading.Event | None = None) -> Tick:
     """Claim and fire due timers until none is due (bounded by ``max_batches``); move the
     commission's sessions on; anonymise up to ``retention_batch`` closed cases past their
     retention, each in its own transaction; then, with a ``sender``, write and deliver
-    notices (overdue steps, daily digests, reminders)."""
+    notices (overdue steps, daily digests, reminders). Once ``stop`` is set, the timer
+    being fired finishes, the claimed ones not yet fired are released, and the tick ends."""
     tick = Tick()
     for _ in range(max_batches):
+        if stopping(stop):
+            return tick
         with sessions() as session:
             ids = timers.claim_due(session, clock, worker, batch)
         if not ids:
             break
         tick.claimed += len(ids)
-        for timer_id in ids:
-            with sessions() as session:
-                try:
-                    tick.fired += timers.fire(session, clock, worker, timer_id)
-                except EngineError as exc:
-                    tick.failed += 1
-                    log.warning("timer %s failed: %s", timer_id, exc)
-                except Exception:  # a bug or a database error: one timer never stops a sweep
-                    tick.failed += 1
-                    log.exception("timer %s failed", timer_id)
+        if not _fire_claimed(sessions, clock, worker, ids, tick, stop):
+            return tick
+    if stopping(stop):
+        return tick
     with sessions() as session:
         try:  # the commission's sessions: planned, agendas closed, files sent when due
             tick.sessions = commission_sessions.sweep(session, clock)
         except Exception:  # a bug or a database error: the timers above are fired anyway
             log.exception("commission sessions sweep failed")
-    tick.anonymised = sweep_retention(sessions, clock, retention_batch)
-    if sender is not None:
+    tick.anonymised = sweep_retention(sessions, clock, retention_batch, stop)
+    if sender is not None and not stopping(stop):
         with sessions() as session:
             report = notices.tick(session, clock, sender)
         tick.notices = report.sent
     return tick
 
 
+def _fire_claimed(sessions: sessionmaker[Session], clock: Clock, worker: str, ids: list[int],
+                  tick: Tick, stop: threading.Event | None) -> bool:
+    """Fire the claimed ``ids`` one by one; False when told to stop (the timer being fired
+    finished, the rest were released so that another scheduler takes them at once)."""
+    for n, timer_id in enumerate(ids):
+        if stopping(stop):
+            tick.released = release(sessions, worker, ids[n:])
+            return False
+        with sessions() as session:
+            try:
+                tick.fired += timers.fire(session, clock, worker, timer_id)
+            except EngineError as exc:
+                tick.failed += 1
+                log.warning("timer %s failed: %s", timer_id, exc)
+            except Exception:  # a bug or a database error: one timer never stops a sweep
+                tick.failed += 1
+                log.exception("timer %s failed", timer_id)
+    return True
+
+
 def sweep_retention(sessions: sessionmaker[Session], clock: Clock,
-                    batch: int = retention.BATCH) -> int:
+                    batch: int = retention.BATCH, stop: threading.Event | None = None) -> int:
     """Anonymise up to ``batch`` due cases, each in its own transaction (a case another
     scheduler did first, or held meanwhile, is skipped under its lock); returns how many."""
     with sessions() as session:
@@ -92,6 +132,8 @@ def sweep_retention(sessions: sessionmaker[Session], clock: Clock,
             return 0
     done = 0
     for case_id in ids:
+        if stopping(stop):  # the rest waits for the next tick (nothing is claimed here)
+            break
         with sessions() as session:
             try:
                 done += retention.anonymise(session, clock, case_id)
@@ -116,17 +158,35 @@ def start_background(sessions: sessionmaker[Session], clock: Clock | None = None
     return scheduler
 
 
-def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS) -> None:
-    """Dedicated process: tick forever (``aiguillage scheduler``)."""
-    # APScheduler loads only in the process that runs timers
-    from apscheduler.schedulers.blocking import BlockingScheduler
+def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS,
+         stop: threading.Event | None = None) -> None:
+    """Dedicated process: tick every ``seconds`` (``aiguillage scheduler``) until SIGTERM or
+    SIGINT (or ``stop``): the timer being fired finishes, the timers claimed and not fired
+    are released for another scheduler, and the function returns."""
+    stop = stop or threading.Event()
+    _stop_on_signals(stop)
     clock = SystemClock()
     worker = worker_name()
     log.info("scheduler %s started", worker)
     sender = sender_from_environment()
-    run_once(sessions, clock, worker, sender=sender)  # catch up at once after downtime
-    scheduler = BlockingScheduler()
-    scheduler.add_job(run_once, "interval", seconds=seconds, args=[sessions, clock, worker],
-                      kwargs={"sender": sender}, id="timers", max_instances=1, coalesce=True,
-                      misfire_grace_time=None)
-    scheduler.start()
+    while not stop.is_set():  # the first tick catches up at once after downtime
+        started = time.monotonic()
+        try:
+            run_once(sessions, clock, worker, sender=sender, stop=stop)
+        except Exception:  # a database outage: tick again later, never die of it
+            log.exception("scheduler tick failed")
+        stop.wait(max(0.0, seconds - (time.monotonic() - started)))
+    log.info("scheduler %s stopped", worker)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (main thread only: elsewhere signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("scheduler: %s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import click
 from engine.bootstrap import build
 from engine.cli import cli
 from engine.services import demo as demo_service
-from webapp import create_app
+from webapp import create_app, metrics, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,13 +63,8 @@ def demo_generate(count: int) -> None:
 
 def run_settings(host: str) -> dict[str, object]:
     """What ``run`` changes in the settings: the embedded scheduler and, on a loopback
-    address only (plain http://127.0.0.1, no one else can listen), a cookie without Secure
-    unless AIGUILLAGE_SESSION_COOKIE_SECURE says otherwise. Listening on any other address
-    keeps the Secure flag as configured (on by default)."""
-    settings: dict[str, object] = {"EMBEDDED_SCHEDULER": True}
-    if _loopback(host) and "AIGUILLAGE_SESSION_COOKIE_SECURE" not in os.environ:
-        settings["SESSION_COOKIE_SECURE"] = False
-    return settings
+    address only, a cookie without Secure (``serve.cookie_settings``, as ``serve``)."""
+    return {"EMBEDDED_SCHEDULER": True, **serve.cookie_settings(host)}
 
 
 def show_notices_in_terminal() -> None:
@@ -87,21 +82,81 @@ def show_notices_in_terminal() -> None:
     log.setLevel(logging.INFO)
 
 
-def _loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
+def _port() -> int:
+    return serve.env_int("PORT", 5000, high=65535)
 
 
 @cli.command("run")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("AIGUILLAGE_PORT", "5000")))
+@click.option("--port", type=click.IntRange(1, 65535), default=_port)
 @click.option("--host", default="127.0.0.1")
 def run_command(port: int, host: str) -> None:
-    """Démarrer l'application (avec le planificateur intégré) sur http://127.0.0.1:5000."""
+    """Serveur de développement (Werkzeug, un seul processus, planificateur intégré) sur
+    http://127.0.0.1:5000. En production : aiguillage serve."""
     show_notices_in_terminal()
     app = create_app(run_settings(host))
-    click.echo(f"Aiguillage : http://{host}:{port}")
+    click.echo(f"Aiguillage (serveur de développement) : http://{host}:{port}")
     app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Adresse d'écoute (0.0.0.0 : toutes).")
+@click.option("--port", type=click.IntRange(1, 65535), default=_port,
+              help="Port (AIGUILLAGE_PORT, par défaut 5000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processus web (AIGUILLAGE_WORKERS ; par défaut 1 sur SQLite, "
+                   "2×cœurs+1 au plus 8 sur PostgreSQL).")
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True,
+              help="Lancer un processus « aiguillage scheduler » à côté des workers.")
+@click.option("--timeout", type=click.IntRange(1, 3600), default=None,
+              help="Secondes au plus par requête (AIGUILLAGE_TIMEOUT, par défaut 60).")
+@click.option("--graceful-timeout", type=click.IntRange(1, 3600), default=None,
+              help="À l'arrêt (SIGTERM), secondes laissées aux requêtes en cours "
+                   "(AIGUILLAGE_GRACEFUL_TIMEOUT, par défaut 30).")
+@click.option("--access-log", is_flag=True,
+              help="Journal d'accès de gunicorn (sans paramètres d'URL ni adresse).")
+def serve_command(host: str, port: int, workers: int | None, scheduler: bool,
+                  timeout: int | None, graceful_timeout: int | None, access_log: bool) -> None:
+    """Serveur de production (gunicorn) : N workers et un planificateur ; SIGTERM termine
+    les requêtes en cours puis arrête le planificateur."""
+    chosen = os.environ.get(metrics.MULTIPROC_ENV)
+    folder = metrics.prepare_multiprocess_dir()  # before any metric exists: workers share it
+    try:
+        _serve(host, port, workers, scheduler, timeout, graceful_timeout, access_log)
+    finally:
+        if not chosen:  # the temporary folder made for this run
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _serve(host: str, port: int, workers: int | None, scheduler: bool, timeout: int | None,
+           graceful_timeout: int | None, access_log: bool) -> None:
+    app = create_app(serve.app_settings(host))  # here: a configuration error shows once
+    url = app.config["DATABASE_URL"]
+    try:
+        options = _serve_options(url, host, port, workers, scheduler, timeout,
+                                 graceful_timeout, access_log)
+    except serve.ServeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if serve.is_sqlite(url) and options.workers > 1:
+        click.echo(f"Attention : SQLite n'écrit qu'une requête à la fois ; les "
+                   f"{options.workers} workers attendront leur tour pour écrire. Plusieurs "
+                   "workers en production : PostgreSQL.", err=True)
+    click.echo(f"Aiguillage : http://{host}:{port} ({options.workers} worker(s)"
+               + (", planificateur" if options.scheduler else "") + ")")
+    serve.Server(lambda: app, options, {"AIGUILLAGE_DATABASE_URL": url}).run()
+
+
+def _serve_options(url: str, host: str, port: int, workers: int | None, scheduler: bool,
+                   timeout: int | None, graceful_timeout: int | None,
+                   access_log: bool) -> serve.Options:
+    """The options of ``serve``, the environment's defaults filled in (checked)."""
+    return serve.Options(
+        host=host, port=port, workers=workers or serve.default_workers(url),
+        scheduler=scheduler, timeout=timeout or serve.env_int("TIMEOUT", serve.TIMEOUT),
+        graceful_timeout=graceful_timeout or serve.env_int("GRACEFUL_TIMEOUT",
+                                                           serve.GRACEFUL_TIMEOUT),
+        access_log=access_log)
+
+
+if __name__ == "__main__":  # ``python -m webapp.cli serve …`` (the tests start it so)
+    cli(prog_name="aiguillage")

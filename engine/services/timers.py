@@ -66,6 +66,22 @@ def claim_due(session: Session, clock: Clock, worker: str, batch: int = 50) -> l
     return ids
 
 
+def release(session: Session, worker: str, ids: list[int]) -> int:
+    """Give back timers ``worker`` claimed and did not fire (a scheduler told to stop): they
+    are due again at once for any other scheduler instead of after the lease, and the
+    attempt they never had is not counted. A timer whose lease another worker took over is
+    left alone. Returns how many were released (committed)."""
+    if not ids:
+        return 0
+    with transaction(session):
+        result = session.execute(update(Timer).where(
+            Timer.id.in_(ids), Timer.status == TimerStatus.CLAIMED,
+            Timer.lease_owner == worker).values(
+            status=TimerStatus.WAITING, lease_owner=None, lease_until=None,
+            attempts=Timer.attempts - 1))  # claim_due counted one
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
     """Fire one claimed timer: advance its case, close the row, arm new timers.
 
