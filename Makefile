@@ -39,7 +39,7 @@ setup: $(STAMP) $(VENDOR)/.copied $(MO)
 run: setup
 	$(BIN)/aiguillage db upgrade
 	$(BIN)/aiguillage demo load
-	$(BIN)/aiguillage run
+	$(BIN)/aiguillage serve --workers 1 --scheduler
 
 test: setup
 	$(BIN)/ruff check .
