@@ -119,6 +119,10 @@ def serve_command(host: str, port: int, workers: int | None, scheduler: bool,
                   timeout: int | None, graceful_timeout: int | None, access_log: bool) -> None:
     """Serveur de production (gunicorn) : N workers et un planificateur ; SIGTERM termine
     les requêtes en cours puis arrête le planificateur."""
+    try:
+        serve.check_environment()
+    except serve.ServeError as exc:
+        raise click.ClickException(str(exc)) from None
     chosen = os.environ.get(metrics.MULTIPROC_ENV)
     folder = metrics.prepare_multiprocess_dir()  # before any metric exists: workers share it
     try:

@@ -81,6 +81,14 @@ def env_int(name: str, default: int, low: int = 1, high: int = 3600) -> int:
     return value
 
 
+def check_environment() -> None:
+    """Refuse a bad ``AIGUILLAGE_WORKERS``, ``_TIMEOUT`` or ``_GRACEFUL_TIMEOUT`` before
+    anything starts (``ServeError`` says which and why)."""
+    env_int("WORKERS", 1, high=64)
+    env_int("TIMEOUT", TIMEOUT)
+    env_int("GRACEFUL_TIMEOUT", GRACEFUL_TIMEOUT)
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -229,9 +237,9 @@ class _Arbiter(Arbiter):  # type: ignore[misc]
 def _post_fork(server: Any, _worker: Any) -> None:
     """In each new worker: forget the pooled connections inherited from the server process
     (never closing them: they are not this process's) so the worker opens its own."""
-    app = server.app.application
-    if app is not None:
-        app.extensions["aiguillage"].database.dispose(close=False)
+    built = getattr(server.app.application, "extensions", {}).get("aiguillage")
+    if built is not None:
+        built.database.dispose(close=False)
 
 
 def _when_ready(server: Any) -> None:
