@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+# imported for its commands: territory, admin, user, db backup register on cli
+import engine.cli_operations  # noqa: F401
 from engine.bootstrap import build
 from engine.cli import cli
 from engine.services import demo as demo_service
