@@ -17,17 +17,21 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import metrics
 from engine.clock import Clock, SystemClock
 from engine.errors import EngineError
 from engine.mail import Sender, sender_from_environment
-from engine.services import commission_sessions, notices, retention, timers
+from engine.services import commission_sessions, health, notices, retention, timers
 
 log = logging.getLogger("aiguillage.scheduler")
 POLL_SECONDS = 2.0
+BEAT_EVERY = timedelta(seconds=5)  # a long tick (a backlog of timers) still beats this often
+_started: dict[str, datetime] = {}  # worker -> when its first tick began (heartbeat rows)
 
 
 def worker_name() -> str:
@@ -75,6 +79,7 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
     notices (overdue steps, daily digests, reminders). Once ``stop`` is set, the timer
     being fired finishes, the claimed ones not yet fired are released, and the tick ends."""
     tick = Tick()
+    began, beaten = time.monotonic(), _beat(sessions, clock, worker)
     for _ in range(max_batches):
         if stopping(stop):
             return tick
@@ -83,6 +88,8 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
         if not ids:
             break
         tick.claimed += len(ids)
+        if clock.now() - beaten >= BEAT_EVERY:
+            beaten = _beat(sessions, clock, worker)
         if not _fire_claimed(sessions, clock, worker, ids, tick, stop):
             return tick
     if stopping(stop):
@@ -97,7 +104,35 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
         with sessions() as session:
             report = notices.tick(session, clock, sender)
         tick.notices = report.sent
+    _report(clock, worker, tick, time.monotonic() - began)
     return tick
+
+
+def _beat(sessions: sessionmaker[Session], clock: Clock, worker: str) -> datetime:
+    """Write ``worker``'s heartbeat (``/readyz``); its first one also forgets schedulers
+    gone for a day. Never raises: a database outage only delays the beat."""
+    now = clock.now()
+    first = worker not in _started
+    started = _started.setdefault(worker, now)
+    try:
+        with sessions() as session:
+            health.beat(session, clock, worker, started, forget=first)
+    except Exception:  # the sweep goes on; readiness reports the silence if it lasts
+        log.warning("scheduler %s: heartbeat not written", worker, exc_info=True)
+    return now
+
+
+def _report(clock: Clock, worker: str, tick: Tick, seconds: float) -> None:
+    """Count the tick and write its line (INFO when it did something, else DEBUG)."""
+    metrics.scheduler_ticked(clock.now().timestamp())
+    figures = {"worker": worker, "claimed": tick.claimed, "fired": tick.fired,
+               "failed": tick.failed, "notices": tick.notices, "sessions": tick.sessions,
+               "anonymised": tick.anonymised, "duration_ms": round(seconds * 1000, 1)}
+    busy = tick.claimed or tick.failed or tick.notices or tick.sessions or tick.anonymised
+    log.log(logging.INFO if busy else logging.DEBUG,
+            "tick: %d fired, %d failed, %d notice(s), %d session(s), %d anonymised in %s ms",
+            tick.fired, tick.failed, tick.notices, tick.sessions, tick.anonymised,
+            figures["duration_ms"], extra=figures)
 
 
 def _fire_claimed(sessions: sessionmaker[Session], clock: Clock, worker: str, ids: list[int],

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from engine import metrics
 from engine.clock import Clock, FixedClock
 from engine.errors import InvalidTransition, NotFound
 from engine.persistence.db import transaction
@@ -118,10 +119,12 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
                 # the engine saw nothing due: re-arm it, and never spin on it within a tick
                 _set(session, timer_id, status=TimerStatus.WAITING, lease_owner=None,
                      lease_until=None, retry_at=now + BACKOFF[0])
+            lateness = (now - timer.due_at).total_seconds()
             audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,
                          case_id=case.id, timer_id=timer.id, timer=timer.bpmn_id,
                          due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],
-                         lateness_seconds=(now - timer.due_at).total_seconds())
+                         lateness_seconds=lateness)
+        metrics.timer_fired(lateness)  # committed
         return True
     except Exception as exc:
         _failed(session, clock, worker, timer_id, str(exc) or type(exc).__name__)
@@ -146,6 +149,8 @@ def _failed(session: Session, clock: Clock, worker: str, timer_id: int, error: s
         else:
             timer.status = TimerStatus.WAITING
             timer.retry_at = clock.now() + BACKOFF[min(timer.attempts, len(BACKOFF)) - 1]
+        incident = timer.status == TimerStatus.FAILED
+    metrics.timer_failed(incident)
 
 
 def retry(session: Session, clock: Clock, actor: Actor, timer_id: int) -> None:
