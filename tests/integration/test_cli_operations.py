@@ -15,8 +15,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash
 
-# its commands on cli, whether or not webapp.cli imports it yet
-import engine.cli_operations  # noqa: F401
 from engine.clock import SystemClock
 from engine.persistence.models import (
     AuditEvent,

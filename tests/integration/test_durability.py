@@ -11,8 +11,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-# its commands on cli, whether or not webapp.cli imports it yet
-import engine.cli_operations  # noqa: F401
 from engine.persistence.db import SQLITE_SYNCHRONOUS_ENV, make_engine
 from webapp.cli import cli
 
