@@ -174,6 +174,9 @@ class Server(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         if self.application is None:
             self.application = self.factory()
+            built = getattr(self.application, "extensions", {}).get("aiguillage")
+            if built is not None:  # a check at start may have connected: the server process
+                built.database.dispose()  # itself never queries, its workers connect anew
             # the loaded app is shared by the forked workers: keep the collector of each
             # worker off these objects (it would write to, hence copy, their pages)
             gc.freeze()
