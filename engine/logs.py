@@ -36,7 +36,7 @@ class RequestIdFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (ISO 8601, UTC), level, logger, message, and the
-    ``FIELDS`` the record carries."""
+    ``FIELDS`` the record carries (``request_id`` only within a request)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -45,8 +45,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         for name in FIELDS:
             value = getattr(record, name, None)
-            if value is not None:
-                line[name] = value
+            if value is not None and not (name == "request_id" and value == "-"):
+                line[name] = value  # outside a request: no request_id
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
