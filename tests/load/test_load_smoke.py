@@ -2,7 +2,7 @@
 hundred cases, a few users for half a minute; no 5xx, and no request running more SQL
 statements than its page's budget, so a regression in query shape fails here.
 
-The server is started as production runs it (gunicorn, two workers, its WSGI entry point)
+The server is started as production runs it (``aiguillage serve``: gunicorn, two workers)
 with ``AIGUILLAGE_STATEMENT_COUNT_HEADER=1``; locust (tests/load/locustfile.py, headless,
 in its own process) records each response's status and ``X-Aiguillage-Statements``. No time
 is asserted: on a loaded two-core CI machine only the counts are stable. Every process
@@ -154,8 +154,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[int], Path]]:
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "webapp.wsgi:app", "--workers", "2",
-             "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
+            # no scheduler: timers firing meanwhile would change the pages under the users
+            [str(BIN / "aiguillage"), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "2", "--no-scheduler", "--timeout", "120"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
