@@ -3,7 +3,7 @@ module; the product has no slow route and gets none).
 
     python -m tests.web.serve_slow_child PORT FOLDER
 
-``/lent`` writes FOLDER/started, waits 2 s, writes FOLDER/done and answers « fini »; any
+``/lent`` writes FOLDER/started (the worker's pid), waits 2 s, writes FOLDER/done and answers « fini »; any
 other path answers « ok ». The scheduler beside the workers is a stand-in that, on SIGTERM,
 writes FOLDER/scheduler-stopped holding « after » when FOLDER/done already exists (the
 request in flight had finished), else « before », then exits 0.
@@ -11,6 +11,7 @@ request in flight had finished), else « before », then exits 0.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -36,7 +37,7 @@ def slow_app(folder: Path) -> Callable[..., Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         body = b"ok"
         if environ["PATH_INFO"] == "/lent":
-            (folder / "started").write_text("1")
+            (folder / "started").write_text(str(os.getpid()))
             time.sleep(2)
             (folder / "done").write_text("1")
             body = b"fini"

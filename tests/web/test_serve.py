@@ -206,6 +206,40 @@ def test_sigterm_lets_the_request_in_flight_finish_then_stops_the_scheduler(
             proc.wait()
 
 
+def test_a_worker_killed_during_a_request_fails_it_at_once_and_is_replaced(
+        tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.web.serve_slow_child", str(port),
+                             str(tmp_path)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: answers(port), what="the stand-in server answers")
+        failure: list[BaseException] = []
+
+        def slow_request() -> None:
+            try:
+                get(port, "/lent").read()
+            except (OSError, http.client.HTTPException) as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=slow_request)
+        thread.start()
+        wait_for(lambda: (tmp_path / "started").exists(), 60, "the slow request started")
+        worker = int((tmp_path / "started").read_text())
+        os.kill(worker, signal.SIGKILL)
+        thread.join(30)
+        assert not thread.is_alive() and failure  # the connection dropped: no hang
+        wait_for(lambda: len(children(proc.pid)) == 3, 60, "the worker replaced")
+        assert worker not in children(proc.pid)
+        assert get(port, "/").read() == b"ok"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def failed_sign_in(port: int, headers: dict[str, str]) -> http.client.HTTPResponse:
     page = get(port, "/connexion")
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.read().decode())
