@@ -106,6 +106,8 @@ def territory_create(folder: Path, forms_root: Path | None, update: bool, prefix
     déployer ses circuits ; tout ou rien."""
     # the database stack loads only for database commands: `circuits check` stays quick
     from engine.services import operations
+    if folder.is_file():
+        _fail(f"{folder} est un fichier : donnez le dossier qui contient territory.json")
     if not folder.is_dir():
         _fail(f"dossier introuvable : {folder}")
     forms = forms_root or forms_root_for(folder)

@@ -77,6 +77,8 @@ def test_territory_create_refuses_bad_folders_and_stores_nothing(
         run, sessions: sessionmaker[Session], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     missing = run("territory", "create", str(tmp_path / "absent"))
     assert missing.exit_code == 1 and "dossier introuvable" in missing.output
+    a_file = run("territory", "create", str(MINI / "territory.json"))
+    assert a_file.exit_code == 1 and "donnez le dossier qui contient" in a_file.output
     malformed = tmp_path / "malformed"
     malformed.mkdir()
     (malformed / "territory.json").write_text('{"code": "x", "name": ')
