@@ -14,7 +14,13 @@ from jsonschema.exceptions import ValidationError
 
 from engine.core import safejson
 from engine.core.messages import render
-from engine.core.retention import CLOSED_CASES, RetentionError, Rules, parse_rule
+from engine.core.retention import (
+    CLOSED_CASES,
+    PROCEDURE_HOLD,
+    RetentionError,
+    Rules,
+    parse_rule,
+)
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 # how long a closed case is kept (``engine.core.retention``): on the territory, for every
@@ -24,7 +30,9 @@ RETENTION_SCHEMA: dict[str, Any] = {
     "properties": {CLOSED_CASES: {"type": "string", "maxLength": 20},
                    # the end events after which an eviction procedure is over
                    "ends_of_procedure": {"type": "array", "items": {
-                       "type": "string", "minLength": 1, "maxLength": 200}}}}
+                       "type": "string", "minLength": 1, "maxLength": 200}},
+                   # how long after its last act an unsettled procedure still holds a case
+                   PROCEDURE_HOLD: {"type": "string", "maxLength": 20}}}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 
 TERRITORY_SCHEMA: dict[str, Any] = {

@@ -9,8 +9,10 @@ are read too). A rule shorter than ``MINIMUM`` is refused with ``MINIMUM_REASON`
 A case is kept whatever its rule while a legal hold stands (``held``): a hold a coordinator
 put on it with a reason, or an eviction procedure still running — the case recorded a stage
 of the procedure and did not end at one of the end events its circuit's rule lists as
-settling the procedure (``"ends_of_procedure"``; none listed: such a case is kept until a
-person decides).
+settling the procedure (``"ends_of_procedure"``). That hold is bounded: it stands at most
+``"procedure_hold"`` after the procedure's last recorded act (its latest stage, or the
+case's closing if later), ``PROCEDURE_HOLD`` unless the rule says otherwise; then the case
+follows its rule like any other (« à faire valider par un juriste »).
 
 Anonymising rewrites the answers of the case (``scrubbers``): the household's name becomes
 ``ANONYMOUS_NAME``, the other identity answers are emptied, every free text is emptied
@@ -33,6 +35,7 @@ from engine.core.household import NAME_FIELD
 
 ANONYMOUS_NAME = "Ménage anonymisé"
 CLOSED_CASES = "closed_cases"
+PROCEDURE_HOLD = "procedure_hold"
 
 UNITS: dict[str, str] = {"J": "days", "D": "days", "M": "months", "A": "years", "Y": "years"}
 UNIT_WORDS = {"days": ("jour", "jours"), "months": ("mois", "mois"), "years": ("an", "ans")}
@@ -48,6 +51,18 @@ MINIMUM_MONTHS = 6
 MINIMUM_REASON = ("6 mois au moins après la clôture : délais de recours contre les décisions "
                   "prises sur le dossier et reprise d'un accompagnement interrompu "
                   "(minimum à faire valider par le DPO)")
+
+
+# How long after the last recorded act of an eviction procedure a case ended without
+# settling it is still kept (``Rule.procedure_hold``). Three years: the time within which
+# the actions arising from a lease are prescribed (article 7-1 of the law of 6 July 1989),
+# so the procedure cannot start again from the debt the case followed past it. A default
+# to be validated by a jurist (« à faire valider par un juriste »); a territory writes its
+# own in the circuit's rule.
+PROCEDURE_HOLD_MONTHS = 36
+PROCEDURE_HOLD_REASON = ("3 ans après le dernier acte noté de la procédure : prescription "
+                         "des actions nées du bail, article 7-1 de la loi du 6 juillet 1989 "
+                         "(à faire valider par un juriste)")
 
 
 class RetentionError(ValueError):
@@ -119,10 +134,12 @@ class Rule:
 
     closed_cases: Duration
     ends_of_procedure: tuple[str, ...] = ()
+    procedure_hold: Duration = Duration(PROCEDURE_HOLD_MONTHS, "months")
 
     def as_json(self) -> dict[str, Any]:
         return {CLOSED_CASES: self.closed_cases.text(),
-                "ends_of_procedure": list(self.ends_of_procedure)}
+                "ends_of_procedure": list(self.ends_of_procedure),
+                PROCEDURE_HOLD: self.procedure_hold.text()}
 
 
 @dataclass(frozen=True)
@@ -156,7 +173,13 @@ def parse_rule(data: Mapping[str, Any], where: str) -> Rule:
         raise RetentionError(f"retention ({where}) : {duration.words()}, c'est moins que le "
                              f"minimum légal retenu — {MINIMUM_REASON}")
     ends = data.get("ends_of_procedure") or []
-    return Rule(duration, tuple(str(e) for e in ends))
+    if data.get(PROCEDURE_HOLD) is None:
+        return Rule(duration, tuple(str(e) for e in ends))
+    try:
+        bound = parse_duration(data.get(PROCEDURE_HOLD))
+    except RetentionError as exc:
+        raise RetentionError(f"retention ({where}), {PROCEDURE_HOLD} : {exc}") from None
+    return Rule(duration, tuple(str(e) for e in ends), bound)
 
 
 def rules_from_json(data: Mapping[str, Any] | None) -> Rules:
@@ -169,7 +192,9 @@ def rules_from_json(data: Mapping[str, Any] | None) -> Rules:
 
 
 def _stored(data: Mapping[str, Any]) -> Rule:
-    return Rule(parse_duration(data[CLOSED_CASES]), tuple(data.get("ends_of_procedure") or ()))
+    bound = data.get(PROCEDURE_HOLD)  # none: a rule stored before the hold had its bound
+    return Rule(parse_duration(data[CLOSED_CASES]), tuple(data.get("ends_of_procedure") or ()),
+                parse_duration(bound) if bound else Duration(PROCEDURE_HOLD_MONTHS, "months"))
 
 
 # --------------------------------------------------------------------------- the answers

@@ -18,7 +18,10 @@ codes, field names, never values). So the statistics count the same after anonym
 
 A legal hold keeps a case past its rule: a hold a coordinator set (``case.retention_hold``,
 ``hold``), or an eviction procedure still running (the case recorded a stage of the
-procedure and did not end at one of the end events its rule says settle the procedure).
+procedure and did not end at one of the end events its rule says settle the procedure),
+for at most the rule's ``procedure_hold`` after the procedure's last recorded act (its
+latest stage, or the case's closing): a case closed with its procedure unsettled is not
+kept forever.
 Commission files (the documents sent before a session) are readable only until the session
 ends already (``commission_sessions``); retention does not change that.
 """
@@ -118,14 +121,19 @@ def _rules(session: Session) -> list[tuple[int, str, Rule]]:
     return found
 
 
-def _procedure_running(rule: Rule) -> Any:
-    """SQL: the case recorded a stage of an eviction procedure and did not end at one of
-    the end events that settle it."""
+def _procedure_running(rule: Rule, now: datetime) -> Any:
+    """SQL: the case recorded a stage of an eviction procedure, did not end at one of the
+    end events that settle it, and the procedure's last recorded act (its latest stage, or
+    the case's closing) is less than the rule's ``procedure_hold`` old."""
+    since = rule.procedure_hold.before(now)
     staged = exists().where(CaseFact.case_id == Case.id, CaseFact.kind == EVICTION_STAGE)
+    recent = or_(Case.closed_at > since, exists().where(
+        CaseFact.case_id == Case.id, CaseFact.kind == EVICTION_STAGE,
+        CaseFact.recorded_at > since))
     if not rule.ends_of_procedure:
-        return staged
-    return and_(staged, not_(and_(Case.status == CaseStatus.COMPLETED,
-                                  Case.end_state.in_(rule.ends_of_procedure))))
+        return and_(staged, recent)
+    return and_(staged, recent, not_(and_(Case.status == CaseStatus.COMPLETED,
+                                          Case.end_state.in_(rule.ends_of_procedure))))
 
 
 def _past(cid: int, rule: Rule, now: datetime) -> Any:
@@ -141,7 +149,7 @@ def due(session: Session, clock: Clock, batch: int = BATCH) -> list[int]:
         for cid, _, rule in _rules(session):
             ids += session.scalars(
                 select(Case.id).where(_past(cid, rule, now), Case.retention_hold.is_(None),
-                                      not_(_procedure_running(rule)))
+                                      not_(_procedure_running(rule, now)))
                 .order_by(Case.closed_at, Case.id).limit(batch - len(ids)))
             if len(ids) >= batch:
                 break
@@ -155,7 +163,7 @@ def plan(session: Session, clock: Clock, limit: int = 1000) -> list[Planned]:
         for cid, title, rule in _rules(session):
             rows = session.execute(
                 select(Case.id, Case.reference, Case.closed_at, Case.retention_hold,
-                       _procedure_running(rule).label("running"))
+                       _procedure_running(rule, now).label("running"))
                 .where(_past(cid, rule, now)).order_by(Case.closed_at, Case.id)
                 .limit(limit - len(found)))
             for case_id, reference, closed_at, hold, running in rows:
@@ -180,7 +188,8 @@ def _still_due(session: Session, case: Case, now: datetime) -> Rule | None:
     if rule is None or case.anonymised_at is not None or case.retention_hold is not None:
         return None
     ok = session.scalar(select(func.count()).select_from(Case).where(
-        Case.id == case.id, _past(case.circuit_id, rule, now), not_(_procedure_running(rule))))
+        Case.id == case.id, _past(case.circuit_id, rule, now),
+        not_(_procedure_running(rule, now))))
     return rule if ok else None
 
 

@@ -331,3 +331,51 @@ def test_the_command_line_says_what_it_would_do_then_does_it(
     assert "1 dossier(s) anonymisé(s), 1 gardé(s)" in done.output
     again = runner.invoke(cli, ["retention", "run", "--dry-run"])
     assert refs[0] not in again.output  # done once
+
+
+def _stage(session: Session, case_id: int, at: datetime) -> None:
+    case = session.get(Case, case_id)
+    assert case is not None
+    session.add(CaseFact(territory_id=case.territory_id, case_id=case_id, kind="eviction_stage",
+                         value="assignation", label="Assignation", detail="04", recorded_at=at))
+    session.commit()
+
+
+def test_an_unsettled_procedure_holds_the_case_for_a_bounded_time(
+        session: Session, clock: FixedClock, oriented: Oriented) -> None:
+    """A case closed with its procedure unsettled is kept 3 years (the default bound) after
+    the procedure's last act — its closing, or a stage noted later — then goes."""
+    staged = lived(session, clock, oriented, "Ménage Procédure")
+    later = lived(session, clock, oriented, "Ménage Acte Tardif")
+    closed_at = session.scalar(select(func.max(Case.closed_at)))
+    assert closed_at is not None
+    _stage(session, staged, closed_at)
+    _stage(session, later, closed_at)
+    bound = Rule(parse_duration("24M")).procedure_hold
+    assert bound.text() == "36M"
+    clock.advance(timedelta(days=365))
+    _stage(session, later, clock.now())  # an act noted a year after the closing
+    clock.set(bound.after(closed_at) - timedelta(days=1))
+    assert retention.due(session, clock) == []
+    assert {p.case_id: p.held for p in retention.plan(session, clock)} == {
+        staged: retention.PROCEDURE_RUNNING, later: retention.PROCEDURE_RUNNING}
+    clock.set(bound.after(closed_at) + timedelta(days=1))
+    assert retention.due(session, clock) == [staged]
+    assert retention.anonymise(session, clock, staged)
+    assert not retention.anonymise(session, clock, later)
+    clock.set(bound.after(closed_at + timedelta(days=365)) + timedelta(days=1))
+    assert retention.due(session, clock) == [later]
+
+
+def test_a_circuit_writes_its_own_bound_of_the_procedure_hold(
+        session: Session, clock: FixedClock, oriented: Oriented) -> None:
+    keep(session, oriented.world.territory.id, "24M", **{oriented.world.circuit.key: Rule(
+        parse_duration("24M"), (), parse_duration("30M"))})
+    staged = lived(session, clock, oriented, "Ménage Procédure")
+    closed_at = session.scalar(select(Case.closed_at).where(Case.id == staged))
+    assert closed_at is not None
+    _stage(session, staged, closed_at)
+    clock.set(parse_duration("30M").after(closed_at) - timedelta(days=1))
+    assert retention.due(session, clock) == []
+    clock.set(parse_duration("30M").after(closed_at) + timedelta(days=1))
+    assert retention.due(session, clock) == [staged]

@@ -16,6 +16,7 @@ from engine.core.forms import form_from_schema
 from engine.core.retention import (
     ANONYMOUS_NAME,
     MINIMUM_MONTHS,
+    PROCEDURE_HOLD_MONTHS,
     RetentionError,
     Rules,
     parse_duration,
@@ -72,6 +73,21 @@ def test_the_territory_default_and_a_circuits_own_rule() -> None:
     assert parse_territory(territory()).retention == Rules()  # no rule: cases are kept
 
 
+def test_an_unsettled_procedure_holds_a_case_for_a_bounded_time() -> None:
+    """Three years after the procedure's last act unless the circuit's rule says otherwise;
+    a rule stored before the bound existed reads with it."""
+    rules = parse_territory(territory(None, {
+        "closed_cases": "24M", "procedure_hold": "5A"})).retention
+    own = rules.of("expulsions")
+    assert own is not None and own.procedure_hold.words() == "5 ans"
+    assert rules_from_json(rules.as_json()) == rules
+    plain = parse_territory(territory({"closed_cases": "24M"})).retention.default
+    assert plain is not None and plain.procedure_hold.text() == f"{PROCEDURE_HOLD_MONTHS}M"
+    stored = {"default": {"closed_cases": "24M", "ends_of_procedure": ["C4_E1"]}}
+    old = rules_from_json(stored).default
+    assert old is not None and old.procedure_hold.words() == "36 mois"
+
+
 @pytest.mark.parametrize("retention, circuit, words", [
     ({"closed_cases": "3M"}, None, "tous les circuits.*3 mois.*minimum légal.*6 mois"),
     (None, {"closed_cases": "90J"}, "circuit expulsions.*90 jours.*DPO"),
@@ -79,6 +95,9 @@ def test_the_territory_default_and_a_circuits_own_rule() -> None:
     ({"closed_cases": "beaucoup"}, None, "« beaucoup » n'est pas une durée"),
     ({"duree": "24M"}, None, "retention : champ obligatoire manquant : closed_cases"),
     (None, {"closed_cases": "24M", "autre": 1}, "champ inconnu : autre"),
+    (None, {"closed_cases": "24M", "procedure_hold": "3 semaines"},
+     "circuit expulsions.*procedure_hold.*unité « semaines » inconnue"),
+    (None, {"closed_cases": "24M", "procedure_hold": "0M"}, "procedure_hold.*durée nulle"),
 ])
 def test_bad_rules_are_refused_with_the_reason(retention: Any, circuit: Any, words: str) -> None:
     with pytest.raises(TerritoryError, match=words):
