@@ -154,6 +154,7 @@ def _chunk(session: Any, rng: random.Random, world: dict[str, Any], start: int, 
         if key == "expulsions":
             for detail, label in STAGES[:rng.randint(1, len(STAGES))]:
                 fact("eviction_stage", detail, label, detail)
+            fact("eviction_furthest", detail, label, detail)  # the furthest, kept by the model
         ready = created
         for step in range(4):
             done = ready + timedelta(days=rng.expovariate(1 / 6))

@@ -26,6 +26,10 @@ KINDS: dict[str, str] = {
     UNMET_NEED: "Besoin non couvert signalé",
     EVICTION_STAGE: "Stade de la procédure d'expulsion",
 }
+# not a form's kind: the furthest stage a case's eviction procedure reached, one fact per
+# case kept up to date as each stage is recorded (the statistics count it without taking a
+# maximum per case)
+EVICTION_FURTHEST = "eviction_furthest"
 MAX_VALUE = 100  # case_fact.value
 MAX_LABEL = 200  # case_fact.label
 

@@ -21,7 +21,7 @@ from engine.core.directory import MEASURES
 from engine.core.orientation import ACCEPTED, CANCELLED, EXPIRED, OPEN_STATES, REFUSED
 from engine.core.statistics import (
     ENTRY_ROUTE,
-    EVICTION_STAGE,
+    EVICTION_FURTHEST,
     NEED,
     NO_PLACE,
     NO_SERVICE,
@@ -408,20 +408,19 @@ def _needs(scope: Scope) -> Indicator:
 
 def _evictions(scope: Scope) -> Indicator:
     """Eviction procedures (cases opened in the period with a stage recorded) by the
-    furthest stage reached and their outcome (end state, or « en cours »)."""
-    reached = (select(CaseFact.case_id, func.max(CaseFact.detail).label("stage"))
-               .where(*scope.facts(EVICTION_STAGE, until=False))
-               .group_by(CaseFact.case_id).subquery())
-    rows = scope.rows(select(reached.c.stage, Case.end_label, Case.status, func.count())
-                      .select_from(reached).join(Case, Case.id == reached.c.case_id)
-                      .where(*scope.cases())
-                      .group_by(reached.c.stage, Case.end_label, Case.status))
-    stages = dict(scope.rows(select(CaseFact.detail, func.min(CaseFact.label)).where(
-        CaseFact.territory_id.in_(scope.ids), CaseFact.kind == EVICTION_STAGE,
-        CaseFact.detail.in_({r[0] for r in rows})).group_by(CaseFact.detail))) if rows else {}
+    furthest stage reached (the case's one ``EVICTION_FURTHEST`` fact, kept up to date as
+    stages are recorded) and their outcome (end state, or « en cours »)."""
+    rows = scope.rows(select(CaseFact.detail, CaseFact.label, Case.end_label, Case.status,
+                             func.count())
+                      .select_from(CaseFact).join(Case, Case.id == CaseFact.case_id)
+                      .where(*scope.facts(EVICTION_FURTHEST, until=False), *scope.cases())
+                      .group_by(CaseFact.detail, CaseFact.label, Case.end_label, Case.status))
+    stages: dict[str, str] = {}
+    for stage, name, _, _, _ in rows:  # a stage renamed since: its first name in order
+        stages[stage] = min(stages.get(stage, name), name)
     named: Counter[tuple[str, str]] = Counter()
-    for stage, label, state, n in rows:
-        named[(stage, f"{stages.get(stage, stage)} — "
+    for stage, _, label, state, n in rows:
+        named[(stage, f"{stages[stage]} — "
                       f"{label or STATUS_LABELS.get(state, state)}")] += n
     return _counts("expulsions", "Procédures d'expulsion par stade atteint et issue",
                    "Stade atteint — issue", [(k[1], n) for k, n in sorted(named.items())],

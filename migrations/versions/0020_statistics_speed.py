@@ -5,7 +5,9 @@ orientation (on that orientation only); ``orientation.answer_hours``: from an or
 its answer. Both are written with the orientation (``engine/persistence/models/statistic.py``)
 and filled here for the orientations already there, so that the statistics' delays count
 integers on ``ix_orientation_stat_hours`` instead of doing date arithmetic over a year of
-orientations joined to their cases.
+orientations joined to their cases. ``case_fact`` of kind ``eviction_furthest``: each
+case's furthest eviction stage, one fact kept up to date as stages are recorded, filled here
+from the stages already there, so that the statistics count it without a maximum per case.
 
 Revision ID: 0020
 Revises: 0019
@@ -46,9 +48,20 @@ def upgrade() -> None:
                f"WHERE {first} AND orientation.created_at >= {request}")
     op.create_index("ix_orientation_stat_hours", "orientation",
                     ["territory_id", "created_at", "request_hours", "answer_hours"])
+    # each case's furthest eviction stage: its stage of highest order (the first recorded
+    # among equals)
+    op.execute(
+        "INSERT INTO case_fact (territory_id, case_id, kind, value, label, detail, recorded_at)"
+        " SELECT f.territory_id, f.case_id, 'eviction_furthest', f.value, f.label, f.detail,"
+        " f.recorded_at FROM case_fact f WHERE f.kind = 'eviction_stage' AND NOT EXISTS"
+        " (SELECT 1 FROM case_fact g WHERE g.case_id = f.case_id"
+        " AND g.kind = 'eviction_stage'"
+        " AND (g.detail > f.detail OR (g.detail = f.detail AND g.id < f.id)))"
+        " ORDER BY f.case_id")
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM case_fact WHERE kind = 'eviction_furthest'")
     op.drop_index("ix_orientation_stat_hours", table_name="orientation")
     op.drop_column("orientation", "answer_hours")
     op.drop_column("orientation", "request_hours")

@@ -1,7 +1,8 @@
-"""The delays the statistics count are written when they happen (issue #16, item 1), on
-SQLite and PostgreSQL: an orientation carries the whole hours from the case's request (the
-case's first orientation only) and to its answer; migration 0020 fills them for the
-orientations already there; anonymising keeps them, so the statistics count the same."""
+"""What the statistics count is written when it happens (issue #16, item 1), on SQLite and
+PostgreSQL: an orientation carries the whole hours from the case's request (the case's first
+orientation only) and to its answer; a case's furthest eviction stage is one fact, kept up
+to date as stages are recorded; migration 0020 fills both for the rows already there;
+anonymising keeps them, so the statistics count the same."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
+from engine.core.forms import form_from_schema
 from engine.core.retention import Rule, Rules, parse_duration
 from engine.persistence.migrate import alembic_config, upgrade
-from engine.persistence.models import Case, Orientation, Territory
-from engine.services import retention
+from engine.persistence.models import Case, CaseFact, Orientation, Territory
+from engine.services import case_facts, retention
 from tests.integration.orientation_world import (
     Oriented,
     answer,
@@ -31,6 +33,38 @@ def _hours(session: Session) -> list[tuple[int, int | None, int | None]]:
     return [tuple(r) for r in session.execute(  # type: ignore[misc]
         select(Orientation.case_id, Orientation.request_hours, Orientation.answer_hours)
         .order_by(Orientation.id))]
+
+
+STAGES = form_from_schema({"type": "object", "properties": {"stade": {
+    "type": "string", "x-aiguillage-statistic": "eviction_stage",
+    "oneOf": [{"const": "commandement", "title": "Commandement de payer"},
+              {"const": "assignation", "title": "Assignation"},
+              {"const": "audience", "title": "Audience"}]}}})
+
+
+def _furthest(session: Session) -> list[tuple[int, str, str, str]]:
+    session.expire_all()
+    return [tuple(r) for r in session.execute(  # type: ignore[misc]
+        select(CaseFact.case_id, CaseFact.value, CaseFact.label, CaseFact.detail)
+        .where(CaseFact.kind == "eviction_furthest").order_by(CaseFact.case_id))]
+
+
+def _staged(session: Session, clock: FixedClock, where: Oriented) -> tuple[int, int]:
+    """A case whose procedure went to the hearing then had an earlier act noted again;
+    another whose stage was written straight into the table (an import, a test)."""
+    one = new_case(session, clock, where, "Ménage Audience")
+    case = session.get(Case, one)
+    assert case is not None
+    for stage in ("commandement", "audience", "assignation"):
+        clock.advance(timedelta(days=30))
+        case_facts.record(session, clock, case, STAGES, {"stade": stage})
+        session.commit()
+    two = new_case(session, clock, where, "Ménage Importé")
+    session.add(CaseFact(territory_id=where.world.territory.id, case_id=two,
+                         kind="eviction_stage", value="assignation", label="Assignation",
+                         detail="01", recorded_at=clock.now()))
+    session.commit()
+    return one, two
 
 
 def _two_cases(session: Session, clock: FixedClock, where: Oriented) -> tuple[int, int]:
@@ -60,12 +94,22 @@ def test_an_orientation_carries_its_delays_from_when_they_happen(
     assert _hours(session) == [(first, 30, 50), (second, 3, None), (second, None, None)]
 
 
+def test_a_case_keeps_its_furthest_eviction_stage_as_stages_are_recorded(
+        session: Session, clock: FixedClock, tmp_path: Path) -> None:
+    where = oriented_world(session, clock, tmp_path)
+    one, two = _staged(session, clock, where)
+    assert _furthest(session) == [(one, "audience", "Audience", "02"),
+                                  (two, "assignation", "Assignation", "01")]
+
+
 def test_migration_0020_fills_the_delays_already_there(
         session: Session, clock: FixedClock, tmp_path: Path, engine: Engine) -> None:
     where = oriented_world(session, clock, tmp_path)
     _two_cases(session, clock, where)
-    written = _hours(session)
+    _staged(session, clock, where)
+    written, furthest = _hours(session), _furthest(session)
     session.execute(update(Orientation).values(request_hours=None, answer_hours=None))
+    session.execute(delete(CaseFact).where(CaseFact.kind == "eviction_furthest"))
     session.commit()
     session.close()
     config = alembic_config()
@@ -76,20 +120,27 @@ def test_migration_0020_fills_the_delays_already_there(
     finally:
         upgrade(engine)
     assert _hours(session) == written
+    assert _furthest(session) == furthest
 
 
-def test_anonymising_keeps_the_delays(session: Session, clock: FixedClock,
+def test_anonymising_keeps_the_delays_and_the_furthest_stage(session: Session, clock: FixedClock,
                                       tmp_path: Path) -> None:
     where = oriented_world(session, clock, tmp_path)
     territory = session.get(Territory, where.world.territory.id)
     assert territory is not None
     territory.retention = Rules(Rule(parse_duration("6M"))).as_json()
     first, _ = _two_cases(session, clock, where)
-    before = _hours(session)
-    case = session.get(Case, first)
-    assert case is not None
-    case.status, case.closed_at = "completed", clock.now()
+    staged, _ = _staged(session, clock, where)
+    before, furthest = _hours(session), _furthest(session)
+    for case_id in (first, staged):
+        case = session.get(Case, case_id)
+        assert case is not None
+        case.status, case.closed_at = "completed", clock.now()
     session.commit()
     clock.advance(timedelta(days=200))
     assert retention.anonymise(session, clock, first)
     assert _hours(session) == before
+    # held by its unsettled procedure until three years after its closing
+    clock.advance(timedelta(days=3 * 366))
+    assert retention.anonymise(session, clock, staged)
+    assert _furthest(session) == furthest

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, event, exists, select, update
+from sqlalchemy import ForeignKey, Index, String, event, exists, insert, select, update
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
+from engine.core.statistics import EVICTION_FURTHEST, EVICTION_STAGE
 from engine.persistence.db import Base, UtcDateTime
 from engine.persistence.models.case import Case
 from engine.persistence.models.human_task import HumanTask, whole_hours
@@ -102,3 +103,23 @@ def _sent(mapper: Any, connection: Any, target: Orientation) -> None:
         .values(request_hours=hours))
     if done.rowcount:
         set_committed_value(target, "request_hours", hours)
+
+
+@event.listens_for(CaseFact, "after_insert")
+def _stage(mapper: Any, connection: Any, target: CaseFact) -> None:
+    """A stage of an eviction procedure: the case's furthest stage (``EVICTION_FURTHEST``,
+    one fact per case: the stages' order is their ``detail``) follows it if it goes
+    further."""
+    if target.kind != EVICTION_STAGE:
+        return
+    furthest = connection.execute(select(CaseFact.id, CaseFact.detail).where(
+        CaseFact.case_id == target.case_id, CaseFact.kind == EVICTION_FURTHEST)).first()
+    detail = target.detail or ""
+    values = {"value": target.value, "label": target.label, "detail": detail,
+              "recorded_at": target.recorded_at}
+    if furthest is None:
+        connection.execute(insert(CaseFact).values(
+            territory_id=target.territory_id, case_id=target.case_id, kind=EVICTION_FURTHEST,
+            **values))
+    elif detail > furthest.detail:
+        connection.execute(update(CaseFact).where(CaseFact.id == furthest.id).values(**values))
