@@ -5,8 +5,10 @@ Each simulated user signs in once with the next account of the JSON file named b
 and then mixes, by kind: my tasks, a task page, completing a step (GET its form, fill every
 field with a plausible answer, POST it with the CSRF token; the POST alone is named
 « complete a step »), a case page, a cases search, the overdue dashboard and its CSV export.
-The status codes of every request, 5xx included, go to the JSON file named by
-``AIGUILLAGE_BENCH_STATUS`` when locust stops. Not meant to run alone: bench/load.py starts it.
+Figures start once every user has signed in (scrypt, slow on purpose) and last
+``AIGUILLAGE_BENCH_MEASURE`` seconds. The status codes of every request, 5xx included, and
+the SQL statements each ran go to the JSON file named by ``AIGUILLAGE_BENCH_STATUS`` when
+locust stops. Not meant to run alone: bench/load.py starts it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import date, timedelta
 from itertools import count
 from typing import Any
 
+import gevent  # type: ignore[import-untyped]
 from locust import HttpUser, between, events, task
 
 ACCOUNTS: list[list[str]] = json.loads(open(os.environ["AIGUILLAGE_BENCH_ACCOUNTS"]).read())
@@ -29,6 +32,7 @@ PASSWORD = os.environ.get("AIGUILLAGE_BENCH_PASSWORD", "mot-de-passe-de-bench")
 NEXT = count()
 STATUS: Counter[str] = Counter()
 USERS = int(os.environ.get("AIGUILLAGE_BENCH_USERS", "0"))
+MEASURE = float(os.environ.get("AIGUILLAGE_BENCH_MEASURE", "0"))
 THINK = [float(s) for s in os.environ.get("AIGUILLAGE_BENCH_THINK", "1,3").split(",")]
 STATEMENTS: dict[str, list[int]] = {}  # SQL statements each request ran, by name
 SIGNED_IN: list[float] = []  # ms each sign-in took (scrypt on purpose: kept out of the rest)
@@ -113,6 +117,8 @@ class Person(HttpUser):
         self.my_tasks()
         if len(SIGNED_IN) == USERS:  # everyone is in: the figures start from here
             self.environment.runner.stats.reset_all()
+            if MEASURE:  # then measure for MEASURE seconds, whatever the sign-ins took
+                gevent.spawn_later(MEASURE, self.environment.runner.quit)
             STATUS["measured from|s"] = round(time.time())
             marker = os.environ.get("AIGUILLAGE_BENCH_STATUS")
             if marker:  # bench/load.py reads the workers' CPU time when this appears
