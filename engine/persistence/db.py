@@ -105,6 +105,9 @@ def make_engine(url: str, *, synchronous: str | None = None, **kwargs: Any) -> E
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    # a database error's message never carries the statement's values (names, answers):
+    # it is logged (a failed timer, a 500) and logs hold no personal data
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         mode = sqlite_synchronous(synchronous)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},

@@ -196,3 +196,21 @@ def test_readyz_is_503_when_the_database_is_out_of_reach(app: Flask, client: Fla
     assert response.json == {"status": "error", "database": "unreachable",
                              "migrations": "unknown", "scheduler": "unknown"}
     assert "sqlite" not in response.text and "nonexistent" not in response.text
+
+
+def test_a_database_error_logged_holds_no_value_of_its_statement() -> None:
+    """A failed statement's error is logged (a timer in incident, a 500): its values (a name,
+    an answer) are not in its message."""
+    from sqlalchemy.exc import IntegrityError
+
+    from engine.persistence.db import make_engine
+    database = make_engine("sqlite://")
+    try:
+        with database.begin() as connection:
+            connection.execute(text("CREATE TABLE t (nom TEXT NOT NULL UNIQUE)"))
+            connection.execute(text("INSERT INTO t VALUES (:nom)"), {"nom": "Camille Secrète"})
+        with pytest.raises(IntegrityError) as raised, database.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (:nom)"), {"nom": "Camille Secrète"})
+    finally:
+        database.dispose()
+    assert "Camille" not in str(raised.value) and "INSERT INTO t" in str(raised.value)
