@@ -69,10 +69,17 @@ def _password(from_stdin: bool, generate: bool) -> tuple[str, bool]:
         if not line:
             _fail("aucun mot de passe reçu sur l'entrée standard")
         return line, False
-    first = click.prompt("Mot de passe", hide_input=True, default="", show_default=False)
-    if not first:
-        _fail("mot de passe vide")
-    if click.prompt("Le même, encore", hide_input=True, default="", show_default=False) != first:
+    # the database stack loads only for database commands: `circuits check` stays quick
+    from engine.services.operations import check_password
+    from engine.services.users import MIN_PASSWORD
+    first = click.prompt(f"Mot de passe ({MIN_PASSWORD} caractères au moins)", hide_input=True,
+                         default="", show_default=False)
+    try:  # refused before it is typed a second time
+        check_password(first)
+    except EngineError as exc:
+        _fail(str(exc))
+    if click.prompt("Confirmez le mot de passe", hide_input=True, default="",
+                    show_default=False) != first:
         _fail("les deux saisies diffèrent ; rien n'a été changé")
     return first, False
 

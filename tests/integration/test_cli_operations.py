@@ -149,6 +149,8 @@ def test_admin_create_refuses_bad_input_and_creates_nothing(
     weak = run(*base, "a@exemple.fr", "--password-stdin", input="court\n")
     assert weak.exit_code == 1 and "trop court (12 caractères au moins)" in weak.output
     differ = run(*base, "a@exemple.fr", input=f"{STRONG}\n{STRONG}x\n")
+    short_typed = run(*base, "a@exemple.fr", input="court\n")
+    assert short_typed.exit_code == 1 and "trop court" in short_typed.output
     assert differ.exit_code == 1 and "les deux saisies diffèrent" in differ.output
     empty = run(*base, "a@exemple.fr", "--password-stdin", input="")
     assert empty.exit_code == 1 and "aucun mot de passe reçu" in empty.output
