@@ -240,13 +240,15 @@ def test_a_worker_killed_during_a_request_fails_it_at_once_and_is_replaced(
             proc.wait()
 
 
-def failed_sign_in(port: int, headers: dict[str, str]) -> http.client.HTTPResponse:
+def failed_sign_in(port: int, headers: dict[str, str],
+                   site: str = "") -> http.client.HTTPResponse:
     page = get(port, "/connexion")
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.read().decode())
     assert token is not None
     cookie = (page.getheader("Set-Cookie") or "").split(";")[0]
     body = f"csrf_token={token.group(1)}&email=x%40demo.test&password=faux"
-    referer = f"https://127.0.0.1:{port}/connexion"  # over HTTPS the CSRF check wants one
+    # over HTTPS the CSRF check wants a Referer of the same site as the request's host
+    referer = f"https://{site or f'127.0.0.1:{port}'}/connexion"
     return get(port, "/connexion", {**headers, "Cookie": cookie, "Referer": referer,
                                     "Content-Type": "application/x-www-form-urlencoded"},
                "POST", body)
@@ -276,6 +278,10 @@ def test_forwarded_headers_count_behind_a_trusted_proxy(start) -> None:  # type:
     assert answer.status == 200
     assert answer.getheader("Strict-Transport-Security") is not None  # HTTPS, as forwarded
     assert throttled_addresses(server.db) == {"adresse:203.0.113.9"}
+    # the host as the proxy forwards it: the CSRF check compares the Referer with it
+    site = {"X-Forwarded-Host": "aiguillage.example.fr"}
+    assert failed_sign_in(server.port, FORWARDED | site, "aiguillage.example.fr").status == 200
+    assert failed_sign_in(server.port, FORWARDED, "aiguillage.example.fr").status == 400
     assert server.stop() == 0
 
 
