@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
@@ -301,6 +301,32 @@ def test_the_case_panel_shows_the_households_other_cases_and_orientations(
     assert panel.duplicates == 0
     alone = place.open(session, "Paul Durand")
     assert households.of_case(session, place.clock, place.world.coordinator, alone) is None
+
+
+def test_the_households_cases_are_read_by_the_household_index(session: Session,
+                                                              place: Place) -> None:
+    """Issue #17: at 100k cases, SQLite (no statistics) read the territory's listing index
+    for the order of a household's cases, every case of the territory, 1 s per case page."""
+    _, second = _merged_pair(session, place)
+    bind = session.get_bind()
+    seen: list[tuple[str, object]] = []
+
+    def _seen(conn: object, cursor: object, statement: str, params: object,
+              *_: object) -> None:
+        if "household_id =" in statement and statement.lstrip().startswith("SELECT"):
+            seen.append((statement, params))
+    event.listen(bind, "before_cursor_execute", _seen)
+    try:
+        assert households.of_case(session, place.clock, place.world.coordinator, second)
+    finally:
+        event.remove(bind, "before_cursor_execute", _seen)
+    listing = [(s, p) for s, p in seen if '"case".household_id' in s and "ORDER BY" in s]
+    assert listing
+    if bind.dialect.name == "sqlite":
+        statement, params = listing[0]
+        plan = " ".join(str(row) for row in session.connection().exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", params))  # type: ignore[arg-type]
+        assert "ix_case_household_id" in plan and "ix_case_listing" not in plan
 
 
 def test_the_panel_counts_open_duplicates_for_the_coordination_only(
