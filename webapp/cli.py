@@ -123,6 +123,7 @@ def serve_command(host: str, port: int, workers: int | None, scheduler: bool,
     les requêtes en cours puis arrête le planificateur."""
     try:
         serve.check_environment()
+        serve.check_address(host, port)
     except serve.ServeError as exc:
         raise click.ClickException(str(exc)) from None
     chosen = os.environ.get(metrics.MULTIPROC_ENV)

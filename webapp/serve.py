@@ -20,11 +20,13 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
 import ipaddress
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -87,6 +89,27 @@ def check_environment() -> None:
     env_int("WORKERS", 1, high=64)
     env_int("TIMEOUT", TIMEOUT)
     env_int("GRACEFUL_TIMEOUT", GRACEFUL_TIMEOUT)
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse, with a French message, an address this machine cannot listen on or a port
+    already taken (gunicorn would retry for 5 s, then fail in English)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise ServeError(f"adresse d'écoute inconnue : « {host} »") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(f"le port {port} est déjà pris sur {host} : arrêtez l'autre "
+                                 "serveur ou choisissez un autre port (--port ou "
+                                 "AIGUILLAGE_PORT)") from None
+            raise ServeError(f"impossible d'écouter sur {host}:{port} ({exc.strerror})"
+                             ) from None
 
 
 def is_sqlite(url: str) -> bool:

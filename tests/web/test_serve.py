@@ -318,6 +318,16 @@ def test_the_command_says_what_is_wrong(monkeypatch: pytest.MonkeyPatch,
     assert "AIGUILLAGE_GRACEFUL_TIMEOUT : un nombre entier est attendu" in result.output
     result = CliRunner().invoke(cli, ["serve", "--workers", "0"])
     assert result.exit_code == 2 and "--workers" in result.output
+    monkeypatch.delenv("AIGUILLAGE_GRACEFUL_TIMEOUT")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"le port {port} est déjà pris sur 127.0.0.1" in result.output
+    result = CliRunner().invoke(cli, ["serve", "--host", "pas une adresse"])
+    assert result.exit_code == 1 and "adresse d'écoute inconnue" in result.output
 
 
 @pytest.mark.parametrize("host, secure_off", [("127.0.0.1", True), ("::1", True),
