@@ -168,6 +168,8 @@ def gunicorn_settings(options: Options) -> dict[str, Any]:
         "forwarded_allow_ips": "",
         "control_socket_disable": True,  # one fixed path per user: two servers would clash
     }
+    if os.path.isdir("/dev/shm"):  # the workers' heartbeat files: in memory, never blocked
+        settings["worker_tmp_dir"] = "/dev/shm"  # by a slow disk (gunicorn's advice)
     return settings
 
 
