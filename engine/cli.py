@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -223,8 +224,10 @@ def scheduler_command(once: bool, metrics_port: int | None, metrics_address: str
     sessions = build().sessions  # its pool's connections in use are counted
     if once:
         from engine.mail import sender_from_environment  # SMTP settings read only here
+        stop = threading.Event()  # SIGTERM (a cron's timeout): release the claims, stop
+        scheduler.stop_on_signals(stop)
         tick = scheduler.run_once(sessions, SystemClock(), scheduler.worker_name(),
-                                  sender=sender_from_environment())
+                                  sender=sender_from_environment(), stop=stop)
         click.echo(f"{tick.fired} minuterie(s) déclenchée(s), {tick.failed} en échec, "
                    f"{tick.notices} avis envoyé(s)")
         return

@@ -199,7 +199,7 @@ def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS,
     SIGINT (or ``stop``): the timer being fired finishes, the timers claimed and not fired
     are released for another scheduler, and the function returns."""
     stop = stop or threading.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop)
     clock = SystemClock()
     worker = worker_name()
     log.info("scheduler %s started", worker)
@@ -214,7 +214,7 @@ def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS,
     log.info("scheduler %s stopped", worker)
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
+def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT set ``stop`` (main thread only: elsewhere signals cannot be set)."""
     if threading.current_thread() is not threading.main_thread():
         return
