@@ -24,6 +24,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import shlex
 import signal
 import socket
@@ -102,17 +103,41 @@ def workers_rss(master: int) -> list[float]:
     return sorted(out)
 
 
-def workers_cpu(master: int) -> float:
-    """CPU seconds (user + system) the workers have used so far."""
+def cpu_of(folders: list[Path]) -> float:
+    """CPU seconds (user + system) these processes have used so far."""
     ticks = 0
-    for folder in workers(master):
-        fields = folder.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+    for folder in folders:
+        try:
+            fields = folder.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def backends(database: str | None) -> list[Path]:
+    """The /proc folders of the PostgreSQL backends serving ``database`` on this machine."""
+    if not database:
+        return []
+    out = []
+    for folder in Path("/proc").glob("[0-9]*"):
+        try:
+            words = folder.joinpath("cmdline").read_bytes().split(b" ")
+        except OSError:
+            continue
+        if words[0] == b"postgres:" and database.encode() in words:
+            out.append(folder)
+    return out
+
+
+def workers_cpu(master: int, database: str | None) -> tuple[float, float]:
+    """CPU seconds the workers, and the database's backends, have used so far."""
+    return cpu_of(workers(master)), cpu_of(backends(database))
+
+
 def run_locust(host: str, users: int, duration: int, think: str, folder: Path,  # noqa: PLR0913
-               accounts: list[tuple[str, str]], master: int) -> dict[str, Any]:
+               accounts: list[tuple[str, str]], master: int,
+               database: str | None) -> dict[str, Any]:
     """Run locust to its end; what it counted, with the workers' CPU seconds from the moment
     every user had signed in."""
     (folder / "accounts.json").write_text(json.dumps(accounts[:users]))
@@ -125,18 +150,22 @@ def run_locust(host: str, users: int, duration: int, think: str, folder: Path,  
                "--stop-timeout", "10", "--host", host, "--csv", str(folder / "load"),
                "--only-summary", "--loglevel", "WARNING"]
     print(f"  load: {shlex.join(command)}", flush=True)
-    cpu = None
+    cpu, before = None, resource.getrusage(resource.RUSAGE_CHILDREN)
     with (folder / "locust.log").open("wb") as out:
         locust = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
                                   stderr=subprocess.STDOUT)
         while locust.poll() is None:
             if cpu is None and (folder / "status.json.start").exists():
-                cpu = workers_cpu(master)
+                cpu = workers_cpu(master, database)
             time.sleep(0.2)
-        cpu_end = workers_cpu(master)
+        cpu_end = workers_cpu(master, database)
     path = folder / "status.json"
     outcome = json.loads(path.read_text()) if path.exists() else {}
-    outcome["cpu_s"] = cpu_end - cpu if cpu is not None else None
+    outcome["cpu_s"] = cpu_end[0] - cpu[0] if cpu is not None else None
+    outcome["db_cpu_s"] = cpu_end[1] - cpu[1] if cpu is not None else None
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust, the one child reaped
+    outcome["locust_cpu_s"] = (after.ru_utime + after.ru_stime - before.ru_utime
+                               - before.ru_stime)
     return outcome
 
 
@@ -164,7 +193,11 @@ def report(folder: Path, outcome: dict[str, Any], duration: int) -> None:
     cpu, served = outcome.get("cpu_s"), int(rows.get("Aggregated", {}).get("Request Count", 0))
     if cpu is not None and served:
         print(f"  server CPU: {cpu:.1f} s over the window, {1000 * cpu / served:.1f} ms per request"
-              " (the workers' own time: readable on a loaded machine)")
+              " (the workers' own time: readable on a loaded machine); locust itself "
+              f"{outcome.get('locust_cpu_s', 0):.1f} s over the whole run, on the same cores")
+    if outcome.get("db_cpu_s"):
+        print(f"  PostgreSQL CPU (this database's backends): {outcome['db_cpu_s']:.1f} s over "
+              f"the window, {1000 * outcome['db_cpu_s'] / max(served, 1):.1f} ms per request")
     server_errors = sum(n for key, n in status.items()
                         if key.rsplit("|", 1)[1].isdigit() and int(key.rsplit("|", 1)[1]) >= 500)
     refused = status.get("complete a step|refused answer", 0)
@@ -236,7 +269,7 @@ def main() -> None:
         wait_healthy(port, server)
         started = workers_rss(server.pid)
         outcome = run_locust(f"http://127.0.0.1:{port}", args.users, args.duration,
-                             args.think, folder, accounts, server.pid)
+                             args.think, folder, accounts, server.pid, args.pg_database)
         ended = workers_rss(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
