@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from engine.clock import SystemClock
 from engine.persistence.db import make_engine, session_factory
@@ -124,6 +124,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def _drop(url: str) -> None:
+    """Drop the run's database (a few hundred cases nobody needs afterwards)."""
+    server, name = url.rsplit("/", 1)
+    admin = make_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def _wait_ready(server: subprocess.Popen[bytes], base: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -164,6 +173,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[int], Path]]:
         yield base, steps, log
     finally:
         _stop(process)
+        _drop(url)
 
 
 def run_locust(base: str, steps: list[int], folder: Path) -> dict[str, Any]:
