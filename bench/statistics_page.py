@@ -3,8 +3,10 @@ indicator of /statistiques for a territory, last 12 months) with 100k cases, on 
 PostgreSQL; figures to read, never asserted anywhere (target: under 1 s).
 
 Run: ``.venv/bin/python bench/statistics_page.py`` (``--no-postgres`` for SQLite alone,
-``--cases N`` to change the size, ``--rounds N`` for more samples, ``--keep FILE`` to fill a
-SQLite file once and measure it again, ``--pg-database NAME`` for a database of one's own).
+``--no-sqlite`` for PostgreSQL alone, ``--cases N`` to change the size, ``--rounds N`` for
+more samples, ``--keep FILE`` to fill a SQLite file once and measure it again,
+``--pg-database NAME`` for a database of one's own, ``--pg-keep`` to fill it once and
+measure it again; a kept file or database is brought to the current schema first).
 Each indicator's line gives its wall time and the CPU time of this process (on SQLite the
 whole query runs in it: the CPU figure stays readable on a loaded machine; on PostgreSQL it
 is only the Python side).
@@ -41,9 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from engine.clock import FixedClock  # noqa: E402
 from engine.core.directory import DOMAINS  # noqa: E402
+from engine.errors import Unavailable  # noqa: E402
 from engine.persistence.db import make_engine, session_factory  # noqa: E402
 from engine.persistence.migrate import upgrade  # noqa: E402
 from engine.persistence.models import (  # noqa: E402
@@ -60,7 +64,7 @@ from engine.persistence.models import (  # noqa: E402
 from engine.persistence.models.human_task import whole_hours  # noqa: E402
 from engine.services import demo, statistics  # noqa: E402
 from engine.services.access import load_actor  # noqa: E402
-from tests.integration.conftest import create_pg_database  # noqa: E402
+from tests.integration.conftest import PG_SERVER, create_pg_database  # noqa: E402
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 PASSWORD = "mot-de-passe-de-bench"
@@ -227,25 +231,51 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--keep", help="a SQLite file to fill once and measure again")
     parser.add_argument("--pg-database", default="aiguillage_bench_statistics",
                         help="the PostgreSQL database to re-create (one per person running)")
+    parser.add_argument("--pg-keep", action="store_true",
+                        help="measure --pg-database again if already filled (else fill it)")
     args = parser.parse_args()
     print(f"bench/statistics_page.py --cases {args.cases} --rounds {args.rounds}"
           f"  ({platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores)")
-    print("SQLite")
-    if args.keep:
+    if args.no_sqlite:
+        pass
+    elif args.keep:
+        print("SQLite")
         url = f"sqlite:///{Path(args.keep).resolve()}"
-        territory_id = fill(url, args.cases) if not Path(args.keep).exists() else 1
+        territory_id = _filled(url) if Path(args.keep).exists() else None
+        territory_id = territory_id or fill(url, args.cases)
         measure(url, territory_id, args.rounds)
     else:
+        print("SQLite")
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{folder}/bench.sqlite"
             measure(url, fill(url, args.cases), args.rounds)
     if not args.no_postgres:
-        url = create_pg_database(args.pg_database)
         print("PostgreSQL")
-        measure(url, fill(url, args.cases), args.rounds)
+        if args.pg_keep:
+            url = f"{PG_SERVER}/{args.pg_database}"
+            measure(url, _filled(url) or fill(create_pg_database(args.pg_database), args.cases),
+                    args.rounds)
+        else:
+            url = create_pg_database(args.pg_database)
+            measure(url, fill(url, args.cases), args.rounds)
+
+
+def _filled(url: str) -> int | None:
+    """The bench territory of a database filled before (None: none, or not filled)."""
+    try:
+        engine = make_engine(url)
+        with session_factory(engine)() as session:
+            upgrade(engine)  # a file of an earlier schema measured again
+            found = session.scalar(select(Case.territory_id).where(
+                Case.reference.like("BENCH-%")).limit(1))
+        engine.dispose()
+    except (OperationalError, Unavailable):  # no such database yet
+        return None
+    return found
 
 
 if __name__ == "__main__":

@@ -39,10 +39,16 @@ def counted_hours(session: Session, groups: Sequence[Any], hours: Any, *, select
     query = select(*groups, hours, func.count()).select_from(select_from)
     for target, on in joins:
         query = query.join(target, on)
-    rows = session.execute(query.where(*where).group_by(*groups, hours)).all()
+    # Core rows (no ORM loading): a year of durations comes back as thousands of buckets
+    rows = session.connection().execute(query.where(*where).group_by(*groups, hours))
+    width = len(groups)
     counted: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
     for row in rows:
-        counted.setdefault(tuple(row[:len(groups)]), []).append((int(row[-2]), int(row[-1])))
+        key = tuple(row[:width])
+        found = counted.get(key)
+        if found is None:
+            found = counted[key] = []
+        found.append((row[width], row[width + 1]))
     return [_read(group, sorted(buckets)) for group, buckets in counted.items()]
 
 

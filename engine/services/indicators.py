@@ -100,7 +100,8 @@ class Scope:
                 Case.created_at < self.after]
 
     def rows(self, query: Any) -> list[Any]:
-        return list(self.session.execute(query).all())
+        """The query's rows, as plain rows (Core: no ORM loading for counts)."""
+        return list(self.session.connection().execute(query).all())
 
 
 

@@ -8,6 +8,8 @@ integers on ``ix_orientation_stat_hours`` instead of doing date arithmetic over 
 orientations joined to their cases. ``case_fact`` of kind ``eviction_furthest``: each
 case's furthest eviction stage, one fact kept up to date as stages are recorded, filled here
 from the stages already there, so that the statistics count it without a maximum per case.
+``ix_case_stat_territory``: the requests by referrer check each case's territory on it
+rather than on the case's row.
 
 Revision ID: 0020
 Revises: 0019
@@ -48,6 +50,7 @@ def upgrade() -> None:
                f"WHERE {first} AND orientation.created_at >= {request}")
     op.create_index("ix_orientation_stat_hours", "orientation",
                     ["territory_id", "created_at", "request_hours", "answer_hours"])
+    op.create_index("ix_case_stat_territory", "case", ["territory_id", "id"])
     # each case's furthest eviction stage: its stage of highest order (the first recorded
     # among equals)
     op.execute(
@@ -62,6 +65,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM case_fact WHERE kind = 'eviction_furthest'")
+    op.drop_index("ix_case_stat_territory", table_name="case")
     op.drop_index("ix_orientation_stat_hours", table_name="orientation")
     op.drop_column("orientation", "answer_hours")
     op.drop_column("orientation", "request_hours")

@@ -65,6 +65,9 @@ STATISTICS_INDEXES = (
     # cases ended in the period: circuit and end state
     Index("ix_case_stat_closed", Case.territory_id, Case.closed_at, Case.circuit_id,
           Case.status, Case.end_label),
+    # requests by referrer: each referrer's case checked in the territory on this index
+    # rather than on the case's row (SQLite reads it from the index alone)
+    Index("ix_case_stat_territory", Case.territory_id, Case.id),
     # requests by referrer: the current referrers since the period's start, read alone
     Index("ix_case_party_stat", CaseParty.part, CaseParty.until, CaseParty.since,
           CaseParty.organisation_id, CaseParty.case_id),
