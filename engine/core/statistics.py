@@ -30,6 +30,8 @@ KINDS: dict[str, str] = {
 # case kept up to date as each stage is recorded (the statistics count it without taking a
 # maximum per case)
 EVICTION_FURTHEST = "eviction_furthest"
+NAMES: dict[str, str] = {**KINDS, EVICTION_FURTHEST: "Stade le plus avancé de la procédure "
+                                                     "d'expulsion"}  # every kind, in French
 MAX_VALUE = 100  # case_fact.value
 MAX_LABEL = 200  # case_fact.label
 

@@ -28,7 +28,7 @@ from engine.core.forms import FieldSpec, FormSpec, form_from_schema, validate
 from engine.core.orientation import STATES
 from engine.core.spiff.correction import correct
 from engine.core.spiff.runner import start_form
-from engine.core.statistics import KINDS as STATISTIC_KINDS
+from engine.core.statistics import NAMES as STATISTIC_KINDS
 from engine.errors import FormInvalid, InvalidInput, InvalidTransition, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import (

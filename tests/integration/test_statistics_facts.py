@@ -6,6 +6,7 @@ anonymising keeps them, so the statistics count the same."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from engine.core.forms import form_from_schema
 from engine.core.retention import Rule, Rules, parse_duration
 from engine.persistence.migrate import alembic_config, upgrade
 from engine.persistence.models import Case, CaseFact, Orientation, Territory
-from engine.services import case_facts, retention
+from engine.services import case_facts, retention, subject_access
 from tests.integration.orientation_world import (
     Oriented,
     answer,
@@ -100,6 +101,13 @@ def test_a_case_keeps_its_furthest_eviction_stage_as_stages_are_recorded(
     one, two = _staged(session, clock, where)
     assert _furthest(session) == [(one, "audience", "Audience", "02"),
                                   (two, "assignation", "Assignation", "01")]
+    # a person's access to their data names it in French, never by its code
+    case = session.get(Case, one)
+    assert case is not None and case.household_id is not None
+    export = json.dumps(subject_access.as_json(subject_access.export(
+        session, clock, where.world.coordinator, case.household_id)), ensure_ascii=False)
+    assert "Stade le plus avancé de la procédure d'expulsion" in export
+    assert "eviction_furthest" not in export
 
 
 def test_migration_0020_fills_the_delays_already_there(
