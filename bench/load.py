@@ -1,14 +1,14 @@
 """The app as a server under concurrent users (issue #17, item 4): a world of N cases (default
-100,000, a tenth of them with an overdue step), the real server (gunicorn) with W workers on
-loopback, and locust, headless, with U users mixing the three roles (bench/locustfile.py: my
-tasks, a task page, completing a step, a case page, a cases search, the overdue dashboard, its
-CSV export), each signed in once. Bounded in time: the world's build, the sign-ins (at most
-two minutes), then ``--duration`` seconds measured.
+100,000, a tenth of them with an overdue step), the real server (``aiguillage serve``:
+gunicorn) with W workers on loopback, and locust, headless, with U users mixing the three
+roles (bench/locustfile.py: my tasks, a task page, completing a step, a case page, a cases
+search, the overdue dashboard, its CSV export), each signed in once. Bounded in time: the
+world's build, the sign-ins (at most two minutes), then ``--duration`` seconds measured.
 
 Run: ``.venv/bin/python bench/load.py [--cases 100000] [--users 32] [--duration 60]
 [--workers 1] [--sqlite | --pg-database NAME] [--keep FILE]``. It prints its command, then
 p50/p95/p99 per request name (ms), throughput (requests/s), failures, the count of 5xx, and
-the resident memory of each gunicorn worker after start and at the end (from /proc).
+the resident memory of each web worker after start and at the end (from /proc).
 ``--keep FILE`` builds a SQLite world once in FILE and reuses it on the next runs (with
 ``--pg-database``, FILE keeps the accounts and the database is reused while FILE exists;
 completed steps stay completed: a few hundred a run, against 100,000 cases).
@@ -53,13 +53,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(url: str, workers: int, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """gunicorn with ``workers`` sync workers on loopback, settings from the environment."""
+def start_server(url: str, workers: int, port: int, log: Path,
+                 scheduler: bool) -> subprocess.Popen[bytes]:
+    """``aiguillage serve`` (gunicorn, sync workers) on loopback, settings from the
+    environment; its scheduler only when asked (it would fire the world's overdue timers
+    during the run)."""
     env = {**os.environ, "AIGUILLAGE_DATABASE_URL": url, "AIGUILLAGE_SECRET_KEY": "b" * 48,
            "AIGUILLAGE_SESSION_COOKIE_SECURE": "false",
            "AIGUILLAGE_STATEMENT_COUNT_HEADER": "true"}
-    command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind",
-               f"127.0.0.1:{port}", "--timeout", "120", "webapp.wsgi:app"]
+    command = [str(BIN / "aiguillage"), "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--timeout", "120",
+               "--scheduler" if scheduler else "--no-scheduler"]
     print(f"  server: {shlex.join(command)}", flush=True)
     with log.open("wb") as out:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
@@ -82,11 +86,12 @@ def wait_healthy(port: int, server: subprocess.Popen[bytes], limit: float = 120)
 
 
 def workers(master: int) -> list[Path]:
-    """The /proc folders of the gunicorn master's children (its workers)."""
+    """The /proc folders of the server's web workers (its children but the scheduler)."""
     out = []
     for folder in Path("/proc").glob("[0-9]*"):
         try:
-            if folder.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1] == str(master):
+            if folder.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1] == str(master) \
+                    and b"engine.cli\x00scheduler" not in folder.joinpath("cmdline").read_bytes():
                 out.append(folder)
         except (OSError, IndexError):
             continue
@@ -248,6 +253,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=32)
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scheduler", action="store_true",
+                        help="run the server's scheduler too (it fires the overdue timers)")
     parser.add_argument("--think", default="1,3",
                         help="seconds each user waits between actions: MIN,MAX (0,0: none)")
     where = parser.add_mutually_exclusive_group()
@@ -264,7 +271,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="aiguillage-load-"))
     url, accounts = world_for(args, overdue, folder)
     port = free_port()
-    server = start_server(url, args.workers, port, folder / "server.log")
+    server = start_server(url, args.workers, port, folder / "server.log", args.scheduler)
     try:
         wait_healthy(port, server)
         started = workers_rss(server.pid)
