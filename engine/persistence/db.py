@@ -117,6 +117,7 @@ def make_engine(url: str, *, synchronous: str | None = None, **kwargs: Any) -> E
             _sqlite_connect(dbapi_connection, mode)
 
         event.listen(engine, "connect", connect)
+        event.listen(engine, "close", _sqlite_close)
         event.listen(engine, "begin", _sqlite_begin)
     else:
         if url.startswith("postgresql"):
@@ -173,7 +174,21 @@ def _sqlite_connect(dbapi_connection: Any, mode: str) -> None:
     cursor.execute(f"PRAGMA synchronous={mode}")  # one of SQLITE_SYNCHRONOUS, checked
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # SQLite keeps no statistics of its own: ANALYZE what needs it, as its documentation
+    # recommends for long-lived connections (at open, then at close, ``_sqlite_close``),
+    # each ANALYZE bounded to a sample (a few ms, whatever the table's size)
+    cursor.execute("PRAGMA analysis_limit=400")
+    cursor.execute("PRAGMA optimize=0x10002")
     cursor.close()
+
+
+def _sqlite_close(dbapi_connection: Any, _record: Any) -> None:
+    """Before a pooled connection closes: statistics for the tables its queries lacked."""
+    try:
+        dbapi_connection.execute("PRAGMA optimize")
+    except Exception:  # noqa: BLE001 - a database busy or gone: the next close tries again
+        logging.getLogger("aiguillage.db").debug("PRAGMA optimize skipped at close",
+                                                 exc_info=True)
 
 
 def _sqlite_begin(connection: Any) -> None:
