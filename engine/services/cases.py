@@ -333,22 +333,38 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
         where.append(case_scope(actor, territory_id, Case.id, session))
     filtered = bool(text.strip() or circuit_id is not None or status or referent_id is not None
                     or step)
-    if everything or filtered:
-        capped = (select(Case.id).where(*where)
-                  .order_by(Case.created_at.desc(), Case.id.desc())
-                  .limit(COUNT_CAP + 1).subquery())
-    else:  # a partner's whole list: its parties' index alone, no case row
-        capped = party_cases(actor, territory_id).limit(COUNT_CAP + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(capped)) or 0
+    offset = (max(page, 1) - 1) * per_page
+    if (everything or filtered) and offset + per_page <= COUNT_CAP + 1:
+        # one read of the matching cases gives the count and the page's ids (the search's
+        # filters ran twice, for the count and for the page: 2 × 60-340 ms at 100k)
+        ids = list(session.scalars(select(Case.id).where(*where).order_by(*LIST_ORDER)
+                                   .limit(COUNT_CAP + 1)))
+        total, where, offset = len(ids), [Case.id.in_(ids[offset:offset + per_page])], 0
+    else:
+        total = _capped_count(actor, territory_id, where, everything or filtered, session)
     name = (Case.household_name if named is None
             else sql_case((named, Case.household_name), else_=null()))
     rows = session.execute(
         select(Case, Circuit.title, name.label("shown_name"))
         .join(Circuit, Circuit.id == Case.circuit_id).where(*where)
-        .order_by(Case.created_at.desc(), Case.id.desc())
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+        .order_by(*LIST_ORDER).limit(per_page).offset(offset)).all()
     return Page([replace(summary_of(c, title), household_name=shown)
                  for c, title, shown in rows], total, page, per_page)
+
+
+LIST_ORDER = (Case.created_at.desc(), Case.id.desc())  # the cases list's order, newest first
+
+
+def _capped_count(actor: Actor, territory_id: int, where: list[Any], by_cases: bool,
+                  session: Session) -> int:
+    """The list's count up to ``COUNT_CAP + 1`` (a page past the cap, or a partner's whole
+    list: its parties' index alone, no case row)."""
+    if by_cases:
+        capped = (select(Case.id).where(*where).order_by(*LIST_ORDER)
+                  .limit(COUNT_CAP + 1).subquery())
+    else:
+        capped = party_cases(actor, territory_id).limit(COUNT_CAP + 1).subquery()
+    return session.scalar(select(func.count()).select_from(capped)) or 0
 
 
 def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: str,

@@ -33,6 +33,10 @@ class Case(Base):
         Index("ix_case_next_due", "next_due_at"),
         # the retention sweep: cases of a circuit not anonymised, by closing date
         Index("ix_case_retention", "anonymised_at", "circuit_id", "closed_at"),
+        # the search's ILIKE '%…%' on PostgreSQL (pg_trgm, migration 0021; absent elsewhere)
+        *(Index(f"ix_case_{short}_trgm", column, postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"}).ddl_if(dialect="postgresql")
+          for short, column in (("household", "household_name"), ("reference", "reference"))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
