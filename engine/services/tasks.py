@@ -22,7 +22,7 @@ from engine.core.snapshots import EndView as EndView  # what end_preview returns
 from engine.core.spiff.runner import Instance
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
 from engine.persistence.db import transaction
-from engine.persistence.models import Case, Circuit, HumanTask, Membership, User
+from engine.persistence.models import Case, Circuit, CircuitVersion, HumanTask, Membership, User
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus, whole_hours
 from engine.services import audit, commission_sessions, consent, orientations, parties, runtime
@@ -261,17 +261,23 @@ def _of_holder(row: HumanTask) -> list[Any]:
 
 def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
              data: Mapping[str, Any], via: str = VIA_ACCOUNT, *,
-             by_session: bool = False) -> TaskItem | None:
+             by_session: bool = False, confirmed_end: str | None = None) -> TaskItem | None:
     """Complete a step with its form data; return the case's next step for the same actor.
     ``via`` says how the answer came (an account, or a signed link: the orientations'
     log keeps it). A step held by a commission session (``commission_sessions.held``) is
-    completed only by the session (``by_session``).
+    completed only by the session (``by_session``). ``confirmed_end``: when given, an
+    answer that would end the case is kept only if it is that very end's BPMN id (the page
+    asks « Cette réponse clôt le dossier. Confirmer ? »; ``""``: nothing confirmed yet);
+    the check runs on the case loaded for the completion, under its lock (no second load,
+    as ``end_preview`` would need).
 
     :raises InvalidTransition: the step is already completed (double submit) or gone.
     :raises PermissionDenied: the step belongs to someone else, another role, or another
         organisation (audited, as a refusal out of the case's reach is).
     :raises FormInvalid: the data fails the form; nothing is written.
     :raises ConcurrentUpdate: the case changed meanwhile.
+    :raises EndUnconfirmed: the answer would end the case at another end than
+        ``confirmed_end``; nothing is written.
     """
     with _refusals_audited(session, clock, actor, task_id, "complete"), transaction(session):
         case = runtime.lock(session, task_id=task_id)
@@ -296,6 +302,9 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         if form is not None and commission_sessions.session_field(form):
             data = commission_sessions.join(session, clock, actor, case, form, data)
         instance.complete(row.spiff_task_id, data)
+        end = instance.end() if confirmed_end is not None else None
+        if end is not None and end.bpmn_id != confirmed_end:
+            raise EndUnconfirmed(end)  # the transaction is rolled back: nothing written
         # before saving: an answer step that leads straight to the end must find its
         # orientation still open (the end gives places back and cancels what is open), and
         # a new operator's steps are created already routed to it
@@ -316,6 +325,14 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
         following = _next_for(session, actor, case, saved.steps)
     metrics.step_completed(instance.circuit.process_id)  # committed (or joined a caller's)
     return following
+
+
+class EndUnconfirmed(Exception):
+    """The answer would end the case at ``end``, which the person has not confirmed."""
+
+    def __init__(self, end: EndView) -> None:
+        super().__init__(end.bpmn_id)
+        self.end = end
 
 
 def _next_for(session: Session, actor: Actor, case: Case,
@@ -385,12 +402,26 @@ def form_of(session: Session, actor: Actor, task_id: int, clock: Clock | None = 
 
     :raises NotFound: unknown step, or outside the actor's territories.
     """
-    row = _task(session, actor, task_id)
-    form = orientations.as_submitted(session, row.territory_id, _form(session, row))
+    found = session.execute(FORM_OF, {"task_id": task_id}).one_or_none()
+    if found is None or not actor.is_member(found[0].territory_id):
+        raise NotFound(code="svc.step_not_found")
+    row, case, checksum, title = found
+    form = (runtime.compiled(session, case.circuit_version_id, checksum).forms.get(row.form)
+            if row.form else None)
+    form = orientations.as_submitted(session, row.territory_id, form)
     if clock is not None:  # the sessions whose agenda is open now
         form = commission_sessions.with_sessions(session, clock, row.territory_id, form)
-    return task_items(session, [row])[0], parties.with_organisations(session, row.territory_id,
-                                                                     form)
+    return task_item(row, case, title), parties.with_organisations(session, row.territory_id,
+                                                                   form)
+
+
+# the step, its case, its version's checksum and its circuit's title: all a submission
+# reads before ``complete`` (one statement, not five)
+FORM_OF = (select(HumanTask, Case, CircuitVersion.checksum, Circuit.title)
+           .join(Case, Case.id == HumanTask.case_id)
+           .join(CircuitVersion, CircuitVersion.id == Case.circuit_version_id)
+           .join(Circuit, Circuit.id == HumanTask.circuit_id)
+           .where(HumanTask.id == bindparam("task_id")))
 
 
 def _form(session: Session, row: HumanTask) -> FormSpec | None:

@@ -85,3 +85,21 @@ def test_a_step_that_cannot_end_the_case_loads_nothing(
 
     monkeypatch.setattr(runtime, "load", no_load)
     assert tasks.end_preview(session, clock, worker, evaluation, {}) is None
+
+
+def test_a_completion_asked_to_confirm_keeps_an_end_only_once_confirmed(
+        session: Session, clock: FixedClock) -> None:
+    """What the step's page runs: ``complete`` checks the end on the case it loads itself
+    (no preview beforehand); an end not confirmed is refused and nothing is written."""
+    worker, case_id, step = _reception(session, clock)
+    before = _counts(session)
+    refusal = {**ACCUEIL, "accord_evaluation": False}
+    with pytest.raises(tasks.EndUnconfirmed) as asked:
+        tasks.complete(session, clock, worker, step, refusal, confirmed_end="")
+    assert asked.value.end.bpmn_id == "C2_E3"
+    with pytest.raises(tasks.EndUnconfirmed):
+        tasks.complete(session, clock, worker, step, refusal, confirmed_end="C2_E1")
+    assert _counts(session) == before
+    tasks.complete(session, clock, worker, step, refusal, confirmed_end="C2_E3")
+    case = session.get(Case, case_id)
+    assert case is not None and (case.status, case.end_state) == ("completed", "C2_E3")

@@ -25,7 +25,7 @@ from engine.clock import FixedClock
 from engine.errors import ConcurrentUpdate
 from engine.persistence.db import transaction
 from engine.persistence.models import Case, HumanTask, Timer
-from engine.services import cases, runtime, tasks, timers
+from engine.services import cases, circuits, runtime, tasks, timers
 from tests.integration.factories import World, make_world, start_at_decision
 
 REMINDER, ESCALATION = timedelta(days=10), timedelta(days=15)
@@ -71,6 +71,38 @@ def test_a_completion_runs_seven_statements(engine: Engine, sessions: sessionmak
         tasks.complete(session, clock, world.coordinator, analyse, {"mesure": "avdl"})
     assert len(seen) <= 7, "\n".join(seen)
     assert sum(s.startswith('UPDATE "case"') for s in seen) == 1, "\n".join(seen)
+
+
+def test_a_submission_reads_its_step_in_one_statement_and_completes_in_seven(
+        engine: Engine, sessions: sessionmaker[Session], clock: FixedClock,
+        world: World) -> None:
+    """What the page's POST runs: the step with its case, checksum and circuit title (one
+    statement: five before), then the completion, which checks the end to confirm on the
+    case it loads (no ``end_preview``: three statements and a second load fewer)."""
+    with sessions() as session:
+        case = cases.start(session, clock, world.coordinator, world.circuit.id,
+                           {"nom_menage": "Ménage Soumis"})
+        analyse = step_of(session, case.id, "analyse")
+        tasks.form_of(session, world.coordinator, analyse)  # the circuit in the cache
+    with sessions() as session, statements(engine) as seen:
+        step, form = tasks.form_of(session, world.coordinator, analyse, clock)
+        assert (step.case_reference, form is not None) == (case.reference, True)
+        assert len(seen) == 1, "\n".join(seen)
+        tasks.complete(session, clock, world.coordinator, analyse, {"mesure": "avdl"},
+                       confirmed_end="")
+    assert len(seen) <= 1 + 7, "\n".join(seen)
+
+
+def test_the_circuits_offered_as_filters_are_one_statement(
+        engine: Engine, sessions: sessionmaker[Session], clock: FixedClock,
+        world: World) -> None:
+    """Their versions' checksums come with them: a cached circuit reads nothing more."""
+    with sessions() as session:
+        circuits.list_circuits(session, world.coordinator, world.circuit.territory_id)
+    with sessions() as session, statements(engine) as seen:
+        listed = circuits.list_circuits(session, world.coordinator,
+                                        world.circuit.territory_id)
+    assert listed and len(seen) == 1, "\n".join(seen)
 
 
 def test_a_timer_fires_in_eight_statements(engine: Engine, sessions: sessionmaker[Session],

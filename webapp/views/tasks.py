@@ -91,10 +91,10 @@ def _complete(task_id: int) -> Response | tuple[dict[str, list[str]], bool,
     if errors:
         return errors, False, None
     try:
-        end = tasks.end_preview(get_session(), clock(), actor(), task_id, data)
-        if end is not None and request.form.get(CONFIRM_END) != end.bpmn_id:
-            return {}, False, end
-        nxt = tasks.complete(get_session(), clock(), actor(), task_id, data)
+        nxt = tasks.complete(get_session(), clock(), actor(), task_id, data,
+                             confirmed_end=request.form.get(CONFIRM_END, ""))
+    except tasks.EndUnconfirmed as exc:
+        return {}, False, exc.end
     except FormInvalid as exc:
         return exc.errors, False, None
     except Unavailable as exc:
