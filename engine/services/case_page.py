@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import NotFound
-from engine.persistence.models import Case
+from engine.persistence.models import Case, Territory
 from engine.services import cases, consent, households, orientations, team
 from engine.services.access import Actor, case_view
 from engine.services.results import CaseDetail
@@ -35,6 +35,9 @@ def page(session: Session, clock: Clock, actor: Actor, case_id: int) -> CasePage
     case = session.get(Case, case_id)  # read once: the services below find it in the session
     if case is None or not actor.is_member(case.territory_id):
         raise NotFound(code="svc.case_not_found")
+    # held for the page: the session keeps only objects someone holds, and the parties,
+    # the consents and the team panel each read the territory (three statements, not one)
+    territory = session.get(Territory, case.territory_id)  # noqa: F841
     view = case_view(session, actor, case_id, case.territory_id, clock.now())
     detail = cases.get(session, clock, actor, case_id, view)
     return CasePage(
