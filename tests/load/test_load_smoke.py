@@ -61,13 +61,13 @@ STARTUP_SECONDS = 120  # generous: two workers importing the app on a loaded mac
 BUDGETS = {
     "sign in (form)": (2 + 1, 2 + 2),
     "sign in": (10 + 1, 10 + 2),
-    "my tasks": (10 + 1, 19 + 2),  # 2 for the list itself (test_hot_path), 4 checksums
+    "my tasks": (6 + 1, 15 + 2),  # 2 for the list itself, 1 for its circuits (test_hot_path)
     "task page": (13 + 1, 17 + 2),  # 11 (coordination) to 14 (a partner's worker)
     "task page (form)": (12 + 1, 15 + 2),
-    "complete a step": (19 + 1, 22 + 2),  # 7 in the service (test_hot_path), the rest: web
-    "case page": (25 + 1, 30 + 2),  # 14 (a partner's worker) to 27 (history, parties...)
+    "complete a step": (12 + 1, 15 + 2),  # 1 + 7 in the services (test_hot_path), the rest: web
+    "case page": (23 + 1, 28 + 2),  # 14 (a partner's worker) to 25 (history, parties...)
     "cases search": (12 + 1, 21 + 2),
-    "cases list": (12 + 1, 21 + 2),
+    "cases list": (8 + 1, 17 + 2),
     "overdue dashboard": (27 + 1, 36 + 2),
     "CSV export": (3 + 1, 3 + 2),  # before the first byte: the rows are streamed after
 }
