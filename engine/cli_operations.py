@@ -9,6 +9,7 @@ exit status 1; nothing is half-done (each command is one unit of work).
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import sys
@@ -237,6 +238,9 @@ def _backup(source: Path, target: Path) -> int:
     them), check it, then move it into place. Returns the number of pages."""
     partial = target.with_name(target.name + ".partiel")
     partial.unlink(missing_ok=True)
+    # the copy holds every household's data: readable by the service user only, from the
+    # first byte (SQLite would create it with the umask's mode, usually world-readable)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     src = sqlite3.connect(source, timeout=30)  # read only by the backup
     dst = sqlite3.connect(partial)
     try:

@@ -242,6 +242,7 @@ def test_db_backup_copies_the_live_sqlite_database(
     finally:
         copy.close()
     assert not target.with_name(target.name + ".partiel").exists()
+    assert target.stat().st_mode & 0o777 == 0o600  # every household's data: owner only
     again = run("db", "backup", str(target))
     assert again.exit_code == 1 and "existe déjà" in again.output
     nowhere = run("db", "backup", str(tmp_path / "absent" / "b.sqlite"))
