@@ -154,7 +154,12 @@ def _check_synchronous_commit(dbapi_connection: Any, _record: Any) -> None:
 def _unavailable(context: ExceptionContext) -> None:
     """A database that cannot be reached or did not answer (refused connection, lost
     connection, server shutting down, locked or missing file) becomes ``Unavailable``: the
-    transaction is rolled back, so nothing was saved. Other errors pass unchanged."""
+    transaction is rolled back, so nothing was saved. Other errors pass unchanged.
+
+    Not in the pool's pre-ping: a pooled connection the server dropped (it restarted) fails
+    its ping, and SQLAlchemy then opens a new one, which only its own errors can stop."""
+    if context.is_pre_ping:
+        return
     error = context.original_exception
     dbapi = context.dialect.loaded_dbapi if context.dialect else None
     if context.is_disconnect or (dbapi is not None and isinstance(error, dbapi.InterfaceError)):
