@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from engine.bootstrap import Engine
 from engine.clock import Clock
+from engine.errors import Unavailable
 from engine.services import audit
+
+log = logging.getLogger("aiguillage.web")
 
 
 def engine() -> Engine:
@@ -32,10 +37,19 @@ def clock() -> Clock:
 
 
 def close_session(_exc: BaseException | None = None) -> None:
-    """Teardown: close the request's session if one was opened."""
+    """Teardown: close the request's session if one was opened.
+
+    Closing rolls back what the request left open; on a connection the server dropped
+    meanwhile (PostgreSQL restarted after the page was built) that rollback fails. The page
+    is already made and nothing of it was left to save: the connection is discarded (the
+    pool already let it go) and the user gets the page, not a 500."""
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except Unavailable as exc:
+        log.warning("session closed on a lost connection: %s", exc.__cause__ or exc)
 
 
 def init_app(app: Flask) -> None:
