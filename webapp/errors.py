@@ -34,6 +34,7 @@ TITLES = {400: lazy_gettext("Requête invalide"), 403: lazy_gettext("Accès refu
           500: lazy_gettext("Erreur interne"),
           503: lazy_gettext("Service momentanément indisponible")}
 RETRY_AFTER = "30"  # seconds: a restarting database is usually back by then
+RETRY_AFTER_BUSY = "5"  # seconds: every pooled connection was busy, one frees up soon
 SECRET_FIELDS = ("password", "mot_de_passe", "mot-de-passe", "csrf_token")
 
 
@@ -59,9 +60,13 @@ def typed_values() -> list[tuple[str, str]]:
 
 
 def unavailable(exc: EngineError) -> tuple[str, int, dict[str, str]]:
-    """The database is out of reach: a 503 page saying nothing was saved, with the values
-    the person sent and a button to send them again."""
-    log.warning("database unavailable on %s %s: %s", request.method, request.path,
+    """The database is out of reach, or every pooled connection stayed busy (``svc.busy``):
+    a 503 page saying nothing was saved, with the values the person sent and a button to
+    send them again. The log line holds the path and the driver's or pool's message (never
+    the statement's values, ``make_engine``), no personal data."""
+    busy = exc.code == "svc.busy"
+    log.warning("%s on %s %s: %s", "database connections all busy" if busy
+                else "database unavailable", request.method, request.path,
                 exc.__cause__ or exc)
     if "_login_user" not in g:  # loading the signed-in user needs the database
         g._login_user = login_manager.anonymous_user()
@@ -69,7 +74,7 @@ def unavailable(exc: EngineError) -> tuple[str, int, dict[str, str]]:
     page = render_template("errors/unavailable.html", code=503, title=TITLES[503],
                            message=message[:1].upper() + message[1:] + ".",
                            kept=typed_values())
-    return page, 503, {"Retry-After": RETRY_AFTER}
+    return page, 503, {"Retry-After": RETRY_AFTER_BUSY if busy else RETRY_AFTER}
 
 
 def _http_error(exc: HTTPException) -> tuple[str, int]:

@@ -113,6 +113,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.unavailable": (
         "la base de données ne répond pas : rien n'a été enregistré. Réessayez dans un instant",
         "the database is not answering: nothing was saved. Try again in a moment"),
+    "svc.busy": (
+        "trop de demandes en même temps : rien n'a été enregistré. Réessayez dans quelques "
+        "secondes",
+        "too many requests at once: nothing was saved. Try again in a few seconds"),
     "svc.case_not_open": ("le dossier n'est pas en cours", "the case is not open"),
     "svc.timer_not_found": ("minuterie introuvable", "timer not found"),
     "svc.timer_not_failed": ("cette minuterie n'est pas en échec", "this timer is not in incident"),

@@ -7,23 +7,31 @@ is locked" (RELIABILITY.md §5). It syncs the log at every commit (``synchronous
 the user saw confirmed survives a power cut (``AIGUILLAGE_SQLITE_SYNCHRONOUS=NORMAL`` trades
 that for speed, see docs/performance.md « Durabilité »). PostgreSQL goes through psycopg 3; a
 server with ``synchronous_commit`` off is reported in the log at the first connection.
+
+Each process keeps a pool of connections (``AIGUILLAGE_DB_POOL_SIZE`` kept,
+``AIGUILLAGE_DB_MAX_OVERFLOW`` more when busy). A request that finds every one lent out waits
+at most ``AIGUILLAGE_DB_POOL_TIMEOUT`` seconds, then fails as ``Unavailable`` (a 503 saying
+to retry, nothing saved), never a hang nor a 500.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from engine.errors import ConcurrentUpdate, Unavailable
@@ -38,6 +46,10 @@ NAMING = {
 DEFAULT_URL_ENV = "AIGUILLAGE_DATABASE_URL"
 SQLITE_SYNCHRONOUS_ENV = "AIGUILLAGE_SQLITE_SYNCHRONOUS"
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")  # FULL, the default, first
+# the connection pool: environment variable, create_engine() argument, default
+POOL_SETTINGS = (("AIGUILLAGE_DB_POOL_SIZE", "pool_size", 5),
+                 ("AIGUILLAGE_DB_MAX_OVERFLOW", "max_overflow", 10),
+                 ("AIGUILLAGE_DB_POOL_TIMEOUT", "pool_timeout", 5))
 SESSION_STATES = "aiguillage.states"  # session.info: case states read with their row
 UNIT_OF_WORK = "aiguillage.unit_of_work"  # session.info: a transaction() is open
 # SQLite's OperationalError also reports mistakes in a statement (no such column...): only
@@ -97,14 +109,52 @@ def sqlite_synchronous(raw: str | None = None) -> str:
     return value.upper()
 
 
+def pool_settings(environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """``pool_size``, ``max_overflow`` and ``pool_timeout`` (seconds) from ``environ``
+    (default: the process's environment), else their defaults (5, 10, 5).
+
+    :raises ValueError: a value that is not a whole number, or a size below 1, an overflow
+        below 0, a timeout below 1.
+    """
+    source = os.environ if environ is None else environ
+    found: dict[str, int] = {}
+    for name, argument, default in POOL_SETTINGS:
+        raw = source.get(name, "").strip()
+        try:
+            value = int(raw) if raw else default
+        except ValueError:
+            raise ValueError(f"{name} : un nombre entier est attendu, pas « {raw} »") from None
+        lowest = 0 if argument == "max_overflow" else 1
+        if value < lowest:
+            raise ValueError(f"{name} : {lowest} au moins, pas {value}")
+        found[argument] = value
+    return found
+
+
+class BoundedQueuePool(QueuePool):
+    """A ``QueuePool`` whose wait for a free connection ends in ``Unavailable``: every
+    connection lent out for ``pool_timeout`` seconds (too many requests at once, or held
+    too long) is a 503 asking to retry, like a database out of reach. SQLAlchemy's
+    ``TimeoutError`` is raised at checkout, where ``handle_error`` never sees it."""
+
+    def connect(self) -> PoolProxiedConnection:
+        try:
+            return super().connect()
+        except sa_exc.TimeoutError as exc:
+            raise Unavailable(code="svc.busy") from exc
+
+
 def make_engine(url: str, *, synchronous: str | None = None, **kwargs: Any) -> Engine:
     """An engine configured for its database (SQLite pragmas and IMMEDIATE writes;
-    ``synchronous`` overrides ``AIGUILLAGE_SQLITE_SYNCHRONOUS``).
+    ``synchronous`` overrides ``AIGUILLAGE_SQLITE_SYNCHRONOUS``; ``pool_size``,
+    ``max_overflow``, ``pool_timeout`` override ``pool_settings()``).
 
-    :raises ValueError: a SQLite ``synchronous`` mode other than FULL or NORMAL.
+    :raises ValueError: a SQLite ``synchronous`` mode other than FULL or NORMAL, a pool
+        setting out of range.
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    _bounded_pool(url, kwargs)
     # a database error's message never carries the statement's values (names, answers):
     # it is logged (a failed timer, a 500) and logs hold no personal data
     kwargs.setdefault("hide_parameters", True)
@@ -132,6 +182,21 @@ def make_engine(url: str, *, synchronous: str | None = None, **kwargs: Any) -> E
             event.listen(engine, "first_connect", _check_synchronous_commit)
     event.listen(engine, "handle_error", _unavailable)
     return engine
+
+
+def _bounded_pool(url: str, kwargs: dict[str, Any]) -> None:
+    """Where SQLAlchemy would pool with a ``QueuePool`` (PostgreSQL, a SQLite file), use
+    ``BoundedQueuePool`` sized by ``pool_settings()`` (arguments given win). Others (an
+    in-memory SQLite database, a pool class chosen by the caller) are left as they are."""
+    if "poolclass" in kwargs or "pool" in kwargs:
+        return
+    parsed = make_url(url)
+    dialect = parsed.get_dialect()
+    if not issubclass(dialect, DefaultDialect) or dialect.get_pool_class(parsed) is not QueuePool:
+        return
+    kwargs["poolclass"] = BoundedQueuePool
+    for argument, value in pool_settings().items():
+        kwargs.setdefault(argument, value)
 
 
 def _check_synchronous_commit(dbapi_connection: Any, _record: Any) -> None:

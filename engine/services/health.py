@@ -59,11 +59,16 @@ def head_revision() -> str | None:
 
 def readiness(session: Session, clock: Clock, scheduler_max_age: timedelta | None) -> Readiness:
     """The database answers, its schema is at this code's head, and a scheduler swept the
-    timers within ``scheduler_max_age`` (None: not checked). Three reads, no write."""
+    timers within ``scheduler_max_age`` (None: not checked). Three reads, no write. The
+    database is ``busy`` when no pooled connection came free within the pool's timeout."""
     try:
         revision = session.scalar(text("SELECT version_num FROM alembic_version"))
         last = session.scalar(select(func.max(SchedulerHeartbeat.beat_at)))
-    except (SQLAlchemyError, Unavailable):
+    except Unavailable as exc:  # out of reach or every connection busy: asking again waits
+        session.rollback()      # as long again, for the same answer
+        return Readiness("busy" if exc.code == "svc.busy" else "unreachable", "unknown",
+                         "unknown")
+    except SQLAlchemyError:
         session.rollback()
         reachable = database_reachable(session)
         return Readiness("ok" if reachable else "unreachable",

@@ -66,7 +66,7 @@ def healthz() -> tuple[Response, int]:
 def readyz() -> tuple[Response, int]:
     """Readiness, for a load balancer: the database answers, its schema is at this code's
     migration head, and a scheduler swept the timers recently. 503 names the check that
-    failed (``unreachable``, ``behind``, ``never``, ``late``), nothing more."""
+    failed (``unreachable``, ``busy``, ``behind``, ``never``, ``late``), nothing more."""
     seconds = current_app.config["READY_SCHEDULER_MAX_AGE"]
     found = health.readiness(get_session(), clock(),
                              timedelta(seconds=seconds) if seconds else None)

@@ -1,0 +1,94 @@
+"""A full connection pool answers 503 and never hangs (issue #17, « Bad input »).
+
+Every pooled connection lent out (too many requests at once, or one held too long): a request
+waits at most the pool's timeout, then gets the French 503 page with Retry-After, keeps what
+was typed and saves nothing; /readyz and /healthz answer 503 too; once a connection is given
+back, the next request succeeds. On SQLite and on PostgreSQL (``any_app``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+
+from engine.clock import FixedClock
+from engine.persistence.db import BoundedQueuePool, make_engine
+from engine.persistence.models import AuditEvent, HumanTask
+from tests.integration.factories import PASSWORD, make_world
+from tests.web.helpers import open_case
+
+TYPED = {"mesure": "asll", "referent.nom": "Camille Pool-Plein"}
+
+
+@dataclass
+class Tight:
+    """The app bound to a pool of one connection, no overflow, a 1 s wait."""
+
+    app: Flask
+    client: FlaskClient
+    database: Engine
+    task_id: int
+
+
+@pytest.fixture
+def tight(any_app: Flask, clock: FixedClock) -> Iterator[Tight]:
+    built = any_app.extensions["aiguillage"]
+    with built.sessions() as session:
+        world = make_world(session, clock)
+    _case_id, task_id = open_case(any_app, clock, world)
+    client = any_app.test_client()
+    signed = client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
+    assert signed.status_code == 302
+    database = make_engine(built.url, pool_size=1, max_overflow=0, pool_timeout=1)
+    built.sessions.configure(bind=database)
+    try:
+        yield Tight(any_app, client, database, task_id)
+    finally:
+        built.sessions.configure(bind=built.database)
+        database.dispose()
+
+
+def _state(app: Flask, task_id: int) -> tuple[str, int]:
+    """The step's status and how many audit events exist (read on the app's own pool)."""
+    with app.extensions["aiguillage"].database.connect() as conn:
+        status = conn.scalar(select(HumanTask.status).where(HumanTask.id == task_id))
+        events = conn.scalar(select(func.count()).select_from(AuditEvent))
+    return str(status), int(events or 0)
+
+
+def test_a_full_pool_is_a_french_503_that_keeps_what_was_typed(
+        tight: Tight, caplog: pytest.LogCaptureFixture) -> None:
+    assert isinstance(tight.database.pool, BoundedQueuePool)
+    before = _state(tight.app, tight.task_id)
+    held = tight.database.connect()  # the pool's only connection, lent out
+    try:
+        response = tight.client.post(f"/taches/{tight.task_id}", data=TYPED)
+        probe = tight.app.test_client()  # a load balancer: no cookie
+        ready, healthz = probe.get("/readyz"), probe.get("/healthz")
+    finally:
+        held.close()
+    page = unescape(response.text)
+    assert response.status_code == 503, page[:500]
+    assert response.headers["Retry-After"] == "5"
+    assert "Service momentanément indisponible" in page
+    assert "Trop de demandes en même temps : rien n'a été enregistré" in page
+    assert 'name="referent.nom" value="Camille Pool-Plein"' in page and "Renvoyer" in page
+    assert ready.status_code == 503 and ready.get_json()["database"] == "busy"
+    assert healthz.status_code == 503
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+              and "database connections all busy" in r.getMessage()]
+    assert warned and "Camille" not in " ".join(warned)
+    assert _state(tight.app, tight.task_id) == before  # nothing written, not even an audit
+
+    again = tight.client.post(f"/taches/{tight.task_id}", data=TYPED)
+    assert again.status_code == 302
+    assert _state(tight.app, tight.task_id)[0] != "open"
+    assert tight.app.test_client().get("/readyz").get_json()["database"] == "ok"
