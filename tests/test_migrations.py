@@ -16,6 +16,8 @@ from engine.persistence.migrate import alembic_config, upgrade
 from tests.integration.conftest import create_pg_database
 
 BACKENDS = ["sqlite"] + ([] if os.environ.get("AIGUILLAGE_SKIP_POSTGRES") else ["postgresql"])
+# beside the suite's own database, so two suites (AIGUILLAGE_TEST_PG_DB) can run at once
+MIGRATIONS_DB = os.environ.get("AIGUILLAGE_TEST_PG_DB", "aiguillage_test") + "_migrations"
 
 
 def test_single_head() -> None:
@@ -30,7 +32,7 @@ def test_every_revision_has_a_message() -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_upgrade_from_empty_matches_the_models(backend: str, tmp_path: Path) -> None:
-    url = (create_pg_database("aiguillage_migrations") if backend == "postgresql"
+    url = (create_pg_database(MIGRATIONS_DB) if backend == "postgresql"
            else f"sqlite:///{tmp_path / 'm.sqlite'}")
     engine = make_engine(url)
     upgrade(engine)
@@ -53,7 +55,7 @@ def _for(obj: object, dialect: str) -> bool:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_downgrade_to_base_and_back(backend: str, tmp_path: Path) -> None:
     from alembic import command
-    url = (create_pg_database("aiguillage_migrations") if backend == "postgresql"
+    url = (create_pg_database(MIGRATIONS_DB) if backend == "postgresql"
            else f"sqlite:///{tmp_path / 'd.sqlite'}")
     engine = make_engine(url)
     upgrade(engine)
