@@ -87,7 +87,9 @@ class ServerSessionInterface(SessionInterface):
         try:
             with engine().sessions() as db:
                 self._store(app, db, session, response)
-        except (SQLAlchemyError, Unavailable):
+        except Unavailable as exc:  # the database out of reach or busy: expected, no trace
+            log.warning("session not saved: %s", exc.code)
+        except SQLAlchemyError:
             log.exception("session not saved")
 
     def _store(self, app: Flask, db: Any, current: ServerSession, response: Response) -> None:

@@ -201,3 +201,18 @@ def test_a_database_out_of_reach_gives_the_unavailable_page_not_a_crash(
     assert page.status_code == 503
     monkeypatch.undo()
     assert _signed_in(client)  # nothing was lost meanwhile
+
+
+def test_a_session_not_saved_for_a_database_out_of_reach_is_a_warning_not_an_error(
+        app: Flask, client: FlaskClient, auth: AuthActions, world: World,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # a PostgreSQL restart drops connections: expected, said in one line, no traceback
+    def unreachable(*_: object, **__: object) -> None:
+        raise Unavailable(code="svc.unavailable")
+
+    monkeypatch.setattr(sessions, "open_session", unreachable)
+    with caplog.at_level("WARNING"):
+        auth.login()
+    saved = [r for r in caplog.records if r.getMessage().startswith("session not saved")]
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in saved] == [
+        ("WARNING", "session not saved: svc.unavailable", None)]
