@@ -296,7 +296,8 @@ def retention_run(dry_run: bool) -> None:
         planned = retention_service.plan(session, clock)
     due = [p for p in planned if p.held is None]
     for p in planned:
-        what = f"gardé : {p.held}" if p.held else (
+        until = f" (au plus tard jusqu'au {_day(p.held_until)})" if p.held_until else ""
+        what = f"gardé : {p.held}{until}" if p.held else (
             "serait anonymisé" if dry_run else "à anonymiser")
         click.echo(f"{p.reference} ({p.circuit}, clos le {_day(p.closed_at)}, conservation "
                    f"échue le {_day(p.due_at)}) — {what}")

@@ -104,6 +104,7 @@ class Planned:
     closed_at: datetime
     due_at: datetime
     held: str | None
+    held_until: datetime | None = None  # a procedure's hold: kept at most until then
 
 
 # --------------------------------------------------------------------------- which cases
@@ -136,6 +137,13 @@ def _procedure_running(rule: Rule, now: datetime) -> Any:
                                           Case.end_state.in_(rule.ends_of_procedure))))
 
 
+def _last_act() -> Any:
+    """SQL: when the case's latest eviction stage was recorded (None without any)."""
+    return (select(func.max(CaseFact.recorded_at))
+            .where(CaseFact.case_id == Case.id, CaseFact.kind == EVICTION_STAGE)
+            .scalar_subquery())
+
+
 def _past(cid: int, rule: Rule, now: datetime) -> Any:
     """SQL: the circuit's cases, ended, not anonymised, closed before the rule's cutoff."""
     return and_(Case.anonymised_at.is_(None), Case.circuit_id == cid,
@@ -163,13 +171,15 @@ def plan(session: Session, clock: Clock, limit: int = 1000) -> list[Planned]:
         for cid, title, rule in _rules(session):
             rows = session.execute(
                 select(Case.id, Case.reference, Case.closed_at, Case.retention_hold,
-                       _procedure_running(rule, now).label("running"))
+                       _procedure_running(rule, now).label("running"), _last_act())
                 .where(_past(cid, rule, now)).order_by(Case.closed_at, Case.id)
                 .limit(limit - len(found)))
-            for case_id, reference, closed_at, hold, running in rows:
+            for case_id, reference, closed_at, hold, running, last_act in rows:
                 held = hold or (PROCEDURE_RUNNING if running else None)
+                until = (rule.procedure_hold.after(max(closed_at, last_act or closed_at))
+                         if running and not hold else None)
                 found.append(Planned(case_id, reference, title, closed_at,
-                                     rule.closed_cases.after(closed_at), held))
+                                     rule.closed_cases.after(closed_at), held, until))
             if len(found) >= limit:
                 break
     return found

@@ -354,11 +354,15 @@ def test_an_unsettled_procedure_holds_the_case_for_a_bounded_time(
     bound = Rule(parse_duration("24M")).procedure_hold
     assert bound.text() == "36M"
     clock.advance(timedelta(days=365))
-    _stage(session, later, clock.now())  # an act noted a year after the closing
+    noted = clock.now()
+    _stage(session, later, noted)  # an act noted a year after the closing
     clock.set(bound.after(closed_at) - timedelta(days=1))
     assert retention.due(session, clock) == []
-    assert {p.case_id: p.held for p in retention.plan(session, clock)} == {
+    plans = {p.case_id: p for p in retention.plan(session, clock)}
+    assert {c: p.held for c, p in plans.items()} == {
         staged: retention.PROCEDURE_RUNNING, later: retention.PROCEDURE_RUNNING}
+    assert plans[staged].held_until == bound.after(closed_at)  # the dry run says until when
+    assert plans[later].held_until == bound.after(noted)
     clock.set(bound.after(closed_at) + timedelta(days=1))
     assert retention.due(session, clock) == [staged]
     assert retention.anonymise(session, clock, staged)
