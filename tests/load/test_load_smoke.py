@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from engine.clock import SystemClock
 from engine.persistence.db import make_engine, session_factory
@@ -34,6 +29,7 @@ from engine.persistence.models import Circuit, HumanTask
 from engine.persistence.models.human_task import TaskStatus
 from engine.services import cases, circuits, demo, users
 from engine.services.access import SYSTEM, load_actor
+from tests import served
 from tests.integration.conftest import PG_DB, create_pg_database
 
 pytestmark = pytest.mark.slow
@@ -75,12 +71,6 @@ BUDGETS = {
 EXPECTED_STATUS = {"sign in": {"302"}, "complete a step": {"302"}}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def build_world(url: str) -> list[int]:
     """The demo territory grown by ``DEMO_CASES`` cases, and the small test circuit's
     territory with ``STEPS`` cases waiting on « analyse » and a coordinator to complete
@@ -110,45 +100,6 @@ def build_world(url: str) -> list[int]:
     return steps
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End a process started in its own group: SIGTERM, then SIGKILL after 30 s."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    except ProcessLookupError:
-        pass
-
-
-def _drop(url: str) -> None:
-    """Drop the run's database (a few hundred cases nobody needs afterwards)."""
-    server, name = url.rsplit("/", 1)
-    admin = make_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _wait_ready(server: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server stopped at start-up:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/connexion", timeout=10) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the server did not answer within {STARTUP_SECONDS} s:\n"
-                f"{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, list[int], Path]]:
     """The real server on a free loopback port, over a fresh database; its base URL."""
@@ -156,7 +107,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[int], Path]]:
         pytest.skip("the CI load run needs PostgreSQL (AIGUILLAGE_SKIP_POSTGRES is set)")
     url = create_pg_database(f"{PG_DB}_load")
     steps = build_world(url)
-    port = _free_port()
+    port = served.free_port()
     env = {**os.environ, "AIGUILLAGE_DATABASE_URL": url, "AIGUILLAGE_SECRET_KEY": "load-run",
            "AIGUILLAGE_SESSION_COOKIE_SECURE": "0", "AIGUILLAGE_STATEMENT_COUNT_HEADER": "1",
            "AIGUILLAGE_EMBEDDED_SCHEDULER": "0"}
@@ -169,11 +120,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[int], Path]]:
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(process, base, log)
+        served.wait_ready(process, base, log, STARTUP_SECONDS)
         yield base, steps, log
     finally:
-        _stop(process)
-        _drop(url)
+        served.stop(process)
+        served.drop(url)
 
 
 def run_locust(base: str, steps: list[int], folder: Path) -> dict[str, Any]:
@@ -193,7 +144,7 @@ def run_locust(base: str, steps: list[int], folder: Path) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             pytest.fail("locust did not stop in time")
         finally:
-            _stop(process)
+            served.stop(process)
     if not results.exists():
         pytest.fail(f"locust wrote no results:\n{(folder / 'locust.log').read_text()[-3000:]}")
     seen: dict[str, Any] = json.loads(results.read_text())

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -40,8 +39,9 @@ from engine.persistence.models.heartbeat import SchedulerHeartbeat
 from engine.persistence.models.human_task import TaskStatus
 from engine.services import cases, circuits, demo, users
 from engine.services.access import SYSTEM, load_actor
+from tests import served
 from tests.integration.conftest import PG_DB, create_pg_database
-from tests.web.test_serve import children, free_port
+from tests.web.test_serve import children
 
 pytestmark = pytest.mark.slow
 
@@ -199,43 +199,6 @@ def completer(seen: Seen, base: str, steps: list[int], stop: threading.Event) ->
             pending.pop()  # completed meanwhile (a confirmation lost with its connection)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End a process started in its own group: SIGTERM, then SIGKILL after 30 s."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    except ProcessLookupError:
-        pass
-
-
-def _drop(url: str) -> None:
-    server, name = url.rsplit("/", 1)
-    admin = make_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server stopped at start-up:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{base}/connexion", timeout=10).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the server did not answer within {STARTUP_SECONDS} s:\n"
-                f"{log.read_text()[-3000:]}")
-
-
 @dataclass
 class Server:
     base: str
@@ -254,7 +217,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     process = None
     try:
         steps = build_world(url)
-        port = free_port()
+        port = served.free_port()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("AIGUILLAGE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
         env |= {"AIGUILLAGE_DATABASE_URL": url, "AIGUILLAGE_SECRET_KEY": "restart-run",
@@ -267,12 +230,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(process, base, log)
+        served.wait_ready(process, base, log, STARTUP_SECONDS)
         yield Server(base, url, steps, process, log)
     finally:
         if process is not None:
-            _stop(process)
-        _drop(url)
+            served.stop(process)
+        served.drop(url)
 
 
 def scheduler_pids(process: subprocess.Popen[bytes]) -> list[int]:
