@@ -18,7 +18,7 @@ from engine import metrics
 from engine.clock import Clock
 from engine.core.forms import FormSpec
 from engine.core.orientation import VIA_ACCOUNT
-from engine.core.snapshots import EndView as EndView  # what end_preview returns
+from engine.core.snapshots import EndView as EndView  # what EndUnconfirmed carries
 from engine.core.spiff.runner import Instance
 from engine.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
 from engine.persistence.db import transaction
@@ -268,8 +268,7 @@ def complete(session: Session, clock: Clock, actor: Actor, task_id: int,
     completed only by the session (``by_session``). ``confirmed_end``: when given, an
     answer that would end the case is kept only if it is that very end's BPMN id (the page
     asks « Cette réponse clôt le dossier. Confirmer ? »; ``""``: nothing confirmed yet);
-    the check runs on the case loaded for the completion, under its lock (no second load,
-    as ``end_preview`` would need).
+    the check runs on the case loaded for the completion, under its lock (no second load).
 
     :raises InvalidTransition: the step is already completed (double submit) or gone.
     :raises PermissionDenied: the step belongs to someone else, another role, or another
@@ -525,50 +524,3 @@ def _candidates(session: Session, row: HumanTask) -> list[Person]:
         Membership.territory_id == row.territory_id, Membership.role == row.role,
         User.active.is_(True), *_of_holder(row)).order_by(User.display_name).distinct()).all()
     return [Person(uid, name) for uid, name in users]
-
-
-def end_preview(session: Session, clock: Clock, actor: Actor, task_id: int,
-                data: Mapping[str, Any]) -> EndView | None:
-    """The end the case would reach if the step were completed with ``data`` now (None: it
-    would go on): the completion runs on a copy of the case loaded in memory, and nothing is
-    written (no state, step, timer, outbox or audit row), so a page can ask « Cette réponse
-    clôt le dossier. Confirmer ? » before ``complete``, which stays the judge.
-
-    Completing a step nobody has taken takes it: ``complete`` records the completer as its
-    holder (the page says so); the preview changes nothing there either.
-
-    :raises NotFound: unknown step, or outside the actor's territories.
-    :raises InvalidTransition: the step is already completed.
-    :raises FormInvalid: the data fails the step's form.
-    """
-    row = _open_task(session, actor, task_id)
-    case = session.get(Case, row.case_id)
-    if case is None or case.status != CaseStatus.OPEN or not may_work_on(
-            actor, row.territory_id, row.role, row.assignee_id, row.part, row.organisation_id):
-        return None  # ``complete`` gives the refusal its proper answer
-    if not _may_end(runtime.compiled(session, case.circuit_version_id).spec, row.bpmn_id):
-        return None  # most steps: no case loaded twice (the diagram says it goes on)
-    instance = runtime.load(session, case, clock)  # a fresh copy: the state is parsed anew
-    form = instance.circuit.forms.get(row.form) if row.form else None
-    instance.complete(row.spiff_task_id, commission_sessions.dated(session, form, data))
-    return instance.end()
-
-
-def _may_end(spec: Any, step: str) -> bool:
-    """Whether completing ``step`` may reach an end of the main process before another
-    human step waits (read on the diagram, without the case: True when unsure, as for a
-    step of a called circuit). A boundary event's path is the timer's, not the answer's."""
-    start = spec.task_specs.get(step)
-    if start is None:
-        return True
-    seen, todo = {step}, list(start.outputs)
-    while todo:
-        node = todo.pop()
-        kind = type(node).__name__
-        if kind == "EndEvent":
-            return True
-        if node.name in seen or kind in ("UserTask", "ManualTask", "BoundaryEvent"):
-            continue
-        seen.add(node.name)
-        todo += node.outputs
-    return False

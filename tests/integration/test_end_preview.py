@@ -1,5 +1,6 @@
-"""Issue #14, item 1: before an answer closes a case, the page asks to confirm. The preview
-says which end the answer would reach, and writes nothing (counted, table by table)."""
+"""Issue #14, item 1: before an answer closes a case, the page asks to confirm: ``complete``
+names the end an unconfirmed answer would reach, and writes nothing (counted, table by
+table)."""
 
 from __future__ import annotations
 
@@ -41,50 +42,21 @@ def _counts(session: Session) -> dict[str, int]:
             for t in Base.metadata.sorted_tables}
 
 
-def test_the_preview_names_the_end_and_writes_nothing(session: Session,
-                                                      clock: FixedClock) -> None:
-    worker, case_id, step = _reception(session, clock)
-    before, version = _counts(session), session.get(Case, case_id).version  # type: ignore[union-attr]
-    end = tasks.end_preview(session, clock, worker, step, {**ACCUEIL,
-                                                           "accord_evaluation": False})
-    assert end is not None and (end.bpmn_id, end.name) == (
-        "C2_E3", "Refus / fin à la demande de la personne")
-    assert tasks.end_preview(session, clock, worker, step,
-                             {**ACCUEIL, "accord_evaluation": True}) is None
-    session.commit()
-    assert _counts(session) == before
-    case = session.get(Case, case_id)
-    assert case is not None and (case.status, case.version) == ("open", version)
-    row = session.get(HumanTask, step)
-    assert row is not None and (row.status, row.assignee_id) == ("open", None)
-    # the completion that follows reaches the end the preview named
-    tasks.complete(session, clock, worker, step, {**ACCUEIL, "accord_evaluation": False})
-    case = session.get(Case, case_id)
-    assert case is not None and (case.status, case.end_state) == ("completed", "C2_E3")
-
-
-def test_the_preview_refuses_an_unanswered_yes_no(session: Session, clock: FixedClock) -> None:
+def test_an_unanswered_yes_no_is_refused_before_any_end_is_asked(
+        session: Session, clock: FixedClock) -> None:
     worker, _, step = _reception(session, clock)
     with pytest.raises(FormInvalid) as refused:
-        tasks.end_preview(session, clock, worker, step, ACCUEIL)
+        tasks.complete(session, clock, worker, step, ACCUEIL, confirmed_end="")
     assert refused.value.errors == {"accord_evaluation": ["Répondez oui ou non."]}
 
 
-def test_a_step_that_cannot_end_the_case_loads_nothing(
-        session: Session, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Most steps lead to another step: the diagram says so, and no case is loaded twice."""
-    worker, _, step = _reception(session, clock)
-    tasks.complete(session, clock, worker, step, {**ACCUEIL, "accord_evaluation": True})
-    evaluation = session.scalar(select(HumanTask.id).where(HumanTask.bpmn_id == "C2_T02",
-                                                           HumanTask.status == "open"))
-    assert evaluation is not None
-    from engine.services import runtime
-
-    def no_load(*args: object, **kwargs: object) -> None:
-        raise AssertionError("loaded")
-
-    monkeypatch.setattr(runtime, "load", no_load)
-    assert tasks.end_preview(session, clock, worker, evaluation, {}) is None
+def test_an_answer_that_goes_on_needs_no_confirmation(session: Session,
+                                                      clock: FixedClock) -> None:
+    worker, case_id, step = _reception(session, clock)
+    tasks.complete(session, clock, worker, step, {**ACCUEIL, "accord_evaluation": True},
+                   confirmed_end="")
+    case = session.get(Case, case_id)
+    assert case is not None and case.status == "open"
 
 
 def test_a_completion_asked_to_confirm_keeps_an_end_only_once_confirmed(

@@ -78,7 +78,7 @@ def test_a_submission_reads_its_step_in_one_statement_and_completes_in_seven(
         world: World) -> None:
     """What the page's POST runs: the step with its case, checksum and circuit title (one
     statement: five before), then the completion, which checks the end to confirm on the
-    case it loads (no ``end_preview``: three statements and a second load fewer)."""
+    case it loads (three statements and a second load fewer than a preview beforehand)."""
     with sessions() as session:
         case = cases.start(session, clock, world.coordinator, world.circuit.id,
                            {"nom_menage": "Ménage Soumis"})
