@@ -1,5 +1,6 @@
 """Every model, imported here so ``Base.metadata`` knows all tables (Alembic reads it)."""
 
+from engine.persistence.models.api_key import ApiKey
 from engine.persistence.models.audit_event import AuditEvent, AuditEventTerritory
 from engine.persistence.models.case import Case, CaseState, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
@@ -24,6 +25,7 @@ from engine.persistence.models.territory import Organisation, Territory
 from engine.persistence.models.timer import Timer
 from engine.persistence.models.user import Membership, User
 from engine.persistence.models.web_session import SignInThrottle, WebSession
+from engine.persistence.models.webhook import WebhookAttempt, WebhookSubscription
 
 __all__ = [
     "AnswerLink", "AuditEvent", "AuditEventTerritory", "Case", "CaseConsent", "CaseParty",
@@ -35,4 +37,6 @@ __all__ = [
     "SignInThrottle", "Territory", "Timer", "User", "WebSession",
     "CaseFact",  # statistics (#16)
     "SchedulerHeartbeat",  # readiness (#17)
+    "ApiKey",  # API keys (#18)
+    "WebhookAttempt", "WebhookSubscription",  # webhooks out (#18)
 ]
