@@ -18,14 +18,19 @@ import json
 import os
 import random
 import re
+import sys
 import time
 from collections import Counter
 from datetime import date, timedelta
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]
-from locust import HttpUser, between, events, task
+from locust import between, events, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from locust_common import CASES, TASKS, Browsing  # noqa: E402
 
 ACCOUNTS: list[list[str]] = json.loads(open(os.environ["AIGUILLAGE_BENCH_ACCOUNTS"]).read())
 PASSWORD = os.environ.get("AIGUILLAGE_BENCH_PASSWORD", "mot-de-passe-de-bench")
@@ -36,10 +41,6 @@ MEASURE = float(os.environ.get("AIGUILLAGE_BENCH_MEASURE", "0"))
 THINK = [float(s) for s in os.environ.get("AIGUILLAGE_BENCH_THINK", "1,3").split(",")]
 STATEMENTS: dict[str, list[int]] = {}  # SQL statements each request ran, by name
 SIGNED_IN: list[float] = []  # ms each sign-in took (scrypt on purpose: kept out of the rest)
-SURNAMES = ("martin", "bernard", "thomas", "petit", "robert", "durand", "dubois", "moreau")
-TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-TASKS = re.compile(r'href="/taches/(\d+)"')
-CASES = re.compile(r'href="/dossiers/(\d+)"')
 FIELD = re.compile(r'<(input|textarea|select)\b([^>]*)>', re.S)
 ATTR = re.compile(r'([\w-]+)(?:="([^"]*)")?')
 OPTION = re.compile(r'<option[^>]*value="([^"]+)"')
@@ -98,22 +99,14 @@ def answers(page: str) -> dict[str, list[str]]:
     return data
 
 
-class Person(HttpUser):
+class Person(Browsing):
     """One account, signed in once, doing what its kind does."""
 
     wait_time = between(THINK[0], THINK[-1])
 
     def on_start(self) -> None:
         self.email, self.kind = ACCOUNTS[next(NEXT) % len(ACCOUNTS)]
-        page = self.client.get("/connexion", name="sign in (form)").text
-        token = TOKEN.search(page)
-        begin = time.perf_counter()
-        self.client.post("/connexion", name="sign in", allow_redirects=False,
-                         data={"email": self.email, "password": PASSWORD,
-                               "csrf_token": token.group(1) if token else ""})
-        SIGNED_IN.append(1000 * (time.perf_counter() - begin))
-        self.tasks_seen: list[str] = []
-        self.cases_seen: list[str] = []
+        SIGNED_IN.append(self.sign_in(self.email, PASSWORD))
         self.my_tasks()
         if len(SIGNED_IN) == USERS:  # everyone is in: the figures start from here
             self.environment.runner.stats.reset_all()
@@ -123,6 +116,9 @@ class Person(HttpUser):
             marker = os.environ.get("AIGUILLAGE_BENCH_STATUS")
             if marker:  # bench/load.py reads the workers' CPU time when this appears
                 open(f"{marker}.start", "w").close()
+
+    def note(self, what: str) -> None:
+        STATUS[what] += 1
 
     @task
     def act(self) -> None:
@@ -134,62 +130,15 @@ class Person(HttpUser):
         text = self.client.get("/taches/?echeance=overdue", name="my tasks").text
         self.tasks_seen = TASKS.findall(text) or self.tasks_seen
 
-    def my_tasks(self) -> None:
-        page = random.choice(("", "", "?echeance=overdue", f"?page={random.randint(1, 5)}"))
-        text = self.client.get(f"/taches/{page}", name="my tasks").text
-        self.tasks_seen = TASKS.findall(text) or self.tasks_seen
-        self.cases_seen = CASES.findall(text) or self.cases_seen
-
-    def task_page(self) -> None:
-        if not self.tasks_seen:
-            return self.my_tasks()
-        text = self.page(f"/taches/{random.choice(self.tasks_seen)}", "task page")
-        self.cases_seen = CASES.findall(text) or self.cases_seen
-        return None
-
-    def page(self, url: str, name: str) -> str:
-        """GET a step's page; a 404 is a step another user completed meanwhile, not a
-        failure (counted apart)."""
-        with self.client.get(url, name=name, catch_response=True) as response:
-            if response.status_code == 404:
-                response.success()
-                STATUS[f"{name}|gone"] += 1
-            return str(response.text)
+    def my_tasks(self, query: str = "") -> None:
+        super().my_tasks(query or random.choice(
+            ("", "", "?echeance=overdue", f"?page={random.randint(1, 5)}")))
 
     def complete_a_step(self) -> None:
         if not self.tasks_seen:
             return self.my_tasks()
-        task_id = self.tasks_seen.pop(random.randrange(len(self.tasks_seen)))
-        page = self.page(f"/taches/{task_id}", "complete a step (form)")
-        token = TOKEN.findall(page)
-        data = answers(page)
-        if not token or not data:  # not offered to me any more, or nothing to fill
-            return None
-        data["csrf_token"] = [token[-1]]
-        with self.client.post(f"/taches/{task_id}", data=data, name="complete a step",
-                              allow_redirects=False, catch_response=True) as response:
-            ending = re.search(r'name="fin_confirmee" value="([^"]+)"', response.text)
-            if response.status_code == 422:  # the generic answer did not fit this form
-                response.success()
-                STATUS["complete a step|refused answer"] += 1
-            elif response.status_code in (302, 303) or ending:
-                response.success()
-        if ending:  # the answer ends the case: confirm it, as the person would
-            data["fin_confirmee"] = [ending.group(1)]
-            self.client.post(f"/taches/{task_id}", data=data, allow_redirects=False,
-                             name="complete a step")
+        self.complete(self.tasks_seen.pop(random.randrange(len(self.tasks_seen))), answers)
         return None
-
-    def case_page(self) -> None:
-        if not self.cases_seen:
-            return self.cases_search()
-        self.client.get(f"/dossiers/{random.choice(self.cases_seen)}", name="case page")
-        return None
-
-    def cases_search(self) -> None:
-        text = self.client.get(f"/dossiers/?q={random.choice(SURNAMES)}",
-                               name="cases search").text
-        self.cases_seen = CASES.findall(text) or self.cases_seen
 
     def overdue_dashboard(self) -> None:
         page = random.choice(("", "", f"?page={random.randint(2, 20)}"))

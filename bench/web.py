@@ -21,33 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import world  # noqa: E402
+
 from engine.bootstrap import build  # noqa: E402
-from engine.persistence.migrate import upgrade  # noqa: E402
-from engine.services import demo  # noqa: E402
 from webapp import create_app  # noqa: E402
 
-PASSWORD = "mot-de-passe-de-bench"
+PASSWORD = world.PASSWORD
+
 REPEAT = 30
-
-
-def _overdue_share(session, now, wanted: int) -> None:  # type: ignore[no-untyped-def]
-    """Push deadlines so that about ``wanted`` open steps are overdue (issue #6: 10k of 100k);
-    the generator's spread of dates makes far more overdue otherwise."""
-    from datetime import timedelta
-
-    from sqlalchemy import select, update
-
-    from engine.persistence.models import HumanTask
-    from engine.persistence.models.human_task import TaskStatus
-    late = list(session.scalars(select(HumanTask.id).where(
-        HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < now).order_by(HumanTask.id)))
-    keep = set(late[:: max(1, len(late) // max(wanted, 1))][:wanted])
-    later = [i for i in late if i not in keep]
-    for start in range(0, len(later), 5000):
-        chunk = later[start:start + 5000]
-        session.execute(update(HumanTask).where(HumanTask.id.in_(chunk)).values(
-            due_at=now + timedelta(days=10), due_sort=now + timedelta(days=10)))
-    session.commit()
 
 
 def _first(pattern: str, text: str) -> str:
@@ -72,17 +53,9 @@ def main() -> None:
     count = parser.parse_args().cases
     folder = Path(tempfile.mkdtemp(prefix="aiguillage-bench-"))
     url = f"sqlite:///{folder / 'bench.sqlite'}"
-    engine = build(url)
-    upgrade(engine.database)
-    begin = time.perf_counter()
-    with engine.sessions() as session:
-        territory_id = demo.load(session, engine.clock, ROOT, PASSWORD, cases_per_circuit=12)
-        demo.generate(session, engine.clock, territory_id, count)
-        _overdue_share(session, engine.clock.now(), count // 10)
     print("Aiguillage web benchmark (SQLite, Flask test client, whole request incl. templates)")
     print(f"command: .venv/bin/python bench/web.py --cases {count}")
-    print(f"database: {count:,} generated cases + demo cases, built in "
-          f"{time.perf_counter() - begin:.0f} s")
+    world.build(url, count, count // 10, 0)  # the demo's accounts: no bench accounts
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "SESSION_COOKIE_SECURE": False,
                       "WTF_CSRF_ENABLED": False})
     for email in ("ts@demo.test", "coord@demo.test", "operateur-a@demo.test"):

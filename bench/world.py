@@ -81,7 +81,8 @@ def accounts(session: Session, clock, territory_id: int,  # type: ignore[no-unty
 
 def build(url: str, cases: int, overdue: int, users_count: int) -> list[tuple[str, str]]:
     """Migrate ``url``, load the demo territory, grow it to ``cases`` cases with about
-    ``overdue`` overdue steps, create the accounts; prints what it did and how long."""
+    ``overdue`` overdue steps, create ``users_count`` accounts (none for 0: the demo's own
+    accounts then, as bench/web.py signs in with); prints what it did and how long."""
     begin = time.perf_counter()
     engine = build_engine(url)
     upgrade(engine.database)
@@ -91,7 +92,7 @@ def build(url: str, cases: int, overdue: int, users_count: int) -> list[tuple[st
         demo.generate(session, engine.clock, territory_id, cases)
         session.commit()
         late = overdue_share(session, engine.clock.now(), overdue)
-        made = accounts(session, engine.clock, territory_id, users_count)
+        made = accounts(session, engine.clock, territory_id, users_count) if users_count else []
     if url.startswith("postgresql"):  # what autovacuum does soon after a bulk load, at once
         with engine.database.connect().execution_options(
                 isolation_level="AUTOCOMMIT") as conn:

@@ -5,7 +5,8 @@ A's worker and administrator read the main pages; a coordinator of the small tes
 completes « analyse » steps, each a step of its own (ids from ``AIGUILLAGE_LOAD_STEPS``).
 Every response's status and ``X-Aiguillage-Statements`` go, by request name, to the JSON
 file ``AIGUILLAGE_LOAD_RESULTS`` when locust stops: {name: {"count", "5xx", "statuses",
-"statements": {N: times}, "no_header"}}. Not meant to run alone.
+"statements": {N: times}, "no_header"}}. Signing in, browsing and completing are
+bench/locust_common.py's, shared with bench/locustfile.py. Not meant to run alone.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
+import sys
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, between, events, task
+from locust import between, events, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from locust_common import CASES, Browsing  # noqa: E402
 
 PASSWORD = os.environ.get("AIGUILLAGE_LOAD_PASSWORD", "")
 STEPS: list[int] = json.loads(os.environ.get("AIGUILLAGE_LOAD_STEPS", "[]"))
 HEADER = "X-Aiguillage-Statements"
-TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-TASKS = re.compile(r'href="/taches/(\d+)"')
-CASES = re.compile(r'href="/dossiers/(\d+)"')
-SURNAMES = ("martin", "bernard", "petit", "durand", "moreau")
 SEEN: dict[str, dict[str, Any]] = defaultdict(lambda: {
     "count": 0, "5xx": 0, "no_header": 0, "statuses": Counter(), "statements": Counter()})
 
@@ -52,7 +53,7 @@ def _write(**_: Any) -> None:
             json.dump(SEEN, out)
 
 
-class Person(HttpUser):
+class Person(Browsing):
     """Signs in once, then browses; the subclasses say who and what."""
 
     abstract = True
@@ -61,35 +62,7 @@ class Person(HttpUser):
     email = ""
 
     def on_start(self) -> None:
-        page = self.client.get("/connexion", name="sign in (form)").text
-        token = TOKEN.search(page)
-        self.client.post("/connexion", name="sign in", allow_redirects=False,
-                         data={"email": self.email, "password": PASSWORD,
-                               "csrf_token": token.group(1) if token else ""})
-        self.tasks_seen: list[str] = []
-        self.cases_seen: list[str] = []
-
-    def my_tasks(self, query: str = "") -> None:
-        text = self.client.get(f"/taches/{query}", name="my tasks").text
-        self.tasks_seen = TASKS.findall(text) or self.tasks_seen
-        self.cases_seen = CASES.findall(text) or self.cases_seen
-
-    def task_page(self) -> None:
-        if not self.tasks_seen:
-            return self.my_tasks()
-        self.client.get(f"/taches/{random.choice(self.tasks_seen)}", name="task page")
-        return None
-
-    def case_page(self) -> None:
-        if not self.cases_seen:
-            return self.cases_search()
-        self.client.get(f"/dossiers/{random.choice(self.cases_seen)}", name="case page")
-        return None
-
-    def cases_search(self) -> None:
-        text = self.client.get(f"/dossiers/?q={random.choice(SURNAMES)}",
-                               name="cases search").text
-        self.cases_seen = CASES.findall(text) or self.cases_seen
+        self.sign_in(self.email, PASSWORD)
 
 
 class Coordinator(Person):
@@ -175,12 +148,8 @@ class Completer(Person):
     email = "charge@mini.test"
 
     @task
-    def complete(self) -> None:
+    def complete_one(self) -> None:
         if not STEPS:
             self.my_tasks()
             return
-        step = STEPS.pop()
-        page = self.client.get(f"/taches/{step}", name="task page (form)").text
-        token = TOKEN.findall(page)
-        self.client.post(f"/taches/{step}", name="complete a step", allow_redirects=False,
-                         data={"mesure": "avdl", "csrf_token": token[-1] if token else ""})
+        self.complete(str(STEPS.pop()), lambda page: {"mesure": ["avdl"]}, "task page (form)")
