@@ -306,6 +306,40 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "\"R12/2027-01-05T14:00:00+01:00/P1M\").",
         "A timer start event plans the commission's sessions: its timer must be a bounded "
         "cycle (timeCycle, for example \"R12/2027-01-05T14:00:00+01:00/P1M\")."),
+    # message events (issue #18, item 4)
+    "bpmn.message_start": (
+        "Un dossier s'ouvre par sa saisine, pas par un message : remplacez l'événement de "
+        "début de message par un événement de début simple (le message peut être attendu "
+        "ensuite, par un événement intermédiaire).",
+        "A case opens with its referral, not a message: use a plain start event (the message "
+        "can be awaited afterwards by an intermediate event)."),
+    "bpmn.message_throw": (
+        "Aiguillage n'envoie pas de message : un message ne peut être qu'attendu (événement "
+        "intermédiaire de réception, événement attaché à une étape, tâche de réception) ; "
+        "pour prévenir quelqu'un, utilisez la propriété « notify ».",
+        "Aiguillage sends no message: a message can only be awaited (intermediate catch "
+        "event, boundary event, receive task); to tell someone, use the « notify » property."),
+    "bpmn.message_undeclared": (
+        "Message attendu non déclaré (« {ref} ») : choisissez un message (bpmn:message) "
+        "déclaré dans le fichier, avec un nom.",
+        "Awaited message not declared ('{ref}'): pick a message (bpmn:message) declared in "
+        "the file, with a name."),
+    "bpmn.message_name": (
+        "Nom de message « {value} » (message {ref}) invalide : une lettre puis des lettres "
+        "sans accent, chiffres, « _ », « - » ou « . » (80 au plus), par exemple "
+        "« reponse_siao » ; ce nom fait partie de l'adresse où le message est reçu.",
+        "Invalid message name '{value}' (message {ref}): a letter then unaccented letters, "
+        "digits, '_', '-' or '.' (80 at most), for example 'reponse_siao'; the name is part of "
+        "the address the message is received at."),
+    "bpmn.message_from": (
+        "Expéditeur du message inconnu « {value} » (propriété « from ») : rôles du "
+        "territoire : {roles}.",
+        "Unknown message sender '{value}' (property 'from'): the territory's roles: {roles}."),
+    "svc.message_not_awaited": (
+        "Ce dossier n'attend pas le message « {name} » (déjà reçu, pas encore attendu, ou "
+        "inconnu de son circuit).",
+        "This case is not waiting for the message '{name}' (already received, not awaited "
+        "yet, or unknown to its circuit)."),
     "bpmn.timer_start_plan": ("Planification des séances impossible : {reason}",
                               "Sessions cannot be planned: {reason}"),
     "bpmn.multi_instance": ("Les tâches multi-instances ne sont pas prises en charge.",
@@ -763,6 +797,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.answer_link.used": ("Réponse donnée par lien", "Answer given through a link"),
     "audit.case.cancel": ("Dossier annulé", "Case cancelled"),
     "audit.case.close": ("Dossier clôturé", "Case closed"),
+    "audit.case.message": ("Réponse extérieure enregistrée", "Outside answer recorded"),
     "audit.case.move": ("Dossier passé à une autre version du circuit",
                         "Case moved to another version of its circuit"),
     "audit.case.party_end": ("Organisation retirée du dossier",

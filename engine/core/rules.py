@@ -8,6 +8,7 @@ fault (file, source line, id, name). The library's own parse runs after these, i
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -36,14 +37,22 @@ HUMAN = ("userTask", "manualTask", "task")  # SpiffWorkflow runs a none task as 
 UNSUPPORTED = {
     "scriptTask": "tâche de script", "serviceTask": "tâche de service",
     "businessRuleTask": "tâche de règle métier (DMN)", "sendTask": "tâche d'envoi",
-    "receiveTask": "tâche de réception", "eventBasedGateway": "passerelle basée sur événements",
+    "eventBasedGateway": "passerelle basée sur événements",
     "complexGateway": "passerelle complexe", "dataStoreReference": "magasin de données",
     "transaction": "transaction", "adHocSubProcess": "sous-processus ad hoc",
-    "messageEventDefinition": "événement de message", "signalEventDefinition": "signal",
+    "signalEventDefinition": "signal",
     "errorEventDefinition": "erreur", "escalationEventDefinition": "escalade BPMN",
     "compensateEventDefinition": "compensation", "conditionalEventDefinition": "condition",
     "linkEventDefinition": "lien", "cancelEventDefinition": "annulation",
+    "correlationProperty": "propriété de corrélation (un message est rapproché de son dossier "
+                           "par la référence du dossier et le nom du message)",
 }
+# where a message may be awaited (``engine.core.spiff.runner.Instance.receive``); elsewhere
+# (a start event, a throw or end event) it is refused with its reason
+MESSAGE_CATCHERS = ("intermediateCatchEvent", "boundaryEvent")
+MESSAGE_FORM = "formJsonSchemaFilename"  # the payload's form, as a step's
+MESSAGE_FROM = "from"  # lane roles that may send it (coordination always may, by hand)
+MESSAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,79}")
 SCRIPT_EXTENSIONS = {
     f"{{{SPIFF}}}preScript": "preScript", f"{{{SPIFF}}}postScript": "postScript",
     f"{{{SPIFF}}}serviceTaskOperator": "serviceTaskOperator",
@@ -137,6 +146,10 @@ def _element(doc: Document, el: etree._Element, ctx: Context,  # noqa: C901 - a 
         yield from _condition(doc, el, ctx)
     elif name == "timerEventDefinition":
         yield from _timer(doc, el, ctx)
+    elif name == "messageEventDefinition":
+        yield from _message_event(doc, el, ctx)
+    elif name == "receiveTask":
+        yield from _message_ref(doc, el, el, ctx)
     elif name == "callActivity":
         called = el.get("calledElement")
         if not called or called not in ctx.processes:
@@ -145,6 +158,43 @@ def _element(doc: Document, el: etree._Element, ctx: Context,  # noqa: C901 - a 
         yield from _notify(doc, el, ctx)
     if el.tag.startswith(f"{{{BPMN}}}"):
         yield from _orientation(doc, el)
+
+
+def _message_event(doc: Document, definition: etree._Element, ctx: Context) -> Iterator[Problem]:
+    """A message is awaited by an intermediate catch event or a boundary event (of a step);
+    a message start, throw or end event is refused with its reason."""
+    owner = definition.getparent()
+    if owner is None:
+        return
+    kind = local(owner)
+    if kind == "startEvent":
+        yield where(doc, owner, "bpmn.message_start")
+    elif kind not in MESSAGE_CATCHERS:
+        yield where(doc, owner, "bpmn.message_throw")
+    else:
+        yield from _message_ref(doc, definition, owner, ctx)
+
+
+def _message_ref(doc: Document, ref_holder: etree._Element, owner: etree._Element,
+                 ctx: Context) -> Iterator[Problem]:
+    """The awaited message is a declared ``bpmn:message`` whose name can be sent (it is the
+    last part of the address the API receives it on); ``from`` names roles of the
+    territory."""
+    ref = ref_holder.get("messageRef")
+    found = doc.root.xpath("//bpmn:message[@id=$id]", namespaces=NS, id=ref) if ref else []
+    if not found:
+        yield where(doc, owner, "bpmn.message_undeclared", ref=ref or "")
+    else:
+        name = found[0].get("name") or ""
+        if not MESSAGE_NAME.fullmatch(name):
+            yield where(doc, owner, "bpmn.message_name", ref=ref or "", value=name)
+    senders = properties(owner).get(MESSAGE_FROM)
+    if senders is not None:
+        known = {r.key for r in ctx.roles}
+        for role in (r.strip() for r in senders.split(",")):
+            if role not in known:
+                yield where(doc, owner, "bpmn.message_from", value=role,
+                            roles=", ".join(sorted(known)) or "aucun")
 
 
 def _lane_of(el: etree._Element, lanes: dict[str, str]) -> str | None:
@@ -376,10 +426,10 @@ def _orientation(doc: Document, el: etree._Element) -> Iterator[Problem]:
 
 _NODES = ("userTask", "manualTask", "task", "exclusiveGateway", "inclusiveGateway",
           "parallelGateway", "callActivity", "subProcess", "intermediateThrowEvent",
-          "intermediateCatchEvent", "endEvent", "startEvent", "boundaryEvent")
+          "intermediateCatchEvent", "endEvent", "startEvent", "boundaryEvent", "receiveTask")
 
 
-_COUNTED = {*_NODES, "scriptTask", "serviceTask", "sendTask", "receiveTask", "businessRuleTask",
+_COUNTED = {*_NODES, "scriptTask", "serviceTask", "sendTask", "businessRuleTask",
             "eventBasedGateway", "complexGateway", "transaction", "adHocSubProcess"}
 MAX_NODES = 300  # SpiffWorkflow parses a path recursively: 300 steps stay inside its limit
 

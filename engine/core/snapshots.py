@@ -93,3 +93,19 @@ class FiredTimer:
     name: str
     due_at: datetime
     fired_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message the case waits for from outside (an intermediate catch event, a receive
+    task, or an event attached to a step): by its name it is sent, with its form's data."""
+
+    id: str
+    name: str  # the message's name: what a sender names (``reponse_caf``)
+    bpmn_id: str
+    label: str  # the waiting element's name (« Réponse de la CAF »)
+    since: datetime
+    form: str | None  # the payload's form file (None: the message carries no data)
+    senders: tuple[str, ...]  # lane roles that may send it (``from``); coordination always may
+    attached_to: str | None = None  # the step it hangs on (a boundary event)
+    interrupting: bool = False  # a boundary event that ends its step when the message comes

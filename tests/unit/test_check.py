@@ -90,7 +90,7 @@ CORPUS = [
      "bpmn.multiple_start", "start2"),
     ("message event", '<bpmn:timerEventDefinition id="td_rel">',
      '<bpmn:messageEventDefinition id="m1" /><bpmn:timerEventDefinition id="td_rel">',
-     "bpmn.unsupported", "relance_timer"),
+     "bpmn.message_undeclared", "relance_timer"),
     ("complex gateway",
      ['<bpmn:exclusiveGateway id="gw" name="Décision ?" default="f_retour">', "</bpmn:exclusiveGateway>"],
      ['<bpmn:complexGateway id="gw" name="Décision ?">', "</bpmn:complexGateway>"],

@@ -15,9 +15,11 @@ from itertools import chain
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
@@ -26,10 +28,11 @@ from engine.core import calendar, expressions, text, timers
 from engine.core.bundles import role_for_lane
 from engine.core.forms import FormSpec, as_day, clean
 from engine.core.messages import render
-from engine.core.rules import COUNTER
+from engine.core.rules import COUNTER, MESSAGE_FORM, MESSAGE_FROM
 from engine.core.snapshots import (
     EndView,
     FiredTimer,
+    MessageView,
     NoticeView,
     OrientationEffect,
     TaskView,
@@ -40,7 +43,14 @@ from engine.core.spiff import compat, serializer
 from engine.core.spiff.compat import CaseWorkflow
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.scripts import SafeScriptEngine, ScriptsDisabled
-from engine.errors import FormInvalid, InvalidTransition, NotFound, PermissionDenied, WorkflowError
+from engine.errors import (
+    Conflict,
+    FormInvalid,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    WorkflowError,
+)
 
 MAX_ROUNDS = 200  # engine passes per call: catches runaway cycles instead of hanging
 START_FORM = "formJsonSchemaFilename"
@@ -149,6 +159,63 @@ class Instance:
                                         task.task_spec.bpmn_name or task.task_spec.bpmn_id,
                                         _dated(self, task, rule) or ""))
         return sorted(out, key=lambda v: v.name)
+
+    def waiting_messages(self) -> list[MessageView]:
+        """Messages the case waits for from outside, longest waiting first."""
+        out = []
+        for task in self._each(TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if not isinstance(definition, MessageEventDefinition):
+                continue
+            props = _props(task)
+            since = task.internal_data.get("waiting_since")
+            boundary = type(task.task_spec).__name__ == "BoundaryEvent"
+            out.append(MessageView(
+                id=str(task.id), name=definition.name, bpmn_id=task.task_spec.bpmn_id,
+                label=task.task_spec.bpmn_name or definition.name,
+                since=datetime.fromisoformat(since) if since else self.clock.now(),
+                form=props.get(MESSAGE_FORM) or None,
+                senders=tuple(r.strip() for r in (props.get(MESSAGE_FROM) or "").split(",")
+                              if r.strip()),
+                attached_to=_attached_step(task) if boundary else None,
+                interrupting=boundary and bool(getattr(task.task_spec, "cancel_activity",
+                                                       True))))
+        return sorted(out, key=lambda v: (v.since, v.label, v.id))
+
+    def message_form(self, name: str) -> FormSpec | None:
+        """The form of awaited message ``name`` (None: it carries no data).
+
+        :raises Conflict: the case waits for no message of that name.
+        """
+        return self._awaited(name)[1]
+
+    def receive(self, name: str, payload: Mapping[str, Any]) -> list[MessageView]:
+        """Receive message ``name`` with its form's ``payload`` and run what follows; the
+        answers land in the case data under their form's keys. Returns what was awaited.
+
+        :raises Conflict: the case waits for no message of that name.
+        :raises FormInvalid: ``payload`` fails the message's form; nothing changes.
+        """
+        awaited, form = self._awaited(name)
+        task_ids = {v.id for v in awaited}
+        values = _validated(form, payload, _today(self.clock),
+                            {n: self.workflow.data.get(n) for n in _compared(form)},
+                            _labels(self.circuit))
+        for task in self._each(TaskState.WAITING):
+            if str(task.id) in task_ids:
+                task.data.update(values)
+        _remember_answers(self.workflow, form, values)
+        self._guard(lambda: self.workflow.send_event(
+            BpmnEvent(MessageEventDefinition(name), payload={})))
+        self._run()
+        return awaited
+
+    def _awaited(self, name: str) -> tuple[list[MessageView], FormSpec | None]:
+        awaited = [v for v in self.waiting_messages() if v.name == name]
+        if not awaited:
+            raise Conflict(code="svc.message_not_awaited", name=name)
+        form_name = next((v.form for v in awaited if v.form), None)
+        return awaited, self.circuit.forms.get(form_name) if form_name else None
 
     def progress(self) -> tuple[set[str], set[str]]:
         """BPMN ids of the main process: (current: ready or waiting, done: completed)."""
@@ -320,6 +387,7 @@ class Instance:
         for task in self._each(TaskState.WAITING):
             if _props(task).get("timerRelative"):
                 _follow_date(self, task)
+            _stamp_message(task, now)
         for task in self._each(TaskState.READY):
             if task.task_spec.manual and "ready_at" not in task.internal_data:
                 task.internal_data["ready_at"] = now.isoformat()
@@ -456,6 +524,13 @@ def _props(task: SpiffTask) -> dict[str, str]:
     props: dict[str, str] = (getattr(task.task_spec, "extensions", None) or {}).get(
         "properties", {})
     return props
+
+
+def _stamp_message(task: SpiffTask, now: datetime) -> None:
+    """Since when a waiting message is awaited (the case page's « attendue depuis »)."""
+    if "waiting_since" not in task.internal_data and isinstance(
+            getattr(task.task_spec, "event_definition", None), MessageEventDefinition):
+        task.internal_data["waiting_since"] = now.isoformat()
 
 
 def _remember_answers(workflow: CaseWorkflow, form: FormSpec | None,
