@@ -31,6 +31,11 @@ class NotFound(EngineError):
     """The thing asked for does not exist (or is not visible to the caller)."""
 
 
+class Unauthenticated(EngineError):
+    """No credentials, or credentials that do not open (unknown, malformed or revoked API
+    key): the same message for every cause (no oracle)."""
+
+
 class PermissionDenied(EngineError):
     """The caller may not do this."""
 

@@ -795,6 +795,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.answer_link.revoked": ("Lien de réponse annulé", "Answer link revoked"),
     "audit.answer_link.sent": ("Lien de réponse envoyé", "Answer link sent"),
     "audit.answer_link.used": ("Réponse donnée par lien", "Answer given through a link"),
+    # the REST API (issue #18, item 1)
+    "svc.api_idempotency_key": (
+        "clé d'idempotence invalide : de 1 à {maximum} caractères",
+        "invalid idempotency key: 1 to {maximum} characters"),
+    "svc.api_idempotency_reused": (
+        "cette clé d'idempotence a déjà servi pour une autre demande (autre circuit ou autres "
+        "réponses) : choisissez-en une nouvelle",
+        "this idempotency key was already used for another request (another circuit or other "
+        "answers): choose a new one"),
+    "audit.api.case_start": ("Dossier ouvert par un logiciel (API)",
+                             "Case opened by software (API)"),
     "audit.case.cancel": ("Dossier annulé", "Case cancelled"),
     "audit.case.close": ("Dossier clôturé", "Case closed"),
     "audit.case.message": ("Réponse extérieure enregistrée", "Outside answer recorded"),
@@ -915,6 +926,33 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                       "example 31/12/2026"),
     "stats.period_too_long": ("période trop longue : {maximum} ans au plus",
                               "period too long: {maximum} years at most"),
+    # API keys (issue #18, item 2)
+    "svc.api_unauthenticated": (
+        "clé d'API absente, inconnue ou révoquée",
+        "missing, unknown or revoked API key"),
+    "svc.api_scope": (
+        "Cette clé d'API ne permet pas cette action (droit « {scope} » manquant)",
+        "This API key does not allow this action (missing right '{scope}')"),
+    "svc.api_circuit": (
+        "Cette clé d'API ne permet pas d'agir sur ce circuit",
+        "This API key does not allow acting on this circuit"),
+    "svc.api_key_not_found": ("clé d'API introuvable", "API key not found"),
+    "svc.api_key_revoked": ("cette clé d'API est déjà révoquée",
+                            "this API key is already revoked"),
+    "svc.api_key_roles": (
+        "choisissez au moins un rôle du territoire (ni administration ni coordination)",
+        "choose at least one of the territory's roles (neither administration nor "
+        "coordination)"),
+    "svc.api_key_scopes": (
+        "droits inconnus : choisissez « lecture » ou « lecture et écriture »",
+        "unknown rights: choose 'read' or 'read and write'"),
+    "svc.api_key_circuit_unknown": (
+        "circuit inconnu dans ce territoire",
+        "unknown circuit in this territory"),
+    "audit.api_key.create": ("Clé d'API créée", "API key created"),
+    "audit.api_key.rotate": ("Clé d'API renouvelée", "API key rotated"),
+    "audit.api_key.revoke": ("Clé d'API révoquée", "API key revoked"),
+    "audit.api_key.refused": ("Clé d'API refusée", "API key refused"),
     "stats.not_overseen": (
         "statistiques réservées à la coordination et à l'administration du territoire",
         "statistics are for the territory's coordination and administration only"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,11 @@ class Actor:
     roles: dict[int, frozenset[str]] = field(default_factory=dict)
     organisations: dict[int, frozenset[int]] = field(default_factory=dict)
     name: str = "système"
+    # an API key's technical account (``api_keys.authenticate``): its rights (``read``,
+    # ``write``) and the circuits it reaches; None for a person (no limit) or every circuit
+    scopes: frozenset[str] | None = None
+    circuits: frozenset[int] | None = None
+    api_key_id: int | None = None  # the key presented (its rate limit: api_keys.check_rate)
 
     @property
     def is_system(self) -> bool:
@@ -139,6 +144,9 @@ def case_view(session: Session, actor: Actor, case_id: int, territory_id: int,
 
     :raises NotFound: the case is out of the actor's reach (no existence leak).
     """
+    if actor.circuits is not None and session.scalar(
+            select(Case.circuit_id).where(Case.id == case_id)) not in actor.circuits:
+        raise NotFound(code="svc.case_not_found")  # an API key limited to other circuits
     if actor.is_system or actor.is_coordinator(territory_id):
         return WHOLE
     orgs = actor.organisations.get(territory_id, frozenset())
@@ -173,7 +181,10 @@ def acts_on(actor: Actor, territory_id: int) -> ColumnElement[bool]:
                    if orgs else HumanTask.part.is_(None))
     if actor.user_id is None:
         return offered
-    return or_(HumanTask.assignee_id == actor.user_id, offered)
+    mine = or_(HumanTask.assignee_id == actor.user_id, offered)
+    if actor.circuits is not None:
+        return and_(mine, HumanTask.circuit_id.in_(sorted(actor.circuits)))
+    return mine
 
 
 SPARSE_PARTIES = 2000  # up to here, a list reads the organisation's cases first
@@ -190,6 +201,14 @@ def case_scope(actor: Actor, territory_id: int, case_id: Any,
     its index newest first and stops at the page's end (the organisation is in most of the
     rows it reads). Otherwise ``IN``: the organisation's few cases are read first, on the
     parties' index, then sorted (walking the whole list for them would cost more)."""
+    if actor.circuits is not None:  # an API key limited to some circuits
+        return and_(_of_circuits(actor.circuits, case_id),
+                    _case_scope(replace(actor, circuits=None), territory_id, case_id, session))
+    return _case_scope(actor, territory_id, case_id, session)
+
+
+def _case_scope(actor: Actor, territory_id: int, case_id: Any,
+                session: Session | None) -> ColumnElement[bool]:
     if actor.is_system or actor.is_coordinator(territory_id):
         return true()
     orgs = sorted(actor.organisations.get(territory_id, frozenset()))
@@ -200,6 +219,16 @@ def case_scope(actor: Actor, territory_id: int, case_id: Any,
         return exists().where(CaseParty.case_id == case_id, current)
     within: ColumnElement[bool] = case_id.in_(select(CaseParty.case_id).where(current))
     return within
+
+
+def _of_circuits(circuits: frozenset[int], case_id: Any) -> ColumnElement[bool]:
+    """SQL: the row's case is of one of ``circuits`` (on the case's own column when the list
+    reads ``case``, else through a sub-select)."""
+    ids = sorted(circuits)
+    if getattr(case_id, "table", None) is Case.__table__ and case_id.key == "id":
+        return Case.circuit_id.in_(ids)
+    inside: ColumnElement[bool] = case_id.in_(select(Case.id).where(Case.circuit_id.in_(ids)))
+    return inside
 
 
 def party_cases(actor: Actor, territory_id: int) -> Select[Any]:
@@ -562,3 +591,24 @@ def may_read_metrics(token: str, authorization: str, client: str, forwarded: boo
         return ipaddress.ip_address(client).is_loopback
     except ValueError:
         return False
+
+
+# --------------------------------------------------------------------------- API keys
+#
+# A piece of software acts with an API key as the key's technical account (its roles in its
+# organisation, like a person's memberships); the key also limits its rights (``read``,
+# ``write``) and, maybe, the circuits it reaches. A person has no such limit.
+
+READ_SCOPE, WRITE_SCOPE = "read", "write"
+
+
+def require_scope(actor: Actor, scope: str, circuit_id: int | None = None) -> None:
+    """Refuse a call an API key's rights do not cover (nothing for a person or the system).
+
+    :raises PermissionDenied: the key lacks ``scope``, or does not reach ``circuit_id``.
+    """
+    if actor.scopes is not None and scope not in actor.scopes:
+        raise PermissionDenied(code="svc.api_scope", scope=scope)
+    if circuit_id is not None and actor.circuits is not None \
+            and circuit_id not in actor.circuits:
+        raise PermissionDenied(code="svc.api_circuit")

@@ -61,7 +61,7 @@ from engine.persistence.models import (
 )
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.outbox import OutboxStatus
-from engine.persistence.models.user import COORDINATOR_ROLE
+from engine.persistence.models.user import COORDINATOR_ROLE, PERSON
 from engine.services import audit, oversight, tasks
 from engine.services.access import Actor, load_actor
 
@@ -275,7 +275,8 @@ def _people(session: Session, task: HumanTask, memo: Memo) -> list[tuple[int, st
     """The active people who act on ``task``, with how each hears of new steps."""
     if task.assignee_id is not None:
         user = session.get(User, task.assignee_id)
-        return [(user.id, user.notice_mode)] if user is not None and user.active else []
+        return [(user.id, user.notice_mode)] if user is not None and user.active \
+            and user.kind == PERSON else []
     if task.role is None or (task.part is not None and task.organisation_id is None):
         return []
     group = (task.territory_id, task.role, task.organisation_id)
@@ -291,7 +292,8 @@ def _holding(territory_id: int, role: str,
     """SQL conditions on ``Membership``/``User``: active people holding ``role`` in the
     territory, in ``organisation_id`` when one is given."""
     where: list[ColumnElement[bool]] = [
-        Membership.territory_id == territory_id, Membership.role == role, User.active.is_(True)]
+        Membership.territory_id == territory_id, Membership.role == role, User.active.is_(True),
+        User.kind == PERSON]
     if organisation_id is not None:
         where.append(Membership.organisation_id == organisation_id)
     return where
@@ -345,8 +347,8 @@ def write_digests(session: Session, clock: Clock) -> int:
         return 0
     held = _held(session, now)
     written = 0
-    people = session.execute(select(User.id, User.notice_mode).where(User.active.is_(True))
-                             .order_by(User.id)).all()
+    people = session.execute(select(User.id, User.notice_mode).where(
+        User.active.is_(True), User.kind == PERSON).order_by(User.id)).all()
     for user_id, mode in people:
         key = f"digest:{user_id}:{day}"
         if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
@@ -542,11 +544,13 @@ def _link(task_id: object) -> str:
 def _recipients(session: Session, message: OutboxMessage) -> list[str]:
     if message.recipient_user_id is not None:
         user = session.get(User, message.recipient_user_id)
-        return [user.email] if user is not None and user.active else []
+        return [user.email] if user is not None and user.active \
+            and user.kind == PERSON else []
     if message.kind in ORIENTATION_NOTICES and message.territory_id is not None:
         return sorted(set(session.scalars(
             select(User.email).join(Membership, Membership.user_id == User.id).where(
                 Membership.territory_id == message.territory_id, User.active.is_(True),
+                User.kind == PERSON,
                 Membership.organisation_id == message.payload.get("organisation_id")))))
     if not message.recipient_role or message.territory_id is None:
         return []

@@ -23,6 +23,7 @@ from engine.clock import Clock
 from engine.errors import Conflict, PermissionDenied, TooManyAttempts
 from engine.persistence.db import UtcDateTime, table, transaction, upsert
 from engine.persistence.models import Membership, SignInThrottle, User
+from engine.persistence.models.user import PERSON
 from engine.services import audit, sessions
 from engine.services.access import SYSTEM, Actor
 from engine.services.users import MIN_PASSWORD
@@ -133,7 +134,8 @@ def _account(session: Session, email: str) -> _Account | None:
     if "\x00" in email or len(email) > 254:  # no such account can exist; PostgreSQL refuses NUL
         return None
     row = session.execute(select(User.id, User.password_hash, User.active,
-                                 User.must_change_password).where(User.email == email)).first()
+                                 User.must_change_password).where(
+        User.email == email, User.kind == PERSON)).first()
     return _Account(*row) if row else None
 
 

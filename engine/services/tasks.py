@@ -25,6 +25,7 @@ from engine.persistence.db import transaction
 from engine.persistence.models import Case, Circuit, CircuitVersion, HumanTask, Membership, User
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus, whole_hours
+from engine.persistence.models.user import PERSON
 from engine.services import audit, commission_sessions, consent, orientations, parties, runtime
 from engine.services.access import (
     NOTHING_YET,
@@ -84,7 +85,10 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
     if not (actor.is_system or mine or offered):
         return Page([], 0, page, per_page)
     shape = _Shape(actor.is_system, mine, len(offered), len(bound), circuit_id is not None,
-                   bool(step), due, sort if sort in SORTS else "due")
+                   bool(step), due, sort if sort in SORTS else "due",
+                   actor.circuits is not None)
+    if actor.circuits is not None:
+        params["circuits"] = sorted(actor.circuits)
     listed, counted = _statements(shape)
     if not actor.is_system:
         listed = _named(listed, actor, now)
@@ -106,6 +110,7 @@ class _Shape:
     step: bool
     due: Due
     sort: str
+    circuits: bool = False  # an API key limited to some circuits (``Actor.circuits``)
 
 
 _LISTED = (HumanTask.id, HumanTask.case_id, Case.reference, Case.household_name,
@@ -132,6 +137,8 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
     common: list[Any] = [HumanTask.status == TaskStatus.OPEN]
     if shape.circuit:
         common.append(HumanTask.circuit_id == bindparam("circuit"))
+    if shape.circuits:
+        common.append(HumanTask.circuit_id.in_(bindparam("circuits", expanding=True)))
     if shape.step:
         common.append(HumanTask.bpmn_id == bindparam("step"))
     if shape.due == "overdue":
@@ -241,6 +248,7 @@ def assign(session: Session, clock: Clock, actor: Actor, task_id: int,
             raise Conflict(code="svc.step_waits_for_party")
         holds = session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
                                .where(Membership.user_id == user_id, User.active.is_(True),
+                                      User.kind == PERSON,
                                       Membership.territory_id == row.territory_id,
                                       Membership.role == row.role,
                                       *_of_holder(row)).limit(1))
@@ -522,5 +530,6 @@ def _candidates(session: Session, row: HumanTask) -> list[Person]:
     users = session.execute(select(User.id, User.display_name).join(
         Membership, Membership.user_id == User.id).where(
         Membership.territory_id == row.territory_id, Membership.role == row.role,
-        User.active.is_(True), *_of_holder(row)).order_by(User.display_name).distinct()).all()
+        User.active.is_(True), User.kind == PERSON,
+        *_of_holder(row)).order_by(User.display_name).distinct()).all()
     return [Person(uid, name) for uid, name in users]

@@ -29,6 +29,7 @@ from engine.persistence.models import (
 )
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
+from engine.persistence.models.user import PERSON
 from engine.services import audit, parties
 from engine.services.access import (
     Actor,
@@ -129,6 +130,7 @@ def name_referent(session: Session, clock: Clock, actor: Actor, case_id: int, us
         require_case_coordinator(session, actor, case.id, case.territory_id, clock.now())
         eligible = session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
                                   .where(Membership.user_id == user_id, User.active.is_(True),
+                                         User.kind == PERSON,
                                          Membership.territory_id == case.territory_id,
                                          Membership.role == REFERENT_ROLE).limit(1))
         if eligible is None:
@@ -235,7 +237,7 @@ def panel(session: Session, clock: Clock, actor: Actor, case_id: int,
     referents = session.execute(select(User.id, User.display_name).join(
         Membership, Membership.user_id == User.id).where(
         Membership.territory_id == case.territory_id, Membership.role == REFERENT_ROLE,
-        User.active.is_(True)).order_by(User.display_name).distinct()).all()
+        User.active.is_(True), User.kind == PERSON).order_by(User.display_name).distinct()).all()
     return Panel(shown, case.status == CaseStatus.OPEN,
                  parties.parts_of(session, actor, case.territory_id),
                  [(i, n) for i, n in organisations], [(i, n) for i, n in referents])

@@ -24,7 +24,7 @@ from engine.clock import Clock
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Membership, Organisation, Territory, User
-from engine.persistence.models.user import ADMIN_ROLE
+from engine.persistence.models.user import ADMIN_ROLE, PERSON
 from engine.services import audit, sessions
 from engine.services.access import (
     Actor,
@@ -288,7 +288,8 @@ def role_labels(session: Session, actor: Actor) -> dict[int, dict[str, str]]:
 
 def authenticate(session: Session, email: str, password: str) -> Account | None:
     """The active account with these credentials, or None (same answer for every failure)."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = session.scalar(select(User).where(User.email == email.strip().lower(),
+                                             User.kind == PERSON))
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         return None
     return _account(user)
@@ -302,7 +303,8 @@ def administered_users(session: Session, actor: Actor) -> list[Account]:
     mine = set(overseen(actor))
     rows = session.execute(select(User, Membership).join(
         Membership, Membership.user_id == User.id).where(User.id.in_(
-            select(Membership.user_id).where(Membership.territory_id.in_(mine))))
+            select(Membership.user_id).where(Membership.territory_id.in_(mine))),
+        User.kind == PERSON)  # an API key's technical account: on the keys' page
         .order_by(User.display_name, User.id, Membership.territory_id, Membership.role)).all()
     found: dict[int, tuple[User, list[Membership]]] = {}
     for user, membership in rows:
@@ -427,5 +429,6 @@ def people_with_role(session: Session, actor: Actor, territory_id: int,
     rows = session.execute(select(User.id, User.display_name).join(
         Membership, Membership.user_id == User.id).where(
         Membership.territory_id == territory_id, Membership.role == role,
-        User.active.is_(True)).order_by(User.display_name).distinct()).all()
+        User.active.is_(True), User.kind == PERSON).order_by(User.display_name)
+        .distinct()).all()
     return [(uid, name) for uid, name in rows]

@@ -1,5 +1,6 @@
 """Every model, imported here so ``Base.metadata`` knows all tables (Alembic reads it)."""
 
+from engine.persistence.models.api_key import ApiKey
 from engine.persistence.models.audit_event import AuditEvent, AuditEventTerritory
 from engine.persistence.models.case import Case, CaseState, ReferenceCounter
 from engine.persistence.models.circuit import Circuit, CircuitVersion
@@ -36,5 +37,6 @@ __all__ = [
     "SignInThrottle", "Territory", "Timer", "User", "WebSession",
     "CaseFact",  # statistics (#16)
     "SchedulerHeartbeat",  # readiness (#17)
+    "ApiKey",  # API keys (#18)
     "WebhookAttempt", "WebhookSubscription",  # webhooks out (#18)
 ]

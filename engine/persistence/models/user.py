@@ -11,6 +11,8 @@ from engine.persistence.db import Base, UtcDateTime
 
 ADMIN_ROLE = "admin"
 COORDINATOR_ROLE = "coordination"
+PERSON = "person"  # user.kind of people
+API = "api"  # user.kind of an API key's technical account
 
 
 class User(Base):
@@ -31,6 +33,9 @@ class User(Base):
     # notices of new steps: "immediate" (one e-mail per step) or "digest" (the daily one)
     notice_mode: Mapped[str] = mapped_column(String(20), default="digest",
                                              server_default="digest")
+    # "person", or "api": the technical account of an API key (never signs in with a
+    # password, never offered as a person to assign or notify)
+    kind: Mapped[str] = mapped_column(String(10), default=PERSON, server_default=PERSON)
 
 
 class Membership(Base):
