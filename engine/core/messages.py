@@ -335,6 +335,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Expéditeur du message inconnu « {value} » (propriété « from ») : rôles du "
         "territoire : {roles}.",
         "Unknown message sender '{value}' (property 'from'): the territory's roles: {roles}."),
+    "svc.message_sender": (
+        "Vous ne pouvez pas enregistrer cette réponse : elle vient d'un autre partenaire "
+        "(la coordination peut la saisir à sa place).",
+        "You may not record this answer: it comes from another partner (the coordination "
+        "may enter it instead)."),
+    "svc.message_payload": ("Le contenu du message doit être un objet JSON (des champs et "
+                            "leurs valeurs).",
+                            "The message's content must be a JSON object (fields and their "
+                            "values)."),
+    "svc.message_nul": ("Caractère nul (\\0) refusé dans ce champ.",
+                        "Null character (\\0) refused in this field."),
     "svc.message_not_awaited": (
         "Ce dossier n'attend pas le message « {name} » (déjà reçu, pas encore attendu, ou "
         "inconnu de son circuit).",
@@ -809,6 +820,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.case.cancel": ("Dossier annulé", "Case cancelled"),
     "audit.case.close": ("Dossier clôturé", "Case closed"),
     "audit.case.message": ("Réponse extérieure enregistrée", "Outside answer recorded"),
+    "audit.case.message_refused": ("Réponse extérieure refusée", "Outside answer refused"),
     "audit.case.move": ("Dossier passé à une autre version du circuit",
                         "Case moved to another version of its circuit"),
     "audit.case.party_end": ("Organisation retirée du dossier",

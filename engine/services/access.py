@@ -612,3 +612,34 @@ def require_scope(actor: Actor, scope: str, circuit_id: int | None = None) -> No
     if circuit_id is not None and actor.circuits is not None \
             and circuit_id not in actor.circuits:
         raise PermissionDenied(code="svc.api_circuit")
+
+
+# --------------------------------------------------------------------------- outside answers
+#
+# A message a case awaits (an answer from the CAF, the SIAO...) is sent by the lane roles the
+# circuit names (``from``: a person or an API key's technical account holding that role in
+# the case's territory), or entered by hand by the territory's coordination or
+# administration. Nobody else.
+
+
+def may_send_message(actor: Actor, territory_id: int, senders: Iterable[str]) -> bool:
+    """May ``actor`` send a message whose circuit names ``senders`` (lane roles)?"""
+    return actor.is_coordinator(territory_id) or bool(
+        actor.roles_in(territory_id) & frozenset(senders))
+
+
+def require_message_sender(session: Session, actor: Actor, case_id: int, territory_id: int,
+                           senders: Iterable[str], now: datetime) -> None:
+    """Refuse a message from someone the circuit does not let send it: as "not found" when
+    the case is out of their reach (no existence leak), else as a lack of right.
+
+    :raises NotFound:
+    :raises PermissionDenied:
+    """
+    if actor.circuits is not None and session.scalar(
+            select(Case.circuit_id).where(Case.id == case_id)) not in actor.circuits:
+        raise NotFound(code="svc.case_not_found")  # an API key limited to other circuits
+    if may_send_message(actor, territory_id, senders):
+        return
+    case_view(session, actor, case_id, territory_id, now)
+    raise PermissionDenied(code="svc.message_sender")

@@ -182,6 +182,11 @@ class Instance:
                                                        True))))
         return sorted(out, key=lambda v: (v.since, v.label, v.id))
 
+    def message_senders(self, name: str) -> tuple[str, ...] | None:
+        """The lane roles the circuit lets send message ``name`` (``from`` of every element
+        that awaits it, wherever the case is); None if no element of the circuit awaits it."""
+        return message_senders(self.circuit, name)
+
     def message_form(self, name: str) -> FormSpec | None:
         """The form of awaited message ``name`` (None: it carries no data).
 
@@ -442,6 +447,19 @@ class Instance:
             part=self.circuit.lane_parts.get(spec.lane) if spec.lane else None,
             dated=_dated(self, task, props["dueRelative"]) if props.get("dueRelative") else None,
         )
+
+
+def message_senders(circuit: CompiledCircuit, name: str) -> tuple[str, ...] | None:
+    """The lane roles ``circuit`` lets send message ``name``; None if it never awaits it."""
+    found: set[str] | None = None
+    for process in [circuit.spec, *circuit.subprocess_specs.values()]:
+        for spec in process.task_specs.values():
+            definition = getattr(spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and definition.name == name:
+                props = (getattr(spec, "extensions", None) or {}).get("properties", {})
+                found = (found or set()) | {r.strip() for r in (props.get(MESSAGE_FROM) or "")
+                                            .split(",") if r.strip()}
+    return None if found is None else tuple(sorted(found))
 
 
 def start_form(circuit: CompiledCircuit) -> FormSpec | None:
