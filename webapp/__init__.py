@@ -10,6 +10,7 @@ from flask import Flask
 from engine.bootstrap import build
 from engine.scheduler import start_background
 from webapp import (
+    api,
     auth,
     config,
     db,
@@ -66,6 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(statistics_views.bp)
     app.register_blueprint(commission_views.bp)
+    api.init_app(app)  # the REST API under /api/v1 (docs/api.md)
     errors.register_error_handlers(app)
     if app.config["EMBEDDED_SCHEDULER"]:
         app.extensions["scheduler"] = start_background(app.extensions["aiguillage"].sessions)

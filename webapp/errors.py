@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, g, render_template, request
 from flask_babel import gettext, lazy_gettext
@@ -19,6 +21,7 @@ from engine.errors import (
     ProcessDefinitionError,
     Unavailable,
 )
+from webapp.api import problems
 from webapp.extensions import login_manager
 from webapp.i18n import error_text
 
@@ -92,9 +95,16 @@ def _unexpected(exc: Exception) -> tuple[str, int]:
     return _page(500)
 
 
+def _or_problem(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``handler`` for pages; a problem+json answer for the API (``webapp.api.problems``)."""
+    def handle(exc: Exception) -> Any:
+        return problems.handle(exc) if problems.is_api() else handler(exc)
+    return handle
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Map every error kind to its page."""
-    app.register_error_handler(CSRFError, _csrf_error)
-    app.register_error_handler(EngineError, _engine_error)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected)
+    """Map every error kind to its page (to its problem+json answer under ``/api/``)."""
+    app.register_error_handler(CSRFError, _or_problem(_csrf_error))
+    app.register_error_handler(EngineError, _or_problem(_engine_error))
+    app.register_error_handler(HTTPException, _or_problem(_http_error))
+    app.register_error_handler(Exception, _or_problem(_unexpected))
