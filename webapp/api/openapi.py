@@ -11,8 +11,7 @@ ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 TEXT = {"type": "string"}
 MAYBE_TEXT = {"type": ["string", "null"]}
 INSTANT = {"type": ["string", "null"], "format": "date-time"}
-PROBLEM_TYPES = ("400", "401", "403", "404", "405", "409", "413", "415", "422", "429", "501",
-                 "503")
+PROBLEM_TYPES = ("400", "401", "403", "404", "405", "409", "413", "415", "422", "429", "503")
 ERROR_WORDS = {"400": "Requête invalide (JSON mal formé, caractère nul, curseur…)",
                "401": "Clé d'API absente, inconnue ou révoquée",
                "403": "La clé ne couvre pas cet appel (droit ou circuit)",
@@ -21,7 +20,6 @@ ERROR_WORDS = {"400": "Requête invalide (JSON mal formé, caractère nul, curse
                "413": "Corps trop volumineux", "415": "Corps non JSON",
                "422": "Données refusées (erreurs par champ dans « errors »)",
                "429": "Trop de requêtes pour cette clé (voir Retry-After)",
-               "501": "Pas encore disponible",
                "503": "Base de données indisponible ou occupée (voir Retry-After)"}
 
 
@@ -65,6 +63,11 @@ SCHEMAS: dict[str, Any] = {
                     created={"type": "boolean"},
                     current_steps={"type": "array", "items": _ref("Step")},
                     links=_obj(["self"], self=TEXT)),
+    "Received": _obj(["reference", "message", "closed", "current_steps"],
+                     reference=TEXT, message=TEXT, label=TEXT, received_at=INSTANT,
+                     fields={"type": "array", "items": TEXT}, closed={"type": "boolean"},
+                     current_steps={"type": "array", "items": TEXT},
+                     links=_obj(["case"], case=TEXT)),
     "Orientation": _obj(["id", "state"], id=ID, service_id=ID, service_name=TEXT,
                         organisation_name=TEXT, measure=TEXT, state=TEXT, state_label=TEXT,
                         created_at=INSTANT, answered_at=INSTANT, open={"type": "boolean"},
@@ -129,9 +132,9 @@ IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                "description": "Une clé choisie par le logiciel : la même requête renvoyée "
                "avec la même clé (24 h) rend le dossier ouvert la première fois."}
-REFERENCE = _path_param("reference", {"type": "string", "minLength": 1, "maxLength": 40},
+REFERENCE = _path_param("reference", {"type": "string", "pattern": "^[A-Za-z0-9-]{1,40}$"},
                         "La référence du dossier (par exemple REF-2026-00001).")
-READ, WRITE = ("401", "403", "404", "429", "503"), ("400", "401", "403", "404", "409", "413",
+READ, WRITE = ("400", "401", "403", "404", "429", "503"), ("400", "401", "403", "404", "409", "413",
                                                    "415", "422", "429", "503")
 
 
@@ -167,15 +170,15 @@ PATHS: dict[str, Any] = {
         {**_ok("Case"), **_errors(*READ)}, parameters=[REFERENCE])},
     "/cases/{reference}/messages/{name}": {"post": _operation(
         "Transmettre un message qu'un dossier attend (réponse de la CAF, du SIAO…)",
-        _errors(*WRITE, "501"),
-        parameters=[REFERENCE, _path_param("name", {"type": "string", "minLength": 1,
-                                                     "maxLength": 80},
+        {**_ok("Received", words="Message reçu : le dossier continue"), **_errors(*WRITE)},
+        parameters=[REFERENCE, _path_param("name", {
+            "type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,79}$"},
                                            "Le nom du message attendu.")],
         requestBody={"required": True, "content": {"application/json": {
             "schema": _ref("Answers")}}})},
     "/tasks": {"get": _operation(
         "Les étapes confiées ou proposées à la clé, les plus anciennes d'abord",
-        {**_ok("StepPage"), **_errors("400", *READ)}, parameters=[LIMIT, CURSOR])},
+        {**_ok("StepPage"), **_errors(*READ)}, parameters=[LIMIT, CURSOR])},
     "/tasks/{task_id}": {"get": _operation(
         "Une étape et son formulaire en schéma JSON", {**_ok("StepDetail"), **_errors(*READ)},
         parameters=[_path_param("task_id", ID, "L'identifiant de l'étape.")])},
@@ -187,7 +190,7 @@ PATHS: dict[str, Any] = {
             "schema": _ref("Answers")}}})},
     "/directory": {"get": _operation(
         "L'annuaire des services du territoire de la clé, par nom",
-        {**_ok("ServicePage"), **_errors("400", "422", *READ)},
+        {**_ok("ServicePage"), **_errors("422", *READ)},
         parameters=[LIMIT, CURSOR,
                     {"name": "q", "in": "query", "required": False,
                      "schema": {"type": "string", "maxLength": 200},

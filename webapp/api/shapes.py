@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import url_for
 
-from engine.services import case_page, circuits, directory, saisines
+from engine.services import case_messages, case_page, circuits, directory, saisines
 from engine.services.results import FormSpec, TaskDetail, TaskItem
 
 
@@ -107,3 +107,11 @@ def service(found: directory.Service) -> dict[str, Any]:
             "phone": entry.phone, "email": entry.email, "address": entry.address,
             "hours_walk_in": entry.hours_walk_in, "hours_appointment": entry.hours_appointment,
             "languages": entry.languages, "charter_signed": entry.charter_signed}
+
+
+def received(done: case_messages.Received) -> dict[str, Any]:
+    """What a message did to its case."""
+    return {"reference": done.reference, "message": done.name, "label": done.label,
+            "received_at": instant(done.received_at), "fields": list(done.fields),
+            "closed": done.closed, "current_steps": list(done.steps),
+            "links": {"case": url_for("api.case", reference=done.reference)}}

@@ -7,13 +7,12 @@ from typing import Any
 from flask import Response, jsonify, request, url_for
 
 from engine.errors import PermissionDenied
-from engine.services import case_page, circuits, directory, saisines, tasks
+from engine.services import case_messages, case_page, circuits, directory, saisines, tasks
 from engine.services.access import require_scope
 from webapp.api import shapes
 from webapp.api.blueprint import bp
 from webapp.api.keys import authenticate, caller
 from webapp.api.openapi import document
-from webapp.api.problems import problem
 from webapp.api.requests import body, cursor_page, data_of, id_field, limit_arg, next_cursor
 from webapp.db import clock, get_session
 
@@ -79,9 +78,11 @@ def case(reference: str) -> Response:
 
 @bp.post("/cases/<reference>/messages/<name>")
 def message(reference: str, name: str) -> Response:
-    """A message a case waits for (correlated by reference and message name)."""
-    return problem(501, "La réception des messages n'est pas encore disponible dans "
-                   "cette version de l'API.")
+    """A message a case waits for (correlated by reference and message name), its payload
+    in ``data``, checked against the message's form."""
+    received = case_messages.receive(get_session(), clock(), caller(), reference, name,
+                                     data_of(body()))
+    return jsonify(shapes.received(received))
 
 
 @bp.get("/tasks")
