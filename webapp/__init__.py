@@ -18,6 +18,7 @@ from webapp import (
     extensions,
     i18n,
     inputs,
+    oidc,
     postdata,
     request_log,
     security,
@@ -55,6 +56,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
+    oidc.init_app(app)  # sign-in through ProConnect or another provider, when configured
     security.init_app(app)
     db.init_app(app)
     statements.init_app(app)  # X-Aiguillage-Statements, when the setting is on

@@ -39,12 +39,24 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FORMAT": "text",  # or "json": one JSON object per line (production)
     "METRICS_TOKEN": "",  # /metrics for "Authorization: Bearer <token>"; unset: loopback only
     "READY_SCHEDULER_MAX_AGE": 20,  # seconds (10 ticks) since a scheduler's last sweep; 0: off
+    # sign-in through an OpenID Connect provider (docs/security.md « ProConnect »)
+    "OIDC_ISSUER": "",  # unset: no provider, the sign-in page as before
+    "OIDC_CLIENT_ID": "",
+    "OIDC_CLIENT_SECRET": "",
+    "OIDC_NAME": "ProConnect",  # the provider as people know it (« via ProConnect »)
+    "OIDC_LABEL": "",  # the button; unset: « Se connecter avec <OIDC_NAME> »
+    "OIDC_SCOPES": "openid email given_name usual_name",  # others: "openid email profile"
+    "OIDC_TRUST_EMAIL": False,  # on: the provider verifies every e-mail (ProConnect does)
+    "OIDC_TIMEOUT": 10,  # seconds for each call to the provider
+    "PASSWORD_SIGNIN": True,  # off: the password form is gone and its POST refused
 }
 ENV = {"DATABASE_URL": str, "SECRET_KEY": str, "EMBEDDED_SCHEDULER": bool,
        "SESSION_COOKIE_SECURE": bool, "TRUSTED_PROXIES": int, "SIGN_IN_MAX_FAILURES": int,
        "SIGN_IN_ADDRESS_MAX_FAILURES": int, "ACCESSIBILITY_CONTACT": str,
        "STATEMENT_COUNT_HEADER": bool, "LOG_FORMAT": str, "METRICS_TOKEN": str,
-       "READY_SCHEDULER_MAX_AGE": int}
+       "READY_SCHEDULER_MAX_AGE": int, "OIDC_ISSUER": str, "OIDC_CLIENT_ID": str,
+       "OIDC_CLIENT_SECRET": str, "OIDC_NAME": str, "OIDC_LABEL": str, "OIDC_SCOPES": str,
+       "OIDC_TRUST_EMAIL": bool, "OIDC_TIMEOUT": int, "PASSWORD_SIGNIN": bool}
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
@@ -66,10 +78,25 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if app.config["READY_SCHEDULER_MAX_AGE"] < 0:
         raise ValueError("AIGUILLAGE_READY_SCHEDULER_MAX_AGE : un nombre de secondes positif "
                          "ou 0 est attendu")
+    _check_sign_in(app.config)
     if app.config["SESSION_COOKIE_SECURE"]:
         app.config["SESSION_COOKIE_NAME"] = "__Host-aiguillage"
     else:
         app.config["SESSION_COOKIE_NAME"] = "aiguillage"
+
+
+def _check_sign_in(config: Any) -> None:
+    """A provider needs its client id and the ``openid`` scope; without a provider, the
+    password must stay (nobody could sign in otherwise)."""
+    if config["OIDC_ISSUER"]:
+        if not config["OIDC_CLIENT_ID"]:
+            raise ValueError("AIGUILLAGE_OIDC_CLIENT_ID : l'identifiant donné par le "
+                             "fournisseur d'identité est attendu")
+        if "openid" not in str(config["OIDC_SCOPES"]).split():
+            raise ValueError("AIGUILLAGE_OIDC_SCOPES : la portée openid est attendue")
+    elif not config["PASSWORD_SIGNIN"]:
+        raise ValueError("AIGUILLAGE_PASSWORD_SIGNIN=off demande un fournisseur d'identité "
+                         "(AIGUILLAGE_OIDC_ISSUER) : personne ne pourrait se connecter")
 
 
 def _parse(name: str, raw: str, kind: type) -> Any:

@@ -968,6 +968,50 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "stats.not_overseen": (
         "statistiques réservées à la coordination et à l'administration du territoire",
         "statistics are for the territory's coordination and administration only"),
+    # sign-in through an OpenID Connect provider (issue #18, item 5)
+    "svc.oidc_state": (
+        "la demande de connexion a expiré ou n'a pas été faite depuis ce navigateur : "
+        "recommencez depuis la page de connexion",
+        "the sign-in request expired or was not made from this browser: start again from "
+        "the sign-in page"),
+    "svc.oidc_provider_error": (
+        "le fournisseur d'identité a refusé ou interrompu la connexion",
+        "the identity provider refused or interrupted the sign-in"),
+    "svc.oidc_unavailable": (
+        "le fournisseur d'identité ne répond pas pour le moment : réessayez dans quelques "
+        "minutes",
+        "the identity provider does not answer for now: try again in a few minutes"),
+    "svc.oidc_signature": (
+        "la signature du jeton d'identité n'est pas valide",
+        "the ID token's signature is not valid"),
+    "svc.oidc_issuer": (
+        "le jeton d'identité ne vient pas du fournisseur attendu",
+        "the ID token does not come from the expected provider"),
+    "svc.oidc_audience": (
+        "le jeton d'identité n'est pas destiné à Aiguillage",
+        "the ID token is not meant for Aiguillage"),
+    "svc.oidc_nonce": (
+        "le jeton d'identité ne correspond pas à cette demande de connexion",
+        "the ID token does not match this sign-in request"),
+    "svc.oidc_expired": ("le jeton d'identité a expiré", "the ID token has expired"),
+    "svc.oidc_token_invalid": ("le jeton d'identité n'est pas valide",
+                               "the ID token is not valid"),
+    "svc.oidc_email_unverified": (
+        "le fournisseur d'identité ne garantit pas l'adresse e-mail du compte",
+        "the identity provider does not vouch for the account's e-mail address"),
+    "svc.oidc_unknown_account": (
+        "aucun compte Aiguillage n'est ouvert pour cette adresse e-mail",
+        "no Aiguillage account is open for this e-mail address"),
+    "svc.oidc_inactive_account": ("ce compte Aiguillage est désactivé",
+                                  "this Aiguillage account is deactivated"),
+    "svc.oidc_api_account": ("un compte technique d'API ne se connecte pas",
+                             "an API technical account does not sign in"),
+    "audit.user.sign_in_federated": ("Connexion par un fournisseur d'identité",
+                                     "Sign-in through an identity provider"),
+    "audit.user.sign_in_federated_refused": (
+        "Connexion par un fournisseur d'identité refusée",
+        "Sign-in through an identity provider refused"),
+    "audit.detail_provider": ("via {provider}", "via {provider}"),
 }
 
 

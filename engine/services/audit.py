@@ -236,6 +236,11 @@ class _Words:
             parts.append(self._say("audit.detail_minimal"))
         if detail.get("via") == "lien":
             parts.append(self._say("audit.detail_link"))
+        if isinstance(detail.get("provider"), str) and detail["provider"]:
+            parts.append(self._say("audit.detail_provider", provider=detail["provider"]))
+        code = detail.get("reason_code")
+        if isinstance(code, str) and code.startswith("svc.") and code in messages.CATALOGUE:
+            parts.append(self._say("audit.detail_reason", reason=self._say(code)))
         return parts
 
     def _say(self, code: str, **params: Any) -> str:

@@ -87,6 +87,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("auth.login", "GET"): Expect(members(302, anonymous=200)),
     ("auth.login", "POST"): Expect(members(302, anonymous=200)),
     ("auth.logout", "POST"): Expect(everyone(302)),
+    # no OpenID Connect provider in this world (tests/web/test_oidc.py: with one)
+    ("auth.oidc_start", "GET"): Expect(everyone(404)),
+    ("auth.oidc_callback", "GET"): Expect(everyone(404)),
     ("account.index", "GET"): Expect(members(200)),
     ("account.index", "POST"): Expect(members(422)),  # no password given
     ("account.sign_out_everywhere", "POST"): Expect(everyone(302)),
