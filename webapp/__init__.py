@@ -63,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     request_log.init_app(app)  # request id, one log line and latency per request
     # the form error summary's lines (labels, link targets): macros/forms.html
     app.jinja_env.globals["form_error_targets"] = postdata.error_targets
+    app.jinja_env.globals["kept_labels"] = postdata.kept_labels  # the 503 page's labels
     for blueprint in (main.bp, auth_views.bp, account.bp, tasks.bp, cases.bp, team.bp,
                       consent.bp, admin.bp, circuits.bp, directory.bp, answer.bp, households.bp,
                       orientations.bp, subject_access.bp):

@@ -21,6 +21,7 @@ from engine.errors import (
     ProcessDefinitionError,
     Unavailable,
 )
+from webapp import postdata
 from webapp.api import problems
 from webapp.extensions import login_manager
 from webapp.i18n import error_text
@@ -64,9 +65,10 @@ def typed_values() -> list[tuple[str, str]]:
 
 def unavailable(exc: EngineError) -> tuple[str, int, dict[str, str]]:
     """The database is out of reach, or every pooled connection stayed busy (``svc.busy``):
-    a 503 page saying nothing was saved, with the values the person sent and a button to
-    send them again. The log line holds the path and the driver's or pool's message (never
-    the statement's values, ``make_engine``), no personal data."""
+    a 503 page saying nothing was saved, with the values the person sent (under the form's
+    labels when it sent them, ``postdata.kept_labels``) and a button to send them again
+    (every value, the hidden ones too). The log line holds the path and the driver's or
+    pool's message (never the statement's values, ``make_engine``), no personal data."""
     busy = exc.code == "svc.busy"
     log.warning("%s on %s %s: %s", "database connections all busy" if busy
                 else "database unavailable", request.method, request.path,
@@ -74,9 +76,12 @@ def unavailable(exc: EngineError) -> tuple[str, int, dict[str, str]]:
     if "_login_user" not in g:  # loading the signed-in user needs the database
         g._login_user = login_manager.anonymous_user()
     message = error_text(exc)
+    kept = typed_values()
+    shown = postdata.kept_for_display(kept, postdata.read_kept_labels(request.form)) \
+        if kept else []
     page = render_template("errors/unavailable.html", code=503, title=TITLES[503],
                            message=message[:1].upper() + message[1:] + ".",
-                           kept=typed_values())
+                           kept=kept, shown=shown)
     return page, 503, {"Retry-After": RETRY_AFTER_BUSY if busy else RETRY_AFTER}
 
 

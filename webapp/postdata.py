@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 from engine.services import parsing
@@ -83,3 +85,74 @@ def error_targets(form: FormSpec | None, errors: dict[str, list[str]]) -> list[E
              for path, spec in specs.items() if errors.get(path)]
     return known + [ErrorTarget(path or None, None, messages)
                     for path, messages in errors.items() if path not in specs and messages]
+
+
+KEPT_LABELS = "_libelles"  # hidden field of a schema form: its labels, for the 503 page
+MAX_KEPT_LABELS = 64 * 1024  # characters: a forged or runaway field is ignored, not parsed
+
+
+def kept_labels(form: FormSpec | None) -> str:
+    """JSON for the hidden ``_libelles`` field of a schema form: {path: [label, {value:
+    choice's label}]} in the form's order, a field of a group under « Group — field ». Sent
+    with the answers so that the page saying nothing was saved (the database did not answer,
+    or every connection was busy: no form can be read then) names the fields as the form
+    did, and their choices by their labels, not by their keys."""
+    out: dict[str, list[Any]] = {}
+    yes_no = {"true": gettext("Oui"), "false": gettext("Non"), "1": gettext("Oui")}
+
+    def walk(fields: tuple[FieldSpec, ...], prefix: str) -> None:
+        for spec in fields:
+            if spec.kind == "group":
+                walk(spec.children, f"{prefix}{spec.label} — ")
+                continue
+            choices = {str(c.value): c.label for c in spec.choices}
+            out[spec.path] = [prefix + spec.label,
+                              yes_no if spec.kind == "boolean" else choices]
+
+    walk(form.fields if form is not None else (), "")
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A field's values kept on the 503 page: its label (its key when the form sent no
+    labels) and what was typed or chosen, choices by their labels."""
+
+    label: str
+    values: list[str]
+
+
+def read_kept_labels(posted: MultiDict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """The labels a schema form sent in ``_libelles``; {} when none, or when the field is
+    too long, not JSON or not of the expected shape (the page then names fields by key)."""
+    raw = posted.get(KEPT_LABELS, "")
+    if not raw or len(raw) > MAX_KEPT_LABELS:
+        return {}
+    try:
+        data = parsing.loads(raw)
+    except parsing.JsonError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for key, entry in data.items():
+        if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], dict)):
+            out[key] = (entry[0], {str(k): str(v) for k, v in entry[1].items()})
+    return out
+
+
+def kept_for_display(kept: list[tuple[str, str]],
+                     labels: dict[str, tuple[str, dict[str, str]]]) -> list[Kept]:
+    """What the 503 page lists of ``kept`` (key, value) pairs, in the order sent: one line a
+    field (boxes ticked together on one line), under its label. With labels, only the
+    form's fields (not its hidden keys); without, every key but the hidden ``_…`` ones."""
+    lines: dict[str, Kept] = {}
+    for key, value in kept:
+        if key.startswith("_") or (labels and key not in labels):
+            continue
+        label, choices = labels.get(key, (key, {}))
+        line = lines.setdefault(key, Kept(label, []))
+        if value != "":
+            line.values.append(choices.get(value, value))
+    return list(lines.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from flask import Flask
@@ -28,3 +29,11 @@ def open_case(app: Flask, clock: FixedClock, world: World, analysed: bool = Fals
 
 def task_ids(client: FlaskClient) -> list[str]:
     return re.findall(r'href="/taches/(\d+)"', client.get("/taches/").text)
+
+
+def with_form_labels(client: FlaskClient, url: str, typed: dict[str, str]) -> dict[str, str]:
+    """``typed`` as the form at ``url`` posts it: with its hidden ``_libelles`` (the form's
+    labels, which the 503 page names the fields with)."""
+    found = re.search(r'name="_libelles" value="([^"]*)"', client.get(url).text)
+    assert found, "the form sends no labels"
+    return {**typed, "_libelles": html.unescape(found.group(1))}

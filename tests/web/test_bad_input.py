@@ -29,7 +29,7 @@ from engine.persistence.models import HumanTask, Organisation, Territory
 from engine.services import territories, users
 from engine.services.access import SYSTEM
 from tests.integration.factories import PASSWORD, World, make_world
-from tests.web.helpers import open_case
+from tests.web.helpers import open_case, with_form_labels
 
 NUL = "\x00"
 HUGE = str(2**64)
@@ -318,9 +318,10 @@ def test_a_database_out_of_reach_is_a_503_that_keeps_what_was_typed(
     dead = make_engine("sqlite:////nonexistent-aiguillage/gone/x.sqlite"
                        if built.database.dialect.name == "sqlite"
                        else "postgresql://postgres@127.0.0.1:1/aiguillage_gone")
+    typed = with_form_labels(place.client, f"/taches/{place.task_id}", TYPED)
     built.sessions.configure(bind=dead)
     try:
-        response = place.client.post(f"/taches/{place.task_id}", data=TYPED)
+        response = place.client.post(f"/taches/{place.task_id}", data=typed)
         healthz = place.client.get("/healthz")
     finally:
         built.sessions.configure(bind=built.database)
@@ -330,6 +331,10 @@ def test_a_database_out_of_reach_is_a_503_that_keeps_what_was_typed(
     assert "rien n'a été enregistré" in page.lower()
     assert 'name="referent.nom" value="Camille Saisie-Perdue"' in page
     assert "Renvoyer" in page and f'action="/taches/{place.task_id}"' in page
+    # named as the form names them, in its order, a choice by its label (not `mesure: asll`)
+    assert ("<dt>Mesure proposée</dt><dd>ASLL</dd></div>"
+            "<div><dt>Référent·e — Nom</dt><dd>Camille Saisie-Perdue</dd>") in page
+    assert "<dt>referent.nom" not in page
     assert healthz.status_code == 503
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert _task_still_open(place.app, place.task_id)
