@@ -20,6 +20,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -31,8 +32,9 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.pool import PoolProxiedConnection, QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import queue as sa_queue
 
 from engine.errors import ConcurrentUpdate, Unavailable
 
@@ -142,6 +144,32 @@ class BoundedQueuePool(QueuePool):
             return super().connect()
         except sa_exc.TimeoutError as exc:
             raise Unavailable(code="svc.busy") from exc
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        """Inside ``impatient()``, a pool with every connection lent out and no overflow
+        left answers at once instead of waiting ``pool_timeout``."""
+        full = self._max_overflow > -1 and self._overflow >= self._max_overflow
+        if full and _IMPATIENT.get():
+            try:
+                return self._pool.get(False)
+            except sa_queue.Empty:
+                raise sa_exc.TimeoutError("every pooled connection is lent out") from None
+        return super()._do_get()
+
+
+_IMPATIENT: ContextVar[bool] = ContextVar("aiguillage_impatient_checkout", default=False)
+
+
+@contextmanager
+def impatient() -> Iterator[None]:
+    """Within the block, a connection taken from a full pool fails at once as
+    ``Unavailable("svc.busy")`` rather than after ``pool_timeout`` seconds: for a readiness
+    probe, which must say « busy » before the load balancer's own timeout, not 5 s later."""
+    token = _IMPATIENT.set(True)
+    try:
+        yield
+    finally:
+        _IMPATIENT.reset(token)
 
 
 def make_engine(url: str, *, synchronous: str | None = None, **kwargs: Any) -> Engine:

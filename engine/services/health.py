@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import Unavailable
-from engine.persistence.db import table, transaction, upsert
+from engine.persistence.db import impatient, table, transaction, upsert
 from engine.persistence.migrate import alembic_config
 from engine.persistence.models import SchedulerHeartbeat
 
@@ -60,10 +60,12 @@ def head_revision() -> str | None:
 def readiness(session: Session, clock: Clock, scheduler_max_age: timedelta | None) -> Readiness:
     """The database answers, its schema is at this code's head, and a scheduler swept the
     timers within ``scheduler_max_age`` (None: not checked). Three reads, no write. The
-    database is ``busy`` when no pooled connection came free within the pool's timeout."""
+    database is ``busy`` when every pooled connection is lent out: said at once, without
+    waiting the pool's timeout (``impatient``), so a load balancer hears it in time."""
     try:
-        revision = session.scalar(text("SELECT version_num FROM alembic_version"))
-        last = session.scalar(select(func.max(SchedulerHeartbeat.beat_at)))
+        with impatient():
+            revision = session.scalar(text("SELECT version_num FROM alembic_version"))
+            last = session.scalar(select(func.max(SchedulerHeartbeat.beat_at)))
     except Unavailable as exc:  # out of reach or every connection busy: asking again waits
         session.rollback()      # as long again, for the same answer
         return Readiness("busy" if exc.code == "svc.busy" else "unreachable", "unknown",
