@@ -222,6 +222,15 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("orientations.reasons", "GET"): Expect(COORDINATION),
     ("orientations.reasons", "POST"): Expect(COORDINATION_ACT),
     ("orientations.edit_reason", "POST"): Expect(COORDINATION_ACT),
+    # the REST API (#18 item 1): an API key only, never the session cookie: 401 problem+json
+    # to everyone, whatever the territory (tests/web/test_api.py: with keys); its document
+    # is public
+    ("api.openapi", "GET"): Expect(everyone(200)),
+    **{(endpoint, method): Expect(everyone(401), other=everyone(401)) for endpoint, method in (
+        ("api.circuit_list", "GET"), ("api.start_form", "GET"), ("api.open_case", "POST"),
+        ("api.case", "GET"), ("api.message", "POST"), ("api.task_list", "GET"),
+        ("api.task", "GET"), ("api.complete", "POST"), ("api.directory_list", "GET"),
+        ("api.directory_entry", "GET"))},
 }
 
 
@@ -303,7 +312,8 @@ def _values(place: Place, scope: str, endpoint: str) -> dict[str, Any]:
     case = place.consent_case_id if consent else place.case_id
     if endpoint.startswith("admin."):
         case = place.decision_case_id  # it went through a step it can go back to
-    return {"case_id": case, "task_id": place.consent_task_id if consent else place.task_id,
+    return {"reference": "MINI-2026-00001",  # a case's, for the API (refused without a key)
+            "case_id": case, "task_id": place.consent_task_id if consent else place.task_id,
             "circuit_id": place.circuit_id, "version_id": place.version_id,
             "draft_id": place.draft_id, "timer_id": place.timer_id,
             "membership_id": place.membership_id, "user_id": place.user_id,
