@@ -26,7 +26,8 @@ from engine import metrics
 from engine.clock import Clock, SystemClock
 from engine.errors import EngineError
 from engine.mail import Sender, sender_from_environment
-from engine.services import commission_sessions, health, notices, retention, timers
+from engine.services import commission_sessions, health, notices, retention, timers, webhooks
+from engine.webhook_sender import HttpSender, WebhookSender
 
 log = logging.getLogger("aiguillage.scheduler")
 POLL_SECONDS = 2.0
@@ -50,6 +51,7 @@ class Tick:
     sessions: int = 0  # commission sessions planned or moved on (agenda closed, files sent)
     anonymised: int = 0  # closed cases past their retention, anonymised
     released: int = 0  # claimed, not fired, given back because the scheduler is stopping
+    webhooks: int = 0  # webhook deliveries made (2xx answers)
 
 
 def stopping(stop: threading.Event | None) -> bool:
@@ -72,7 +74,8 @@ def release(sessions: sessionmaker[Session], worker: str, ids: list[int]) -> int
 
 def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
              batch: int = 50, max_batches: int = 1000, sender: Sender | None = None,
-             retention_batch: int = retention.BATCH, stop: threading.Event | None = None) -> Tick:
+             retention_batch: int = retention.BATCH, stop: threading.Event | None = None,
+             webhook_sender: WebhookSender | None = None) -> Tick:
     """Claim and fire due timers until none is due (bounded by ``max_batches``); move the
     commission's sessions on; anonymise up to ``retention_batch`` closed cases past their
     retention, each in its own transaction; then, with a ``sender``, write and deliver
@@ -104,8 +107,23 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
         with sessions() as session:
             report = notices.tick(session, clock, sender)
         tick.notices = report.sent
+    if webhook_sender is not None and not stopping(stop):
+        tick.webhooks = send_webhooks(sessions, clock, webhook_sender, stop)
     _report(clock, worker, tick, time.monotonic() - began)
     return tick
+
+
+def send_webhooks(sessions: sessionmaker[Session], clock: Clock, sender: WebhookSender,
+                  stop: threading.Event | None = None) -> int:
+    """Deliver the due webhooks (engine/services/webhooks.py); returns how many were
+    delivered. Never raises: a failed pass leaves leases that expire, the next tick goes on."""
+    with sessions() as session:
+        try:
+            return webhooks.tick(session, clock, sender,
+                                 stopping=lambda: stopping(stop)).delivered
+        except Exception:  # a bug or a database error
+            log.exception("webhook delivery failed")
+            return 0
 
 
 def _beat(sessions: sessionmaker[Session], clock: Clock, worker: str) -> datetime:
@@ -186,7 +204,8 @@ def start_background(sessions: sessionmaker[Session], clock: Clock | None = None
     worker = worker_name()
     scheduler.add_job(run_once, "interval", seconds=seconds,
                       args=[sessions, clock or SystemClock(), worker],
-                      kwargs={"sender": sender_from_environment()}, id="timers",
+                      kwargs={"sender": sender_from_environment(),
+                              "webhook_sender": HttpSender()}, id="timers",
                       max_instances=1, coalesce=True, misfire_grace_time=None,
                       replace_existing=True)
     scheduler.start()
@@ -207,7 +226,8 @@ def main(sessions: sessionmaker[Session], seconds: float = POLL_SECONDS,
     while not stop.is_set():  # the first tick catches up at once after downtime
         started = time.monotonic()
         try:
-            run_once(sessions, clock, worker, sender=sender, stop=stop)
+            run_once(sessions, clock, worker, sender=sender, stop=stop,
+                     webhook_sender=HttpSender())
         except Exception:  # a database outage: tick again later, never die of it
             log.exception("scheduler tick failed")
         stop.wait(max(0.0, seconds - (time.monotonic() - started)))

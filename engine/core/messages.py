@@ -903,6 +903,28 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.timer.fired": ("Échéance atteinte", "Deadline reached"),
     "audit.timer.incident": ("Minuterie en échec (incident)", "Timer failed (incident)"),
     "audit.timer.retry": ("Minuterie relancée", "Timer retried"),
+    # webhooks out (issue #18, item 3)
+    "audit.webhook.create": ("Abonnement aux notifications web créé", "Webhook subscription created"),
+    "audit.webhook.deactivate": ("Abonnement aux notifications web désactivé",
+                                 "Webhook subscription deactivated"),
+    "audit.webhook.retry": ("Notification web renvoyée", "Webhook delivery retried"),
+    "svc.webhook_not_found": ("abonnement ou envoi introuvable",
+                              "subscription or delivery not found"),
+    "svc.webhook_organisation_unknown": ("choisissez une organisation active du territoire",
+                                         "choose an active organisation of the territory"),
+    "svc.webhook_url_invalid": (
+        "adresse invalide : une adresse web complète, sans identifiant ni espace, de 500 "
+        "caractères au plus", "invalid address: a full web address, without credentials or "
+        "spaces, of at most 500 characters"),
+    "svc.webhook_url_https": (
+        "l'adresse doit commencer par https:// (http seulement vers la machine locale)",
+        "the address must start with https:// (http only to the local machine)"),
+    "svc.webhook_events_required": ("choisissez au moins un événement parmi ceux proposés",
+                                    "choose at least one of the events offered"),
+    "svc.webhook_inactive": ("cet abonnement est désactivé", "this subscription is deactivated"),
+    "svc.webhook_not_failed": ("cet envoi n'est pas en échec : il a été livré ou sera retenté",
+                               "this delivery has not failed: it was delivered or will be "
+                               "tried again"),
     "audit.user.activate": ("Compte réactivé", "Account reactivated"),
     "audit.user.create": ("Compte créé", "Account created"),
     "audit.user.deactivate": ("Compte désactivé", "Account deactivated"),

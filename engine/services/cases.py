@@ -30,7 +30,15 @@ from engine.persistence.models import (
 from engine.persistence.models.case import CaseStatus
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.timer import ARMED_STATUSES, TimerStatus
-from engine.services import audit, consent, households, orientations, parties, runtime
+from engine.services import (
+    audit,
+    consent,
+    households,
+    orientations,
+    parties,
+    runtime,
+    webhooks,
+)
 from engine.services.access import (
     Actor,
     View,
@@ -395,6 +403,10 @@ def close(session: Session, clock: Clock, actor: Actor, case_id: int, reason: st
         orientations.end_of_case(session, clock, actor, case.id, cancelled=True)
         audit.record(session, clock, actor, "case.cancel" if cancel else "case.close",
                      territory_id=case.territory_id, case_id=case.id, reason=reason)
+        webhooks.emit_to_parties(session, clock.now(), "case.closed", f"case.closed:{case.id}",
+                                 case.territory_id, case.id,
+                                 {"case": case.reference, "status": case.status},
+                                 circuit_id=case.circuit_id)
         circuit = session.get(Circuit, case.circuit_id)
         return summary_of(case, circuit.title if circuit else "")
 

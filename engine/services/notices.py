@@ -62,7 +62,7 @@ from engine.persistence.models import (
 from engine.persistence.models.human_task import TaskStatus
 from engine.persistence.models.outbox import OutboxStatus
 from engine.persistence.models.user import COORDINATOR_ROLE, PERSON
-from engine.services import audit, oversight, tasks
+from engine.services import audit, oversight, tasks, webhooks
 from engine.services.access import Actor, load_actor
 
 LEASE = timedelta(minutes=5)
@@ -269,6 +269,19 @@ def _announce(session: Session, now: datetime, task: HumanTask, reference: str,
             payload={"case": reference, "step": task.name, "task_id": task.id}))
     session.add(OutboxMessage(dedupe_key=key, kind="marker", status=OutboxStatus.SENT,
                               created_at=now, delivered_at=now, payload={"task_id": task.id}))
+    if task.organisation_id is not None:  # its organisation's webhooks (no personal data)
+        webhooks.emit(session, now, "step.offered",
+                      f"step.offered:{task.id}:{task.organisation_id}", task.territory_id,
+                      [task.organisation_id], _step_data(task, reference),
+                      case_id=task.case_id, circuit_id=task.circuit_id)
+
+
+def _step_data(task: HumanTask, reference: str) -> dict[str, Any]:
+    """What a step's webhook tells: the case's reference and the step, nothing else."""
+    return {"case": reference, "step": {"id": task.bpmn_id, "name": task.name,
+                                        "task_id": task.id, "part": task.part,
+                                        "due_at": task.due_at.isoformat()
+                                        if task.due_at else None}}
 
 
 def _people(session: Session, task: HumanTask, memo: Memo) -> list[tuple[int, str]]:
@@ -327,6 +340,11 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
                     territory_id=task.territory_id, case_id=task.case_id,
                     payload={**payload, "to": suffix}, created_at=now, **target))
             task.overdue_noticed_at = now
+            if task.organisation_id is not None:
+                webhooks.emit(session, now, "step.overdue", f"step.overdue:{task.id}",
+                              task.territory_id, [task.organisation_id],
+                              _step_data(task, reference), case_id=task.case_id,
+                              circuit_id=task.circuit_id)
     return len(rows)
 
 
@@ -423,6 +441,7 @@ def deliver(session: Session, clock: Clock, sender: Sender, batch: int = 100) ->
         claimed = list(session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.kind != webhooks.KIND,  # sent by webhooks.deliver
                 or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))
             .order_by(OutboxMessage.id).limit(batch).with_for_update(skip_locked=True)))
         for message in claimed:

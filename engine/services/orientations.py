@@ -61,7 +61,7 @@ from engine.persistence.models import (
     OutboxMessage,
     User,
 )
-from engine.services import audit, directory, parties, refusal_reasons
+from engine.services import audit, directory, parties, refusal_reasons, webhooks
 from engine.services.access import SYSTEM, Actor, View, case_view, may_edit_service
 from engine.services.orientation_choices import as_submitted, labels_for, with_services
 from engine.services.refusal_reasons import ReasonItem
@@ -289,8 +289,15 @@ def _answer(session: Session, clock: Clock, actor: Actor, case: Case, field_name
     row.message_referrer, row.answer_household = texts["referrer"], texts["household"]
     row.answered_at, row.answered_by_id, row.answered_via = clock.now(), actor.user_id, via
     event = _move(session, clock, actor, row, after, via, comment)
-    _notify(session, clock, NOTICE_ANSWERED, case, row, event, _referrer(session, case.id),
+    referrer = _referrer(session, case.id)
+    _notify(session, clock, NOTICE_ANSWERED, case, row, event, referrer,
             service=service.name, reasons=comment)
+    webhooks.emit(session, clock.now(), "orientation.answered",
+                  f"orientation.answered:{row.id}:{event.id}", case.territory_id, [referrer],
+                  {"case": case.reference, "orientation": {
+                      "id": row.id, "state": row.state, "state_label": STATES[row.state],
+                      "service": service.name, "reasons": codes}},
+                  case_id=case.id, circuit_id=case.circuit_id)
 
 
 def _text(data: Mapping[str, Any], name: str, limit: int) -> str:

@@ -118,6 +118,8 @@ def save(session: Session, case: Case, instance: Instance, clock: Clock, *,
         saved.closed_timers = sync_timers(session, case, instance, now, waiting, armed)
         notices(session, case, instance, now, saved.steps)
         _orientations(session, case, instance, clock, ended)
+        if end is not None and ended:
+            _ended(session, case, now, end.bpmn_id, end.name)
     return saved
 
 
@@ -128,6 +130,19 @@ def next_due(steps: Iterable[Step]) -> datetime | None:
     The one definition the lists, the case page and supervision read from ``case.next_due_at``,
     computed here from the steps ``save`` has just synced (no statement of its own)."""
     return min((s.due_at for s in steps if s.due_at is not None), default=None)
+
+
+def _ended(session: Session, case: Case, now: datetime, end_id: str, end_name: str) -> None:
+    """The webhooks of the case's organisations: it reached an end event (one read, only
+    when a case ends)."""
+    # imported here: webhooks → access would load before runtime's own imports finish
+    from engine.services import webhooks
+
+    webhooks.emit_to_parties(session, now, "case.closed", f"case.closed:{case.id}",
+                             case.territory_id, case.id,
+                             {"case": case.reference, "status": CaseStatus.COMPLETED.value,
+                              "end": {"id": end_id, "name": end_name}},
+                             circuit_id=case.circuit_id)
 
 
 def _orientations(session: Session, case: Case, instance: Instance, clock: Clock,
