@@ -35,7 +35,7 @@ from engine.clock import FixedClock
 from engine.persistence.db import Base
 from engine.persistence.models import Case as CaseRow
 from engine.persistence.models import Circuit, CommissionSession, HumanTask, SessionCase
-from engine.services import cases, circuits, tasks
+from engine.services import api_keys, cases, circuits, tasks
 from engine.services.access import SYSTEM
 from tests.integration.factories import (
     MINI,
@@ -579,7 +579,7 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
     """A route about a case or a step, or a page that is not known to show no case, must be
     checked above."""
-    checked = CASE_PAGES | FORGED | LISTS
+    checked = CASE_PAGES | FORGED | LISTS | API_ROUTES
     missing = []
     for rule in app.url_map.iter_rules():
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -590,3 +590,75 @@ def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
             if about_a_case or (method == "GET" and rule.endpoint not in NO_CASE):
                 missing.append(f"{method} {rule.rule} ({rule.endpoint})")
     assert not missing, "not in the visibility matrix: " + ", ".join(sorted(missing))
+
+
+# --------------------------------------------------------------------------- the REST API
+
+# the API's routes, checked by the test below (those about no case: circuits, their start
+# forms, the directory, the document)
+API_ROUTES = {("api.case", "GET"), ("api.task", "GET"), ("api.task_list", "GET"),
+              ("api.complete", "POST"), ("api.message", "POST"), ("api.open_case", "POST"),
+              ("api.circuit_list", "GET"), ("api.start_form", "GET"),
+              ("api.directory_list", "GET"), ("api.directory_entry", "GET"),
+              ("api.openapi", "GET")}
+ORG_OF = {"op_a": "op_a", "op_b": "op_b", "landlord": "landlord", "referrer": "ccas"}
+
+
+def _api_keys(world: World, clock: FixedClock) -> dict[str, str]:
+    """A key per organisation of a person who is no coordination (a key never holds the
+    coordination's role), playing that person's role: its token."""
+    tokens = {}
+    with world.app.extensions["aiguillage"].sessions() as session:
+        for person, org in ORG_OF.items():
+            tokens[person] = api_keys.create(
+                session, clock, SYSTEM, world.territory_id, world.orgs[org],
+                f"Logiciel {person}", [ROLE[person]], ["read", "write"], None).token
+    return tokens
+
+
+def _api_get(world: World, token: str, url: str) -> tuple[int, str]:
+    answer = world.app.test_client().get(url, headers={"Authorization": f"Bearer {token}"})
+    text = json.dumps(answer.json, ensure_ascii=False)  # the values as written
+    return answer.status_code, text
+
+
+def test_api_reads_follow_the_rule(world: World, clock: FixedClock) -> None:
+    """A key reads what a person of its organisation in its role reads: the case (as much
+    of it as consent grants, the minimal view, or 404), the step it acts on, its steps list;
+    a forged POST on a case out of its reach is 404 and changes nothing."""
+    tokens = _api_keys(world, clock)
+    wrong: list[str] = []
+    for person, token in tokens.items():
+        _, mine = _api_get(world, token, "/api/v1/tasks?limit=100")
+        for case in world.cases:
+            view = expected_view(person, case.state, case.stage)
+            where = f"{person} API {case.state}/{case.stage}"
+            status, read = _api_get(world, token, f"/api/v1/cases/{case.reference}")
+            if status != (404 if view is None else 200):
+                wrong.append(f"{where}: case {status}")
+            elif view is not None:
+                _shown(read, case, view, f"{where} case", wrong)
+            status, step = _api_get(world, token, f"/api/v1/tasks/{case.task_id}")
+            offered = person in ACTS[case.stage]
+            if status != (200 if offered else 404):
+                wrong.append(f"{where}: step {status}")
+            elif offered and view is not None:
+                _shown(step, case, view, f"{where} step", wrong)
+            named = view is not None and "identity" in view
+            if (f'"id": {case.task_id},' in mine) != offered:
+                wrong.append(f"{where}: my steps shows the step: {not offered}")
+            _shown(mine, case, frozenset({"identity"}) if named and offered else frozenset(),
+                   f"{where} my steps", wrong)
+    before = world.fingerprint()
+    client = world.app.test_client()
+    for case in world.cases:
+        if expected_view("op_b", case.state, case.stage) is not None:
+            continue
+        for url in (f"/api/v1/tasks/{case.task_id}/complete",
+                    f"/api/v1/cases/{case.reference}/messages/reponse"):
+            answer = client.post(url, json={"data": {"decision": "acceptee"}},
+                                 headers={"Authorization": f"Bearer {tokens['op_b']}"})
+            if answer.status_code != 404:
+                wrong.append(f"forged {url} {case.state}/{case.stage}: {answer.status_code}")
+    assert world.fingerprint() == before, "a refused API call changed data"
+    assert not wrong, "\n".join(wrong)
