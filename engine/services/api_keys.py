@@ -308,6 +308,19 @@ def list_keys(session: Session, actor: Actor, territory_id: int) -> list[KeyItem
                     k.rotated_from_id) for k, org, by in rows]
 
 
+def territory_of(session: Session, actor: Actor, key_id: int) -> int:
+    """The territory of a key the actor administers (pages address keys by id alone).
+
+    :raises NotFound: unknown key, or of a territory the actor does not administer (no
+        existence leak).
+    """
+    found = session.scalar(select(ApiKey.territory_id).where(ApiKey.id == key_id)) \
+        if 0 < key_id < 2**63 else None
+    if found is None or not actor.is_admin(found):
+        raise NotFound(code="svc.api_key_not_found")
+    return found
+
+
 def key(session: Session, actor: Actor, territory_id: int, key_id: int) -> KeyItem:
     """One key of the territory.
 

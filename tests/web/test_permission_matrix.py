@@ -29,6 +29,8 @@ from werkzeug.routing import Rule
 from engine.clock import FixedClock
 from engine.persistence.db import Base
 from engine.persistence.models import CircuitDraft
+from engine.services import api_keys
+from engine.services.access import SYSTEM
 from tests.integration.factories import PASSWORD
 from tests.integration.two_territories import Place, make_two
 from webapp import create_app
@@ -44,6 +46,8 @@ SIGN_OUT = {"auth.logout", "account.sign_out_everywhere"}  # sent from a client 
 ID_ARGS = {"case_id", "task_id", "circuit_id", "version_id", "draft_id", "timer_id",
            "membership_id", "user_id", "service_id", "orientation_id", "household_id", "match_id",
            "session_id"}
+ID_ARGS |= {"key_id"}  # an API key (issue #18)
+API_KEYS: dict[str, int] = {}  # place code → the id of its organisation's API key
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,15 @@ EXPECTED: dict[tuple[str, str], Expect] = {
                                                   other=(ANON, 403, 403, 403, 404)),
     ("admin.journal", "GET"): Expect(ADMIN),
     ("admin.journal_export", "GET"): Expect(ADMIN),
+    # the organisations' API keys (issue #18): administrators of the key's territory only;
+    # the token page answers a creation or a renewal (200)
+    ("api_keys.index", "GET"): Expect(ADMIN),
+    ("api_keys.new", "GET"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
+    ("api_keys.new", "POST"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
+    ("api_keys.rotate", "GET"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
+    ("api_keys.rotate", "POST"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
+    ("api_keys.revoke", "GET"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
+    ("api_keys.revoke", "POST"): Expect(ADMIN_ACT, other=(ANON, 403, 403, 403, 404)),
     # statistics (#16 item 1): those who oversee the territory, its coordination and its
     # administrators (``territoire`` names territory B in the other scope: refused)
     ("statistics.index", "GET"): Expect(COORDINATION, other=(ANON, 403, 403, 403, 403)),
@@ -277,6 +290,10 @@ def matrix(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         found = {p.code: session.get(CircuitDraft, p.draft_id) for p in (a, b)}
         drafts = {code: (d.revision, d.bpmn_files[d.main_file])
                   for code, d in found.items() if d is not None}
+        for p in (a, b):
+            API_KEYS[p.code] = api_keys.create(session, clock, SYSTEM, p.territory_id,
+                                               p.operator_org, "Logiciel de l'opérateur",
+                                               ["operateur"], ["read"], None).id
     world = Matrix(app, db, snapshot, {"own": a, "consent": a, "other": b}, drafts=drafts)
     world.clients["anonymous"] = app.test_client()
     for role in ROLES[1:]:
@@ -319,7 +336,8 @@ def _values(place: Place, scope: str, endpoint: str) -> dict[str, Any]:
             "membership_id": place.membership_id, "user_id": place.user_id,
             "service_id": place.service_id, "orientation_id": 999_999,
             "token": "inconnu-" + "x" * 40, "household_id": place.household_id,
-            "match_id": place.match_id, "session_id": 999_999, "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
+            "match_id": place.match_id, "session_id": 999_999,
+            "key_id": API_KEYS.get(place.code, 999_999), "name": "mini-analyse.json", "action": "desactiver", "filename": "css/app.css"}
 
 
 def _query(place: Place, endpoint: str) -> dict[str, Any]:
@@ -370,6 +388,8 @@ def _body(world: Matrix, place: Place, endpoint: str) -> dict[str, Any]:
         "directory.places": {"places": "1", "comment": "Une entrée"},
         "orientations.reasons": {"label": "Logement indigne"},
         "orientations.edit_reason": {"motif": 1, "action": "retirer"},
+        "api_keys.new": {"name": "Logiciel", "organisation": place.operator_org,
+                         "roles": "operateur", "rights": "read"},
     }
     return bodies.get(endpoint, {})
 
