@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask_babel import gettext
@@ -93,10 +94,10 @@ MAX_KEPT_LABELS = 64 * 1024  # characters: a forged or runaway field is ignored,
 
 def kept_labels(form: FormSpec | None) -> str:
     """JSON for the hidden ``_libelles`` field of a schema form: {path: [label, {value:
-    choice's label}]} in the form's order, a field of a group under « Group — field ». Sent
-    with the answers so that the page saying nothing was saved (the database did not answer,
-    or every connection was busy: no form can be read then) names the fields as the form
-    did, and their choices by their labels, not by their keys."""
+    choice's label}(, "date")]} in the form's order, a field of a group under « Group —
+    field ». Sent with the answers so that the page saying nothing was saved (the database
+    did not answer, or every connection was busy: no form can be read then) names the
+    fields as the form did, their choices by their labels and dates as 14/12/2026."""
     out: dict[str, list[Any]] = {}
     yes_no = {"true": gettext("Oui"), "false": gettext("Non"), "1": gettext("Oui")}
 
@@ -108,6 +109,8 @@ def kept_labels(form: FormSpec | None) -> str:
             choices = {str(c.value): c.label for c in spec.choices}
             out[spec.path] = [prefix + spec.label,
                               yes_no if spec.kind == "boolean" else choices]
+            if spec.kind == "date":  # shown as 14/12/2026, as typed, not 2026-12-14
+                out[spec.path].append("date")
 
     walk(form.fields if form is not None else (), "")
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
@@ -122,7 +125,8 @@ class Kept:
     values: list[str]
 
 
-def read_kept_labels(posted: MultiDict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
+def read_kept_labels(posted: MultiDict[str, str]) -> dict[str, tuple[str, dict[str, str],
+                                                                   bool]]:
     """The labels a schema form sent in ``_libelles``; {} when none, or when the field is
     too long, not JSON or not of the expected shape (the page then names fields by key)."""
     raw = posted.get(KEPT_LABELS, "")
@@ -134,25 +138,36 @@ def read_kept_labels(posted: MultiDict[str, str]) -> dict[str, tuple[str, dict[s
         return {}
     if not isinstance(data, dict):
         return {}
-    out: dict[str, tuple[str, dict[str, str]]] = {}
+    out: dict[str, tuple[str, dict[str, str], bool]] = {}
     for key, entry in data.items():
-        if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+        if (isinstance(entry, list) and len(entry) in (2, 3) and isinstance(entry[0], str)
                 and isinstance(entry[1], dict)):
-            out[key] = (entry[0], {str(k): str(v) for k, v in entry[1].items()})
+            out[key] = (entry[0], {str(k): str(v) for k, v in entry[1].items()},
+                        entry[2:] == ["date"])
     return out
 
 
 def kept_for_display(kept: list[tuple[str, str]],
-                     labels: dict[str, tuple[str, dict[str, str]]]) -> list[Kept]:
-    """What the 503 page lists of ``kept`` (key, value) pairs, in the order sent: one line a
-    field (boxes ticked together on one line), under its label. With labels, only the
-    form's fields (not its hidden keys); without, every key but the hidden ``_…`` ones."""
+                     labels: dict[str, tuple[str, dict[str, str], bool]]) -> list[Kept]:
+    """What the 503 page lists of ``kept`` (key, value) pairs, in the form's order (else as
+    sent): one line a field (boxes ticked together on one line), under its label. With
+    labels, only the form's fields (not its hidden keys); without, every key but the hidden
+    ``_…`` ones."""
     lines: dict[str, Kept] = {}
     for key, value in kept:
         if key.startswith("_") or (labels and key not in labels):
             continue
-        label, choices = labels.get(key, (key, {}))
+        label, choices, is_date = labels.get(key, (key, {}, False))
         line = lines.setdefault(key, Kept(label, []))
         if value != "":
-            line.values.append(choices.get(value, value))
-    return list(lines.values())
+            line.values.append(_day(value) if is_date else choices.get(value, value))
+    order = {key: n for n, key in enumerate(labels)}  # the form's order, as it sent them
+    return [lines[key] for key in sorted(lines, key=lambda k: order.get(k, len(order)))]
+
+
+def _day(value: str) -> str:
+    """``2026-12-14`` → ``14/12/2026``; anything else as typed."""
+    try:
+        return date.fromisoformat(value).strftime("%d/%m/%Y")
+    except ValueError:
+        return value

@@ -67,7 +67,9 @@ def _state(app: Flask, task_id: int) -> tuple[str, int]:
 def test_a_full_pool_is_a_french_503_that_keeps_what_was_typed(
         tight: Tight, caplog: pytest.LogCaptureFixture) -> None:
     assert isinstance(tight.database.pool, BoundedQueuePool)
-    typed = with_form_labels(tight.client, f"/taches/{tight.task_id}", TYPED)
+    typed: dict[str, str | list[str]] = {
+        **with_form_labels(tight.client, f"/taches/{tight.task_id}", TYPED),
+        "date_rdv": "2026-12-14", "domaines": ["ADDICT", "FINANCE"]}
     before = _state(tight.app, tight.task_id)
     held = tight.database.connect()  # the pool's only connection, lent out
     try:
@@ -82,8 +84,11 @@ def test_a_full_pool_is_a_french_503_that_keeps_what_was_typed(
     assert "Service momentanément indisponible" in page
     assert "Trop de demandes en même temps : rien n'a été enregistré" in page
     assert 'name="referent.nom" value="Camille Pool-Plein"' in page and "Renvoyer" in page
-    # under the form's labels, in its order, a choice by its label; no raw key on screen
+    # under the form's labels, in its order (not the order sent), a choice by its label,
+    # boxes ticked together on one line, a date as typed; no raw key on screen
     assert ("<dt>Mesure proposée</dt><dd>ASLL</dd></div>"
+            "<div><dt>Besoins identifiés</dt><dd>ADDICT, FINANCE</dd></div>"
+            "<div><dt>Date du rendez-vous</dt><dd>14/12/2026</dd></div>"
             "<div><dt>Référent·e — Nom</dt><dd>Camille Pool-Plein</dd>") in page
     assert "<dt>referent.nom" not in page and "<dt>mesure" not in page
     assert 'name="mesure" value="asll"' in page and 'name="_libelles"' in page  # resent as is
