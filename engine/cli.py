@@ -119,10 +119,13 @@ def _waiting(case: Instance) -> None:
                    f"{timer.due_at.astimezone(PARIS):%d/%m/%Y %H:%M}{dated}")
     for undated in case.undated_timers():
         click.echo(f"En attente : {undated.bpmn_id} « {undated.name} » — {undated.dated}")
+    for message in case.waiting_messages():
+        click.echo(f"En attente : message {message.name} ({message.bpmn_id} « {message.label} ») "
+                   f"depuis le {message.since.astimezone(PARIS):%d/%m/%Y %H:%M}")
 
 
 _KINDS = {"start": "Début", "ready": "Prête", "complete": "Faite", "timer": "Minuterie",
-          "notice": "Relance", "end": "Fin"}
+          "notice": "Relance", "end": "Fin", "message": "Message"}
 
 
 def _line(at: datetime, kind: str, text: str, task: object) -> str:

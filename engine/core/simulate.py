@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.clock import FixedClock
 from engine.core import timers
-from engine.core.snapshots import EndView, TaskView
+from engine.core.snapshots import EndView, MessageView, TaskView
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import Instance
 from engine.errors import EngineError
@@ -29,7 +29,7 @@ class Event:
     """One line of a walk: what happened, at which simulated instant."""
 
     at: datetime
-    kind: str  # start, ready, complete, timer, notice, end
+    kind: str  # start, ready, complete, message, timer, notice, end
     text: str
     task: TaskView | None = None
 
@@ -85,6 +85,11 @@ def _play(case: Instance, clock: FixedClock, step: dict[str, Any], number: int, 
         walk.events.append(Event(clock.now(), "complete", f"{task.bpmn_id} « {task.name} »",
                                  task))
         return
+    if "message" in step:
+        received = _receive(case, step, number)
+        walk.events.append(Event(clock.now(), "message",
+                                 f"{step['message']} → {received.bpmn_id} « {received.label} »"))
+        return
     moves: dict[str, Callable[[], datetime]] = {
         "wait": lambda: clock.set(_duration(step["wait"], number).after(clock.now())),
         "until": lambda: clock.set(_instant(step["until"])),
@@ -97,7 +102,21 @@ def _play(case: Instance, clock: FixedClock, step: dict[str, Any], number: int, 
                 walk.events.append(Event(clock.now(), "timer",
                                          f"{fired.bpmn_id} « {fired.name} »{late}"))
             return
-    raise ScenarioError(f"étape {number} : « task », « wait » ou « until » attendu")
+    raise ScenarioError(f"étape {number} : « task », « message », « wait » ou « until » attendu")
+
+
+def _receive(case: Instance, step: dict[str, Any], number: int) -> MessageView:
+    """Receive the message the step names, with its data (checked against its form)."""
+    name = step["message"]
+    waiting = case.waiting_messages()
+    if not isinstance(name, str) or name not in {m.name for m in waiting}:
+        names = ", ".join(sorted({m.name for m in waiting})) or "aucun"
+        raise ScenarioError(f"étape {number} : le dossier n'attend pas le message {name!r} "
+                            f"(attendus : {names})")
+    data = step.get("data", {})
+    if not isinstance(data, dict):
+        raise ScenarioError(f"étape {number} : « data » doit être un objet")
+    return case.receive(name, data)[0]
 
 
 def _roles(step: dict[str, Any]) -> list[str] | None:
