@@ -44,6 +44,7 @@ from webapp.views import api_keys as api_key_views
 from webapp.views import auth as auth_views
 from webapp.views import commission as commission_views
 from webapp.views import statistics as statistics_views
+from webapp.views import webhooks as webhook_views
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -71,6 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(statistics_views.bp)
     app.register_blueprint(commission_views.bp)
+    app.register_blueprint(webhook_views.bp)  # supervision: the organisations' webhooks
     app.register_blueprint(api_key_views.bp)  # supervision: the organisations' API keys
     api.init_app(app)  # the REST API under /api/v1 (docs/api.md)
     errors.register_error_handlers(app)

@@ -180,6 +180,12 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("api_keys.rotate", "POST"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
     ("api_keys.revoke", "GET"): Expect(ADMIN, other=(ANON, 403, 403, 403, 404)),
     ("api_keys.revoke", "POST"): Expect(ADMIN_ACT, other=(ANON, 403, 403, 403, 404)),
+    # the organisations' webhooks (issue #18 item 3): administrators only; ``territoire``
+    # naming a territory they do not administer shows their own; forms sent empty: refused
+    ("webhooks.index", "GET"): Expect(ADMIN),
+    ("webhooks.index", "POST"): Expect((ANON, 403, 403, 403, 422)),
+    ("webhooks.deactivate", "POST"): Expect((ANON, 403, 403, 403, 400)),
+    ("webhooks.retry", "POST"): Expect((ANON, 403, 403, 403, 400)),
     # statistics (#16 item 1): those who oversee the territory, its coordination and its
     # administrators (``territoire`` names territory B in the other scope: refused)
     ("statistics.index", "GET"): Expect(COORDINATION, other=(ANON, 403, 403, 403, 403)),
