@@ -24,7 +24,7 @@ from engine.services.results import CaseSummary, TaskItem
 IDEMPOTENCY_WINDOW = timedelta(hours=24)  # a key names one start for this long
 MAX_KEY = 200  # characters of an idempotency key
 MAX_REFERENCE = 40  # case.reference
-ACTION = "api.case_start"
+ACTION = "api.case_start"  # the audit event that keeps the key
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def start_once(session: Session, clock: Clock, actor: Actor, circuit_id: int,
                 return _started(session, clock, actor, case_id, created=False)
         summary = cases.start(session, clock, actor, circuit_id, data)
         if idempotency_key is not None:
-            audit.record(session, clock, actor, ACTION, territory_id=summary.territory_id,
+            audit.record(session, clock, actor, "api.case_start",
+                         territory_id=summary.territory_id,
                          case_id=summary.id, idempotency_key=idempotency_key,
                          fingerprint=fingerprint)
         return _started(session, clock, actor, summary.id, created=True)

@@ -1,0 +1,66 @@
+"""Cases opened by other software (``saisines``): one case per idempotency key and caller
+within a day, a key reused for another request refused, a case found by its reference."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.clock import FixedClock
+from engine.errors import Conflict, FormInvalid, InvalidInput, NotFound
+from engine.persistence.models import Case
+from engine.services import saisines
+from tests.integration.factories import World, make_world
+
+
+@pytest.fixture
+def world(session: Session, clock: FixedClock) -> World:
+    return make_world(session, clock)
+
+
+def _count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Case)) or 0)
+
+
+def test_one_case_per_key_and_caller_within_a_day(session: Session, clock: FixedClock,
+                                                  world: World) -> None:
+    data = {"nom_menage": "Ménage Clé"}
+    first = saisines.start_once(session, clock, world.coordinator, world.circuit.id, data, "k1")
+    again = saisines.start_once(session, clock, world.coordinator, world.circuit.id, data, "k1")
+    assert first.created and not again.created and again.case.id == first.case.id
+    assert [s.bpmn_id for s in again.steps] == ["analyse"]
+    assert _count(session) == 1
+    with pytest.raises(Conflict):  # the same key for another request
+        saisines.start_once(session, clock, world.coordinator, world.circuit.id,
+                            {"nom_menage": "Autre"}, "k1")
+    other = saisines.start_once(session, clock, world.operator, world.circuit.id, data, "k1")
+    assert other.created  # another caller's key is its own
+    clock.advance(saisines.IDEMPOTENCY_WINDOW + timedelta(minutes=1))
+    later = saisines.start_once(session, clock, world.coordinator, world.circuit.id, data, "k1")
+    assert later.created and _count(session) == 3
+    assert saisines.start_once(session, clock, world.coordinator, world.circuit.id, data).created
+
+
+def test_refusals_store_nothing(session: Session, clock: FixedClock, world: World) -> None:
+    with pytest.raises(InvalidInput):
+        saisines.start_once(session, clock, world.coordinator, world.circuit.id,
+                            {"nom_menage": "X"}, "k" * 201)
+    with pytest.raises(FormInvalid):
+        saisines.start_once(session, clock, world.coordinator, world.circuit.id, {}, "k2")
+    assert _count(session) == 0
+    # the refused request did not use the key up
+    assert saisines.start_once(session, clock, world.coordinator, world.circuit.id,
+                               {"nom_menage": "X"}, "k2").created
+
+
+def test_a_case_by_its_reference(session: Session, clock: FixedClock, world: World) -> None:
+    opened = saisines.start_once(session, clock, world.coordinator, world.circuit.id,
+                                 {"nom_menage": "Réf"})
+    assert saisines.case_id(session, world.operator, opened.case.reference) == opened.case.id
+    for reference, actor in ((opened.case.reference, world.outsider), ("", world.operator),
+                             ("X" * 41, world.operator), ("INCONNU-1", world.operator)):
+        with pytest.raises(NotFound):
+            saisines.case_id(session, actor, reference)
