@@ -3,6 +3,8 @@ reverse proxies."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,7 +15,8 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("Content-Security-Policy",
+                                current_app.extensions.get("aiguillage.csp", CSP))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -33,4 +36,9 @@ def init_app(app: Flask) -> None:
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies,  # type: ignore[method-assign]
                                 x_proto=proxies, x_host=proxies)
+    issuer = urlsplit(str(app.config.get("OIDC_ISSUER") or ""))
+    if issuer.scheme and issuer.netloc:
+        # signing out (a form) is redirected to the provider to end its session there too
+        app.extensions["aiguillage.csp"] = CSP.replace(
+            "form-action 'self'", f"form-action 'self' {issuer.scheme}://{issuer.netloc}")
     app.after_request(_headers)

@@ -4,6 +4,7 @@ session), password sign-in turned off, and signing out at the provider too."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from html import unescape
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import func, select, update
 
 from engine.clock import FixedClock
 from engine.persistence.models import AuditEvent, User, WebSession
+from engine.services.audit import _Words  # the journal's words for one event
 from tests.integration.factories import PASSWORD, make_world
 from tests.oidc_provider import Provider, app_settings, running
 from webapp import create_app, oidc
@@ -259,3 +261,28 @@ def test_settings_that_would_lock_everyone_out_stop_the_start(
     with pytest.raises(ValueError, match=words):
         create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": "sqlite://",
                     **settings})
+
+
+def test_the_audit_log_says_through_which_provider_and_why_refused(
+        sqlite_oidc_app: Flask, provider: Provider) -> None:
+    provider.user["email"] = "op@demo.test"
+    _through_provider(sqlite_oidc_app.test_client())
+    provider.misbehave.add("expired")
+    _through_provider(sqlite_oidc_app.test_client())
+    with sqlite_oidc_app.extensions["aiguillage"].sessions() as session:
+        events = session.scalars(select(AuditEvent).where(
+            AuditEvent.action.like("user.sign_in_federated%")).order_by(AuditEvent.id)).all()
+        words = _Words(session, "fr")
+        assert [words.summary(e) for e in events] == [
+            "Op — via ProConnect", "via ProConnect — motif : le jeton d'identité a expiré"]
+
+
+def test_the_content_security_policy_lets_signing_out_reach_the_provider(
+        provider: Provider, template_db: Any, tmp_path: Any, clock: FixedClock) -> None:
+    shutil.copy(template_db, tmp_path / "csp.sqlite")
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SESSION_COOKIE_SECURE": False,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'csp.sqlite'}", "CLOCK": clock,
+                      **app_settings(provider)})
+    csp = app.test_client().get("/connexion").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {provider.url};" in csp
+    app.extensions["aiguillage"].database.dispose()
