@@ -117,8 +117,16 @@ def run_command(port: int, host: str) -> None:
                    "(AIGUILLAGE_GRACEFUL_TIMEOUT, par défaut 30).")
 @click.option("--access-log", is_flag=True,
               help="Journal d'accès de gunicorn (sans paramètres d'URL ni adresse).")
+@click.option("--worker-class", type=click.Choice(serve.WORKER_CLASSES), default="sync",
+              show_default=True,
+              help="sync : une requête à la fois par worker ; gthread : --threads requêtes "
+                   "à la fois (un export lent ne bloque pas les pages rapides).")
+@click.option("--threads", type=click.IntRange(1, serve.MAX_THREADS), default=None,
+              help=f"Avec --worker-class gthread : requêtes à la fois par worker (par "
+                   f"défaut {serve.DEFAULT_THREADS}).")
 def serve_command(host: str, port: int, workers: int | None, scheduler: bool,
-                  timeout: int | None, graceful_timeout: int | None, access_log: bool) -> None:
+                  timeout: int | None, graceful_timeout: int | None, access_log: bool,
+                  worker_class: str, threads: int | None) -> None:
     """Serveur de production (gunicorn) : N workers et un planificateur ; SIGTERM termine
     les requêtes en cours puis arrête le planificateur."""
     try:
@@ -129,19 +137,25 @@ def serve_command(host: str, port: int, workers: int | None, scheduler: bool,
     chosen = os.environ.get(metrics.MULTIPROC_ENV)
     folder = metrics.prepare_multiprocess_dir()  # before any metric exists: workers share it
     try:
-        _serve(host, port, workers, scheduler, timeout, graceful_timeout, access_log)
+        _serve(host, port, workers, scheduler, timeout, graceful_timeout, access_log,
+               worker_class, threads)
     finally:
         if not chosen:  # the temporary folder made for this run
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _serve(host: str, port: int, workers: int | None, scheduler: bool, timeout: int | None,
-           graceful_timeout: int | None, access_log: bool) -> None:
+def _serve(host: str, port: int, workers: int | None, scheduler: bool,
+           timeout: int | None, graceful_timeout: int | None, access_log: bool,
+           worker_class: str = "sync", threads: int | None = None) -> None:
+    try:
+        threads = serve.check_threads(worker_class, threads)
+    except serve.ServeError as exc:
+        raise click.ClickException(str(exc)) from None
     app = create_app(serve.app_settings(host))  # here: a configuration error shows once
     url = app.config["DATABASE_URL"]
     try:
         options = _serve_options(url, host, port, workers, scheduler, timeout,
-                                 graceful_timeout, access_log)
+                                 graceful_timeout, access_log, worker_class, threads)
     except serve.ServeError as exc:
         raise click.ClickException(str(exc)) from None
     if serve.is_sqlite(url) and options.workers > 1:
@@ -149,20 +163,22 @@ def _serve(host: str, port: int, workers: int | None, scheduler: bool, timeout: 
                    f"{options.workers} workers attendront leur tour pour écrire. Plusieurs "
                    "workers en production : PostgreSQL.", err=True)
     click.echo(f"Aiguillage : http://{host}:{port} ({options.workers} worker(s)"
+               + (f" de {options.threads} fils" if options.worker_class == "gthread" else "")
                + (", planificateur" if options.scheduler else "") + ")")
     serve.Server(lambda: app, options, {"AIGUILLAGE_DATABASE_URL": url}).run()
 
 
-def _serve_options(url: str, host: str, port: int, workers: int | None, scheduler: bool,
-                   timeout: int | None, graceful_timeout: int | None,
-                   access_log: bool) -> serve.Options:
+def _serve_options(url: str, host: str, port: int, workers: int | None,
+                   scheduler: bool, timeout: int | None, graceful_timeout: int | None,
+                   access_log: bool, worker_class: str = "sync",
+                   threads: int = 1) -> serve.Options:
     """The options of ``serve``, the environment's defaults filled in (checked)."""
     return serve.Options(
         host=host, port=port, workers=workers or serve.default_workers(url),
         scheduler=scheduler, timeout=timeout or serve.env_int("TIMEOUT", serve.TIMEOUT),
         graceful_timeout=graceful_timeout or serve.env_int("GRACEFUL_TIMEOUT",
                                                            serve.GRACEFUL_TIMEOUT),
-        access_log=access_log)
+        access_log=access_log, worker_class=worker_class, threads=threads)
 
 
 if __name__ == "__main__":  # ``python -m webapp.cli serve …`` (the tests start it so)

@@ -4,7 +4,9 @@
 - Workers: ``--workers``, else ``AIGUILLAGE_WORKERS``, else 1 on SQLite (one writer at a time:
   more workers only add reads, and wait their turn to write) and 2×cores+1 (at most 8) on
   PostgreSQL. Sync workers: one request at a time each, behind a reverse proxy that buffers
-  slow clients (docs/configuration.md).
+  slow clients (docs/configuration.md). ``--worker-class gthread --threads N``: N requests at
+  once per worker, so a slow one (a CSV export) does not hold the fast pages behind it; each
+  request has its own database session (``webapp/db.py``, in Flask's ``g``) and connection.
 - The app is loaded once in the server process before the workers are forked (shared memory,
   a configuration error shown once); each worker then drops the database connections it
   inherited (``dispose(close=False)``) and opens its own.
@@ -66,6 +68,8 @@ class Options:
     timeout: int = TIMEOUT
     graceful_timeout: int = GRACEFUL_TIMEOUT
     access_log: bool = False
+    worker_class: str = "sync"  # or "gthread": ``threads`` requests at once per worker
+    threads: int = 1
 
 
 def env_int(name: str, default: int, low: int = 1, high: int = 3600) -> int:
@@ -149,13 +153,39 @@ def app_settings(host: str) -> dict[str, object]:
     return {**cookie_settings(host), "EMBEDDED_SCHEDULER": False}
 
 
+WORKER_CLASSES = ("sync", "gthread")
+DEFAULT_THREADS = 4  # gthread's requests at once per worker, unless --threads says
+MAX_THREADS = 32
+
+
+def check_threads(worker_class: str, threads: int | None) -> int:
+    """The threads per worker for ``worker_class``: 1 for sync, ``threads`` (default 4) for
+    gthread. More threads than the connections a worker's pool lends (``AIGUILLAGE_DB_POOL_
+    SIZE`` + ``AIGUILLAGE_DB_MAX_OVERFLOW``, 15 by default) would only wait for one.
+
+    :raises ServeError: an unknown worker class, threads with sync workers, a count out of
+        1..``MAX_THREADS``."""
+    if worker_class not in WORKER_CLASSES:
+        raise ServeError(f"--worker-class : sync ou gthread, pas « {worker_class} »")
+    if worker_class == "sync":
+        if threads not in (None, 1):
+            raise ServeError("--threads va avec --worker-class gthread (un worker sync "
+                             "traite une requête à la fois)")
+        return 1
+    chosen = DEFAULT_THREADS if threads is None else threads
+    if not 1 <= chosen <= MAX_THREADS:
+        raise ServeError(f"--threads : de 1 à {MAX_THREADS}, pas {chosen}")
+    return chosen
+
+
 def gunicorn_settings(options: Options) -> dict[str, Any]:
     """gunicorn's configuration for ``options``."""
     settings: dict[str, Any] = {
         "bind": [f"[{options.host}]:{options.port}" if ":" in options.host
                  else f"{options.host}:{options.port}"],
         "workers": options.workers,
-        "worker_class": "sync",
+        "worker_class": options.worker_class,
+        "threads": options.threads,
         "timeout": options.timeout,
         "graceful_timeout": options.graceful_timeout,
         "preload_app": True,

@@ -89,10 +89,14 @@ def wait_for(condition, seconds: float = START_SECONDS, what: str = "") -> None:
 
 
 def answers(port: int) -> bool:
-    try:
-        return get(port, "/healthz").status == 200
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:  # closed here: a gthread worker keeps the connection alive otherwise
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
     except OSError:
         return False
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -283,6 +287,62 @@ def test_forwarded_headers_count_behind_a_trusted_proxy(start) -> None:  # type:
     assert failed_sign_in(server.port, FORWARDED | site, "aiguillage.example.fr").status == 200
     assert failed_sign_in(server.port, FORWARDED, "aiguillage.example.fr").status == 400
     assert server.stop() == 0
+
+
+def test_with_gthread_a_slow_request_does_not_hold_a_fast_one(start) -> None:  # type: ignore[no-untyped-def]
+    """One worker of 4 threads: a request stuck on a write (here: the sign-in page saving
+    its new session while the test holds SQLite's write lock, as a long export or a busy
+    database would hold it) does not keep /healthz waiting behind it, and finishes once
+    the lock is let go. With one sync worker, /healthz would wait for it (the timeout)."""
+    server = start("--workers", "1", "--worker-class", "gthread", "--threads", "4",
+                   "--no-scheduler")
+    assert "1 worker(s) de 4 fils" in server.log.read_text()
+    lock = sqlite3.connect(server.db, isolation_level=None, timeout=30)
+    lock.execute("BEGIN IMMEDIATE")  # the write lock: the slow request waits for it
+    result: dict[str, object] = {}
+
+    def slow_request() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.request("GET", "/connexion")
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        result["status"] = response.status
+        result["cookie"] = response.getheader("Set-Cookie") or ""
+
+    thread = threading.Thread(target=slow_request)
+    try:
+        thread.start()
+        time.sleep(2)  # let it reach the worker and wait for the lock
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        conn.request("GET", "/healthz")
+        fast = conn.getresponse()
+        fast.read()
+        conn.close()
+        assert fast.status == 200
+        assert thread.is_alive() and not result  # the slow one still waits, beside it
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    thread.join(60)
+    assert result["status"] == 200 and str(result["cookie"]).startswith("aiguillage=")
+    assert server.stop() == 0
+
+
+def test_threads_go_with_gthread_only() -> None:
+    assert serve.check_threads("sync", None) == 1
+    assert serve.check_threads("gthread", None) == serve.DEFAULT_THREADS
+    assert serve.check_threads("gthread", 8) == 8
+    with pytest.raises(serve.ServeError, match="--threads va avec --worker-class gthread"):
+        serve.check_threads("sync", 4)
+    with pytest.raises(serve.ServeError, match="sync ou gthread"):
+        serve.check_threads("gevent", None)
+    settings = serve.gunicorn_settings(serve.Options(worker_class="gthread", threads=6))
+    assert settings["worker_class"] == "gthread" and settings["threads"] == 6
+    default = serve.gunicorn_settings(serve.Options())
+    assert default["worker_class"] == "sync" and default["threads"] == 1
+    result = CliRunner().invoke(cli, ["serve", "--threads", "4"])
+    assert result.exit_code == 1 and "--threads va avec --worker-class gthread" in result.output
 
 
 # the settings, without starting a server ----------------------------------------------------
