@@ -922,6 +922,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "svc.webhook_events_required": ("choisissez au moins un événement parmi ceux proposés",
                                     "choose at least one of the events offered"),
     "svc.webhook_inactive": ("cet abonnement est désactivé", "this subscription is deactivated"),
+    "svc.webhook_duplicate": (
+        "cette organisation est déjà abonnée à cette adresse : désactivez l'abonnement actif "
+        "avant d'en créer un autre", "this organisation already subscribes at this address: "
+        "deactivate the active subscription before creating another"),
     "svc.webhook_not_failed": ("cet envoi n'est pas en échec : il a été livré ou sera retenté",
                                "this delivery has not failed: it was delivered or will be "
                                "tried again"),

@@ -168,7 +168,8 @@ def create(session: Session, clock: Clock, actor: Actor, territory_id: int,
     (``webhook.create``, without the secret).
 
     :raises PermissionDenied: not an administrator of the territory.
-    :raises InvalidInput: an unknown organisation, a refused URL, no or unknown events.
+    :raises InvalidInput: an unknown organisation, a refused URL, no or unknown events, or
+        an active subscription of the organisation to the same URL (a double submit).
     """
     url = url.strip()
     chosen = list(dict.fromkeys(events))
@@ -183,6 +184,10 @@ def create(session: Session, clock: Clock, actor: Actor, territory_id: int,
             raise InvalidInput(code=problem)
         if not chosen or any(e not in EVENTS for e in chosen):
             raise InvalidInput(code="svc.webhook_events_required")
+        if session.scalar(select(WebhookSubscription.id).where(
+                WebhookSubscription.organisation_id == organisation_id,
+                WebhookSubscription.url == url, WebhookSubscription.active.is_(True))):
+            raise InvalidInput(code="svc.webhook_duplicate")  # a double submit, too
         secret = new_secret()
         row = WebhookSubscription(territory_id=territory_id, organisation_id=organisation_id,
                                   url=url, events=chosen, secret=secret, active=True,

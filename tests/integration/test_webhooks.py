@@ -131,9 +131,11 @@ def test_a_step_offered_is_one_delivery_per_matching_subscription_without_person
     relais = make_org(session, clock, world.territory.id, "Relais")
     horizon = make_org(session, clock, world.territory.id, "Horizon")
     first = _subscribe(session, clock, world, admin, relais, ["step.offered"]).subscription
-    second = _subscribe(session, clock, world, admin, relais, ["step.overdue"]).subscription
+    second = _subscribe(session, clock, world, admin, relais, ["step.overdue"],
+                        url="https://partenaire.example/retards").subscription
     _subscribe(session, clock, world, admin, horizon)
-    stopped = _subscribe(session, clock, world, admin, relais).subscription
+    stopped = _subscribe(session, clock, world, admin, relais,
+                         url="https://partenaire.example/ancien").subscription
     webhooks.deactivate(session, clock, admin, stopped.id)
     task = _offered(session, clock, world, relais)
     notices.scan_new_steps(session, clock)

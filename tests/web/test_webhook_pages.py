@@ -73,6 +73,11 @@ def test_an_administrator_subscribes_an_organisation_and_sees_the_secret_once(
     assert not ISO.search(created)
     again = unescape(admin_client.get(PAGE).text)
     assert secret not in again and "SIAO de Test" in again and "Actif" in again
+    assert 'value="https://siao.example/hook"' not in created  # the form is empty again
+    double = admin_client.post(PAGE, data={"organisation": org, "events": ["case.closed"],
+                                           "url": "https://siao.example/hook"})
+    assert double.status_code == 422 and _count(app) == 1
+    assert "cette organisation est déjà abonnée à cette adresse" in unescape(double.text)
 
 
 @pytest.mark.parametrize(("data", "words"), [

@@ -95,8 +95,8 @@ def _administered() -> list[int]:
     return mine
 
 
-def _form(territory_id: int) -> SubscriptionForm:
-    form = SubscriptionForm()
+def _form(territory_id: int, empty: bool = False) -> SubscriptionForm:
+    form = SubscriptionForm(formdata=None) if empty else SubscriptionForm()
     form.organisation.choices = [SelectChoice(i, name) for i, name in webhooks.organisations(
         get_session(), actor(), territory_id)]
     return form
@@ -118,6 +118,8 @@ def index() -> WerkzeugResponse:
                                           form.events.data or [])
             except InvalidInput as exc:
                 error = error_text(exc)
+            else:  # an empty form again: sending it twice creates nothing twice
+                form = _form(territory_id, empty=True)
         else:
             error = gettext("Le formulaire comporte des erreurs.")
     chosen = int_arg("abonnement")
