@@ -54,6 +54,7 @@ class AwaitedMessage:
     attached_to: str | None  # the step it hangs on, by name
     interrupting: bool
     may_send: bool  # the reader may enter it by hand
+    reference: str  # the case's (what a sender names it by)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ def awaited(session: Session, clock: Clock, actor: Actor, case_id: int) -> list[
     if view.minimal or case.status != CaseStatus.OPEN:
         return []
     instance = runtime.load(session, case, clock)
-    return [_item(instance, actor, case.territory_id, v) for v in instance.waiting_messages()]
+    return [_item(instance, actor, case.territory_id, case.reference, v)
+            for v in instance.waiting_messages()]
 
 
 def form_of(session: Session, clock: Clock, actor: Actor, case_id: int,
@@ -141,7 +143,7 @@ def form_of(session: Session, clock: Clock, actor: Actor, case_id: int,
     raise NotFound(code="svc.message_not_awaited", name=name[:80])
 
 
-def _item(instance: Instance, actor: Actor, territory_id: int,
+def _item(instance: Instance, actor: Actor, territory_id: int, reference: str,
           view: MessageView) -> AwaitedMessage:
     labels = {r.key: r.label for r in instance.circuit.roles}
     senders = instance.message_senders(view.name) or ()
@@ -151,7 +153,7 @@ def _item(instance: Instance, actor: Actor, territory_id: int,
         name=view.name, bpmn_id=view.bpmn_id, label=view.label, since=view.since,
         form=view.form, senders=tuple(labels.get(r, r) for r in view.senders),
         attached_to=step, interrupting=view.interrupting,
-        may_send=may_send_message(actor, territory_id, senders))
+        may_send=may_send_message(actor, territory_id, senders), reference=reference)
 
 
 def _named(name: str) -> bool:

@@ -108,6 +108,11 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # view (no diagram); the visibility matrix (test_visibility_matrix.py) goes further
     ("cases.diagram", "GET"): Expect((ANON, 404, 404, 200, 200), consent=members(200)),
     ("cases.close", "POST"): Expect(COORDINATION_ACT),
+    # an outside answer entered by hand (issue #18 item 4): the test circuit awaits none, so
+    # a reader of the case is sent back to it, told it is not awaited (with one awaited, the
+    # coordination's form and the others' refusals: tests/web/test_case_messages.py)
+    ("cases.message", "GET"): Expect(members(302)),
+    ("cases.message", "POST"): Expect(members(302)),
     # a case's organisations and référent·e (refused with a message here: the test territory
     # declares no parts and nobody holds the referent role)
     ("team.set_party", "POST"): Expect(COORDINATION_ACT),

@@ -397,7 +397,9 @@ FORGED_URLS = {"cases.close": "/dossiers/{case}/cloturer",
                "tasks.claim": "/taches/{task}/prendre",
                "tasks.unclaim": "/taches/{task}/rendre",
                "tasks.assign": "/taches/{task}/confier",
-               "subject_access.identity": "/dossiers/{case}/identite"}
+               "subject_access.identity": "/dossiers/{case}/identite",
+               # an outside answer entered by hand (issue #18 item 4)
+               "cases.message": "/dossiers/{case}/reponses/reponse_siao"}
 
 
 def _body(world: World, endpoint: str) -> dict[str, Any]:
@@ -551,7 +553,9 @@ CASE_PAGES = {("cases.show", "GET"), ("cases.diagram", "GET"), ("tasks.show", "G
               # test_commission_session_pages_follow_the_rule
               ("commission.show", "GET"), ("commission.case_file", "GET"),
               ("commission.decide", "GET"), ("commission.decide", "POST"),
-              ("commission.index", "GET")}
+              ("commission.index", "GET"),
+              # an outside answer's hand entry: tests/web/test_case_messages.py
+              ("cases.message", "GET")}
 FORGED = {(endpoint, "POST") for endpoint in FORGED_URLS}
 LISTS = {("cases.index", "GET"), ("tasks.index", "GET"), ("admin.move_cases", "GET"),
          ("households.show", "GET"), ("households.duplicates", "GET"),

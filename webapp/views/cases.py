@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import (
     Blueprint,
     Response,
@@ -13,17 +15,18 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext, lazy_gettext, ngettext
+from flask_babel import format_date, gettext, lazy_gettext, ngettext
 from flask_login import login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.errors import FormInvalid, NotFound
-from engine.services import case_page, cases, circuits, households, users
+from engine.errors import Conflict, FormInvalid, NotFound
+from engine.services import case_messages, case_page, cases, circuits, households, users
 from engine.services.results import CaseStatus
 from webapp import postdata
 from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
 from webapp.form_classes import CloseForm, EmptyForm, SearchForm
+from webapp.i18n import PARIS
 from webapp.inputs import MAX_PAGE, int_arg
 from webapp.views.consent import consent_context
 
@@ -112,11 +115,60 @@ def _duplicates_found(case_id: int) -> None:
 def show(case_id: int) -> str:
     """The case file: household, status, current steps, timeline, diagram."""
     shown = case_page.page(get_session(), clock(), actor(), case_id)
+    awaited = [] if shown.detail.minimal else case_messages.awaited(get_session(), clock(),
+                                                                     actor(), case_id)
     return render_template("cases/show.html", detail=shown.detail, statuses=STATUSES,
                            close=CloseForm(), now=clock().now(), panel=shown.panel,
                            form=EmptyForm(), **consent_context(shown.consents),
                            orientations=shown.orientations, household=shown.household,
-                           can_close=shown.detail.can_close)
+                           can_close=shown.detail.can_close, awaited=awaited,
+                           since=_since)
+
+
+def _since(instant: datetime) -> str:
+    """« 7 déc. 2026 »: the day an outside answer has been awaited since, in Paris."""
+    return str(format_date(instant.astimezone(PARIS).date(), "d MMM y"))
+
+
+@bp.route("/<int:case_id>/reponses/<name>", methods=["GET", "POST"])
+@login_required
+def message(case_id: int, name: str) -> str | WerkzeugResponse | tuple[str, int]:
+    """Coordination: enter by hand an outside answer the case awaits (the CAF's, the
+    SIAO's...), with its form; POST records it as the partner's software would."""
+    try:
+        item, schema = case_messages.form_of(get_session(), clock(), actor(), case_id, name)
+    except NotFound as exc:
+        if exc.code != "svc.message_not_awaited":
+            raise
+        # the case is read, and no longer waits for it: received meanwhile, or a double submit
+        flash(gettext("Cette réponse n'est plus attendue : elle a déjà été enregistrée, ou le "
+                      "dossier a avancé sans elle. Rien n'a été enregistré."), "error")
+        return redirect(url_for("cases.show", case_id=case_id))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        data, errors = postdata.parse(schema, request.form)
+        if not errors:
+            try:
+                case_messages.receive(get_session(), clock(), actor(), item.reference, name,
+                                      data)
+            except FormInvalid as exc:
+                errors = exc.errors
+            except Conflict:  # received meanwhile (double submit, the partner's API)
+                flash(gettext("« %(label)s » n'est plus attendue : elle a déjà été enregistrée, "
+                              "ou le dossier a avancé sans elle. Rien n'a été enregistré.",
+                              label=item.label), "error")
+                return redirect(url_for("cases.show", case_id=case_id))
+            else:
+                flash(gettext("« %(label)s » enregistrée pour le dossier %(reference)s.",
+                              label=item.label, reference=item.reference), "success")
+                return redirect(url_for("cases.show", case_id=case_id))
+    values = postdata.posted(request.form) if errors else {}
+    page = render_template("cases/message.html", item=item, schema=schema, errors=errors,
+                           values=values, form=EmptyForm(), case_id=case_id,
+                           since=_since(item.since))
+    return (page, 422) if errors else page
 
 
 @bp.get("/<int:case_id>/diagramme")
