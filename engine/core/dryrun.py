@@ -15,13 +15,14 @@ from typing import Any
 
 from engine.core import safejson, simulate
 from engine.core.forms import FieldSpec, FormSpec, coerce
-from engine.core.snapshots import EndView, TaskView, TimerView, UndatedTimer
+from engine.core.snapshots import EndView, MessageView, TaskView, TimerView, UndatedTimer
 from engine.core.spiff.compiler import CompiledCircuit
 from engine.core.spiff.runner import start_form
 from engine.errors import FormInvalid
 
 MAX_STEPS = 200
 START, ANSWER, WAIT, RESTART = "commencer", "terminer", "attendre", "recommencer"
+RECEIVE = "recevoir"  # an outside answer (a message the walk awaits) arrives
 Errors = Mapping[str, list[str]]
 
 
@@ -48,6 +49,7 @@ class Posted:
     steps: str = ""
     task: str = ""
     duration: str = ""
+    message: str = ""  # the name of the message received (``RECEIVE``)
     answers: Mapping[str, list[str]] = field(default_factory=dict)  # every value as a list
 
 
@@ -60,6 +62,7 @@ class Walk:
     ready: tuple[TaskView, ...]
     timers: tuple[TimerView, ...]
     undated: tuple[UndatedTimer, ...] = ()  # counted from a date not answered yet
+    messages: tuple[MessageView, ...] = ()  # outside answers awaited
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class DryRun:
     walk: Walk
     forms: Mapping[str, FormSpec | None]
     start_form: FormSpec | None
+    message_forms: Mapping[str, FormSpec | None] = field(default_factory=dict)  # by name
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,12 @@ def replay(circuit: CompiledCircuit, start: datetime, data: Mapping[str, Any],
     walk = simulate.run(circuit, {"data": dict(data), "steps": list(steps)}, start=start)
     assert walk.case is not None
     forms = {t.bpmn_id: walk.case.form_for(t.id) for t in walk.ready}
+    messages = tuple(walk.case.waiting_messages())
     shown = Walk(tuple(walk.events), walk.end, tuple(walk.ready),
-                 tuple(walk.case.waiting_timers()), tuple(walk.case.undated_timers()))
-    return DryRun(shown, forms, start_form(circuit))
+                 tuple(walk.case.waiting_timers()), tuple(walk.case.undated_timers()),
+                 messages)
+    return DryRun(shown, forms, start_form(circuit),
+                  {m.name: walk.case.message_form(m.name) for m in messages})
 
 
 def state_of(posted: Posted, now: datetime) -> State:
@@ -169,6 +176,12 @@ def _go_on(circuit: CompiledCircuit, state: State, posted: Posted, first: FormSp
         if errors:
             return Outcome(state, current, errors, first)
         step: dict[str, Any] = {"task": posted.task, "data": found}
+    elif posted.action == RECEIVE:
+        current = replay(circuit, state.start, state.data, state.steps)
+        found, errors = answers(current.message_forms.get(posted.message), posted.answers, lang)
+        if errors:
+            return Outcome(state, current, errors, first)
+        step = {"message": posted.message, "data": found}
     elif posted.action == WAIT:
         step = {"wait": posted.duration.strip().upper()}
     else:

@@ -213,3 +213,55 @@ def test_a_message_start_event_is_refused_with_its_reason() -> None:
                      'messageRef="msg_siao" />\n    </bpmn:startEvent>')
     [problem] = [p for p in check(bundle) if p.code == "bpmn.message_start"]
     assert problem.element_id == "start" and "saisine" in problem.message("fr")
+
+
+# ----------------------------------------------------------------------------- simulate, dry-run
+
+def test_a_scenario_receives_a_message(circuits: dict[str, CompiledCircuit]) -> None:
+    from engine.core import simulate
+    scenario = {"data": {"nom_menage": "Essai"}, "steps": [
+        {"wait": "P2D"}, {"message": "reponse_siao", "data": {"reponse_siao": "place"}},
+        {"task": "suivi"}, {"task": "conclure"}]}
+    walk = simulate.run(circuits["attente"], scenario, roundtrip=True)
+    assert walk.end is not None and walk.end.bpmn_id == "fin"
+    [event] = [e for e in walk.events if e.kind == "message"]
+    assert event.text == "reponse_siao → attendre « Réponse du SIAO »"
+    with pytest.raises(simulate.ScenarioError, match="attendus : reponse_siao"):
+        simulate.run(circuits["attente"], {"data": {"nom_menage": "Essai"},
+                                           "steps": [{"message": "inconnu"}]})
+    with pytest.raises(FormInvalid):
+        simulate.run(circuits["attente"], {"data": {"nom_menage": "Essai"}, "steps": [
+            {"message": "reponse_siao", "data": {"reponse_siao": "chateau"}}]})
+
+
+def test_the_dry_run_offers_to_receive_the_message(circuits: dict[str, CompiledCircuit],
+                                                   clock: FixedClock) -> None:
+    from engine.core import dryrun
+    now = clock.now()
+    started = dryrun.play(circuits["delai"], dryrun.Posted(
+        action="commencer", answers={"nom_menage": ["Essai"]}), now)
+    assert started.run is not None
+    assert {m.name for m in started.run.walk.messages} == {"reponse_siao", "information_caf"}
+    assert started.run.message_forms["reponse_siao"] is not None
+    assert started.run.message_forms["information_caf"] is None
+
+    def carried(outcome: dryrun.Outcome, **more: object) -> dryrun.Posted:
+        state = outcome.state
+        return dryrun.Posted(start=state.start.isoformat(), data=state.dumps("data"),
+                             steps=state.dumps("steps"), **more)  # type: ignore[arg-type]
+
+    refused = dryrun.play(circuits["delai"], carried(
+        started, action="recevoir", message="reponse_siao", answers={"reponse_siao": ["x"]}),
+        now)
+    assert "reponse_siao" in refused.errors and refused.state.steps == ()
+    forged = dryrun.play(circuits["delai"], carried(
+        started, action="recevoir", message="inconnu", answers={}), now)
+    assert forged.errors[""] and forged.state.steps == ()
+    received = dryrun.play(circuits["delai"], carried(
+        started, action="recevoir", message="reponse_siao",
+        answers={"reponse_siao": ["place"]}), now)
+    assert not received.errors
+    assert received.state.steps == ({"message": "reponse_siao",
+                                     "data": {"reponse_siao": "place"}},)
+    assert received.run is not None and received.run.walk.end is not None
+    assert received.run.walk.end.bpmn_id == "fin_reponse"

@@ -120,3 +120,28 @@ def test_an_answer_received_meanwhile_is_said_so(app: Flask, clock: FixedClock,
     page = client.get(answer.location).get_data(as_text=True)
     assert "Cette réponse n&#39;est plus attendue" in page
     assert stored(app, opened.case_id) == before
+
+
+def test_the_dry_run_simulates_the_answer(app: Flask, opened: Opened) -> None:
+    from html import unescape
+    client = signed_in(app, "coord@demo.test")
+    with app.extensions["aiguillage"].sessions() as session:
+        circuit_id = session.scalar(select(Case.circuit_id).where(Case.id == opened.case_id))
+    response = client.post(f"/circuits/{circuit_id}/modifier")
+    assert response.status_code == 302
+    draft = re.search(r"/brouillons/(\d+)", response.headers["Location"])
+    assert draft is not None
+    url = f"/circuits/brouillons/{draft[1]}/essai"
+    raw = client.post(url, data={"action": "commencer", "nom_menage": "Essai"}).text
+    started = unescape(raw)
+    assert "Réponse extérieure attendue : Réponse du SIAO" in started
+    assert "Simuler la réception du message « Réponse du SIAO »" in started
+    carried = {k: unescape(v) for k, v in
+               re.findall(r'name="(start|data|steps)" value="([^"]*)"', raw)}
+    wrong = client.post(url, data={**carried, "action": "recevoir", "message": "reponse_siao"})
+    assert wrong.status_code == 422
+    done = unescape(client.post(url, data={**carried, "action": "recevoir",
+                                           "message": "reponse_siao",
+                                           "reponse_siao": "place"}).text)
+    assert "Réponse extérieure reçue : reponse_siao → attendre « Réponse du SIAO »" in done
+    assert "Réponse extérieure attendue" not in done

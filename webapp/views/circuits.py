@@ -324,4 +324,5 @@ def _dry_run_posted() -> drafts.Posted:
     return drafts.Posted(action=form.get("action", ""), start=form.get("start", ""),
                          data=form.get("data", ""), steps=form.get("steps", ""),
                          task=form.get("task", ""), duration=form.get("duree", ""),
+                         message=form.get("message", ""),
                          answers=form.to_dict(flat=False))
