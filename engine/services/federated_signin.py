@@ -20,6 +20,7 @@ from engine.clock import Clock
 from engine.errors import PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Membership, User
+from engine.persistence.models.user import API
 from engine.services import audit
 from engine.services.access import SYSTEM
 from engine.services.signin import SignedIn
@@ -57,7 +58,7 @@ def sign_in(session: Session, clock: Clock, identity: Identity,
         _refuse(session, clock, "unknown_account", identity.provider, address, None,
                 email=email)
     user_id = user.id
-    if getattr(user, "kind", "person") == "api":  # the API keys' accounts (issue #18, item 2)
+    if user.kind == API:  # an API key's technical account (issue #18, item 2)
         _refuse(session, clock, "api_account", identity.provider, address, user_id)
     if not user.active:
         _refuse(session, clock, "inactive_account", identity.provider, address, user_id)

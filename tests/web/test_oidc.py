@@ -173,6 +173,19 @@ def test_a_deactivated_account_does_not_sign_in(sqlite_oidc_app: Flask,
     assert _signed_in_sessions(sqlite_oidc_app) == 0
 
 
+def test_an_api_keys_technical_account_never_signs_in(sqlite_oidc_app: Flask,
+                                                     provider: Provider) -> None:
+    provider.user["email"] = "op@demo.test"
+    with sqlite_oidc_app.extensions["aiguillage"].sessions() as session:
+        session.execute(update(User).where(User.email == "op@demo.test").values(kind="api"))
+        session.commit()
+    answer = _through_provider(sqlite_oidc_app.test_client())
+    assert answer.status_code == 403 and "compte technique" in unescape(answer.text)
+    [event] = _events(sqlite_oidc_app, "user.sign_in_federated_refused")
+    assert event["reason_code"] == "svc.oidc_api_account"
+    assert _signed_in_sessions(sqlite_oidc_app) == 0
+
+
 def test_the_e_mail_from_a_signed_user_info_trusted_like_proconnect(
         sqlite_oidc_app: Flask, provider: Provider) -> None:
     """ProConnect: the e-mail only in the user info (a signed JWT), no ``email_verified``;
