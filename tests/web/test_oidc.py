@@ -88,6 +88,11 @@ def test_signs_in_with_a_verified_e_mail_whatever_its_case(oidc_app: Flask,
     [event] = _events(oidc_app, "user.sign_in_federated")
     assert event["provider"] == "ProConnect" and isinstance(event["target_user_id"], int)
     assert _signed_in_sessions(oidc_app) == 1
+    # the back button to the provider's answer, once signed in: back to work, nothing redone
+    again = client.get(f"/connexion/oidc/retour?code=deja-servi&state={asked['state']}")
+    assert again.status_code == 302 and again.location == "/taches/"
+    assert len(_events(oidc_app, "user.sign_in_federated")) == 1
+    assert not _events(oidc_app, "user.sign_in_federated_refused")
 
 
 def test_the_sign_in_page_shows_the_button_above_the_password_form(

@@ -98,6 +98,8 @@ def oidc_callback() -> str | Response | tuple[str, int]:
     e-mail, the same new session as with a password; any refusal is a page of its own."""
     if not oidc.enabled():
         abort(404)
+    if current_user.is_authenticated:  # the back button after signing in: nothing to redo
+        return redirect(landing())
     next_url = session.pop(NEXT_KEY, None)
     try:
         identity, id_token = oidc.finish()
