@@ -229,3 +229,24 @@ def test_the_directory(any_app: Flask, http: FlaskClient, api: ApiWorld,
     assert entry.json["id"] == made
     assert call(http, "GET", "/api/v1/directory?measure=inconnue",
                 api.reader).status_code == 422
+
+
+def test_a_busy_database_and_an_unexpected_fault_are_problems(
+        http: FlaskClient, api: ApiWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.errors import Unavailable
+
+    def busy(*_: object, **__: object) -> None:
+        raise Unavailable(code="svc.busy")
+
+    monkeypatch.setattr(tasks, "my_tasks", busy)
+    answer = call(http, "GET", "/api/v1/tasks", api.reader)
+    assert answer.status_code == 503 and answer.content_type == PROBLEM
+    assert answer.headers["Retry-After"] == "5"
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tasks, "my_tasks", broken)
+    answer = call(http, "GET", "/api/v1/tasks", api.reader)
+    assert answer.status_code == 500 and answer.content_type == PROBLEM
+    assert "boom" not in answer.get_data(as_text=True)
