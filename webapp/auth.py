@@ -86,8 +86,10 @@ def throttle() -> Throttle:
 
 
 def _temporary_password_first() -> Response | None:
-    """Send a person signed in with a temporary password to change it, from any page."""
-    if request.endpoint in OPEN_WHILE_CHANGING or not session.get(MUST_CHANGE):
+    """Send a person signed in with a temporary password to change it, from any page (the
+    API never reads the session: its key decides)."""
+    if request.endpoint in OPEN_WHILE_CHANGING or request.blueprint == "api" \
+            or not session.get(MUST_CHANGE):
         return None
     if not current_user.is_authenticated:
         return None

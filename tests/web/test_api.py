@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine.clock import FixedClock
-from engine.persistence.models import Case, HumanTask
+from engine.persistence.models import Case, HumanTask, User
 from engine.services import tasks
+from tests.integration.factories import PASSWORD
 from tests.web.api_world import ApiWorld, call, make_api_world
 
 PROBLEM = "application/problem+json"
@@ -131,10 +132,21 @@ def test_keys_and_scopes(any_app: Flask, http: FlaskClient, api: ApiWorld) -> No
 
 def test_a_session_cookie_is_not_a_key(any_app: Flask, http: FlaskClient,
                                        api: ApiWorld) -> None:
-    from tests.integration.factories import PASSWORD
     assert http.post("/connexion", data={"email": "coord@demo.test",
                                          "password": PASSWORD}).status_code == 302
     answer = http.get("/api/v1/tasks")
+    assert answer.status_code == 401 and answer.content_type == PROBLEM
+    # not even a session that must first change its temporary password (no redirect)
+    with any_app.extensions["aiguillage"].sessions() as session:
+        session.execute(update(User).where(User.email == "op@demo.test")
+                        .values(must_change_password=True))
+        session.commit()
+    other = any_app.test_client()
+    other.post("/connexion", data={"email": "op@demo.test", "password": PASSWORD})
+    assert other.get("/taches/").status_code == 302
+    answer = call(other, "GET", "/api/v1/tasks", api.reader)
+    assert answer.status_code == 200
+    answer = other.get("/api/v1/tasks")
     assert answer.status_code == 401 and answer.content_type == PROBLEM
 
 
