@@ -577,7 +577,10 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
            # the territory's refusal reasons: a list of codes, never a household
            "orientations.reasons",
            # an account's roles (#14 item 8)
-           "admin.roles"}
+           "admin.roles",
+           # the organisations' webhooks (#18 item 3): subscriptions and delivery ids, never
+           # a household (the bodies sent carry none either: tests/integration/test_webhooks)
+           "webhooks.index"}
 
 
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
