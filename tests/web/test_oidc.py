@@ -304,3 +304,22 @@ def test_the_content_security_policy_lets_signing_out_reach_the_provider(
     csp = app.test_client().get("/connexion").headers["Content-Security-Policy"]
     assert f"form-action 'self' {provider.url};" in csp
     app.extensions["aiguillage"].database.dispose()
+
+
+@pytest.mark.parametrize("query", [
+    "code=%00&state=%00", "code=x&state=" + "9" * 30, "state=" + "s" * 5000,
+    "code=x", "", "error=access_denied&error_description=%00"])
+def test_a_forged_or_malformed_answer_gets_a_clear_page(sqlite_oidc_app: Flask,
+                                                         query: str) -> None:
+    answer = sqlite_oidc_app.test_client().get(f"/connexion/oidc/retour?{query}")
+    assert answer.status_code in (400, 403) and "Traceback" not in answer.text
+    if "%00" not in query:  # a NUL byte is refused before any view (webapp/inputs.py)
+        assert "Connexion impossible" in answer.text
+    assert _signed_in_sessions(sqlite_oidc_app) == 0
+
+
+def test_a_hostile_next_is_dropped(sqlite_oidc_app: Flask, provider: Provider) -> None:
+    provider.user["email"] = "op@demo.test"
+    client = sqlite_oidc_app.test_client()
+    answer = _through_provider(client, "/connexion/oidc?next=//evil.example/")
+    assert answer.status_code == 302 and answer.location == "/taches/"
