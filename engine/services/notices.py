@@ -162,11 +162,12 @@ def scan_new_steps(session: Session, clock: Clock, batch: int = 500,
             floor_id = max((h for h in seen if h[0] <= last - SETTLE), default=seen[0])[1]
             top = session.scalar(select(func.max(HumanTask.id))) or 0
             people: Memo = {}
+            hooks: webhooks.Memo = {}  # the organisations' webhook subscriptions
             complete = False
             for _ in range(max_batches):
                 rows = _new_or_rerouted(session, now, floor_id, last - SETTLE, batch)
                 for task, reference in rows:
-                    _announce(session, now, task, reference, people)
+                    _announce(session, now, task, reference, people, hooks)
                 session.flush()  # the next batch's read sees these markers
                 total += len(rows)
                 if len(rows) < batch:
@@ -256,9 +257,10 @@ Memo = dict[tuple[int, str | None, int | None], list[tuple[int, str]]]
 
 
 def _announce(session: Session, now: datetime, task: HumanTask, reference: str,
-              people: Memo) -> None:
+              people: Memo, hooks: webhooks.Memo | None = None) -> None:
     """The step's marker, and for each person who acts on it: an e-mail now, or a line
-    held for their next daily digest (``HELD``: never delivered on its own)."""
+    held for their next daily digest (``HELD``: never delivered on its own); for a step
+    held by an organisation, its webhooks (``step.offered``)."""
     key = f"step-new:{task.id}:{task.organisation_id or 0}"
     for user_id, mode in _people(session, task, people):
         immediate = mode == IMMEDIATE
@@ -273,7 +275,8 @@ def _announce(session: Session, now: datetime, task: HumanTask, reference: str,
         webhooks.emit(session, now, "step.offered",
                       f"step.offered:{task.id}:{task.organisation_id}", task.territory_id,
                       [task.organisation_id], _step_data(task, reference),
-                      case_id=task.case_id, circuit_id=task.circuit_id)
+                      case_id=task.case_id, circuit_id=task.circuit_id,
+                      memo=hooks)
 
 
 def _step_data(task: HumanTask, reference: str) -> dict[str, Any]:
@@ -323,6 +326,7 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
                    HumanTask.overdue_noticed_at.is_(None))
             .order_by(HumanTask.due_at).limit(batch)
             .with_for_update(skip_locked=True, of=HumanTask)).all()
+        hooks: webhooks.Memo = {}  # the organisations' webhook subscriptions
         for task, reference in rows:
             assert task.due_at is not None
             payload = {"case": reference, "step": task.name, "due_at": task.due_at.isoformat(),
@@ -344,7 +348,7 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
                 webhooks.emit(session, now, "step.overdue", f"step.overdue:{task.id}",
                               task.territory_id, [task.organisation_id],
                               _step_data(task, reference), case_id=task.case_id,
-                              circuit_id=task.circuit_id)
+                              circuit_id=task.circuit_id, memo=hooks)
     return len(rows)
 
 

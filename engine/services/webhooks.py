@@ -276,20 +276,35 @@ def retry(session: Session, clock: Clock, actor: Actor, outbox_id: int) -> int:
 # --------------------------------------------------------------------------- events
 
 
+# (territory, organisations) -> their active subscriptions, for one pass that emits many
+# events in one transaction (the notice pass): one read per organisation, not per step
+Memo = dict[tuple[int, tuple[int, ...]], list[WebhookSubscription]]
+
+
 def emit(session: Session, now: datetime, event: str, event_id: str, territory_id: int,
          organisation_ids: Iterable[int | None], data: dict[str, Any],
-         case_id: int | None = None, circuit_id: int | None = None) -> int:
+         case_id: int | None = None, circuit_id: int | None = None,
+         memo: Memo | None = None) -> int:
     """Write ``event`` for the active subscriptions of ``organisation_ids`` that chose it,
     in the caller's transaction: one read when nobody subscribed (the subscriptions of
-    those organisations), a few more otherwise. An event already written is not written
-    again. Returns the deliveries written."""
-    wanted = sorted({o for o in organisation_ids if o is not None})
+    those organisations; none with a ``memo`` that has them), a few more otherwise. An
+    event already written is not written again. Returns the deliveries written."""
+    wanted = tuple(sorted({o for o in organisation_ids if o is not None}))
     if not wanted:
         return 0
-    found = _matching(session, event, select(WebhookSubscription).where(
-        WebhookSubscription.territory_id == territory_id,
-        WebhookSubscription.active.is_(True),
-        WebhookSubscription.organisation_id.in_(wanted)))
+    key = (territory_id, wanted)
+    if memo is None or key not in memo:
+        subscriptions = list(session.scalars(select(WebhookSubscription).where(
+            WebhookSubscription.territory_id == territory_id,
+            WebhookSubscription.active.is_(True),
+            WebhookSubscription.organisation_id.in_(wanted))
+            .order_by(WebhookSubscription.id)))
+        if memo is None:
+            found = [s for s in subscriptions if event in (s.events or [])]
+            return _write(session, now, event, event_id, territory_id, found, data, case_id,
+                          circuit_id)
+        memo[key] = subscriptions
+    found = [s for s in memo[key] if event in (s.events or [])]
     return _write(session, now, event, event_id, territory_id, found, data, case_id,
                   circuit_id)
 

@@ -365,3 +365,24 @@ def _child(db_url: str, ahead: float, env: dict[str, str]) -> subprocess.Popen[s
     assert child.stdout.readline().strip() == "ready"
     return child
 
+
+
+def test_an_orientation_answered_is_told_to_the_referrer_with_coded_reasons_only(
+        session: Session, clock: FixedClock, tmp_path: Path) -> None:
+    from tests.integration.orientation_world import answer, new_case, orient, oriented_world
+
+    place = oriented_world(session, clock, tmp_path)
+    admin = make_user(session, clock, "admin@demo.test", place.world.territory.id, "admin")
+    referrer = _subscribe(session, clock, place.world, admin, place.referrer_org,
+                          ["orientation.answered"]).subscription
+    _subscribe(session, clock, place.world, admin, place.org_a, ["orientation.answered"])
+    case_id = new_case(session, clock, place, name="Ménage Secret")
+    orient(session, clock, place, case_id, place.free)
+    answer(session, clock, place.worker_a, case_id, decision="acceptee",
+           message_personne="Un rendez-vous vous sera proposé",
+           message_orienteur="Appelez Madame Secret")
+    [row] = _rows(session)
+    assert row.dedupe_key.startswith(f"webhook:{referrer.id}:orientation.answered:")
+    told = row.payload["body"]["data"]["orientation"]
+    assert told["state"] == "acceptee" and told["service"] == "AVDL Alpha"
+    assert "Secret" not in json.dumps(row.payload) and "rendez-vous" not in json.dumps(row.payload)
