@@ -580,7 +580,9 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
            "admin.roles",
            # the organisations' webhooks (#18 item 3): subscriptions and delivery ids, never
            # a household (the bodies sent carry none either: tests/integration/test_webhooks)
-           "webhooks.index"}
+           "webhooks.index",
+           # the organisations' API keys (#18 item 2): software names, roles and circuits
+           "api_keys.index", "api_keys.new", "api_keys.rotate", "api_keys.revoke"}
 
 
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
