@@ -317,11 +317,12 @@ def test_no_redirect_is_followed_and_private_addresses_are_refused(
 @pytest.mark.slow
 def test_a_receiver_gets_each_event_once_across_a_restart_of_the_sender(
         session: Session, db_url: str, clock: FixedClock, world: World, admin: Actor) -> None:
-    """20 events; the first sender is killed (SIGKILL) after a few deliveries, a second one
-    starts past its leases: every event arrives, each under one id, each signature valid,
-    a re-sent delivery with the same id and body."""
+    """20 events; the first sender is killed (SIGKILL) while the receiver holds its 5th
+    delivery (received, not yet answered), a second one starts past its leases: every event
+    arrives, each under one id, each signature valid, the 5th twice with the same id and
+    body (the receiver deduplicates on the id)."""
     relais = make_org(session, clock, world.territory.id, "Relais")
-    with receiver("", delay=0.15) as (url, got):
+    with receiver("", delay=0.05, hang_on=5) as (url, got):
         created = _subscribe(session, clock, world, admin, relais, url=url)
         got.secret = created.secret
         with transaction(session):
@@ -339,7 +340,8 @@ def test_a_receiver_gets_each_event_once_across_a_restart_of_the_sender(
         first.wait(10)
         assert first.stdout is not None
         first.stdout.close()
-        assert 5 <= len(got.ids()) < 20, "killed mid-way"
+        assert len(got.ids()) == 5, "killed mid-way, the 5th delivery unanswered"
+        held = got.requests[4][0]
         second = _child(db_url, 2 * webhooks.LEASE.total_seconds(), env)
         out, _ = second.communicate(timeout=120)
         assert second.returncode == 0 and "done" in out
@@ -349,6 +351,7 @@ def test_a_receiver_gets_each_event_once_across_a_restart_of_the_sender(
     for delivery_id, body, _ in got.requests:
         bodies.setdefault(delivery_id, set()).add(body)
     assert all(len(b) == 1 for b in bodies.values())  # a re-sent delivery is the same
+    assert [i for i, _, _ in got.requests].count(held) == 2  # re-sent, under its id
     cases_seen = {json.loads(next(iter(b)))["data"]["case"] for b in bodies.values()}
     assert len(cases_seen) == 20  # each event under one id
     assert {r.status for r in _rows(session)} == {OutboxStatus.SENT}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOLERANCE_SECONDS = 5 * 60
+HANG = 4.0
 
 
 # ---- the verifier of docs/webhooks.md (kept identical) ----
@@ -41,6 +42,7 @@ class Received:
 
     secret: str
     delay: float = 0.0
+    hang_on: int = 0  # the n-th request (from 1) waits ``HANG`` seconds before its answer
     requests: list[tuple[str, bytes, bool]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,10 +52,11 @@ class Received:
 
 
 @contextmanager
-def receiver(secret: str, delay: float = 0.0) -> Iterator[tuple[str, Received]]:
-    """A server on 127.0.0.1 answering 200 to every POST (after ``delay``); yields its URL
-    and what it received."""
-    got = Received(secret, delay)
+def receiver(secret: str, delay: float = 0.0,
+             hang_on: int = 0) -> Iterator[tuple[str, Received]]:
+    """A server on 127.0.0.1 answering 200 to every POST (after ``delay``; the
+    ``hang_on``-th after ``HANG`` seconds); yields its URL and what it received."""
+    got = Received(secret, delay, hang_on)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server's name
@@ -62,7 +65,8 @@ def receiver(secret: str, delay: float = 0.0) -> Iterator[tuple[str, Received]]:
             ok = verify(got.secret, headers, body)
             with got.lock:
                 got.requests.append((headers.get("Webhook-Id", ""), body, ok))
-            time.sleep(got.delay)
+                hang = len(got.requests) == got.hang_on
+            time.sleep(HANG if hang else got.delay)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
