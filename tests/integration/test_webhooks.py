@@ -389,3 +389,19 @@ def test_an_orientation_answered_is_told_to_the_referrer_with_coded_reasons_only
     told = row.payload["body"]["data"]["orientation"]
     assert told["state"] == "acceptee" and told["service"] == "AVDL Alpha"
     assert "Secret" not in json.dumps(row.payload) and "rendez-vous" not in json.dumps(row.payload)
+
+
+def test_the_scheduler_tick_delivers_webhooks(
+        session: Session, sessions: sessionmaker[Session], clock: FixedClock, world: World,
+        admin: Actor) -> None:
+    from engine import scheduler
+
+    relais = make_org(session, clock, world.territory.id, "Relais")
+    _subscribe(session, clock, world, admin, relais)
+    with transaction(session):
+        webhooks.emit(session, clock.now(), "case.closed", "case.closed:1",
+                      world.territory.id, [relais], {"case": "X"})
+    sender = RecordingSender()
+    tick = scheduler.run_once(sessions, clock, "essai", webhook_sender=sender)
+    assert tick.webhooks == 1 and len(sender.sent) == 1
+    assert scheduler.run_once(sessions, clock, "essai", webhook_sender=sender).webhooks == 0
