@@ -93,8 +93,8 @@ def receive(session: Session, clock: Clock, actor: Actor, reference: str, name: 
         senders = instance.message_senders(name) if _named(name) else None
         require_message_sender(session, actor, case.id, case.territory_id, senders or (),
                                clock.now())
-        if case.status != CaseStatus.OPEN:
-            raise Conflict(code="svc.message_not_awaited", name=name)
+        if case.status != CaseStatus.OPEN or not _named(name):  # no circuit awaits that name
+            raise Conflict(code="svc.message_not_awaited", name=_shown(name))
         values = _payload(payload)
         armed = [(t.id, t.due_at) for t in instance.waiting_timers()]
         awaited = instance.receive(name, values)
@@ -140,7 +140,7 @@ def form_of(session: Session, clock: Clock, actor: Actor, case_id: int,
             assert case is not None
             instance = runtime.load(session, case, clock)
             return item, instance.message_form(name)
-    raise NotFound(code="svc.message_not_awaited", name=name[:80])
+    raise NotFound(code="svc.message_not_awaited", name=_shown(name))
 
 
 def _item(instance: Instance, actor: Actor, territory_id: int, reference: str,
@@ -158,6 +158,13 @@ def _item(instance: Instance, actor: Actor, territory_id: int, reference: str,
 
 def _named(name: str) -> bool:
     return bool(MESSAGE_NAME.fullmatch(name))
+
+
+def _shown(name: str) -> str:
+    """A name as sent, fit to repeat in a refusal or the audit log: printable characters only
+    (no NUL, which PostgreSQL refuses in text), 80 at most."""
+    printable = "".join(c for c in name if c.isprintable())
+    return printable[:80] + ("…" if len(printable) > 80 else "")
 
 
 def _case_id(session: Session, actor: Actor, reference: str) -> int:
@@ -216,6 +223,6 @@ def _refusals_audited(session: Session, clock: Clock, actor: Actor, case_id: int
         territory_id = session.scalar(select(Case.territory_id).where(Case.id == case_id))
         with transaction(session):
             audit.record(session, clock, actor, "case.message_refused",
-                         territory_id=territory_id, case_id=case_id, message=name[:80],
+                         territory_id=territory_id, case_id=case_id, message=_shown(name),
                          reason=exc.code or "form.invalid")
         raise

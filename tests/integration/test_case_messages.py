@@ -125,9 +125,13 @@ def test_a_second_answer_is_a_conflict_and_changes_nothing(
     assert "reponse_siao" in str(caught.value)
     with pytest.raises(Conflict):
         case_messages.receive(session, clock, place.coordinator, reference, "inconnu", {})
+    with pytest.raises(Conflict) as forged:  # a name no circuit can declare
+        case_messages.receive(session, clock, place.coordinator, reference,
+                              "9" * 300 + "\0é", {})
+    assert "\0" not in str(forged.value) and len(str(forged.value)) < 300
     assert snapshot(sessions, case_id) == before
     reasons = [e["reason"] for e in audited(sessions, case_id, "case.message_refused")]
-    assert reasons == ["svc.message_not_awaited", "svc.message_not_awaited"]
+    assert reasons == ["svc.message_not_awaited"] * 3
 
 
 def test_the_answer_before_the_deadline_stops_its_timer(
