@@ -265,3 +265,16 @@ def test_the_dry_run_offers_to_receive_the_message(circuits: dict[str, CompiledC
                                      "data": {"reponse_siao": "place"}},)
     assert received.run is not None and received.run.walk.end is not None
     assert received.run.walk.end.bpmn_id == "fin_reponse"
+
+
+def test_a_message_variable_also_keeps_the_answers_together(clock: FixedClock) -> None:
+    bundle = mutated('<bpmn:message id="msg_siao" name="reponse_siao" />',
+                     '<bpmn:message id="msg_siao" name="reponse_siao"><bpmn:extensionElements>'
+                     '<spiffworkflow:messageVariable>siao</spiffworkflow:messageVariable>'
+                     '</bpmn:extensionElements></bpmn:message>', key="reception")
+    circuit = compile_circuit(bundle)
+    case = Instance.start(circuit, {"nom_menage": "Essai"}, clock)
+    case.receive("reponse_siao", {"reponse_siao": "place"})
+    case = Instance.load(circuit, case.dump(), clock)
+    assert case.data()["siao"] == {"reponse_siao": "place"}
+    assert case.data()["reponse_siao"] == "place"

@@ -211,7 +211,7 @@ class Instance:
                 task.data.update(values)
         _remember_answers(self.workflow, form, values)
         self._guard(lambda: self.workflow.send_event(
-            BpmnEvent(MessageEventDefinition(name), payload={})))
+            BpmnEvent(MessageEventDefinition(name), payload=copy.deepcopy(values))))
         self._run()
         return awaited
 
