@@ -268,13 +268,15 @@ def test_the_dry_run_offers_to_receive_the_message(circuits: dict[str, CompiledC
 
 
 def test_a_message_variable_also_keeps_the_answers_together(clock: FixedClock) -> None:
-    bundle = mutated('<bpmn:message id="msg_siao" name="reponse_siao" />',
-                     '<bpmn:message id="msg_siao" name="reponse_siao"><bpmn:extensionElements>'
-                     '<spiffworkflow:messageVariable>siao</spiffworkflow:messageVariable>'
-                     '</bpmn:extensionElements></bpmn:message>', key="reception")
+    bundle = mutated('<bpmn:messageEventDefinition id="med1" messageRef="msg_siao" />',
+                     '<bpmn:messageEventDefinition id="med1" messageRef="msg_siao">'
+                     '<bpmn:extensionElements><spiffworkflow:messageVariable>siao'
+                     '</spiffworkflow:messageVariable></bpmn:extensionElements>'
+                     '</bpmn:messageEventDefinition>')
     circuit = compile_circuit(bundle)
     case = Instance.start(circuit, {"nom_menage": "Essai"}, clock)
     case.receive("reponse_siao", {"reponse_siao": "place"})
     case = Instance.load(circuit, case.dump(), clock)
-    assert case.data()["siao"] == {"reponse_siao": "place"}
     assert case.data()["reponse_siao"] == "place"
+    [done] = [t for t in case.workflow.get_tasks() if t.task_spec.bpmn_id == "attendre"]
+    assert done.data["siao"] == {"reponse_siao": "place"}
