@@ -145,3 +145,16 @@ def test_the_dry_run_simulates_the_answer(app: Flask, opened: Opened) -> None:
                                            "reponse_siao": "place"}).text)
     assert "Réponse extérieure reçue : reponse_siao → attendre « Réponse du SIAO »" in done
     assert "Réponse extérieure attendue" not in done
+
+
+def test_a_forged_post_without_the_form_token_is_refused(app: Flask, opened: Opened) -> None:
+    client = signed_in(app, "coord@demo.test")
+    before = stored(app, opened.case_id)
+    app.config["WTF_CSRF_ENABLED"] = True  # a forged POST, without the form's token
+    try:
+        answer = client.post(f"/dossiers/{opened.case_id}/reponses/reponse_siao",
+                             data={"reponse_siao": "place"})
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert answer.status_code == 400
+    assert stored(app, opened.case_id) == before
