@@ -30,6 +30,7 @@ from engine.persistence.models.case import CaseStatus
 from engine.services import audit, parsing, runtime
 from engine.services.access import (
     Actor,
+    View,
     case_view,
     may_send_message,
     require_message_sender,
@@ -108,16 +109,19 @@ def receive(session: Session, clock: Clock, actor: Actor, reference: str, name: 
                         steps=tuple(s.name for s in saved.steps))
 
 
-def awaited(session: Session, clock: Clock, actor: Actor, case_id: int) -> list[AwaitedMessage]:
+def awaited(session: Session, clock: Clock, actor: Actor, case_id: int,
+            view: View | None = None) -> list[AwaitedMessage]:
     """The messages an open case waits for, longest waiting first (none for a reader of the
-    minimal view, nor for a closed case).
+    minimal view, nor for a closed case). ``view``: the reader's view of the case, when the
+    caller decided it already (the case page).
 
     :raises NotFound: unknown case, or out of the actor's reach.
     """
     case = session.get(Case, case_id)
     if case is None or not actor.is_member(case.territory_id):
         raise NotFound(code="svc.case_not_found")
-    view = case_view(session, actor, case.id, case.territory_id, clock.now())
+    if view is None:
+        view = case_view(session, actor, case.id, case.territory_id, clock.now())
     if view.minimal or case.status != CaseStatus.OPEN:
         return []
     instance = runtime.load(session, case, clock)

@@ -4,14 +4,14 @@ of them instead of once per part."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import NotFound
 from engine.persistence.models import Case, Territory
-from engine.services import cases, consent, households, orientations, team
+from engine.services import case_messages, cases, consent, households, orientations, team
 from engine.services.access import Actor, case_view
 from engine.services.results import CaseDetail
 
@@ -25,6 +25,8 @@ class CasePage:
     consents: consent.CaseConsents
     orientations: list[orientations.OrientationItem]
     household: households.HouseholdPanel | None
+    # outside answers the case awaits (none for the minimal view): issue #18, item 4
+    awaited: list[case_messages.AwaitedMessage] = field(default_factory=list)
 
 
 def page(session: Session, clock: Clock, actor: Actor, case_id: int) -> CasePage:
@@ -45,4 +47,5 @@ def page(session: Session, clock: Clock, actor: Actor, case_id: int) -> CasePage
         panel=None if detail.minimal else team.panel(session, clock, actor, case_id, view),
         consents=consent.of_case(session, clock, actor, case_id, view),
         orientations=orientations.of_case(session, clock, actor, case_id, view),
-        household=households.of_case(session, clock, actor, case_id, view))
+        household=households.of_case(session, clock, actor, case_id, view),
+        awaited=case_messages.awaited(session, clock, actor, case_id, view))

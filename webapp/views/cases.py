@@ -115,13 +115,11 @@ def _duplicates_found(case_id: int) -> None:
 def show(case_id: int) -> str:
     """The case file: household, status, current steps, timeline, diagram."""
     shown = case_page.page(get_session(), clock(), actor(), case_id)
-    awaited = [] if shown.detail.minimal else case_messages.awaited(get_session(), clock(),
-                                                                     actor(), case_id)
     return render_template("cases/show.html", detail=shown.detail, statuses=STATUSES,
                            close=CloseForm(), now=clock().now(), panel=shown.panel,
                            form=EmptyForm(), **consent_context(shown.consents),
                            orientations=shown.orientations, household=shown.household,
-                           can_close=shown.detail.can_close, awaited=awaited,
+                           can_close=shown.detail.can_close, awaited=shown.awaited,
                            since=_since)
 
 
