@@ -36,7 +36,7 @@ from engine.clock import Clock
 from engine.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from engine.persistence.db import transaction
 from engine.persistence.models import ApiKey, Circuit, Membership, Organisation, Territory, User
-from engine.persistence.models.user import ADMIN_ROLE, API, COORDINATOR_ROLE
+from engine.persistence.models.user import ADMIN_ROLE, API
 from engine.services import audit
 from engine.services.access import READ_SCOPE, WRITE_SCOPE, Actor, require_admin
 from engine.services.users import valid_name
@@ -344,13 +344,15 @@ def _valid_key_name(name: str) -> str:
 
 
 def key_roles(session: Session, territory_id: int) -> list[tuple[str, str]]:
-    """(key, label) of the roles a key may play in a territory: its lane roles, neither
-    administration nor coordination (a piece of software does not oversee)."""
+    """(key, label) of the roles a key may play in a territory: its lane roles and the
+    coordination (the platform's own software works its steps, and then reads every case of
+    the territory, within the key's circuits), never administration (accounts, repairs and
+    keys stay with people)."""
     territory = session.get(Territory, territory_id)
     if territory is None:
         return []
     return [(r["key"], r["label"]) for r in territory.roles
-            if r["key"] not in (ADMIN_ROLE, COORDINATOR_ROLE)]
+            if r["key"] != ADMIN_ROLE]
 
 
 def _valid_roles(session: Session, territory_id: int,

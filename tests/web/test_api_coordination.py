@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.clock import FixedClock
-from engine.persistence.models import ApiKey, Circuit, Organisation
+from engine.persistence.models import Circuit, Organisation
 from engine.services import api_keys, demo, territories
 from engine.services.access import SYSTEM
 from tests.web.api_world import call
@@ -36,16 +36,12 @@ def _keys(app: Flask, clock: FixedClock) -> tuple[int, dict[str, str]]:
         orgs["SIAO de Démoville"] = territories.create_organisation(
             session, clock, SYSTEM, territory, "SIAO de Démoville", "siao").id
         plays = {"referrer": ("CCAS de Démoville", ["orienteur"]),
-                 "platform": ("Plateforme Logement d'abord de Démoville", ["referent"]),
+                 "platform": ("Plateforme Logement d'abord de Démoville", ["coordination"]),
                  "operator": ("Association Relais (opérateur A)", ["operateur", "referent"]),
                  "siao": ("SIAO de Démoville", ["siao"])}
         issued = {who: api_keys.create(session, clock, SYSTEM, territory, orgs[org],
                                        f"Logiciel {who}", roles, ["read", "write"], None)
                   for who, (org, roles) in plays.items()}
-        # A key never plays the coordination (api_keys.key_roles: software does not
-        # oversee); the platform's own software is given it here, in the database, so that
-        # the platform's steps go through the API too.
-        session.get(ApiKey, issued["platform"].id).roles = ["coordination"]  # type: ignore[union-attr]
         session.commit()
         return territory, {who: key.token for who, key in issued.items()}
 

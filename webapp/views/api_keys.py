@@ -53,6 +53,9 @@ class KeyForm(FlaskForm):  # type: ignore[misc]
     organisation = SelectField(lazy_gettext("Organisation"), coerce=int,
                                validators=[InputRequired(REQUIRED)])
     roles = SelectMultipleField(lazy_gettext("Rôles qu’il tient dans le territoire"),
+                                description=lazy_gettext(
+                                    "Avec le rôle de la coordination, le logiciel lit tous "
+                                    "les dossiers du territoire (de ses circuits)."),
                                 option_widget=CheckboxInput(),
                                 widget=ListWidget(prefix_label=False),
                                 validators=[DataRequired(lazy_gettext(
