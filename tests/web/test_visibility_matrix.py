@@ -582,7 +582,9 @@ NO_CASE = {"account.index", "auth.login", "main.index", "main.accessibility", "m
            # a household (the bodies sent carry none either: tests/integration/test_webhooks)
            "webhooks.index",
            # the organisations' API keys (#18 item 2): software names, roles and circuits
-           "api_keys.index", "api_keys.new", "api_keys.rotate", "api_keys.revoke"}
+           "api_keys.index", "api_keys.new", "api_keys.rotate", "api_keys.revoke",
+           # signing in through an OpenID provider (#18 item 5): redirects and refusals
+           "auth.oidc_start", "auth.oidc_callback"}
 
 
 def test_every_case_page_is_in_the_matrix(app: Flask) -> None:
