@@ -263,3 +263,19 @@ def test_circuit_of_another_territory_is_refused(
         elsewhere = 10**6
     with pytest.raises(InvalidInput, match="circuit inconnu"):
         _create(session, clock, place, circuit_ids=[elsewhere])
+
+
+def test_a_flood_of_bad_tokens_writes_one_audit_row_a_minute(
+        session: Session, clock: FixedClock, place: Place) -> None:
+    issued = _create(session, clock, place)
+    wrong = issued.token[:-4] + ("AAAA" if not issued.token.endswith("AAAA") else "BBBB")
+    for _ in range(50):
+        with pytest.raises(Unauthenticated):
+            api_keys.authenticate(session, clock, wrong)
+    clock.advance(timedelta(seconds=61))
+    with pytest.raises(Unauthenticated):
+        api_keys.authenticate(session, clock, wrong)
+    details = [e.detail for e in session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "api_key.refused").order_by(AuditEvent.id))]
+    assert [d.get("repeated", 0) for d in details] == [0, 49]
+    assert all(d["reason"] == "mismatch" for d in details)
