@@ -44,3 +44,26 @@ def test_the_coordination_records_the_siao_answer(live_app: LiveApp, browser: An
     assert "Réponse extérieure enregistrée : Réponse du SIAO" in main
     check_page(page, "dossier-reponse-enregistree")
     assert not errors, errors
+
+
+def test_the_modeler_panel_shows_an_awaited_answer(live_app: LiveApp, browser: Any) -> None:
+    """The CAF's answer in the modeler's panel: the message's name, its form and who sends
+    it, chosen in plain words and saved as the spiff properties the check reads."""
+    from tests.e2e.test_modeler_panel import _open_modeler, _panel, _xml
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _open_modeler(live_app, page, "Prévention des expulsions")
+    text = _panel(page, "C4_R06c", "message")
+    assert "Réponse extérieure attendue : Réponse de la CAF" in text
+    assert "Message attendu : « reponse_caf »" in text
+    assert page.get_by_label("Formulaire de la réponse").input_value() == "c4-reponse-caf.json"
+    sent_by = page.get_by_label("Envoyée par (rôle)")
+    assert sent_by.input_value() == "caf"
+    assert sent_by.locator("option:checked").inner_text() == "CAF / MSA"
+    sent_by.select_option("partenaire")
+    page.get_by_role("button", name="Enregistrer le brouillon").click()
+    page.wait_for_selector("#modeleur-etat:has-text('Brouillon enregistré')")
+    assert '<spiffworkflow:property name="from" value="partenaire"' in \
+        _xml(page, "receiveTask", "C4_R06c")
+    assert errors == []

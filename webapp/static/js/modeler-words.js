@@ -120,13 +120,17 @@
     if (t === "bpmn:EndEvent") { return "end"; }
     if (hasTimer(bo)) { return "timer"; }
     if (t === "bpmn:IntermediateThrowEvent") { return "milestone"; }
+    if (t === "bpmn:ReceiveTask" || (bo.eventDefinitions || []).some(function (d) {
+      return d.$type === "bpmn:MessageEventDefinition";
+    })) { return "answer"; }
     if (t === "bpmn:Lane") { return "lane"; }
     if (t === "bpmn:CallActivity" || t === "bpmn:SubProcess") { return "subprocess"; }
     if (t === "bpmn:TextAnnotation") { return "note"; }
     if (t === "bpmn:Participant") { return "pool"; }
     return "other";
   }
-  var ORDER = ["step", "choice", "parallel", "timer", "milestone", "start", "end", "subprocess",
+  var ORDER = ["step", "choice", "parallel", "timer", "answer", "milestone", "start", "end",
+               "subprocess",
                "flow", "lane", "pool", "note", "other"];
 
   function nameOf(element) {

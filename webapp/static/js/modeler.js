@@ -418,6 +418,7 @@
     var timer = timerOf(bo);
     if (timer) { renderTimer(element, timer); }
     if (element.type === "bpmn:IntermediateThrowEvent") { renderNotify(element); }
+    if (awaitsMessage(element)) { renderMessage(element); }
     if (element.type === "bpmn:SequenceFlow") { renderFlow(element); }
     if (W.kind(element) === "choice" || W.kind(element) === "parallel") { renderPaths(element); }
   }
@@ -679,6 +680,40 @@
     field(T.orientation, choose(effects, effect, function (v) {
       writeProps(element, { orientation: v || null });
     }, "mp-orientation"));
+  }
+
+  // an outside answer the case waits for (receive task, message catch or boundary event):
+  // its form and the role that sends it (docs/processes.md §4bis)
+  function messageOf(bo) {
+    if (bo.$type === "bpmn:ReceiveTask") { return { ref: bo.messageRef }; }
+    var found = (bo.eventDefinitions || []).filter(function (d) {
+      return d.$type === "bpmn:MessageEventDefinition";
+    })[0];
+    return found ? { ref: found.messageRef } : null;
+  }
+
+  function awaitsMessage(element) {
+    return ["bpmn:ReceiveTask", "bpmn:IntermediateCatchEvent", "bpmn:BoundaryEvent"]
+      .indexOf(element.type) !== -1 && messageOf(element.businessObject) !== null;
+  }
+
+  function renderMessage(element) {
+    var found = messageOf(element.businessObject);
+    var name = found.ref && found.ref.name;
+    note(name ? T.messageName.replace("{n}", name) : T.messageNone);
+    field(T.messageForm, formSelect(element, "mp-formulaire-reponse"));
+    var current = readProps(element.businessObject).from || "";
+    var options = [["", T.none]];
+    state.roles.forEach(function (r) {
+      if (r.key !== "coordination") { options.push([r.key, r.label]); }
+    });
+    if (current && !options.some(function (o) { return o[0] === current; })) {
+      options.push([current, T.unknownValue.replace("{n}", current)]);
+    }
+    field(T.messageFrom, choose(options, current, function (v) {
+      writeProps(element, { from: v || null });
+    }, "mp-envoyee-par"));
+    note(T.messageFromHelp);
   }
 
   function renderFlow(element) {
