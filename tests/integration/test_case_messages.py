@@ -5,7 +5,7 @@ not name, a case out of reach and a bad payload change nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -187,8 +187,19 @@ def test_who_may_send(session: Session, sessions: sessionmaker[Session], clock: 
     with pytest.raises(NotFound):
         case_messages.receive(session, clock, place.siao, "9" * 30 + "\0", "reponse_siao", {})
     assert snapshot(sessions, case_id) == before
+    read_only = replace(place.siao, scopes=frozenset({"read"}))  # an API key without write
+    with pytest.raises(PermissionDenied):
+        case_messages.receive(session, clock, read_only, reference, "reponse_siao",
+                              {"reponse_siao": "place"})
+    other_circuit = replace(place.siao, scopes=frozenset({"read", "write"}),
+                            circuits=frozenset({place.circuits["delai"]}))
+    with pytest.raises(NotFound):  # an API key limited to another circuit
+        case_messages.receive(session, clock, other_circuit, reference, "reponse_siao",
+                              {"reponse_siao": "place"})
+    assert snapshot(sessions, case_id) == before
     reasons = [e["reason"] for e in audited(sessions, case_id, "case.message_refused")]
-    assert reasons == ["svc.message_sender", "svc.case_not_found", "svc.case_not_found"]
+    assert reasons == ["svc.message_sender", "svc.case_not_found", "svc.case_not_found",
+                       "svc.api_scope", "svc.case_not_found"]
     assert case_messages.awaited(session, clock, party, case_id) == []  # the minimal view
     give_consent(session, clock, case_id, "operator", ["assessment"])
     [waiting] = case_messages.awaited(session, clock, party, case_id)
