@@ -228,7 +228,7 @@ class _Words:
         if isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields):
             parts.append(self._say("audit.detail_fields", fields=", ".join(fields)))
         if isinstance(detail.get("reason"), str) and detail["reason"]:
-            parts.append(self._say("audit.detail_reason", reason=detail["reason"]))
+            parts.append(self._say("audit.detail_reason", reason=self._reason(detail)))
         for key in ("version", "to_version"):
             if isinstance(detail.get(key), int):
                 parts.append(self._say("audit.detail_version", number=detail[key]))
@@ -238,10 +238,23 @@ class _Words:
             parts.append(self._say("audit.detail_link"))
         if isinstance(detail.get("provider"), str) and detail["provider"]:
             parts.append(self._say("audit.detail_provider", provider=detail["provider"]))
+        if isinstance(detail.get("repeated"), int) and detail["repeated"] > 0:
+            parts.append(self._say("audit.detail_repeated", count=detail["repeated"]))
         code = detail.get("reason_code")
         if isinstance(code, str) and code.startswith("svc.") and code in messages.CATALOGUE:
             parts.append(self._say("audit.detail_reason", reason=self._say(code)))
         return parts
+
+    def _reason(self, detail: dict[str, Any]) -> str:
+        """A reason in words: a message code of the catalogue (with ``reason_params``), a
+        short reason word worded as ``audit.reason.<word>``, or a person's own text."""
+        reason: str = detail["reason"]
+        if " " not in reason and reason in messages.CATALOGUE:
+            params = detail.get("reason_params")
+            return self._say(reason, **(params if isinstance(params, dict) else {}))
+        if f"audit.reason.{reason}" in messages.CATALOGUE:
+            return self._say(f"audit.reason.{reason}")
+        return reason
 
     def _say(self, code: str, **params: Any) -> str:
         return messages.render(code, self.lang, params)

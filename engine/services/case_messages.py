@@ -228,5 +228,7 @@ def _refusals_audited(session: Session, clock: Clock, actor: Actor, case_id: int
         with transaction(session):
             audit.record(session, clock, actor, "case.message_refused",
                          territory_id=territory_id, case_id=case_id, message=_shown(name),
-                         reason=exc.code or "form.invalid")
+                         reason=exc.code or "form.invalid",
+                         reason_params={k: v for k, v in exc.params.items()
+                                        if isinstance(v, str | int)})
         raise

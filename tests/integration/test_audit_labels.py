@@ -159,3 +159,26 @@ def test_the_log_names_people_and_roles_in_words(
     users.set_active(session, clock, SYSTEM, created.user_id, False)
     [system] = audit.search(session, admin, audit.AuditFilters(action="user.deactivate"))[0]
     assert system.user is None and system.summary == "Camille Martin"
+
+
+def test_refusal_reasons_read_in_words_never_as_codes(
+        session: Session, clock: FixedClock, world: World) -> None:
+    admin = make_user(session, clock, "admin@demo.test", world.territory.id, "admin")
+    territory = world.territory.id
+    audit.record(session, clock, SYSTEM, "case.message_refused", territory_id=territory,
+                 reason="svc.message_not_awaited", reason_params={"name": "reponse_caf"})
+    audit.record(session, clock, SYSTEM, "case.message_refused", territory_id=territory,
+                 reason="svc.message_sender")
+    audit.record(session, clock, SYSTEM, "api_key.refused", territory_id=territory,
+                 reason="mismatch", repeated=49)
+    audit.record(session, clock, SYSTEM, "case.close", territory_id=territory,
+                 reason="Le ménage a déménagé.")
+    session.commit()
+    summaries = {r.summary for r in audit.search(session, admin, audit.AuditFilters())[0]}
+    assert "motif : Ce dossier n'attend pas le message « reponse_caf » (déjà reçu, pas " \
+        "encore attendu, ou inconnu de son circuit)." in summaries
+    assert any(s.startswith("motif : Vous ne pouvez pas enregistrer cette réponse")
+               for s in summaries)
+    assert "motif : secret erroné — 49 autres refus pareils depuis le précédent" in summaries
+    assert "motif : Le ménage a déménagé." in summaries
+    assert not any("svc." in s or "mismatch" in s for s in summaries)
