@@ -1,7 +1,7 @@
 """The timer process: a ticker only; the ``timer`` table is the truth.
 
-Each tick claims due timers with a lease and fires each in its own transaction until none is
-due. Late timers (after downtime) always fire, and their lateness is recorded. Cycle timers
+Each tick claims due timers with a lease and fires them, a group per transaction, until none
+is due. Late timers (after downtime) always fire, and their lateness is recorded. Cycle timers
 catch up: every missed occurrence fires once. Run it as ``aiguillage scheduler`` (a plain
 loop; SIGTERM lets it finish the timer it fires and release the ones it claimed); the
 embedded mode (one process with the web app) starts a background APScheduler ticker instead.
@@ -153,24 +153,60 @@ def _report(clock: Clock, worker: str, tick: Tick, seconds: float) -> None:
             figures["duration_ms"], extra=figures)
 
 
+GROUP_SECONDS = 0.25  # a group of timers fired in one transaction holds its locks so long
+
+
 def _fire_claimed(sessions: sessionmaker[Session], clock: Clock, worker: str, ids: list[int],
                   tick: Tick, stop: threading.Event | None) -> bool:
-    """Fire the claimed ``ids`` one by one; False when told to stop (the timer being fired
-    finished, the rest were released so that another scheduler takes them at once)."""
-    for n, timer_id in enumerate(ids):
+    """Fire the claimed ``ids``; False when told to stop (the timer being fired finished, the
+    rest were released so that another scheduler takes them at once).
+
+    They are fired in groups, one transaction and one commit per group of at most
+    ``GROUP_SECONDS`` (a commit waits for the disk: it cost as much as a timer's statements).
+    A timer whose case another transaction holds, and every timer of a group that failed
+    (rolled back as a whole), is fired alone, as before: a failure is recorded per timer."""
+    pending, alone = list(ids), False
+    while pending:
         if stopping(stop):
-            tick.released = release(sessions, worker, ids[n:])
+            tick.released = release(sessions, worker, pending)
             return False
+        if alone:
+            _fire_one(sessions, clock, worker, pending.pop(0), tick)
+            continue
+        until = time.monotonic() + GROUP_SECONDS
+
+        def enough(until: float = until) -> bool:
+            return stopping(stop) or time.monotonic() >= until
+
         with sessions() as session:
             try:
-                tick.fired += timers.fire(session, clock, worker, timer_id)
-            except EngineError as exc:
-                tick.failed += 1
-                log.warning("timer %s failed: %s", timer_id, exc)
-            except Exception:  # a bug or a database error: one timer never stops a sweep
-                tick.failed += 1
-                log.exception("timer %s failed", timer_id)
+                group = timers.fire_together(session, clock, worker, pending, enough)
+            except Exception:  # rolled back: the rest of this batch is fired one by one
+                log.info("a group of timers failed: the %d left are fired one by one",
+                         len(pending), exc_info=True)
+                alone = True
+                continue
+        tick.fired += len(group.fired)
+        if group.settled:
+            settled = set(group.settled)
+            pending = [i for i in pending if i not in settled]
+        else:  # every case was held by another transaction: the first one alone (it
+            # waits for its case's lock while holding none)
+            _fire_one(sessions, clock, worker, pending.pop(0), tick)
     return True
+
+
+def _fire_one(sessions: sessionmaker[Session], clock: Clock, worker: str, timer_id: int,
+              tick: Tick) -> None:
+    with sessions() as session:
+        try:
+            tick.fired += timers.fire(session, clock, worker, timer_id)
+        except EngineError as exc:
+            tick.failed += 1
+            log.warning("timer %s failed: %s", timer_id, exc)
+        except Exception:  # a bug or a database error: one timer never stops a sweep
+            tick.failed += 1
+            log.exception("timer %s failed", timer_id)
 
 
 def sweep_retention(sessions: sessionmaker[Session], clock: Clock,

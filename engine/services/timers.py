@@ -1,12 +1,14 @@
-"""Timer rows: claim due ones with a lease, fire each in one transaction, retry, report.
+"""Timer rows: claim due ones with a lease, fire them, retry, report.
 
-Exactly-once *effect*: firing = one transaction that advances the case and closes the timer
-row (RELIABILITY.md §4); attempts are at-least-once. A worker whose lease expired may not
-commit (fencing), so a slow worker and its successor never both apply a timer.
+Exactly-once *effect*: firing = one transaction (one timer's, or a group's) that advances
+the case and closes the timer row (RELIABILITY.md §4); attempts are at-least-once. A worker
+whose lease expired may not commit (fencing), so a slow worker and its successor never both
+apply a timer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,43 +94,97 @@ def fire(session: Session, clock: Clock, worker: str, timer_id: int) -> bool:
     timer becomes an incident an administrator can retry, instead of being retried at every
     lease expiry without anyone knowing.
     """
-    now = clock.now()
     try:
         with transaction(session):
-            # Lock order: the case, then its timer rows, as tasks.complete and cases.close
-            # do (they lock the case, then update its timers). Locking the timer first
-            # deadlocks on PostgreSQL when a form is submitted while its timer fires.
-            case = runtime.lock(session, timer_id=timer_id)
-            if case is None:
-                return False
-            armed = runtime.armed_timers(session, case.id, also=timer_id)
-            timer = next((t for t in armed if t.id == timer_id), None)
-            if timer is None or timer.status != TimerStatus.CLAIMED or timer.lease_owner != worker \
-                    or timer.lease_until is None or timer.lease_until < now:
-                return False  # fencing: another worker owns it now, or it is settled
-            if case.status != CaseStatus.OPEN:
-                _set(session, timer_id, status=TimerStatus.CANCELLED, lease_owner=None,
-                     lease_until=None)
-                return False
-            instance = runtime.load(session, case, FixedClock(max(now, timer.due_at)))
-            fired = instance.advance()
-            saved = runtime.save(session, case, instance, instance.clock,
-                                 armed=[(t.spiff_task_id, t.due_at) for t in armed
-                                        if t.status in ARMED_STATUSES])
-            if (timer.spiff_task_id, timer.due_at) not in saved.closed_timers:
-                # the engine saw nothing due: re-arm it, and never spin on it within a tick
-                _set(session, timer_id, status=TimerStatus.WAITING, lease_owner=None,
-                     lease_until=None, retry_at=now + BACKOFF[0])
-            lateness = (now - timer.due_at).total_seconds()
-            audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,
-                         case_id=case.id, timer_id=timer.id, timer=timer.bpmn_id,
-                         due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],
-                         lateness_seconds=lateness)
+            lateness = _fire_in(session, clock, worker, timer_id)
+        if lateness is None:
+            return False
         metrics.timer_fired(lateness)  # committed
         return True
     except Exception as exc:
         _failed(session, clock, worker, timer_id, str(exc) or type(exc).__name__)
         raise
+
+
+@dataclass(frozen=True)
+class Together:
+    """What ``fire_together`` committed: the ids that fired, and the ids it settled (fired,
+    or nothing to do); the others are still claimed, for the caller to go on with."""
+
+    fired: list[int]
+    settled: list[int]
+
+
+def fire_together(session: Session, clock: Clock, worker: str, ids: list[int],
+                  enough: Callable[[], bool] = lambda: False) -> Together:
+    """Fire claimed timers in ONE transaction (one commit for the group, not one per timer),
+    in ``ids``' order, until ``enough()`` says so (asked after each timer: the caller bounds
+    how long the group holds its cases' locks, and stops it when told to stop).
+
+    The cases of ``ids`` are locked first in one statement that skips those another
+    transaction holds (PostgreSQL ``SKIP LOCKED``): the group never waits for a lock while
+    holding others, so it never deadlocks with a user completing a step or with another
+    scheduler; the timers of skipped cases are left to the caller, to fire one by one
+    (``fire``). Each timer does exactly what ``fire`` does, and the fencing is the same: its
+    lease is checked under its row's lock, and that lock is held until the group commits.
+
+    Raises on any failure, the whole group rolled back and nothing recorded: the caller
+    then fires those timers one by one, which records the failing one as ``fire`` does.
+    """
+    fired: dict[int, float] = {}  # id -> lateness
+    settled: list[int] = []
+    with transaction(session):
+        free = set(session.scalars(
+            select(Timer.id).join(Case, Case.id == Timer.case_id).where(Timer.id.in_(ids))
+            .with_for_update(of=Case, skip_locked=True)))
+        for timer_id in ids:
+            if settled and enough():
+                break
+            if timer_id not in free:
+                continue
+            lateness = _fire_in(session, clock, worker, timer_id)
+            settled.append(timer_id)
+            if lateness is not None:
+                fired[timer_id] = lateness
+    for lateness in fired.values():  # committed
+        metrics.timer_fired(lateness)
+    return Together(list(fired), settled)
+
+
+def _fire_in(session: Session, clock: Clock, worker: str, timer_id: int) -> float | None:
+    """Fire one claimed timer in the caller's transaction; its lateness in seconds, or None
+    when there was nothing to do (lease lost, already fired, case closed)."""
+    now = clock.now()
+    # Lock order: the case, then its timer rows, as tasks.complete and cases.close
+    # do (they lock the case, then update its timers). Locking the timer first
+    # deadlocks on PostgreSQL when a form is submitted while its timer fires.
+    case = runtime.lock(session, timer_id=timer_id)
+    if case is None:
+        return None
+    armed = runtime.armed_timers(session, case.id, also=timer_id)
+    timer = next((t for t in armed if t.id == timer_id), None)
+    if timer is None or timer.status != TimerStatus.CLAIMED or timer.lease_owner != worker \
+            or timer.lease_until is None or timer.lease_until < now:
+        return None  # fencing: another worker owns it now, or it is settled
+    if case.status != CaseStatus.OPEN:
+        _set(session, timer_id, status=TimerStatus.CANCELLED, lease_owner=None,
+             lease_until=None)
+        return None
+    instance = runtime.load(session, case, FixedClock(max(now, timer.due_at)))
+    fired = instance.advance()
+    saved = runtime.save(session, case, instance, instance.clock,
+                         armed=[(t.spiff_task_id, t.due_at) for t in armed
+                                if t.status in ARMED_STATUSES])
+    if (timer.spiff_task_id, timer.due_at) not in saved.closed_timers:
+        # the engine saw nothing due: re-arm it, and never spin on it within a tick
+        _set(session, timer_id, status=TimerStatus.WAITING, lease_owner=None,
+             lease_until=None, retry_at=now + BACKOFF[0])
+    lateness: float = (now - timer.due_at).total_seconds()
+    audit.record(session, clock, SYSTEM, "timer.fired", territory_id=case.territory_id,
+                 case_id=case.id, timer_id=timer.id, timer=timer.bpmn_id,
+                 due_at=timer.due_at.isoformat(), fired=[f.bpmn_id for f in fired],
+                 lateness_seconds=lateness)
+    return lateness
 
 
 def _set(session: Session, timer_id: int, **values: Any) -> None:

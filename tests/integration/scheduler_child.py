@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
         conn.execute(text("SELECT 1"))
     claimed: list[int] = []
     fired: list[int] = []
-    claim_due, fire = timers.claim_due, timers.fire
+    claim_due, fire, fire_together = timers.claim_due, timers.fire, timers.fire_together
 
     def recording_claim(*args: Any, **kwargs: Any) -> list[int]:
         ids = claim_due(*args, **kwargs)
@@ -45,7 +45,13 @@ def main(argv: list[str]) -> int:
             fired.append(timer_id)
         return done
 
+    def recording_group(*args: Any, **kwargs: Any) -> timers.Together:
+        group = fire_together(*args, **kwargs)
+        fired.extend(group.fired)
+        return group
+
     timers.claim_due, timers.fire = recording_claim, recording_fire  # type: ignore[assignment]
+    timers.fire_together = recording_group
     print("ready", flush=True)
     if "--wait-go" in argv:
         sys.stdin.readline()

@@ -25,15 +25,15 @@ from engine.services import timers
 def main(argv: list[str]) -> int:
     url, instant = argv[0], datetime.fromisoformat(argv[1])
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
-    fire = timers.fire
+    fire = timers._fire_in  # each timer, alone or in a group (printed before its commit)
 
-    def slow_fire(session: Any, clock: Any, worker: str, timer_id: int) -> bool:
+    def slow_fire(session: Any, clock: Any, worker: str, timer_id: int) -> float | None:
         time.sleep(0.1)
         done = fire(session, clock, worker, timer_id)
         print(f"fired {timer_id}", flush=True)
         return done
 
-    timers.fire = slow_fire  # type: ignore[assignment]
+    timers._fire_in = slow_fire
     scheduler.SystemClock = lambda: FixedClock(instant)  # type: ignore[assignment,misc]
     engine = make_engine(url)
     scheduler.main(session_factory(engine), seconds=0.5)
