@@ -9,7 +9,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from engine.core.consent import ALL_CATEGORIES, DEFAULT_CATEGORY, IDENTITY
@@ -260,18 +271,20 @@ def name_shown(actor: Actor, territory_id: int, case_id: Any,
                           CaseConsent.category == IDENTITY, _consent_active(now))
 
 
+# One statement, columns only, built once (it runs at every signed-in request): the user and
+# its memberships, none of them built as ORM objects.
+_ACTOR_ROWS = (select(User.display_name, User.active, Membership.territory_id, Membership.role,
+                      Membership.organisation_id)
+               .outerjoin(Membership, Membership.user_id == User.id)
+               .where(User.id == bindparam("user_id")))
+
+
 def load_actor(session: Session, user_id: int) -> Actor:
     """The actor for an active user.
 
     :raises NotFound: unknown or deactivated user.
     """
-    # One statement, columns only (it runs at every signed-in request): the user and its
-    # memberships, none of them built as ORM objects.
-    rows = session.execute(
-        select(User.display_name, User.active, Membership.territory_id, Membership.role,
-               Membership.organisation_id)
-        .outerjoin(Membership, Membership.user_id == User.id)
-        .where(User.id == user_id)).all()
+    rows = session.execute(_ACTOR_ROWS, {"user_id": user_id}).all()
     if not rows or not rows[0].active:
         raise NotFound(code="svc.user_unknown")
     roles: dict[int, set[str]] = {}

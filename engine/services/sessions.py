@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -57,13 +57,16 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+# Built once: it runs at every request that carries a cookie.
+_FIND = (select(_SESSIONS.c.user_id, _SESSIONS.c.data, _SESSIONS.c.last_seen_at,
+                _SESSIONS.c.expires_at, _SESSIONS.c.revoked_at)
+         .where(_SESSIONS.c.token_hash == bindparam("token_hash")))
+
+
 def find(session: Session, clock: Clock, token_hash: str,
          lifetimes: Lifetimes) -> StoredSession | None:
     """The session stored under ``token_hash`` and its state, or None if there is none."""
-    row = session.connection().execute(
-        select(_SESSIONS.c.user_id, _SESSIONS.c.data, _SESSIONS.c.last_seen_at,
-               _SESSIONS.c.expires_at, _SESSIONS.c.revoked_at)
-        .where(_SESSIONS.c.token_hash == token_hash)).first()
+    row = session.connection().execute(_FIND, {"token_hash": token_hash}).first()
     if row is None:
         return None
     now = clock.now()

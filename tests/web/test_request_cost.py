@@ -10,7 +10,10 @@ import pytest
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 from flask_babel import force_locale
+from sqlalchemy import event
 
+from engine.errors import NotFound
+from engine.services.access import load_actor
 from tests.integration.factories import World
 from tests.web.conftest import AuthActions
 from webapp import i18n
@@ -53,3 +56,24 @@ def test_a_forced_language_is_followed_within_the_request(app: Flask,
             assert render_template_string("{{ _('Mes tâches') }}") == "My tasks"
         assert render_template_string("{{ _('Mes tâches') }}") == "Mes tâches"
     assert len(lookups) == 3  # French, English, French again: each change looked up anew
+
+
+def test_the_signed_in_actor_is_one_statement(app: Flask, world: World) -> None:
+    seen: list[str] = []
+
+    def note(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(statement)
+
+    engine = app.extensions["aiguillage"]
+    event.listen(engine.database, "before_cursor_execute", note)
+    try:
+        with engine.sessions() as session:
+            for who in (world.coordinator, world.operator, world.outsider):
+                seen.clear()
+                assert load_actor(session, who.user_id) == who  # the outsider: no membership
+                assert len(seen) == 1
+            with pytest.raises(NotFound):
+                load_actor(session, 10**9)
+    finally:
+        event.remove(engine.database, "before_cursor_execute", note)
