@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_request_context, session
-from flask_babel import Babel, get_translations
+from flask_babel import Babel, Domain, get_domain
 
 from engine.errors import EngineError
 
@@ -42,27 +42,44 @@ def local(instant: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     return instant.astimezone(PARIS).strftime(fmt) if instant else "—"
 
 
-def translations() -> NullTranslations:
-    """The translations of the request's language, looked up once per request.
+class RequestDomain(Domain):  # type: ignore[misc]
+    """Flask-Babel's domain, its translations looked up once per request.
 
-    Flask-Babel's template ``_()`` looks them up at every call (three ``g`` lookups and the
-    locale's identifier each time; about 60 calls a page). They are kept here next to
-    Flask-Babel's own per-request locale and domain, and looked up again whenever either
-    changes (``force_locale``, ``refresh``).
+    Flask-Babel looks them up at every ``gettext`` (three ``g`` lookups and the locale's
+    identifier each time): about 60 calls of the templates' ``_()`` and 30 lazy strings
+    (form labels, messages) a page. They are kept next to Flask-Babel's own per-request
+    locale and domain, and looked up again whenever either changes (``force_locale``,
+    ``refresh``).
     """
+
+    def get_translations(self) -> NullTranslations:
+        """The request's translations (Flask-Babel's, kept for the request)."""
+        try:
+            context = g._flask_babel
+            locale, domain, found = context.aiguillage_translations
+            if locale is context.babel_locale and domain is self:
+                return found  # type: ignore[no-any-return]
+        except (AttributeError, RuntimeError):  # first call of the request, or no app context
+            pass
+        found = super().get_translations()
+        if g:
+            context = g._flask_babel
+            context.aiguillage_translations = (getattr(context, "babel_locale", None), self,
+                                               found)
+        return found  # type: ignore[no-any-return]
+
+
+def translations() -> NullTranslations:
+    """The translations of the request's language (the templates' ``_()``): those kept for
+    the request while its locale and domain stay the same, else the domain's."""
     try:
         context = g._flask_babel
         locale, domain, found = context.aiguillage_translations
         if locale is context.babel_locale and domain is context.babel_domain:
             return found  # type: ignore[no-any-return]
-    except (AttributeError, RuntimeError):  # first call of the request, or no app context
+    except (AttributeError, RuntimeError):
         pass
-    found = get_translations()
-    if g:
-        context = g._flask_babel
-        context.aiguillage_translations = (getattr(context, "babel_locale", None),
-                                           getattr(context, "babel_domain", None), found)
-    return found
+    return get_domain().get_translations()  # type: ignore[no-any-return]
 
 
 def _gettext(string: str) -> str:
@@ -84,10 +101,15 @@ def _npgettext(context: str, singular: str, plural: str, num: int) -> Any:
 def init_app(app: Flask) -> None:
     """Configure Babel and the template helpers."""
     babel.init_app(app, locale_selector=select_locale)
+    babel.domain_instance = RequestDomain(domain=app.extensions["babel"].default_domain)
     # The templates' _(), ngettext()...: as Flask-Babel installs them, with the translations
     # looked up once per request instead of at each call.
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=_gettext, ngettext=_ngettext, pgettext=_pgettext, npgettext=_npgettext,
         newstyle=True)
+    # _() is Jinja's alias that looks ``gettext`` up in the template's context at each call
+    # and calls it through the context again; the templates never define their own gettext:
+    # _ is that gettext itself.
+    app.jinja_env.globals["_"] = app.jinja_env.globals["gettext"]
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["day"] = lambda d: local(d, "%d/%m/%Y")

@@ -9,28 +9,27 @@ from typing import Any
 import pytest
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
-from flask_babel import force_locale
+from flask_babel import Domain, force_locale, lazy_gettext
 from sqlalchemy import event
 
 from engine.errors import NotFound
 from engine.services.access import load_actor
 from tests.integration.factories import World
 from tests.web.conftest import AuthActions
-from webapp import i18n
 
 
 @pytest.fixture
 def lookups(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every lookup of the translations by the templates' ``_()``."""
+    """Every time Flask-Babel looks the translations up (templates, views, lazy strings)."""
     seen: list[object] = []
-    original = i18n.get_translations
+    original = Domain.get_translations
 
-    def counted() -> Any:
-        found = original()
+    def counted(self: Domain) -> Any:
+        found = original(self)
         seen.append(found)
         return found
 
-    monkeypatch.setattr(i18n, "get_translations", counted)
+    monkeypatch.setattr(Domain, "get_translations", counted)
     return seen
 
 
@@ -40,7 +39,7 @@ def test_a_page_looks_its_translations_up_once(client: FlaskClient, auth: AuthAc
     lookups.clear()
     page = unescape(client.get("/taches/").text)
     assert "Mes tâches" in page and "Se déconnecter" in page and "Aller au contenu" in page
-    assert len(lookups) == 1  # about 60 calls of _() on this page: one lookup
+    assert len(lookups) == 1  # about 60 calls of _() on this page, and lazy strings: one lookup
     client.post("/langue", data={"lang": "en", "next": "/taches/"})
     lookups.clear()
     english = unescape(client.get("/taches/").text)
@@ -55,7 +54,11 @@ def test_a_forced_language_is_followed_within_the_request(app: Flask,
         with force_locale("en"):
             assert render_template_string("{{ _('Mes tâches') }}") == "My tasks"
         assert render_template_string("{{ _('Mes tâches') }}") == "Mes tâches"
-    assert len(lookups) == 3  # French, English, French again: each change looked up anew
+        label = lazy_gettext("Mes tâches")
+        assert str(label) == "Mes tâches"
+        with force_locale("en"):
+            assert str(label) == "My tasks"
+    assert len(lookups) == 4  # each change of language looked up anew
 
 
 def test_the_signed_in_actor_is_one_statement(app: Flask, world: World) -> None:
