@@ -27,7 +27,7 @@ from engine.errors import Conflict, FormInvalid, NotFound, PermissionDenied
 from engine.persistence.db import transaction
 from engine.persistence.models import Case
 from engine.persistence.models.case import CaseStatus
-from engine.services import audit, parsing, runtime
+from engine.services import audit, cases, parsing, runtime
 from engine.services.access import (
     Actor,
     View,
@@ -38,7 +38,6 @@ from engine.services.access import (
 )
 from engine.services.results import FormSpec
 
-MAX_REFERENCE = 40  # the column's length
 MAX_PAYLOAD_BYTES = 256 * 1024
 
 
@@ -84,7 +83,7 @@ def receive(session: Session, clock: Clock, actor: Actor, reference: str, name: 
         awaited, unknown, or the case is closed); nothing written (audited).
     :raises ConcurrentUpdate: the case changed meanwhile.
     """
-    case_id = _case_id(session, actor, reference)
+    case_id = cases.id_of_reference(session, actor, reference)
     with _refusals_audited(session, clock, actor, case_id, name), transaction(session):
         require_scope(actor, "write")
         case = runtime.lock(session, case_id)
@@ -169,21 +168,6 @@ def _shown(name: str) -> str:
     (no NUL, which PostgreSQL refuses in text), 80 at most."""
     printable = "".join(c for c in name if c.isprintable())
     return printable[:80] + ("…" if len(printable) > 80 else "")
-
-
-def _case_id(session: Session, actor: Actor, reference: str) -> int:
-    """The id of the case ``reference`` names, in a territory of the actor's.
-
-    :raises NotFound:
-    """
-    if not isinstance(reference, str) or not 0 < len(reference) <= MAX_REFERENCE \
-            or "\0" in reference:
-        raise NotFound(code="svc.case_not_found")
-    found = session.execute(select(Case.id, Case.territory_id)
-                            .where(Case.reference == reference)).one_or_none()
-    if found is None or not actor.is_member(found.territory_id):
-        raise NotFound(code="svc.case_not_found")
-    return int(found.id)
 
 
 def _payload(payload: Mapping[str, Any] | bytes | str) -> dict[str, Any]:

@@ -185,6 +185,27 @@ def start(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         return summary_of(case, circuit.title)
 
 
+MAX_REFERENCE = 40  # case.reference
+
+
+def id_of_reference(session: Session, actor: Actor, reference: str) -> int:
+    """The id of the case ``reference`` names, in one of the actor's territories (the
+    reading services then apply the visibility rule): how the API and outside answers name
+    a case.
+
+    :raises NotFound: no such reference (or an empty, too long or NUL-bearing one), or a
+        case outside the actor's territories.
+    """
+    if not isinstance(reference, str) or not 0 < len(reference) <= MAX_REFERENCE \
+            or "\0" in reference:
+        raise NotFound(code="svc.case_not_found")
+    found = session.execute(select(Case.id, Case.territory_id)
+                            .where(Case.reference == reference)).one_or_none()
+    if found is None or not actor.is_member(found.territory_id):
+        raise NotFound(code="svc.case_not_found")
+    return int(found.id)
+
+
 def _next_reference(session: Session, clock: Clock, territory_id: int) -> str:
     year = clock.now().year
     # Two first cases of the year at once must not both create the counter: insert it if

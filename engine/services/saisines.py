@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.errors import Conflict, InvalidInput, NotFound
+from engine.errors import Conflict, InvalidInput
 from engine.persistence.db import transaction
 from engine.persistence.models import AuditEvent, Case
 from engine.services import audit, cases
@@ -23,7 +23,6 @@ from engine.services.results import CaseSummary, TaskItem
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)  # a key names one start for this long
 MAX_KEY = 200  # characters of an idempotency key
-MAX_REFERENCE = 40  # case.reference
 ACTION = "api.case_start"  # the audit event that keeps the key
 
 
@@ -101,18 +100,3 @@ def _started(session: Session, clock: Clock, actor: Actor, case_id: int,
     return Started(CaseSummary(case.id, case.reference, None, case.territory_id,
                                case.circuit_id, "", case.status, case.created_at, None, None),
                    [], created)
-
-
-def case_id(session: Session, actor: Actor, reference: str) -> int:
-    """The id of the case with ``reference`` in one of the actor's territories (the reading
-    services then apply the visibility rule).
-
-    :raises NotFound: no such reference, or a case outside the actor's territories.
-    """
-    if not 0 < len(reference) <= MAX_REFERENCE:
-        raise NotFound(code="svc.case_not_found")
-    found = session.execute(select(Case.id, Case.territory_id)
-                            .where(Case.reference == reference)).one_or_none()
-    if found is None or not actor.is_member(found.territory_id):
-        raise NotFound(code="svc.case_not_found")
-    return int(found.id)

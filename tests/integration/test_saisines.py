@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine.clock import FixedClock
 from engine.errors import Conflict, FormInvalid, InvalidInput, NotFound
 from engine.persistence.models import Case
-from engine.services import saisines
+from engine.services import cases, saisines
 from tests.integration.factories import World, make_world
 
 
@@ -59,8 +59,10 @@ def test_refusals_store_nothing(session: Session, clock: FixedClock, world: Worl
 def test_a_case_by_its_reference(session: Session, clock: FixedClock, world: World) -> None:
     opened = saisines.start_once(session, clock, world.coordinator, world.circuit.id,
                                  {"nom_menage": "Réf"})
-    assert saisines.case_id(session, world.operator, opened.case.reference) == opened.case.id
+    assert cases.id_of_reference(session, world.operator, opened.case.reference) == \
+        opened.case.id
     for reference, actor in ((opened.case.reference, world.outsider), ("", world.operator),
-                             ("X" * 41, world.operator), ("INCONNU-1", world.operator)):
+                             ("X" * 41, world.operator), ("INCONNU-1", world.operator),
+                             ("TLS\x00-1", world.operator)):
         with pytest.raises(NotFound):
-            saisines.case_id(session, actor, reference)
+            cases.id_of_reference(session, actor, reference)

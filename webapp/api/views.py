@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, request, url_for
 
 from engine.errors import PermissionDenied
-from engine.services import case_messages, case_page, circuits, directory, saisines, tasks
+from engine.services import case_messages, case_page, cases, circuits, directory, saisines, tasks
 from engine.services.access import require_scope
 from webapp.api import shapes
 from webapp.api.blueprint import bp
@@ -70,7 +70,7 @@ def open_case() -> tuple[Response, int, dict[str, str]]:
 def case(reference: str) -> Response:
     """A case: status, current steps, orientations, its data as far as the key reads it."""
     session, me = get_session(), caller()
-    case_id = saisines.case_id(session, me, reference)
+    case_id = cases.id_of_reference(session, me, reference)
     read = case_page.page(session, clock(), me, case_id)
     require_scope(me, "read", read.detail.summary.circuit_id)
     return jsonify(shapes.case(read))
