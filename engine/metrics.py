@@ -1,5 +1,6 @@
 """The engine's Prometheus metrics: steps completed, timers fired and their lateness,
-incidents, notices sent, database connections in use, scheduler ticks.
+incidents, notices sent, database connections in use, scheduler ticks, webhook deliveries
+(by event and outcome, their latency, the pending ones).
 
 The services and the scheduler call the small functions below at the point where the thing
 happened; nothing here touches the database or Flask. The metrics are created on first use,
@@ -26,6 +27,13 @@ OTHER = "autre"
 # seconds late against the due time: a poll interval is 2 s, downtime makes hours
 LATENESS_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
                     86400.0)
+# seconds from an event to its delivery: a tick every few seconds, retries back off to hours
+WEBHOOK_LATENCY_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 7200.0,
+                           21600.0, 86400.0)
+# seconds a webhook POST took: the timeout is 5 s
+WEBHOOK_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# a delivery attempt's outcome (label ``outcome``)
+DELIVERED, RETRY, GIVEN_UP = "delivered", "retry", "given_up"
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,10 @@ class Instruments:
     db_connections: Gauge
     scheduler_ticks: Counter
     scheduler_last_tick: Gauge
+    webhook_deliveries: Counter
+    webhook_latency: Histogram
+    webhook_duration: Histogram
+    webhooks_pending: Gauge
 
 
 _lock = threading.Lock()
@@ -77,6 +89,22 @@ def _create() -> Instruments:
         scheduler_last_tick=Gauge("aiguillage_scheduler_last_tick_timestamp_seconds",
                                   "Heure (Unix) du dernier passage du planificateur",
                                   multiprocess_mode="max"),
+        webhook_deliveries=Counter(
+            "aiguillage_webhook_deliveries", "Essais de livraison des notifications web, par "
+            "événement et issue (livrée, nouvel essai prévu, abandonnée)",
+            ["event", "outcome"]),
+        webhook_latency=Histogram(
+            "aiguillage_webhook_delivery_latency_seconds",
+            "Délai entre un événement et la livraison de sa notification web", ["event"],
+            buckets=WEBHOOK_LATENCY_BUCKETS),
+        webhook_duration=Histogram(
+            "aiguillage_webhook_attempt_duration_seconds",
+            "Durée d'un essai de livraison (requête HTTP)",
+            buckets=WEBHOOK_DURATION_BUCKETS),
+        webhooks_pending=Gauge(
+            "aiguillage_webhooks_pending", "Notifications web à livrer (dues ou en attente "
+            "d'un nouvel essai), comptées au dernier passage du planificateur",
+            multiprocess_mode="mostrecent"),
     )
 
 
@@ -122,6 +150,22 @@ def scheduler_ticked(unix_seconds: float) -> None:
     found = instruments()
     found.scheduler_ticks.inc()
     found.scheduler_last_tick.set(unix_seconds)
+
+
+def webhook_attempted(event: str, outcome: str, duration_seconds: float,
+                      latency_seconds: float | None) -> None:
+    """A webhook delivery attempt was recorded: ``outcome`` is ``delivered``, ``retry`` or
+    ``given_up``; ``latency_seconds``, for a delivered one, runs from the event."""
+    found = instruments()
+    found.webhook_deliveries.labels(event=event, outcome=outcome).inc()
+    found.webhook_duration.observe(max(duration_seconds, 0.0))
+    if outcome == DELIVERED and latency_seconds is not None:
+        found.webhook_latency.labels(event=event).observe(max(latency_seconds, 0.0))
+
+
+def webhooks_pending(count: int) -> None:
+    """``count`` webhook deliveries are still to make (the last pass's count)."""
+    instruments().webhooks_pending.set(count)
 
 
 def watch_pool(database: Any) -> None:

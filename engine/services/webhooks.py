@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from engine import metrics
 from engine.clock import Clock
 from engine.errors import InvalidInput, InvalidTransition, NotFound
 from engine.persistence.db import transaction
@@ -460,6 +461,11 @@ def _mark(session: Session, clock: Clock, item: _Claimed, status_code: int | Non
             delivery_id=row.dedupe_key, event=item.event, at=now, status_code=status_code,
             error=None if delivered else (error or "")[:2000], duration_ms=took,
             next_at=next_at, detail={"attempt": item.attempt}))
+    # counted once committed; an event outside EVENTS (none today) keeps the label bounded
+    metrics.webhook_attempted(
+        item.event if item.event in EVENTS else metrics.OTHER,
+        metrics.DELIVERED if delivered else metrics.RETRY if next_at else metrics.GIVEN_UP,
+        took / 1000, (now - item.created_at).total_seconds() if delivered else None)
 
 
 def tick(session: Session, clock: Clock, sender: WebhookSender,
@@ -473,4 +479,12 @@ def tick(session: Session, clock: Clock, sender: WebhookSender,
         total.failed += report.failed
         if report.delivered + report.retried + report.failed < 50 or stopping():
             break
+    metrics.webhooks_pending(pending(session))
     return total
+
+
+def pending(session: Session) -> int:
+    """The deliveries still to make: due now or waiting for a new attempt (one count on the
+    outbox's pending index)."""
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.kind == KIND)) or 0
