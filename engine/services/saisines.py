@@ -10,20 +10,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import Conflict, InvalidInput
-from engine.persistence.db import transaction
-from engine.persistence.models import AuditEvent, Case
+from engine.persistence.db import table, transaction, upsert
+from engine.persistence.models import ApiIdempotency, Case
 from engine.services import audit, cases
 from engine.services.access import Actor
 from engine.services.results import CaseSummary, TaskItem
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)  # a key names one start for this long
 MAX_KEY = 200  # characters of an idempotency key
-ACTION = "api.case_start"  # the audit event that keeps the key
+ACTION = "api.case_start"  # the audit event of a start with a key
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,11 @@ def start_once(session: Session, clock: Clock, actor: Actor, circuit_id: int,
                data: Mapping[str, Any], idempotency_key: str | None = None) -> Started:
     """Open a case (``cases.start``); with an ``idempotency_key``, a second call with the
     same key within ``IDEMPOTENCY_WINDOW`` returns the case the first one opened instead of
-    opening another (the key is kept in the audit trail, per caller). Two calls with one key
-    at the very same instant may both open a case: the key protects against retries, not
-    against concurrent twins.
+    opening another. The key is claimed (a row of ``api_idempotency``, unique per caller and
+    key) before the case is opened, in the same unit of work: a twin request arriving while
+    the first is being served waits for its commit (PostgreSQL's unique index; SQLite's
+    single writer) and then finds its case; if the first fails, nothing is kept and the
+    twin opens the case itself. An expired key of the caller is purged on write.
 
     :raises NotFound: unknown circuit, or one outside the actor's territories.
     :raises FormInvalid: the start form rejects ``data``; nothing is stored.
@@ -55,37 +57,44 @@ def start_once(session: Session, clock: Clock, actor: Actor, circuit_id: int,
     """
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY:
         raise InvalidInput(code="svc.api_idempotency_key", maximum=MAX_KEY)
+    if idempotency_key is None or actor.user_id is None:
+        with transaction(session):
+            summary = cases.start(session, clock, actor, circuit_id, data)
+            return _started(session, clock, actor, summary.id, created=True)
     fingerprint = _fingerprint(circuit_id, data)
     with transaction(session):
-        if idempotency_key is not None:
-            earlier = _earlier(session, clock, actor, idempotency_key)
-            if earlier is not None:
-                case_id, used_for = earlier
-                if used_for != fingerprint:
-                    raise Conflict(code="svc.api_idempotency_reused")
-                return _started(session, clock, actor, case_id, created=False)
+        claimed = _claim(session, clock, actor.user_id, idempotency_key, fingerprint)
+        if claimed is None:
+            earlier = session.execute(
+                select(ApiIdempotency.case_id, ApiIdempotency.fingerprint)
+                .where(ApiIdempotency.user_id == actor.user_id,
+                       ApiIdempotency.key == idempotency_key)).one()
+            if earlier.fingerprint != fingerprint:
+                raise Conflict(code="svc.api_idempotency_reused")
+            assert earlier.case_id is not None  # written in the claim's own commit
+            return _started(session, clock, actor, earlier.case_id, created=False)
         summary = cases.start(session, clock, actor, circuit_id, data)
-        if idempotency_key is not None:
-            audit.record(session, clock, actor, "api.case_start",
-                         territory_id=summary.territory_id,
-                         case_id=summary.id, idempotency_key=idempotency_key,
-                         fingerprint=fingerprint)
+        session.execute(update(ApiIdempotency).where(ApiIdempotency.id == claimed)
+                        .values(case_id=summary.id))
+        audit.record(session, clock, actor, ACTION, territory_id=summary.territory_id,
+                     case_id=summary.id, idempotency_key=idempotency_key)
         return _started(session, clock, actor, summary.id, created=True)
 
 
-def _earlier(session: Session, clock: Clock, actor: Actor,
-             key: str) -> tuple[int, str] | None:
-    """The case an earlier start with ``key`` opened for this caller, and what it was for."""
-    rows = session.execute(
-        select(AuditEvent.case_id, AuditEvent.detail)
-        .where(AuditEvent.user_id == actor.user_id, AuditEvent.action == ACTION,
-               AuditEvent.at >= clock.now() - IDEMPOTENCY_WINDOW,
-               AuditEvent.detail["idempotency_key"].as_string() == key)
-        .order_by(AuditEvent.id).limit(1)).all()
-    for case_id, detail in rows:
-        if case_id is not None:
-            return case_id, str(detail.get("fingerprint", ""))
-    return None
+def _claim(session: Session, clock: Clock, user_id: int, key: str,
+           fingerprint: str) -> int | None:
+    """Claim ``key`` for this caller (the new row's id), or None when it is taken: by a
+    committed start within the window, or by one still running (then after it commits; had
+    it rolled back, the claim succeeds). The caller's expired keys are deleted first."""
+    now = clock.now()
+    session.execute(delete(ApiIdempotency).where(
+        ApiIdempotency.user_id == user_id, ApiIdempotency.created_at < now - IDEMPOTENCY_WINDOW))
+    claimed = session.execute(
+        upsert(session, table(ApiIdempotency))
+        .values(user_id=user_id, key=key, fingerprint=fingerprint, case_id=None, created_at=now)
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(table(ApiIdempotency).c.id)).scalar_one_or_none()
+    return None if claimed is None else int(claimed)
 
 
 def _started(session: Session, clock: Clock, actor: Actor, case_id: int,

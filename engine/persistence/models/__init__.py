@@ -1,5 +1,6 @@
 """Every model, imported here so ``Base.metadata`` knows all tables (Alembic reads it)."""
 
+from engine.persistence.models.api_idempotency import ApiIdempotency
 from engine.persistence.models.api_key import ApiKey
 from engine.persistence.models.audit_event import AuditEvent, AuditEventTerritory
 from engine.persistence.models.case import Case, CaseState, ReferenceCounter
@@ -39,4 +40,5 @@ __all__ = [
     "SchedulerHeartbeat",  # readiness (#17)
     "ApiKey",  # API keys (#18)
     "WebhookAttempt", "WebhookSubscription",  # webhooks out (#18)
+    "ApiIdempotency",  # API idempotency keys (#18)
 ]
