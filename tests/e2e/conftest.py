@@ -103,6 +103,9 @@ ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
 ENGINE_WORDS = re.compile(r"\b(aiguillage_seq|passages|SequenceFlow|UserTask|ExclusiveGateway)\b")
 # snake_case words a page may legitimately show (file names are matched with their extension)
 ALLOWED: set[str] = set()
+# the visible start of an API key (« commence par agl_3f9a… »): how an administrator tells keys
+# apart, never a code
+KEY_PREFIX = re.compile(r"agl_[0-9a-f]+")
 
 
 def _role_keys() -> dict[str, str]:
@@ -120,7 +123,7 @@ ROLE_KEYS = _role_keys()
 def raw_codes(text: str) -> list[str]:
     """What a user should never read: snake_case keys, engine names, ISO timestamps, role
     keys (an empty list when the text is clean)."""
-    found = [w for w in SNAKE.findall(text) if w not in ALLOWED]
+    found = [w for w in SNAKE.findall(text) if w not in ALLOWED and not KEY_PREFIX.fullmatch(w)]
     found += ENGINE_WORDS.findall(text) + ISO_INSTANT.findall(text)
     found += [k for k in ROLE_KEYS if re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", text)]
     return found
