@@ -1,6 +1,11 @@
 """Sending webhooks: signed HTTP POSTs (the Standard Webhooks scheme), never following a
 redirect, refusing targets that resolve to private addresses unless a setting allows them.
 
+The receiver's name is resolved once per POST: the addresses are checked, and the connection
+goes to the checked address (the ``Host`` header, the TLS server name and the certificate
+check stay on the name), so a name that answers a public address to the check and a private
+one just after (DNS rebinding) never gets a connection to the private one.
+
 ``AIGUILLAGE_WEBHOOKS_ALLOW_PRIVATE=1`` lets deliveries reach loopback and private networks
 (tests, an intranet receiver); ``AIGUILLAGE_WEBHOOKS_ALLOW_HTTP=1`` lets subscriptions use
 plain ``http`` to other hosts than the loopback. See docs/webhooks.md."""
@@ -14,8 +19,9 @@ import ipaddress
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 TIMEOUT_SECONDS = 5.0
@@ -104,53 +110,99 @@ def url_problem(url: str) -> str | None:
     return "svc.webhook_url_https"
 
 
-def forbidden_address(host: str, port: int) -> str | None:
-    """Why ``host`` may not be reached (it resolves to a private, loopback, link-local or
-    reserved address and the setting does not allow them), or None."""
-    if private_allowed():
-        return None
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses of ``host`` (TCP), in the order the system gives them."""
+    found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(address[0]) for *_, address in found))
+
+
+def pinned_address(host: str, port: int, resolver: Resolver = resolve) -> tuple[str, str | None]:
+    """Resolve ``host`` once: ``(address, None)``, the address to connect to, or
+    ``("", why)`` when one of its addresses is private, loopback, link-local or reserved
+    (unless the setting allows them) or it has none."""
     try:
-        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        return f"adresse introuvable ({exc})"
-    for *_, address in found:
-        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
-        if not ip.is_global:
-            return f"adresse privée refusée ({ip})"
-    return None
+        addresses = resolver(host, port)
+    except (OSError, UnicodeError) as exc:
+        return "", f"adresse introuvable ({exc})"
+    if not addresses:
+        return "", "adresse introuvable"
+    if not private_allowed():
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not ip.is_global:
+                return "", f"adresse privée refusée ({ip})"
+    return addresses[0], None
+
+
+def forbidden_address(host: str, port: int, resolver: Resolver = resolve) -> str | None:
+    """Why ``host`` may not be reached (``pinned_address``), or None."""
+    return pinned_address(host, port, resolver)[1]
 
 
 @dataclass
 class HttpSender:
-    """POSTs with ``requests``: a short timeout, no redirect followed."""
+    """POSTs with urllib3 to the address checked by ``pinned_address``: a short timeout,
+    no redirect followed, TLS verified on the URL's host name (``ca_certs``: a CA bundle
+    instead of certifi's, tests)."""
 
     timeout: float = TIMEOUT_SECONDS
+    resolver: Resolver = resolve
+    ca_certs: str | None = None
 
     def post(self, delivery: Delivery, timestamp: int) -> Answer:
         """Send one delivery; a refused address, a timeout or a connection error is an
         answer without status code."""
-        import requests  # loaded only where webhooks are sent
+        import urllib3  # loaded only where webhooks are sent
 
         started = time.monotonic()
 
         def took() -> int:
             return round((time.monotonic() - started) * 1000)
 
-        parts = urlsplit(delivery.url)
-        refused = forbidden_address(parts.hostname or "",
-                                    parts.port or (443 if parts.scheme == "https" else 80))
+        try:
+            parts = urlsplit(delivery.url)
+            host, port = parts.hostname or "", parts.port
+        except ValueError:
+            return Answer(None, "adresse invalide", took())
+        secure = parts.scheme == "https"
+        address, refused = pinned_address(host, port or (443 if secure else 80), self.resolver)
         if refused:
             return Answer(None, refused, took())
+        pool = self._pool(urllib3, secure, host, address, port or (443 if secure else 80))
+        named = f"[{host}]" if ":" in host else host
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            answer = requests.post(delivery.url, data=delivery.body,
-                                   headers=headers(delivery, timestamp),
-                                   timeout=self.timeout, allow_redirects=False)
-        except requests.Timeout:
-            return Answer(None, "délai dépassé", took())
-        except requests.RequestException as exc:
+            answer = pool.urlopen(
+                "POST", target, body=delivery.body,
+                headers={**headers(delivery, timestamp),
+                         "Host": f"{named}:{port}" if parts.port else named},
+                redirect=False, retries=False, assert_same_host=False)
+        except urllib3.exceptions.NewConnectionError as exc:
             return Answer(None, f"connexion impossible ({type(exc).__name__})", took())
-        answer.close()
-        return Answer(answer.status_code, None, took())
+        except urllib3.exceptions.TimeoutError:
+            return Answer(None, "délai dépassé", took())
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            return Answer(None, f"connexion impossible ({type(exc).__name__})", took())
+        finally:
+            pool.close()
+        return Answer(answer.status, None, took())
+
+    def _pool(self, urllib3: Any, secure: bool, host: str, address: str, port: int) -> Any:
+        """A one-connection pool to ``address``; over TLS, the server name sent and the
+        certificate checked are ``host``'s."""
+        timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
+        if not secure:
+            return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False,
+                                              maxsize=1)
+        import certifi  # loaded only where webhooks are sent over TLS
+
+        return urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False, maxsize=1,
+            cert_reqs="CERT_REQUIRED", ca_certs=self.ca_certs or certifi.where(),
+            server_hostname=host, assert_hostname=host)
 
 
 @dataclass
