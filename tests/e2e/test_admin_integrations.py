@@ -6,19 +6,31 @@ log saying « Livré (200) »."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 from playwright.sync_api import Error as PlaywrightError
 
-from engine.scheduler import send_webhooks
+from engine.scheduler import run_once
 from engine.webhook_sender import HttpSender
-from tests.e2e.conftest import ISO_INSTANT, LiveApp, coordination_case, sign_in
+from tests.e2e.conftest import ISO_INSTANT, ROOT, LiveApp, coordination_case, sign_in
+from tests.integration import webhook_receiver
 from tests.integration.webhook_receiver import receiver
 
 PLATFORM = "Plateforme Logement d'abord de Démoville"
 FRENCH_DATE = r"\d{1,2} [a-zéû]+\.? \d{4} à \d{1,2} h \d{2}"  # « 7 déc. 2026 à 14 h 05 »
+
+
+def documented_verifier() -> Callable[..., bool]:
+    """The ``verify`` function of docs/webhooks.md, run as a receiver would copy it."""
+    text = (ROOT / "docs" / "webhooks.md").read_text()
+    [code] = re.findall(r"## Verifying a delivery.*?```python\n(.*?)```", text, re.S)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), scope)  # noqa: S102 - our own docs
+    verify: Callable[..., bool] = scope["verify"]
+    return verify
 
 
 def _tasks(live: LiveApp, token: str) -> int:
@@ -117,6 +129,7 @@ def test_an_administrator_subscribes_an_organisation_and_sees_the_delivery(
         monkeypatch: pytest.MonkeyPatch) -> None:
     _, reference = coordination_case(live_app, 0)  # the platform is party to the case
     monkeypatch.setenv("AIGUILLAGE_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receiver is local
+    monkeypatch.setattr(webhook_receiver, "verify", documented_verifier())
     built = live_app.app.extensions["aiguillage"]  # type: ignore[attr-defined]
     page = browser.new_page()
     errors: list[str] = []
@@ -150,8 +163,9 @@ def test_an_administrator_subscribes_an_organisation_and_sees_the_delivery(
         assert "Dossier clôturé." in other.inner_text("main")
         other.context.close()
 
-        # the scheduler's webhook pass (the e2e server runs no scheduler)
-        assert send_webhooks(built.sessions, built.clock, HttpSender()) == 1
+        # a tick of the scheduler (the e2e server runs none), with the real HTTP sender
+        tick = run_once(built.sessions, built.clock, "e2e", webhook_sender=HttpSender())
+        assert tick.webhooks == 1
         [(delivery_id, body, signed)] = got.requests
         assert signed, "the documented verifier accepts the signature"
         assert reference.encode() in body and b"case.closed" in body
