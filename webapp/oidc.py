@@ -92,6 +92,10 @@ def finish() -> tuple[Identity, str]:
         if "userinfo" not in token:
             raise Refused("token_invalid", "no ID token")
         claims = dict(token["userinfo"])
+        issuer, subject = claims.get("iss"), claims.get("sub")
+        if not isinstance(subject, str) or not subject or len(subject) > 255 \
+                or "\x00" in subject or not isinstance(issuer, str) or len(issuer) > 300:
+            raise Refused("token_invalid", "subject")
         if "email" not in claims:
             claims.update(_userinfo(token, claims))
     except Refused:
@@ -107,7 +111,8 @@ def finish() -> tuple[Identity, str]:
     verified = claims.get("email_verified") is True or bool(
         current_app.config["OIDC_TRUST_EMAIL"])
     email = claims.get("email")
-    identity = Identity(provider_name(), email if isinstance(email, str) else "", verified)
+    identity = Identity(provider_name(), email if isinstance(email, str) else "", verified,
+                        issuer, subject)
     return identity, str(token.get("id_token", ""))
 
 

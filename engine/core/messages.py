@@ -1038,6 +1038,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                   "this Aiguillage account is deactivated"),
     "svc.oidc_api_account": ("un compte technique d'API ne se connecte pas",
                              "an API technical account does not sign in"),
+    "svc.oidc_subject_changed": (
+        "ce compte Aiguillage est lié à une autre personne chez le fournisseur d'identité",
+        "this Aiguillage account is bound to another person at the identity provider"),
+    "audit.user.identity_unlink": ("Identité du fournisseur de connexion déliée",
+                                   "Identity provider's identity unlinked"),
+    "audit.user.sign_in": ("Connexion", "Sign-in"),
     "audit.user.sign_in_federated": ("Connexion par un fournisseur d'identité",
                                      "Sign-in through an identity provider"),
     "audit.user.sign_in_federated_refused": (

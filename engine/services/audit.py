@@ -10,7 +10,9 @@ from several services is one read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import threading
+import weakref
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -319,3 +321,31 @@ def coordination_only(session: Session, clock: Clock, actor: Actor,
         with transaction(session):
             record(session, clock, actor, action, territory_id=territory_id, attempt=attempt)
         raise
+
+
+# ------------------------------------------------------------ repeated refusals, counted
+
+REPEATS_EVERY = timedelta(minutes=1)  # one audit row per key this often, the rest counted
+_REPEATS: weakref.WeakKeyDictionary[Any, dict[Hashable, tuple[datetime, int]]] = \
+    weakref.WeakKeyDictionary()
+_REPEATS_SIZE = 10_000
+_REPEATS_LOCK = threading.Lock()
+
+
+def repeats_since_recorded(session: Session, key: Hashable, now: datetime,
+                           every: timedelta = REPEATS_EVERY) -> int | None:
+    """For a refusal that may come in a flood (wrong passwords, bad keys): None when it is
+    only to be counted (one with the same ``key`` was recorded less than ``every`` ago, so a
+    flood writes one row a minute per worker, not one per attempt); else how many were
+    counted since the last one recorded, to write with this one as ``repeated``. Counted
+    per database (its engine) and per worker, in memory."""
+    with _REPEATS_LOCK:
+        counts = _REPEATS.setdefault(session.get_bind(), {})
+        last = counts.get(key)
+        if last is not None and now - last[0] < every:
+            counts[key] = (last[0], last[1] + 1)
+            return None
+        if len(counts) >= _REPEATS_SIZE:
+            counts.clear()
+        counts[key] = (now, 0)
+        return last[1] if last is not None else 0

@@ -1,6 +1,10 @@
 """Signing in and changing one's own password: same work for every wrong answer, failures
 counted in the database, temporary passwords changed at the first sign-in.
 
+Every sign-in is audited (``user.sign_in``); failed and refused ones too, but a flood writes
+at most one row a minute per account and reason, counting the others in it
+(``audit.repeats_since_recorded``).
+
 Failures are counted per account (its e-mail, known or not: the answer is the same) and per
 client address, in ``sign_in_throttle``: every worker shares the counts and a restart keeps
 them. Past the limit within the window, the key is refused for the lockout, even with the
@@ -87,6 +91,9 @@ def sign_in(session: Session, clock: Clock, email: str, password: str, address: 
         raise PermissionDenied(code="svc.sign_in_failed")
     with transaction(session):
         session.connection().execute(delete(_THROTTLE).where(_THROTTLE.c.key == keys[0]))
+        audit.record_for(session, clock, SYSTEM, "user.sign_in",
+                         _territories(session, account.id), target_user_id=account.id,
+                         address=address or "")
     return SignedIn(account.id, account.must_change_password)
 
 
@@ -170,8 +177,15 @@ def _instant(value: datetime) -> Any:
 def _audit(session: Session, clock: Clock, action: str, account: _Account | None,
            address: str | None) -> None:
     """A failed or refused sign-in (never the password, nor an unknown e-mail, which is often
-    a password typed in the wrong field)."""
+    a password typed in the wrong field): at most one row a minute per account (or, for an
+    unknown e-mail, per address) and action, the ones in between counted in the next."""
+    who = account.id if account is not None else f"adresse:{address or ''}"
+    repeated = audit.repeats_since_recorded(session, ("sign_in", who, action), clock.now())
+    if repeated is None:
+        return
     detail: dict[str, Any] = {"address": address or ""}
+    if repeated:
+        detail["repeated"] = repeated
     if account is None:
         audit.record(session, clock, SYSTEM, action, **detail)
         return

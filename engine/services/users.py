@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from engine.clock import Clock
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.persistence.db import transaction
-from engine.persistence.models import Membership, Organisation, Territory, User
+from engine.persistence.models import (
+    FederatedIdentity,
+    Membership,
+    Organisation,
+    Territory,
+    User,
+)
 from engine.persistence.models.user import ADMIN_ROLE, PERSON
 from engine.services import audit, sessions
 from engine.services.access import (
@@ -432,3 +439,38 @@ def people_with_role(session: Session, actor: Actor, territory_id: int,
         User.active.is_(True), User.kind == PERSON).order_by(User.display_name)
         .distinct()).all()
     return [(uid, name) for uid, name in rows]
+
+
+# ------------------------------------------------- identity at a sign-in provider (#18)
+
+def identity_bound_at(session: Session, actor: Actor, user_id: int) -> datetime | None:
+    """When the account was first matched with an identity at a sign-in provider
+    (``federated_signin``), or None: what its roles page shows next to « délier ».
+
+    :raises NotFound: unknown account, or none of the actor's.
+    :raises PermissionDenied: it also belongs to a territory the actor does not administer.
+    """
+    require_account_admin(actor, _territories(session, user_id))
+    return session.scalar(select(FederatedIdentity.first_at).where(
+        FederatedIdentity.user_id == user_id).order_by(FederatedIdentity.first_at).limit(1))
+
+
+def unlink_identity(session: Session, clock: Clock, actor: Actor, user_id: int,
+                    provider: str) -> bool:
+    """Forget the account's identities at the sign-in providers (audited « via
+    <provider> »): its next sign-in there is matched by e-mail again and bound anew. False
+    when none was bound (nothing changed, nothing audited).
+
+    :raises NotFound: unknown account, or none of the actor's.
+    :raises PermissionDenied: it also belongs to a territory the actor does not administer.
+    """
+    with _on_account(session, clock, actor, user_id, "user.identity_unlink") as target:
+        bound = list(session.scalars(select(FederatedIdentity).where(
+            FederatedIdentity.user_id == user_id)))
+        for identity in bound:
+            session.delete(identity)
+        if bound:
+            audit.record_for(session, clock, actor, "user.identity_unlink",
+                             target.territories, target_user_id=user_id,
+                             provider=provider[:100])
+        return bool(bound)

@@ -17,9 +17,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from engine.clock import FixedClock
-from engine.persistence.models import AuditEvent, User, WebSession
+from engine.persistence.models import (
+    AuditEvent,
+    FederatedIdentity,
+    Membership,
+    User,
+    WebSession,
+)
 from engine.services.audit import _Words  # the journal's words for one event
-from tests.integration.factories import PASSWORD, make_world
+from tests.integration.factories import PASSWORD, make_user, make_world
 from tests.oidc_provider import Provider, app_settings, running
 from webapp import create_app, oidc
 
@@ -323,3 +329,90 @@ def test_a_hostile_next_is_dropped(sqlite_oidc_app: Flask, provider: Provider) -
     client = sqlite_oidc_app.test_client()
     answer = _through_provider(client, "/connexion/oidc?next=//evil.example/")
     assert answer.status_code == 302 and answer.location == "/taches/"
+
+
+# the identity an account is bound to (issue #18, item 5) -----------------------------------
+
+def _bindings(app: Flask) -> list[tuple[str, str]]:
+    with app.extensions["aiguillage"].sessions() as session:
+        return [(u, s) for u, s in session.execute(
+            select(User.email, FederatedIdentity.subject).join(
+                User, User.id == FederatedIdentity.user_id).order_by(FederatedIdentity.id))]
+
+
+def test_the_bound_identity_signs_in_even_after_the_e_mail_changed(
+        oidc_app: Flask, provider: Provider) -> None:
+    provider.user.update(sub="agent-op", email="op@demo.test")
+    client = oidc_app.test_client()
+    assert _through_provider(client).status_code == 302
+    assert _bindings(oidc_app) == [("op@demo.test", "agent-op")]
+    client.post("/deconnexion")
+    with oidc_app.extensions["aiguillage"].sessions() as session:
+        session.execute(update(User).where(User.email == "op@demo.test")
+                        .values(email="op.nouvelle@demo.test"))
+        session.commit()
+    again = oidc_app.test_client()
+    assert _through_provider(again).status_code == 302  # still op@demo.test at the provider
+    assert again.get("/taches/").status_code == 200
+    assert len(_events(oidc_app, "user.sign_in_federated")) == 2
+
+
+def test_the_accounts_e_mail_for_someone_else_is_refused_then_unlinked(
+        oidc_app: Flask, provider: Provider, clock: FixedClock) -> None:
+    provider.user.update(sub="agent-op", email="op@demo.test")
+    assert _through_provider(oidc_app.test_client()).status_code == 302
+    provider.user["sub"] = "nouvelle-titulaire"  # the address given to someone else
+    client = oidc_app.test_client()
+    answer = _through_provider(client)
+    assert answer.status_code == 403
+    text = unescape(answer.text)
+    assert "Le compte Aiguillage de op@demo.test est lié à une autre personne chez " \
+        "ProConnect" in text and "délier l'identité ProConnect" in text.replace("’", "'")
+    assert client.get("/taches/").status_code == 302
+    assert _bindings(oidc_app) == [("op@demo.test", "agent-op")]
+    [event] = _events(oidc_app, "user.sign_in_federated_refused")
+    assert event["reason_code"] == "svc.oidc_subject_changed"
+    # the administrator unlinks it from the account's roles page
+    with oidc_app.extensions["aiguillage"].sessions() as session:
+        op_id = session.scalar(select(User.id).where(User.email == "op@demo.test"))
+        territory_id = session.scalar(select(Membership.territory_id).where(
+            Membership.user_id == op_id))
+        make_user(session, clock, "admin@demo.test", territory_id, "admin")
+    admin = oidc_app.test_client()
+    admin.post("/connexion", data={"email": "admin@demo.test", "password": PASSWORD})
+    page = admin.get(f"/supervision/utilisateurs/{op_id}/roles")
+    assert page.status_code == 200, page.text
+    assert "Délier l’identité ProConnect" in page.text
+    assert "Compte lié le " in page.text and "T" not in page.text.split(
+        "Compte lié le ")[1][:20]  # a date in words, no ISO timestamp
+    done = admin.post(f"/supervision/utilisateurs/{op_id}/delier-identite",
+                      follow_redirects=True)
+    assert done.status_code == 200 and "Identité ProConnect déliée" in done.text
+    assert "Délier l’identité ProConnect" not in done.text
+    assert _bindings(oidc_app) == []
+    [unlinked] = _events(oidc_app, "user.identity_unlink")
+    assert unlinked == {"target_user_id": op_id, "provider": "ProConnect"}
+    assert _through_provider(oidc_app.test_client()).status_code == 302
+    assert _bindings(oidc_app) == [("op@demo.test", "nouvelle-titulaire")]
+
+
+def test_only_an_administrator_of_the_account_unlinks_it(
+        sqlite_oidc_app: Flask, provider: Provider) -> None:
+    provider.user.update(sub="agent-op", email="op@demo.test")
+    _through_provider(sqlite_oidc_app.test_client())
+    client = sqlite_oidc_app.test_client()
+    client.post("/connexion", data={"email": "coord@demo.test", "password": PASSWORD})
+    with sqlite_oidc_app.extensions["aiguillage"].sessions() as session:
+        op_id = session.scalar(select(User.id).where(User.email == "op@demo.test"))
+    assert client.post(f"/supervision/utilisateurs/{op_id}/delier-identite").status_code \
+        in (403, 404)
+    assert _bindings(sqlite_oidc_app) == [("op@demo.test", "agent-op")]
+
+
+@pytest.mark.parametrize("subject", ["s" * 256, "a\x00b", ""])
+def test_a_subject_that_cannot_be_bound_is_refused(sqlite_oidc_app: Flask,
+                                                   provider: Provider, subject: str) -> None:
+    provider.user.update(sub=subject, email="op@demo.test")
+    answer = _through_provider(sqlite_oidc_app.test_client())
+    assert answer.status_code == 403 and "Traceback" not in answer.text
+    assert _bindings(sqlite_oidc_app) == [] and _signed_in_sessions(sqlite_oidc_app) == 0

@@ -179,8 +179,9 @@ def test_failed_and_refused_sign_ins_are_audited_without_the_password(
     with _sessions(app) as session:
         events = list(session.scalars(select(AuditEvent).where(
             AuditEvent.action.like("user.sign_in%")).order_by(AuditEvent.id)))
-    assert [e.action for e in events] == ["user.sign_in_failed"] * 5 + [
-        "user.sign_in_refused", "user.sign_in_failed"]
+    # within a minute, one row per account and reason: the repeats are counted in the next
+    assert [e.action for e in events] == [
+        "user.sign_in_failed", "user.sign_in_refused", "user.sign_in_failed"]
     assert all("secret-tenté" not in str(e.detail) for e in events)
     assert events[0].territory_id == world.territory.id  # the account's administrators see it
     assert events[0].detail["address"] == "127.0.0.1"

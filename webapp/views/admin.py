@@ -20,12 +20,13 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.services import access, audit, cases, moves, oversight, territories, timers, users
 from engine.services import circuits as circuit_service
-from webapp import csv_export
+from webapp import csv_export, oidc
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
 from webapp.i18n import error_text, select_locale
 from webapp.inputs import MAX_PAGE, date_arg, int_arg, int_list
+from webapp.views.api_keys import when
 
 bp = Blueprint("admin", __name__, url_prefix="/supervision")
 VIEWS: dict[str, oversight.View] = {"retard": "overdue", "echeances": "coming",
@@ -209,7 +210,8 @@ def _roles_page(user_id: int, **shown: object) -> str:
                            territories={t.id: t for t in found}, organisations=organisations,
                            organisation_names={o.id: o.name for o in organisations},
                            role_labels=users.role_labels(session, me), form=EmptyForm(),
-                           **shown)
+                           identity_since=users.identity_bound_at(session, me, user_id),
+                           provider=oidc.provider_name(), when=when, **shown)
 
 
 def _shown_once(**shown: object) -> WerkzeugResponse:
@@ -252,6 +254,12 @@ def person_action(user_id: int, action: str) -> WerkzeugResponse:
         elif action == "mot-de-passe":
             password = users.reset_password(session, now, me, user_id)
             return _shown_once(reset={"user_id": user_id, "password": password})
+        elif action == "delier-identite":  # the account's roles page sends it
+            if users.unlink_identity(session, now, me, user_id, oidc.provider_name()):
+                flash(gettext("Identité %(name)s déliée : la prochaine connexion par "
+                              "%(name)s liera le compte à la personne qui se connecte.",
+                              name=oidc.provider_name()), "success")
+            return redirect(url_for("admin.roles", user_id=user_id))
         elif action == "role":
             users.add_membership(session, now, me, user_id,
                                  int_arg("territoire", form=True) or 0,

@@ -118,7 +118,7 @@ def _refused(reason: str, email: str = "") -> tuple[str, int]:
     """The page of a refused sign-in through the provider (audited once, here or in the
     service), with what to do next."""
     if reason not in ("email_unverified", "unknown_account", "inactive_account",
-                      "api_account"):  # those are audited by the service with the account
+                      "api_account", "subject_changed"):  # audited by the service
         federated_signin.refuse(get_session(), clock(), reason, oidc.provider_name(),
                                 request.remote_addr)
     status = {"unavailable": 503, "state": 400}.get(reason, 403)

@@ -8,6 +8,7 @@ from engine.persistence.models.circuit import Circuit, CircuitVersion
 from engine.persistence.models.commission_session import CommissionSession, SessionCase
 from engine.persistence.models.consent import CaseConsent
 from engine.persistence.models.draft import CircuitDraft
+from engine.persistence.models.federated_identity import FederatedIdentity
 from engine.persistence.models.heartbeat import SchedulerHeartbeat
 from engine.persistence.models.household import Household, HouseholdMatch
 from engine.persistence.models.human_task import HumanTask
@@ -41,4 +42,5 @@ __all__ = [
     "ApiKey",  # API keys (#18)
     "WebhookAttempt", "WebhookSubscription",  # webhooks out (#18)
     "ApiIdempotency",  # API idempotency keys (#18)
+    "FederatedIdentity",  # sign-in through a provider (#18)
 ]
