@@ -128,3 +128,35 @@ def test_the_search_finds_names_on_their_trigrams(
     assert cases.search(session, clock, _actor(session, "coord@demo.test"), territory_id,
                         text="MARTIN").total == cases.search(
         session, clock, _actor(session, "coord@demo.test"), territory_id, text="martin").total
+
+
+@pytest.mark.parametrize("email", ["operateur-a@demo.test", "bailleur@demo.test",
+                                   "coord@demo.test"])
+def test_the_trigram_read_lists_what_the_walk_lists(
+        session: Session, clock: FixedClock, territory_id: int, email: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #17: on PostgreSQL a text with a trigram is read on the trigram indexes (the
+    walk newest first read 24,000 cases at 100k to find « martin »'s first 1,001: 35 → 12 ms
+    for a coordinator), with the partner's rule probed per case; past ``TRIGRAM_PROBE``
+    matches it walks the list as before. Both give the same count, cases, order and names."""
+    actor = _actor(session, email)
+    bind = session.get_bind()
+    seen: list[str] = []
+
+    def _seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+    texts = ["martin", "mar", "DUR", "2026", "ine", "zzzz"]
+    event.listen(bind, "before_cursor_execute", _seen)
+    try:
+        read = [_listed(session, clock, actor, territory_id, text=t) for t in texts]
+        with_filter = _listed(session, clock, actor, territory_id, text="ine", status="open")
+    finally:
+        event.remove(bind, "before_cursor_execute", _seen)
+    by_trigrams = any("OVER ()" in s for s in seen)
+    assert by_trigrams == (bind.dialect.name == "postgresql")
+    monkeypatch.setattr(cases, "TRIGRAM_PROBE", 1)  # every text now gives way to the walk
+    walked = [_listed(session, clock, actor, territory_id, text=t) for t in texts]
+    assert read == walked
+    assert with_filter == _listed(session, clock, actor, territory_id, text="ine",
+                                  status="open")
+    assert any(total for total, _ in read) and read[-1] == (0, [])
