@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -183,8 +183,11 @@ class Service:
 
 
 def search(session: Session, actor: Actor, territory_id: int, filters: Filters,
-           page: int = 1, per_page: int = 20) -> Page[ServiceItem]:
+           page: int = 1, per_page: int = 20,
+           after: tuple[str, int] | None = None) -> Page[ServiceItem]:
     """The territory's services matching the filters, by name (paged and counted in SQL).
+    ``after``: the (name, id) of the last service already read: the list goes on after it
+    (keyset, in SQL); the page is then 1 and the count is that of the services after it.
 
     :raises NotFound: the actor has no role in the territory.
     :raises InvalidInput: a search text too long, an unknown measure or need domain.
@@ -197,9 +200,26 @@ def search(session: Session, actor: Actor, territory_id: int, filters: Filters,
     if filters.domain is not None and filters.domain not in DOMAINS:
         raise InvalidInput(code="svc.directory_domain_unknown")
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    page = max(page, 1)
+    page = 1 if after is not None else max(page, 1)
     s = DirectoryService
-    where = [s.territory_id == territory_id]
+    where = _matching(actor, territory_id, filters)
+    if after is not None:
+        where.append(or_(s.name > after[0], and_(s.name == after[0], s.id > after[1])))
+    total = session.scalar(select(func.count()).select_from(
+        select(s.id).where(*where).limit(COUNT_CAP + 1).subquery())) or 0
+    rows = session.execute(
+        select(s.id, s.name, Organisation.name, s.measure, s.communes, s.capacity,
+               s.places_available, s.waiting_list, s.active)
+        .join(Organisation, Organisation.id == s.organisation_id).where(*where)
+        .order_by(s.name, s.id).limit(per_page).offset((page - 1) * per_page)).all()
+    return Page([ServiceItem(r[0], r[1], r[2], r[3], list(r[4] or []), r[5], r[6], r[7], r[8])
+                 for r in rows], total, page, per_page)
+
+
+def _matching(actor: Actor, territory_id: int, filters: Filters) -> list[Any]:
+    """The conditions of the services the filters keep (checked beforehand)."""
+    s = DirectoryService
+    where: list[Any] = [s.territory_id == territory_id]
     if not (filters.inactive and actor.is_coordinator(territory_id)):
         where.append(s.active.is_(True))
     for word in fold(filters.text).split():
@@ -214,15 +234,7 @@ def search(session: Session, actor: Actor, territory_id: int, filters: Filters,
                                              autoescape=True))
     if filters.available_only:
         where.append(s.places_available > 0)
-    total = session.scalar(select(func.count()).select_from(
-        select(s.id).where(*where).limit(COUNT_CAP + 1).subquery())) or 0
-    rows = session.execute(
-        select(s.id, s.name, Organisation.name, s.measure, s.communes, s.capacity,
-               s.places_available, s.waiting_list, s.active)
-        .join(Organisation, Organisation.id == s.organisation_id).where(*where)
-        .order_by(s.name, s.id).limit(per_page).offset((page - 1) * per_page)).all()
-    return Page([ServiceItem(r[0], r[1], r[2], r[3], list(r[4] or []), r[5], r[6], r[7], r[8])
-                 for r in rows], total, page, per_page)
+    return where
 
 
 def get(session: Session, actor: Actor, service_id: int) -> Service:

@@ -51,7 +51,8 @@ SORTS = {"due": (HumanTask.due_sort, HumanTask.id),
 
 def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | None = None,
              step: str | None = None, due: Due = None, assigned: bool | None = None,
-             sort: str = "due", page: int = 1, per_page: int = 25) -> Page[TaskItem]:
+             sort: str = "due", page: int = 1, per_page: int = 25,
+             after: tuple[datetime, int] | None = None) -> Page[TaskItem]:
     """Open steps assigned to me, or offered to me: to one of my roles in my territories,
     for a lane bound to no part; to one of my roles in my organisation, for a lane bound to a
     part my organisation holds in the case (reads the ``human_task`` table only: no workflow
@@ -64,14 +65,20 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
     per source. Two statements in all, built once per shape of query (building costs
     SQLAlchemy more than running them); only the name's column, which depends on the
     reader, is added to the page statement per call.
+
+    ``after``: the sort key (first column, id) of the last step already read: the list
+    goes on after it (keyset, read in SQL: steps completed meanwhile shift nothing); the
+    page is then 1 and the count is that of the steps after it.
     """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    page = max(page, 1)
+    page = 1 if after is not None else max(page, 1)
     now = clock.now()
     params: dict[str, Any] = {"circuit": circuit_id, "step": step, "now": now,
                               "soon": now + DUE_SOON, "me": actor.user_id,
                               "cap": COUNT_CAP + 1, "upto": page * per_page,
                               "per_page": per_page, "offset": (page - 1) * per_page}
+    if after is not None:
+        params["after_key"], params["after_id"] = after
     offered = [(t, role) for t, roles in sorted(actor.roles.items()) for role in sorted(roles)]
     mine = assigned in (None, True) and actor.user_id is not None
     if assigned not in (None, False):
@@ -86,7 +93,7 @@ def my_tasks(session: Session, clock: Clock, actor: Actor, *, circuit_id: int | 
         return Page([], 0, page, per_page)
     shape = _Shape(actor.is_system, mine, len(offered), len(bound), circuit_id is not None,
                    bool(step), due, sort if sort in SORTS else "due",
-                   actor.circuits is not None)
+                   actor.circuits is not None, after is not None)
     if actor.circuits is not None:
         params["circuits"] = sorted(actor.circuits)
     listed, counted = _statements(shape)
@@ -111,6 +118,7 @@ class _Shape:
     due: Due
     sort: str
     circuits: bool = False  # an API key limited to some circuits (``Actor.circuits``)
+    after: bool = False  # a keyset cursor: only the steps after (key, id) in the order
 
 
 _LISTED = (HumanTask.id, HumanTask.case_id, Case.reference, Case.household_name,
@@ -145,6 +153,8 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
         common.append(HumanTask.due_sort < bindparam("now"))
     elif shape.due == "soon":
         common += [HumanTask.due_sort >= bindparam("now"), HumanTask.due_sort < bindparam("soon")]
+    if shape.after:
+        common.append(_after(SORTS[shape.sort]))
     sources: list[list[Any]] = [[]] if shape.system else []  # the system sees every step
     if shape.mine:
         sources.append([HumanTask.assignee_id == bindparam("me")])
@@ -184,6 +194,16 @@ def _statements(shape: _Shape) -> tuple[Any, Any]:
     counted = select(func.count()).select_from(
         union_all(*[select(c.c.id) for c in capped]).subquery())
     return listed, counted
+
+
+def _after(order: tuple[Any, Any]) -> Any:
+    """Rows strictly after the bound ``after_key``, ``after_id`` in ``order`` (key, id)."""
+    key, ident = (getattr(o, "element", o) for o in order)
+    if _descending(order[0]):
+        return or_(key < bindparam("after_key"),
+                   and_(key == bindparam("after_key"), ident < bindparam("after_id")))
+    return or_(key > bindparam("after_key"),
+               and_(key == bindparam("after_key"), ident > bindparam("after_id")))
 
 
 def _descending(clause: Any) -> bool:

@@ -216,6 +216,51 @@ def test_tasks_come_by_cursor(any_app: Flask, http: FlaskClient, api: ApiWorld,
     assert seen == references
 
 
+def test_steps_completed_between_two_pages_shift_nothing(
+        any_app: Flask, http: FlaskClient, api: ApiWorld, clock: FixedClock) -> None:
+    """The cursor is the last step read (keyset), not a rank: steps of the first page done
+    before the second is read make the list skip nothing and repeat nothing."""
+    references = []
+    for n in range(5):
+        references.append(_open(http, api, f"Ménage {n}").json["reference"])
+        _coordinator_completes_analyse(any_app, clock, api, references[-1])
+        clock.advance(timedelta(minutes=1))
+    first = call(http, "GET", "/api/v1/tasks?limit=2", api.writer)
+    assert [t["case_reference"] for t in first.json["items"]] == references[:2]
+    for step in first.json["items"]:
+        done = call(http, "POST", step["links"]["complete"], api.writer,
+                    json={"data": {"decision": "acceptee"}})
+        assert done.status_code == 200, done.json
+    seen: list[str] = []
+    url: str | None = first.json["next"]
+    while url:
+        page = call(http, "GET", url, api.writer)
+        assert page.status_code == 200, page.json
+        seen += [t["case_reference"] for t in page.json["items"]]
+        url = page.json["next"]
+    assert seen == references[2:]
+
+
+def test_a_forged_or_foreign_cursor_is_refused(any_app: Flask, http: FlaskClient,
+                                               api: ApiWorld, clock: FixedClock) -> None:
+    for n in range(2):
+        _coordinator_completes_analyse(any_app, clock, api,
+                                       _open(http, api, f"Ménage {n}").json["reference"])
+        clock.advance(timedelta(minutes=1))
+    cursor = call(http, "GET", "/api/v1/tasks?limit=1", api.writer).json["next_cursor"]
+    assert cursor and call(http, "GET", f"/api/v1/tasks?cursor={cursor}",
+                           api.writer).status_code == 200
+    payload, _, signature = cursor.rpartition(".")
+    forged = f"{payload}.{signature[::-1]}"
+    for bad in (forged, "W10.x", "x" * 2000, "%00", cursor + "A"):
+        answer = call(http, "GET", f"/api/v1/tasks?cursor={bad}", api.writer)
+        assert answer.status_code == 400 and answer.content_type == PROBLEM, bad
+        assert bad == "%00" or "Curseur invalide" in answer.json["detail"]
+    # a cursor of the task list does not page the directory
+    foreign = call(http, "GET", f"/api/v1/directory?cursor={cursor}", api.reader)
+    assert foreign.status_code == 400 and foreign.content_type == PROBLEM
+
+
 def test_too_many_requests_wait(any_app: Flask, http: FlaskClient, api: ApiWorld,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIGUILLAGE_API_RATE_LIMIT", "2")
@@ -238,6 +283,19 @@ def test_the_directory(any_app: Flask, http: FlaskClient, api: ApiWorld,
     [item] = listed.json["items"]
     entry = call(http, "GET", item["links"]["self"], api.reader)
     assert entry.status_code == 200 and entry.json["places_available"] == 2
+    with any_app.extensions["aiguillage"].sessions() as session:
+        for name in ("AVDL Essai", "Accueil Essai"):  # a name twice: the id breaks the tie
+            directory.create(session, clock, SYSTEM, api.world.territory.id, directory.Entry(
+                organisation_id=api.organisation_id, measure="avdl", name=name,
+                capacity=1, places_available=1))
+    names: list[str] = []
+    url: str | None = "/api/v1/directory?q=essai&limit=1"
+    while url:
+        page = call(http, "GET", url, api.reader)
+        assert page.status_code == 200 and "q=essai" in (page.json["next"] or "q=essai")
+        names += [i["name"] for i in page.json["items"]]
+        url = page.json["next"]
+    assert sorted(names) == ["AVDL Essai", "AVDL Essai", "Accueil Essai"] and len(names) == 3
     assert entry.json["id"] == made
     assert call(http, "GET", "/api/v1/directory?measure=inconnue",
                 api.reader).status_code == 422

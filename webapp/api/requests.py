@@ -1,22 +1,23 @@
-"""Reading what a client sends: a JSON object body, ids, a page size and an opaque cursor.
+"""Reading what a client sends: a JSON object body, ids, a page size and an opaque cursor
+(signed: the last row's sort key).
 Bad input is a 400 (or 415, 422) problem in the client's language, before any service."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, NoReturn
 
-from flask import abort, request
+from flask import abort, current_app, request
+from itsdangerous import BadData, URLSafeSerializer
 
 from engine.services import parsing
 from webapp.api.problems import lang, problem
-from webapp.inputs import MAX_ID, MAX_PAGE
+from webapp.inputs import MAX_ID
 
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
+MAX_CURSOR = 1000  # characters of a cursor (a name of the directory is at most 200)
 
 
 def refuse(status: int, french: str, english: str, **extra: Any) -> NoReturn:
@@ -72,23 +73,50 @@ def limit_arg() -> int:
     return int(raw)
 
 
-def cursor_page(kind: str) -> int:
-    """The page an opaque ``?cursor=`` stands for (1 without one)."""
+def _signer(kind: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key or "", salt=f"aiguillage.api.cursor.{kind}")
+
+
+def _bad_cursor() -> NoReturn:
+    refuse(400, "Curseur invalide : reprenez le lien « next » de la page précédente.",
+           "Invalid cursor: use the « next » link of the previous page.")
+
+
+def cursor_after(kind: str) -> tuple[str, int] | None:
+    """The sort key and id of the last row of the previous page, read from the opaque,
+    signed ``?cursor=`` (None without one): the list goes on after that row (keyset), so
+    rows that leave the list meanwhile shift nothing. A forged or garbled cursor, or one of
+    another list, is a 400."""
     raw = request.args.get("cursor", "")
     if not raw:
-        return 1
+        return None
+    if len(raw) > MAX_CURSOR:
+        _bad_cursor()
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(raw.encode("ascii") + b"==="))
-    except (ValueError, UnicodeError, binascii.Error):
-        decoded = None
-    if not (isinstance(decoded, dict) and decoded.get("k") == kind
-            and isinstance(decoded.get("p"), int) and 1 < decoded["p"] <= MAX_PAGE):
-        refuse(400, "Curseur invalide : reprenez le lien « next » de la page précédente.",
-               "Invalid cursor: use the « next » link of the previous page.")
-    return int(decoded["p"])
+        decoded = _signer(kind).loads(raw)
+    except BadData:
+        _bad_cursor()
+    if not (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], str)
+            and type(decoded[1]) is int and 1 <= decoded[1] <= MAX_ID):
+        _bad_cursor()
+    return decoded[0], decoded[1]
 
 
-def next_cursor(kind: str, page: int) -> str:
-    """The opaque cursor of the page after ``page``."""
-    text = json.dumps({"k": kind, "p": page + 1}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+def cursor_after_instant(kind: str) -> tuple[datetime, int] | None:
+    """``cursor_after`` for a list ordered by an instant (its key an ISO 8601 instant)."""
+    after = cursor_after(kind)
+    if after is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(after[0])
+    except ValueError:
+        _bad_cursor()
+    if instant.tzinfo is None:
+        _bad_cursor()
+    return instant, after[1]
+
+
+def cursor_of(kind: str, key: str | datetime, row_id: int) -> str:
+    """The opaque cursor of the rows after the one of sort key ``key`` and id ``row_id``."""
+    text = key.isoformat() if isinstance(key, datetime) else key
+    return str(_signer(kind).dumps([text, row_id]))

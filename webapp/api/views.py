@@ -13,7 +13,15 @@ from webapp.api import shapes
 from webapp.api.blueprint import bp
 from webapp.api.keys import authenticate, caller
 from webapp.api.openapi import document
-from webapp.api.requests import body, cursor_page, data_of, id_field, limit_arg, next_cursor
+from webapp.api.requests import (
+    body,
+    cursor_after,
+    cursor_after_instant,
+    cursor_of,
+    data_of,
+    id_field,
+    limit_arg,
+)
 from webapp.db import clock, get_session
 
 bp.before_request(authenticate)  # every endpoint but the document needs a key
@@ -88,10 +96,12 @@ def message(reference: str, name: str) -> Response:
 @bp.get("/tasks")
 def task_list() -> Response:
     """Steps assigned or offered to the key's account, oldest first, by cursor."""
-    per_page, page = limit_arg(), cursor_page("tasks")
-    found = tasks.my_tasks(get_session(), clock(), caller(), sort="ready", page=page,
-                           per_page=per_page)
-    following = next_cursor("tasks", page) if found.has_next else None
+    per_page, after = limit_arg(), cursor_after_instant("tasks")
+    found = tasks.my_tasks(get_session(), clock(), caller(), sort="ready", per_page=per_page,
+                           after=after)
+    last = found.items[-1] if found.items else None
+    following = (cursor_of("tasks", last.ready_at, last.id)
+                 if found.has_next and last is not None else None)
     return jsonify({"items": [shapes.task(t) for t in found.items],
                     "next": following and url_for("api.task_list", limit=per_page,
                                                   cursor=following),
@@ -126,12 +136,15 @@ def directory_list() -> Response:
     me = caller()
     territories = me.territories()
     territory_id = territories[0] if territories else 0
-    per_page, page = limit_arg(), cursor_page("directory")
+    per_page, after = limit_arg(), cursor_after("directory")
     filters = directory.Filters(text=request.args.get("q", ""),
                                 measure=request.args.get("measure") or None,
                                 available_only=request.args.get("available") == "true")
-    found = directory.search(get_session(), me, territory_id, filters, page, per_page)
-    following = next_cursor("directory", page) if found.has_next else None
+    found = directory.search(get_session(), me, territory_id, filters, per_page=per_page,
+                             after=after)
+    last = found.items[-1] if found.items else None
+    following = (cursor_of("directory", last.name, last.id)
+                 if found.has_next and last is not None else None)
     query: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor"}
     return jsonify({"items": [shapes.service_item(s) for s in found.items],
                     "next": following and url_for("api.directory_list", **{
