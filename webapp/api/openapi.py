@@ -127,11 +127,13 @@ LIMIT = {"name": "limit", "in": "query", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": 100},
          "description": "Nombre d'éléments par page (25 par défaut, 100 au plus)."}
 CURSOR = {"name": "cursor", "in": "query", "required": False, "schema": TEXT,
-          "description": "Curseur opaque : la valeur « next_cursor » de la page précédente."}
+          "description": "Curseur opaque et signé : la valeur « next_cursor » de la page "
+          "précédente ; la liste reprend après le dernier élément lu."}
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                "description": "Une clé choisie par le logiciel : la même requête renvoyée "
-               "avec la même clé (24 h) rend le dossier ouvert la première fois."}
+               "avec la même clé (24 h) rend le dossier ouvert la première fois, même si les "
+               "deux envois arrivent au même instant."}
 REFERENCE = _path_param("reference", {"type": "string", "pattern": "^[A-Za-z0-9-]{1,40}$"},
                         "La référence du dossier (par exemple REF-2026-00001).")
 READ, WRITE = ("400", "401", "403", "404", "429", "503"), ("400", "401", "403", "404", "409", "413",
