@@ -163,11 +163,12 @@ def scan_new_steps(session: Session, clock: Clock, batch: int = 500,
             top = session.scalar(select(func.max(HumanTask.id))) or 0
             people: Memo = {}
             hooks: webhooks.Memo = {}  # the organisations' webhook subscriptions
+            holders: Holders = {}  # the organisations of a role's people
             complete = False
             for _ in range(max_batches):
                 rows = _new_or_rerouted(session, now, floor_id, last - SETTLE, batch)
                 for task, reference in rows:
-                    _announce(session, now, task, reference, people, hooks)
+                    _announce(session, now, task, reference, people, hooks, holders)
                 session.flush()  # the next batch's read sees these markers
                 total += len(rows)
                 if len(rows) < batch:
@@ -254,13 +255,35 @@ def _new_or_rerouted(session: Session, now: datetime, floor_id: int, since: date
 
 
 Memo = dict[tuple[int, str | None, int | None], list[tuple[int, str]]]
+# (territory, role) -> the organisations some active person of which holds the role there
+Holders = dict[tuple[int, str], list[int]]
+
+
+def _told(session: Session, task: HumanTask, holders: Holders) -> list[int]:
+    """The organisations a step's webhooks (``step.offered``, ``step.overdue``) go to: the
+    one holding the step's part; for a step offered to its role across the territory (a lane
+    bound to no part, nobody assigned), every organisation some active person of which holds
+    that role there — the people who find it in their Mes tâches (``access.acts_on``);
+    none for a step assigned to a person on such a lane, or waiting for its part."""
+    if task.organisation_id is not None:
+        return [task.organisation_id]
+    if task.part is not None or task.role is None or task.assignee_id is not None:
+        return []
+    key = (task.territory_id, task.role)
+    if key not in holders:
+        holders[key] = sorted({o for o in session.scalars(
+            select(Membership.organisation_id).join(User, User.id == Membership.user_id)
+            .where(*_holding(task.territory_id, task.role, None),
+                   Membership.organisation_id.is_not(None))) if o is not None})
+    return holders[key]
 
 
 def _announce(session: Session, now: datetime, task: HumanTask, reference: str,
-              people: Memo, hooks: webhooks.Memo | None = None) -> None:
+              people: Memo, hooks: webhooks.Memo | None = None,
+              holders: Holders | None = None) -> None:
     """The step's marker, and for each person who acts on it: an e-mail now, or a line
-    held for their next daily digest (``HELD``: never delivered on its own); for a step
-    held by an organisation, its webhooks (``step.offered``)."""
+    held for their next daily digest (``HELD``: never delivered on its own); the webhooks
+    (``step.offered``) of the organisations it is offered to (``_told``)."""
     key = f"step-new:{task.id}:{task.organisation_id or 0}"
     for user_id, mode in _people(session, task, people):
         immediate = mode == IMMEDIATE
@@ -271,10 +294,11 @@ def _announce(session: Session, now: datetime, task: HumanTask, reference: str,
             payload={"case": reference, "step": task.name, "task_id": task.id}))
     session.add(OutboxMessage(dedupe_key=key, kind="marker", status=OutboxStatus.SENT,
                               created_at=now, delivered_at=now, payload={"task_id": task.id}))
-    if task.organisation_id is not None:  # its organisation's webhooks (no personal data)
+    told = _told(session, task, {} if holders is None else holders)
+    if told:  # the organisations' webhooks (no personal data)
         webhooks.emit(session, now, "step.offered",
-                      f"step.offered:{task.id}:{task.organisation_id}", task.territory_id,
-                      [task.organisation_id], _step_data(task, reference),
+                      f"step.offered:{task.id}:{task.organisation_id or 0}", task.territory_id,
+                      told, _step_data(task, reference),
                       case_id=task.case_id, circuit_id=task.circuit_id,
                       memo=hooks)
 
@@ -327,6 +351,7 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
             .order_by(HumanTask.due_at).limit(batch)
             .with_for_update(skip_locked=True, of=HumanTask)).all()
         hooks: webhooks.Memo = {}  # the organisations' webhook subscriptions
+        holders: Holders = {}  # the organisations of a role's people
         for task, reference in rows:
             assert task.due_at is not None
             payload = {"case": reference, "step": task.name, "due_at": task.due_at.isoformat(),
@@ -344,9 +369,10 @@ def scan_overdue(session: Session, clock: Clock, batch: int = 500) -> int:
                     territory_id=task.territory_id, case_id=task.case_id,
                     payload={**payload, "to": suffix}, created_at=now, **target))
             task.overdue_noticed_at = now
-            if task.organisation_id is not None:
+            told = _told(session, task, holders)
+            if told:
                 webhooks.emit(session, now, "step.overdue", f"step.overdue:{task.id}",
-                              task.territory_id, [task.organisation_id],
+                              task.territory_id, told,
                               _step_data(task, reference), case_id=task.case_id,
                               circuit_id=task.circuit_id, memo=hooks)
     return len(rows)
