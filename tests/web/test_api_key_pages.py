@@ -109,10 +109,10 @@ def test_renewing_shows_a_new_token_and_revoking_twice_says_so(
     again = admin_client.post(f"/supervision/cles-api/{new_id}/revoquer",
                               follow_redirects=True)
     assert again.status_code == 200
-    assert "cette clé d'API est déjà révoquée" in unescape(again.text)
+    assert "Cette clé d'API est déjà révoquée." in unescape(again.text)
     twice = admin_client.post(f"/supervision/cles-api/{key_id}/renouveler",
                               follow_redirects=True)
-    assert "déjà révoquée" in unescape(twice.text)
+    assert "Cette clé d'API est déjà révoquée." in unescape(twice.text)
     assert _keys(app) == 2
 
 

@@ -101,6 +101,13 @@ def ago(instant: datetime | None, now: datetime) -> str:
     return when(instant)
 
 
+def _sentence(exc: Exception) -> str:
+    """A refusal as a sentence of the flash: « Cette clé d’API est déjà révoquée. »
+    (``capitalize`` would lower « API »)."""
+    text = error_text(exc)
+    return text[:1].upper() + text[1:] + "."
+
+
 def _territory() -> int:
     """The territory asked for (``territoire``), else the first one administered; one the
     actor does not administer is not found."""
@@ -197,7 +204,7 @@ def rotate(key_id: int) -> WerkzeugResponse | str:
             issued = api_keys.rotate(get_session(), clock(), actor(), territory_id, key_id,
                                      overlap)
         except Conflict as exc:
-            flash(error_text(exc), "error")
+            flash(_sentence(exc), "error")
             return redirect(url_for("api_keys.index"))
         return _shown_once(issued, created=False)
     return render_template("api_keys/confirm.html", item=item, form=form, action="rotate",
@@ -214,7 +221,7 @@ def revoke(key_id: int) -> WerkzeugResponse | str:
         try:
             api_keys.revoke(get_session(), clock(), actor(), territory_id, key_id)
         except Conflict as exc:
-            flash(error_text(exc), "error")
+            flash(_sentence(exc), "error")
         else:
             flash(gettext("Clé « %(name)s » révoquée : elle ne fonctionne plus.",
                           name=item.name), "success")
