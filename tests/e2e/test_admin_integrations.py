@@ -181,3 +181,44 @@ def test_an_administrator_subscribes_an_organisation_and_sees_the_delivery(
     assert "Renvoyer maintenant" not in main
     check_page(page, "webhooks-journal")
     assert not errors, errors
+
+
+def test_a_key_renewed_with_an_overlap_works_a_day_and_two_tabs_revoke_it_once(
+        live_app: LiveApp, browser: Any, check_page: Any) -> None:
+    coordination_case(live_app, 0)
+    context = browser.new_context()  # one administrator, two tabs
+    page = context.new_page()
+    sign_in(page, live_app.url, "admin@demo.test")
+    page.goto(f"{live_app.url}/supervision/cles-api/nouvelle")
+    page.get_by_label("Nom du logiciel").fill("Logiciel du bailleur")
+    page.get_by_label("Organisation").select_option(label="Démo Habitat (bailleur social)")
+    page.get_by_label("Bailleur social").check()
+    page.get_by_role("button", name="Créer la clé").click()
+    token = page.locator("#cle").inner_text().strip()
+    page.get_by_role("link", name="J’ai copié la clé : retour à la liste").click()
+    assert "tous les circuits" in _row(page, "active").inner_text()
+    assert "jamais" in _row(page, "active").inner_text()  # not used yet
+
+    _row(page, "active").get_by_role("link", name="Renouveler").click()
+    page.get_by_label("dans 24 heures (le temps d’installer la nouvelle)").check()
+    page.get_by_role("button", name="Renouveler la clé").click()
+    renewed = page.locator("#cle").inner_text().strip()
+    assert _tasks(live_app, token) == 200 and _tasks(live_app, renewed) == 200  # both, a day
+    page.get_by_role("link", name="J’ai copié la clé : retour à la liste").click()
+    replaced = _row(page, "remplacée").locator("td:nth-child(8)").inner_text().strip()
+    assert re.fullmatch(f"remplacée, fonctionne jusqu’au {FRENCH_DATE}", replaced), replaced
+    check_page(page, "cles-remplacee")
+
+    # the old key's confirmation open in two tabs: the second one refuses, in words
+    link = _row(page, "remplacée").get_by_role("link", name="Révoquer").get_attribute("href")
+    other = context.new_page()
+    other.goto(f"{live_app.url}{link}")
+    page.goto(f"{live_app.url}{link}")
+    page.get_by_role("button", name="Révoquer la clé").click()
+    assert "révoquée : elle ne fonctionne plus." in page.inner_text("main")
+    assert _tasks(live_app, token) == 401 and _tasks(live_app, renewed) == 200
+    other.get_by_role("button", name="Révoquer la clé").click()
+    flash = other.locator(".flash-error").inner_text().strip()
+    assert flash == "Cette clé d'API est déjà révoquée.", flash
+    check_page(other, "cle-deja-revoquee")
+    assert _tasks(live_app, renewed) == 200  # the other key is left alone
