@@ -152,13 +152,15 @@ def scheduler_ticked(unix_seconds: float) -> None:
     found.scheduler_last_tick.set(unix_seconds)
 
 
-def webhook_attempted(event: str, outcome: str, duration_seconds: float,
+def webhook_attempted(event: str, outcome: str, duration_seconds: float | None,
                       latency_seconds: float | None) -> None:
     """A webhook delivery attempt was recorded: ``outcome`` is ``delivered``, ``retry`` or
-    ``given_up``; ``latency_seconds``, for a delivered one, runs from the event."""
+    ``given_up``; ``duration_seconds``, the POST's (None: no POST was made, the subscription
+    is inactive); ``latency_seconds``, for a delivered one, runs from the event."""
     found = instruments()
     found.webhook_deliveries.labels(event=event, outcome=outcome).inc()
-    found.webhook_duration.observe(max(duration_seconds, 0.0))
+    if duration_seconds is not None:
+        found.webhook_duration.observe(max(duration_seconds, 0.0))
     if outcome == DELIVERED and latency_seconds is not None:
         found.webhook_latency.labels(event=event).observe(max(latency_seconds, 0.0))
 

@@ -179,13 +179,16 @@ class HttpSender:
                 "POST", target, body=delivery.body,
                 headers={**headers(delivery, timestamp),
                          "Host": f"{named}:{port}" if parts.port else named},
-                redirect=False, retries=False, assert_same_host=False)
+                redirect=False, retries=False, assert_same_host=False,
+                preload_content=False)  # the status is enough: the body is never read
         except urllib3.exceptions.NewConnectionError as exc:
             return Answer(None, f"connexion impossible ({type(exc).__name__})", took())
         except urllib3.exceptions.TimeoutError:
             return Answer(None, "délai dépassé", took())
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             return Answer(None, f"connexion impossible ({type(exc).__name__})", took())
+        else:
+            answer.close()
         finally:
             pool.close()
         return Answer(answer.status, None, took())

@@ -465,7 +465,8 @@ def _mark(session: Session, clock: Clock, item: _Claimed, status_code: int | Non
     metrics.webhook_attempted(
         item.event if item.event in EVENTS else metrics.OTHER,
         metrics.DELIVERED if delivered else metrics.RETRY if next_at else metrics.GIVEN_UP,
-        took / 1000, (now - item.created_at).total_seconds() if delivered else None)
+        None if item.delivery is None else took / 1000,
+        (now - item.created_at).total_seconds() if delivered else None)
 
 
 def tick(session: Session, clock: Clock, sender: WebhookSender,

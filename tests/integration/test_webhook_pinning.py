@@ -6,6 +6,7 @@ name and the certificate check stay on the name; a redirect is not followed."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import ssl
 import threading
 import time
@@ -42,7 +43,7 @@ class Rebinding:
 
 
 @contextmanager
-def server(status: int = 200, context: ssl.SSLContext | None = None
+def server(status: int = 200, context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
            ) -> Iterator[tuple[int, list[dict[str, str]]]]:
     """A local server answering ``status`` to every POST; yields its port and the headers
     of each request it got."""
@@ -62,7 +63,10 @@ def server(status: int = 200, context: ssl.SSLContext | None = None
         def log_message(self, *_args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    httpd = Server((host, 0), Handler)
     if context is not None:
         httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -176,3 +180,13 @@ def test_tls_names_and_checks_the_host_while_connecting_to_the_checked_address(
         answer = other.post(_delivery(f"https://autre.example:{port}/x"), int(time.time()))
         assert answer.status_code is None and "SSLError" in (answer.error or "")
         assert len(got) == 1
+
+
+def test_an_ipv6_address_is_pinned_too(connections: list[tuple[str, int]],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIGUILLAGE_WEBHOOKS_ALLOW_PRIVATE", "1")  # the loopback: a test
+    with server(host="::1") as (port, got):
+        answer = HttpSender(resolver=lambda host, port: ["::1"]).post(
+            _delivery(f"http://{NAME}:{port}/x"), int(time.time()))
+        assert answer.delivered, answer
+    assert connections == [("::1", port)] and got[0]["Host"] == f"{NAME}:{port}"
