@@ -164,14 +164,18 @@ def _display(where: list[Any]) -> Any:
 
 def steps(session: Session, clock: Clock, actor: Actor, view: View = "overdue",
           filters: Filters | None = None, sort: str = "due", page: int = 1,
-          per_page: int = 50, older_than_days: int = 14) -> Page[StepRow]:
+          per_page: int = 50, older_than_days: int = 14,
+          counted: Counts | None = None) -> Page[StepRow]:
     """Overdue steps, steps due in the next 7 days, or steps waiting without deadline for
-    more than ``older_than_days``."""
+    more than ``older_than_days``. ``counted``: the overdue ``counts`` of the same filters,
+    read just before (the dashboard shows both): their total is this list's, not counted
+    again (each count reads every overdue step: 3 ms for 10,000)."""
     now = clock.now()
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     older_than_days = max(0, min(older_than_days, MAX_DAYS))
     where = _conditions(actor, filters or Filters(), view, now, timedelta(days=older_than_days))
-    total = session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
+    total = counted.total if counted is not None and view == "overdue" else session.scalar(
+        select(func.count()).select_from(HumanTask).where(*where)) or 0
     order = {"territory": (Territory.name, HumanTask.due_at), "step": (HumanTask.name,
              HumanTask.due_at), "assignee": (_Assignee.display_name, HumanTask.due_at)}.get(
         sort, (HumanTask.due_at, HumanTask.id) if view != "no_deadline"
@@ -193,14 +197,22 @@ def counts(session: Session, clock: Clock, actor: Actor,
            filters: Filters | None = None) -> Counts:
     """Overdue steps counted by step, organisation and territory (grouped on human_task)."""
     where = _conditions(actor, filters or Filters(), "overdue", clock.now(), timedelta(0))
-    total = session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
-    by_step = session.execute(select(HumanTask.name, func.count()).where(*where)
-                              .group_by(HumanTask.name)
-                              .order_by(func.count().desc(), HumanTask.name)).all()
+    # one read of the overdue steps gives the total and the counts by step and by territory
+    # (three reads of the 10,000 overdue steps at 100k, 3 ms each), in the names' order of
+    # the database, each count then sorted on it (a stable sort keeps that order for ties:
+    # ORDER BY count DESC, name as before)
+    by_step_in: dict[str, int] = {}
+    by_territory_in: dict[int, int] = {}
+    for name, territory_id, n in session.execute(
+            select(HumanTask.name, HumanTask.territory_id, func.count()).where(*where)
+            .group_by(HumanTask.name, HumanTask.territory_id)
+            .order_by(HumanTask.name, HumanTask.territory_id)):
+        by_step_in[name] = by_step_in.get(name, 0) + n
+        by_territory_in[territory_id] = by_territory_in.get(territory_id, 0) + n
+    total = sum(by_step_in.values())
+    by_step = sorted(by_step_in.items(), key=lambda pair: -pair[1])
     names = dict(session.execute(select(Territory.id, Territory.name)).all())
-    by_territory = session.execute(select(HumanTask.territory_id, func.count()).where(*where)
-                                   .group_by(HumanTask.territory_id)
-                                   .order_by(func.count().desc())).all()
+    by_territory = sorted(by_territory_in.items(), key=lambda pair: -pair[1])
     by_org = session.execute(
         select(Organisation.name, func.count())
         .select_from(HumanTask)

@@ -26,7 +26,7 @@ from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
 from webapp.i18n import error_text, select_locale
 from webapp.inputs import MAX_PAGE, date_arg, int_arg, int_list
-from webapp.views.api_keys import when
+from webapp.i18n import in_words
 
 bp = Blueprint("admin", __name__, url_prefix="/supervision")
 VIEWS: dict[str, oversight.View] = {"retard": "overdue", "echeances": "coming",
@@ -53,13 +53,15 @@ def _view() -> oversight.View:
 def dashboard() -> str:
     """Overdue steps (or coming deadlines, or steps waiting without deadline), with counts."""
     view, filters = _view(), _filters()
+    # the counts first: the overdue list takes its total from them (one count less)
+    counts = oversight.counts(get_session(), clock(), actor(), filters) \
+        if view == "overdue" else None
     page = oversight.steps(get_session(), clock(), actor(), view, filters,
                            sort=request.args.get("tri", "due"),
                            page=int_arg("page", 1, maximum=MAX_PAGE),
                            older_than_days=int_arg("jours", 14, minimum=0,
-                                                   maximum=oversight.MAX_DAYS))
-    counts = oversight.counts(get_session(), clock(), actor(), filters) \
-        if view == "overdue" else None
+                                                   maximum=oversight.MAX_DAYS),
+                           counted=counts)
     history = oversight.history(get_session(), actor(), territory_id=filters.territory_id)
     return render_template("admin/dashboard.html", page=page, counts=counts, history=history,
                            view=request.args.get("vue", "retard"), args=request.args,
@@ -211,7 +213,7 @@ def _roles_page(user_id: int, **shown: object) -> str:
                            organisation_names={o.id: o.name for o in organisations},
                            role_labels=users.role_labels(session, me), form=EmptyForm(),
                            identity_since=users.identity_bound_at(session, me, user_id),
-                           provider=oidc.provider_name(), when=when, **shown)
+                           provider=oidc.provider_name(), when=in_words, **shown)
 
 
 def _shown_once(**shown: object) -> WerkzeugResponse:
