@@ -808,8 +808,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.answer_link.used": ("Réponse donnée par lien", "Answer given through a link"),
     # the REST API (issue #18, item 1)
     "svc.api_idempotency_key": (
-        "clé d'idempotence invalide : de 1 à {maximum} caractères",
-        "invalid idempotency key: 1 to {maximum} characters"),
+        "clé d'idempotence invalide : de 1 à {maximum} caractères, sans caractère de contrôle",
+        "invalid idempotency key: 1 to {maximum} characters, no control character"),
     "svc.api_idempotency_reused": (
         "cette clé d'idempotence a déjà servi pour une autre demande (autre circuit ou autres "
         "réponses) : choisissez-en une nouvelle",

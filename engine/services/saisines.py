@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,7 @@ from engine.services.results import CaseSummary, TaskItem
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)  # a key names one start for this long
 MAX_KEY = 200  # characters of an idempotency key
-ACTION = "api.case_start"  # the audit event of a start with a key
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # refused in a key
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,12 @@ def start_once(session: Session, clock: Clock, actor: Actor, circuit_id: int,
 
     :raises NotFound: unknown circuit, or one outside the actor's territories.
     :raises FormInvalid: the start form rejects ``data``; nothing is stored.
-    :raises InvalidInput: an idempotency key longer than ``MAX_KEY``.
+    :raises InvalidInput: an idempotency key longer than ``MAX_KEY``, or with a control
+        character (a NUL byte PostgreSQL cannot store).
     :raises Conflict: the key was already used for another request (other circuit or data).
     """
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY:
+    if idempotency_key is not None and (not 0 < len(idempotency_key) <= MAX_KEY
+                                        or CONTROL.search(idempotency_key)):
         raise InvalidInput(code="svc.api_idempotency_key", maximum=MAX_KEY)
     if idempotency_key is None or actor.user_id is None:
         with transaction(session):
@@ -76,7 +79,7 @@ def start_once(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         summary = cases.start(session, clock, actor, circuit_id, data)
         session.execute(update(ApiIdempotency).where(ApiIdempotency.id == claimed)
                         .values(case_id=summary.id))
-        audit.record(session, clock, actor, ACTION, territory_id=summary.territory_id,
+        audit.record(session, clock, actor, "api.case_start", territory_id=summary.territory_id,
                      case_id=summary.id, idempotency_key=idempotency_key)
         return _started(session, clock, actor, summary.id, created=True)
 

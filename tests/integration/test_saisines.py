@@ -51,9 +51,10 @@ def test_one_case_per_key_and_caller_within_a_day(session: Session, clock: Fixed
 
 
 def test_refusals_store_nothing(session: Session, clock: FixedClock, world: World) -> None:
-    with pytest.raises(InvalidInput):
-        saisines.start_once(session, clock, world.coordinator, world.circuit.id,
-                            {"nom_menage": "X"}, "k" * 201)
+    for bad in ("k" * 201, "k\x00", "k\n"):
+        with pytest.raises(InvalidInput):
+            saisines.start_once(session, clock, world.coordinator, world.circuit.id,
+                                {"nom_menage": "X"}, bad)
     with pytest.raises(FormInvalid):
         saisines.start_once(session, clock, world.coordinator, world.circuit.id, {}, "k2")
     assert _count(session) == 0

@@ -112,6 +112,11 @@ def test_the_same_idempotency_key_opens_one_case(any_app: Flask, http: FlaskClie
     assert other.status_code == 409 and "idempotence" in other.json["detail"]
     assert _cases(any_app) == before + 1
     assert _open(http, api).status_code == 201 and _cases(any_app) == before + 2
+    for bad in ("k" * 201, "demande\x00-43", "demande\x01-44"):
+        refused = _open(http, api, headers={"Idempotency-Key": bad})
+        assert refused.status_code == 422 and refused.content_type == PROBLEM, bad
+        assert "idempotence" in refused.json["detail"]
+    assert _cases(any_app) == before + 2
 
 
 def test_keys_and_scopes(any_app: Flask, http: FlaskClient, api: ApiWorld) -> None:
@@ -216,15 +221,18 @@ def test_tasks_come_by_cursor(any_app: Flask, http: FlaskClient, api: ApiWorld,
     assert seen == references
 
 
+@pytest.mark.parametrize("apart", [timedelta(minutes=1), timedelta(0)])
 def test_steps_completed_between_two_pages_shift_nothing(
-        any_app: Flask, http: FlaskClient, api: ApiWorld, clock: FixedClock) -> None:
+        any_app: Flask, http: FlaskClient, api: ApiWorld, clock: FixedClock,
+        apart: timedelta) -> None:
     """The cursor is the last step read (keyset), not a rank: steps of the first page done
-    before the second is read make the list skip nothing and repeat nothing."""
+    before the second is read make the list skip nothing and repeat nothing (steps ready at
+    the same instant too: their id breaks the tie)."""
     references = []
     for n in range(5):
         references.append(_open(http, api, f"Ménage {n}").json["reference"])
         _coordinator_completes_analyse(any_app, clock, api, references[-1])
-        clock.advance(timedelta(minutes=1))
+        clock.advance(apart)
     first = call(http, "GET", "/api/v1/tasks?limit=2", api.writer)
     assert [t["case_reference"] for t in first.json["items"]] == references[:2]
     for step in first.json["items"]:
