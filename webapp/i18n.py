@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_request_context, session
 from flask_babel import Babel, Domain, get_domain
@@ -40,6 +41,26 @@ def error_text(exc: Exception) -> str:
 def local(instant: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     """An instant in Paris time (the UI shows Europe/Paris; storage is UTC)."""
     return instant.astimezone(PARIS).strftime(fmt) if instant else "—"
+
+
+NBSP = "\u00a0"
+
+
+def in_words(instant: datetime | None) -> str:
+    """« 7 déc. 2026 à 14 h 05 » in Paris time and the reader's language, its spaces
+    non-breaking so that a narrow column never splits « 14 h » from « 05 »; « — » for none."""
+    if instant is None:
+        return "—"
+    text = format_datetime(instant.astimezone(PARIS), "d MMM y 'à' H 'h' mm",
+                           locale=select_locale() if has_request_context() else "fr")
+    return text.replace(" ", NBSP)
+
+
+def hour_in_words(instant: datetime) -> str:
+    """« 14 h 05 » in Paris time (non-breaking spaces)."""
+    text = format_datetime(instant.astimezone(PARIS), "H 'h' mm",
+                           locale=select_locale() if has_request_context() else "fr")
+    return text.replace(" ", NBSP)
 
 
 class RequestDomain(Domain):  # type: ignore[misc]

@@ -20,7 +20,7 @@ from tests.integration import webhook_receiver
 from tests.integration.webhook_receiver import receiver
 
 PLATFORM = "Plateforme Logement d'abord de Démoville"
-FRENCH_DATE = r"\d{1,2} [a-zéû]+\.? \d{4} à \d{1,2} h \d{2}"  # « 7 déc. 2026 à 14 h 05 »
+FRENCH_DATE = r"\d{1,2}\s[a-zéû]+\.?\s\d{4}\sà\s\d{1,2}\sh\s\d{2}"  # « 7 déc. 2026 à 14 h 05 »
 
 
 def documented_verifier() -> Callable[..., bool]:

@@ -85,7 +85,7 @@ def test_an_administrator_creates_a_key_and_sees_it_once(
                   "par Alix Admin"):
         assert words in listed, words
     assert not ISO.search(listed) and "operateur" not in listed.replace("Opérateur", "")
-    assert re.search(r"\d{1,2} [a-zé]+\.? \d{4} à \d{1,2} h \d{2}", listed)
+    assert re.search(r"\d{1,2}\xa0[a-zé]+\.?\xa0\d{4}\xa0à\xa0\d{1,2}\xa0h\xa0\d{2}", listed)  # unbreakable
 
 
 def test_renewing_shows_a_new_token_and_revoking_twice_says_so(

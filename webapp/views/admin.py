@@ -24,9 +24,8 @@ from webapp import csv_export, oidc
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
-from webapp.i18n import error_text, select_locale
+from webapp.i18n import error_text, in_words, select_locale
 from webapp.inputs import MAX_PAGE, date_arg, int_arg, int_list
-from webapp.views.api_keys import when
 
 bp = Blueprint("admin", __name__, url_prefix="/supervision")
 VIEWS: dict[str, oversight.View] = {"retard": "overdue", "echeances": "coming",
@@ -213,7 +212,7 @@ def _roles_page(user_id: int, **shown: object) -> str:
                            organisation_names={o.id: o.name for o in organisations},
                            role_labels=users.role_labels(session, me), form=EmptyForm(),
                            identity_since=users.identity_bound_at(session, me, user_id),
-                           provider=oidc.provider_name(), when=when, **shown)
+                           provider=oidc.provider_name(), when=in_words, **shown)
 
 
 def _shown_once(**shown: object) -> WerkzeugResponse:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from babel.dates import format_datetime
 from flask import (
     Blueprint,
     abort,
@@ -36,7 +35,7 @@ from engine.services import circuits as circuit_service
 from webapp.auth import actor
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
-from webapp.i18n import PARIS, error_text, select_locale
+from webapp.i18n import error_text, in_words
 from webapp.inputs import int_arg
 
 bp = Blueprint("api_keys", __name__, url_prefix="/supervision/cles-api")
@@ -79,14 +78,6 @@ class RotateForm(FlaskForm):  # type: ignore[misc]
         default="0")
 
 
-def when(instant: datetime | None) -> str:
-    """« 7 déc. 2026 à 14 h 05 » (Paris time, the reader's language)."""
-    if instant is None:
-        return "—"
-    return format_datetime(instant.astimezone(PARIS), "d MMM y 'à' H 'h' mm",
-                           locale=select_locale())
-
-
 def ago(instant: datetime | None, now: datetime) -> str:
     """« il y a 3 min », « il y a 2 h », else the date; « jamais » when never used."""
     if instant is None:
@@ -98,7 +89,7 @@ def ago(instant: datetime | None, now: datetime) -> str:
         return ngettext("il y a %(num)d min", "il y a %(num)d min", seconds // 60)
     if seconds < 86400:
         return ngettext("il y a %(num)d h", "il y a %(num)d h", seconds // 3600)
-    return when(instant)
+    return in_words(instant)
 
 
 def _sentence(exc: Exception) -> str:
@@ -135,7 +126,7 @@ def index() -> str:
                          None if item.circuits is None
                          else [titles.get(c, gettext("circuit retiré")) for c in item.circuits]))
     return render_template("api_keys/index.html", rows=rows, places=places, now=now,
-                           when=when, ago=ago, several=len(places) > 1)
+                           when=in_words, ago=ago, several=len(places) > 1)
 
 
 def _key_form(territory_id: int) -> KeyForm:
@@ -208,7 +199,7 @@ def rotate(key_id: int) -> WerkzeugResponse | str:
             return redirect(url_for("api_keys.index"))
         return _shown_once(issued, created=False)
     return render_template("api_keys/confirm.html", item=item, form=form, action="rotate",
-                           now=clock().now(), when=when)
+                           now=clock().now(), when=in_words)
 
 
 @bp.route("/<int:key_id>/revoquer", methods=["GET", "POST"])
@@ -229,4 +220,4 @@ def revoke(key_id: int) -> WerkzeugResponse | str:
     if form.is_submitted():
         abort(400)
     return render_template("api_keys/confirm.html", item=item, form=form, action="revoke",
-                           now=clock().now(), when=when)
+                           now=clock().now(), when=in_words)

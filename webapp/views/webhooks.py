@@ -7,9 +7,6 @@ failed delivery again. Only the territories they administer.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from babel.dates import format_datetime
 from flask import (
     Blueprint,
     abort,
@@ -34,7 +31,7 @@ from engine.services import access, webhooks
 from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
 from webapp.form_classes import EmptyForm
-from webapp.i18n import PARIS, error_text, select_locale
+from webapp.i18n import PARIS, error_text, hour_in_words, in_words
 from webapp.inputs import int_arg
 
 bp = Blueprint("webhooks", __name__, url_prefix="/supervision/webhooks")
@@ -63,14 +60,6 @@ class SubscriptionForm(FlaskForm):  # type: ignore[misc]
                                      "Cochez au moins un événement."))])
 
 
-def when(instant: datetime | None) -> str:
-    """« 7 déc. 2026 à 14 h 05 » (Paris time, the reader's language)."""
-    if instant is None:
-        return "—"
-    return format_datetime(instant.astimezone(PARIS), "d MMM y 'à' H 'h' mm",
-                           locale=select_locale())
-
-
 def result(line: webhooks.Attempt) -> str:
     """An attempt in words: « Livré (200) », « Échec : délai dépassé, nouvel essai à
     14 h 05 », « Échec : réponse 500, abandonné »."""
@@ -80,11 +69,11 @@ def result(line: webhooks.Attempt) -> str:
     if line.next_at is None:
         return gettext("Échec : %(cause)s, abandonné", cause=cause)
     same_day = line.next_at.astimezone(PARIS).date() == line.at.astimezone(PARIS).date()
-    hour = format_datetime(line.next_at.astimezone(PARIS), "H 'h' mm", locale=select_locale())
+    hour = hour_in_words(line.next_at)
     if same_day:
         return gettext("Échec : %(cause)s, nouvel essai à %(hour)s", cause=cause, hour=hour)
     return gettext("Échec : %(cause)s, nouvel essai le %(when)s", cause=cause,
-                   when=when(line.next_at))
+                   when=in_words(line.next_at))
 
 
 def _administered() -> list[int]:
@@ -135,7 +124,7 @@ def index() -> WerkzeugResponse:
         "webhooks/index.html", subscriptions=webhooks.listed(session, me, territory_id),
         form=form, error=error, created=created, log=log, latest=latest,
         territory_id=territory_id, territories=_administered(), events=EVENT_LABELS,
-        when=when, result=result, row_form=EmptyForm())
+        when=in_words, result=result, row_form=EmptyForm())
     answer = make_response(page, 422 if error else 200)
     if created is not None:  # the secret, shown once: never kept by a cache
         answer.headers["Cache-Control"] = "no-store"
