@@ -46,7 +46,6 @@ MAX_TOKEN = 200  # a real token is 60 characters: anything longer is refused unr
 MAX_NAME = 120
 SCOPES = (READ_SCOPE, WRITE_SCOPE)
 USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
-REFUSED_EVERY = timedelta(minutes=1)  # one audit row per refused key and reason this often
 _TOKEN = re.compile(r"agl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})", re.ASCII)
 _NO_PASSWORD = "!api"  # no werkzeug hash: no password ever matches
 
@@ -116,7 +115,8 @@ def authenticate(session: Session, clock: Clock, presented: str) -> Actor:
         if user is None or not user.active:
             reason = "revoked"
     if reason is not None or key is None:
-        repeated = _refusals_since_audited(key.id if key is not None else None, reason, now)
+        repeated = audit.repeats_since_recorded(
+            session, ("api_key.refused", key.id if key is not None else None, reason), now)
         if repeated is not None:
             with transaction(session):
                 detail = {"reason": reason} | (key.detail() if key is not None else {})
@@ -131,26 +131,6 @@ def authenticate(session: Session, clock: Clock, presented: str) -> Actor:
         with transaction(session):
             key.last_used_at = now
     return actor
-
-
-_REFUSALS: dict[tuple[int | None, str | None], tuple[datetime, int]] = {}
-_REFUSALS_SIZE = 10_000
-
-
-def _refusals_since_audited(key_id: int | None, reason: str | None,
-                            now: datetime) -> int | None:
-    """None: this refusal is only counted (one of the same key and reason was audited less
-    than ``REFUSED_EVERY`` ago, so a flood of bad tokens writes one row a minute per worker,
-    not one per request); else the refusals left unaudited since, to write with this one."""
-    with _LOCK:
-        last = _REFUSALS.get((key_id, reason))
-        if last is not None and now - last[0] < REFUSED_EVERY:
-            _REFUSALS[(key_id, reason)] = (last[0], last[1] + 1)
-            return None
-        if len(_REFUSALS) >= _REFUSALS_SIZE:
-            _REFUSALS.clear()
-        _REFUSALS[(key_id, reason)] = (now, 0)
-        return last[1] if last is not None else 0
 
 
 def _actor(key: ApiKey) -> Actor:
@@ -200,7 +180,6 @@ def reset_rates() -> None:
     """Forget every count, of requests and of refusals (tests)."""
     with _LOCK:
         _BUCKETS.clear()
-        _REFUSALS.clear()
 
 
 # --------------------------------------------------------------------------- administration
