@@ -12,6 +12,22 @@ from wtforms import EmailField, PasswordField, SelectField, StringField, TextAre
 from wtforms.validators import DataRequired, EqualTo, Length
 
 
+def chosen_id(value: object) -> int | None:
+    """A select's id, or None for its empty « Choisissez… » option (then InputRequired says
+    what to choose); a forged value fails the select's own choice check."""
+    if value in ("", None):
+        return None
+    try:
+        return int(value)  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError):
+        return -1  # no such choice: « Not a valid choice »
+
+
+def choose_first(label: str, choices: list[tuple[int, str]]) -> list[tuple[object, str]]:
+    """The choices after an empty first option, so that nothing is picked by default."""
+    return [("", label), *choices]
+
+
 class LoginForm(FlaskForm):  # type: ignore[misc]
     """Sign in with e-mail and password."""
 

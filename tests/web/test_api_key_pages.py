@@ -172,3 +172,21 @@ def test_the_technical_account_is_not_on_the_people_page(
     _create(admin_client, world, org)
     people = unescape(admin_client.get("/supervision/utilisateurs").text)
     assert "Logiciel « Logiciel SI-SIAO »" not in people and "aiguillage.invalid" not in people
+
+
+def test_no_organisation_is_picked_for_the_administrator(
+        app: Flask, admin_client: FlaskClient, world: World, org: int) -> None:
+    """The form starts on « — Choisissez l'organisation — », not on the first one, and
+    leaving it so (or forging an id) says what to do and stores nothing."""
+    url = f"/supervision/cles-api/nouvelle?territoire={world.territory.id}"
+    form = unescape(admin_client.get(url).text)
+    first = re.search(r'<select[^>]*name="organisation"[^>]*>\s*<option[^>]*>([^<]*)<', form)
+    assert first and first.group(1) == "— Choisissez l'organisation —"
+    for value in ("", "abc", "123456789012345678901234567890"):
+        answer = admin_client.post(url, data={"name": "Logiciel", "organisation": value,
+                                              "roles": ["operateur"], "rights": "read"})
+        assert answer.status_code == 422, value
+        text = unescape(answer.text)
+        assert ("Choisissez l'organisation." if value == "" else
+                "N'est pas un choix valide.") in text
+    assert _keys(app) == 0

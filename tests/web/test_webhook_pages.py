@@ -152,3 +152,14 @@ def test_the_log_says_each_attempt_in_words_and_a_failed_one_is_sent_again(
     answer = admin_client.post("/supervision/webhooks/desactiver",
                                data={"abonnement": subscription.id}, follow_redirects=True)
     assert "Abonnement désactivé" in unescape(answer.text) and "Désactivé" in answer.text
+
+
+def test_no_organisation_is_picked_for_the_administrator(
+        app: Flask, admin_client: FlaskClient, org: int) -> None:
+    form = unescape(admin_client.get(PAGE).text)
+    first = re.search(r'<select[^>]*name="organisation"[^>]*>\s*<option[^>]*>([^<]*)<', form)
+    assert first and first.group(1) == "— Choisissez l'organisation —"
+    answer = admin_client.post(PAGE, data={"organisation": "", "events": ["case.closed"],
+                                           "url": "https://siao.example/hook"})
+    assert answer.status_code == 422 and "Choisissez l'organisation." in unescape(answer.text)
+    assert _count(app) == 0

@@ -34,7 +34,7 @@ from engine.services import access, api_keys, territories, users
 from engine.services import circuits as circuit_service
 from webapp.auth import actor
 from webapp.db import clock, get_session
-from webapp.form_classes import EmptyForm
+from webapp.form_classes import EmptyForm, choose_first, chosen_id
 from webapp.i18n import error_text, in_words
 from webapp.inputs import int_arg
 
@@ -49,8 +49,9 @@ class KeyForm(FlaskForm):  # type: ignore[misc]
     name = StringField(lazy_gettext("Nom du logiciel"), validators=[
         DataRequired(lazy_gettext("Indiquez le nom du logiciel, par exemple « Logiciel "
                                   "SI-SIAO »."))])
-    organisation = SelectField(lazy_gettext("Organisation"), coerce=int,
-                               validators=[InputRequired(REQUIRED)])
+    organisation = SelectField(lazy_gettext("Organisation"), coerce=chosen_id,
+                               validators=[InputRequired(lazy_gettext(
+                                   "Choisissez l'organisation."))])
     roles = SelectMultipleField(lazy_gettext("Rôles qu’il tient dans le territoire"),
                                 description=lazy_gettext(
                                     "Avec le rôle de la coordination, le logiciel lit tous "
@@ -133,8 +134,9 @@ def _key_form(territory_id: int) -> KeyForm:
     session, me = get_session(), actor()
     form = KeyForm()
     _, organisations = territories.overseen_places(session, me)
-    form.organisation.choices = [(o.id, o.name) for o in organisations
-                                 if o.territory_id == territory_id]
+    form.organisation.choices = choose_first(
+        gettext("— Choisissez l'organisation —"),
+        [(o.id, o.name) for o in organisations if o.territory_id == territory_id])
     form.roles.choices = api_keys.key_roles(session, territory_id)
     form.circuits.choices = [(c.id, c.title) for c in
                              circuit_service.list_circuits(session, me, territory_id)]

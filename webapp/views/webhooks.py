@@ -30,7 +30,7 @@ from engine.errors import InvalidInput, InvalidTransition
 from engine.services import access, webhooks
 from webapp.auth import actor, chosen_territory
 from webapp.db import clock, get_session
-from webapp.form_classes import EmptyForm
+from webapp.form_classes import EmptyForm, choose_first, chosen_id
 from webapp.i18n import PARIS, error_text, hour_in_words, in_words
 from webapp.inputs import int_arg
 
@@ -46,7 +46,7 @@ EVENT_LABELS = {
 class SubscriptionForm(FlaskForm):  # type: ignore[misc]
     """Subscribe an organisation: where to send, which events."""
 
-    organisation = SelectField(lazy_gettext("Organisation"), coerce=int,
+    organisation = SelectField(lazy_gettext("Organisation"), coerce=chosen_id,
                                validators=[InputRequired(lazy_gettext(
                                    "Choisissez l'organisation."))])
     url = StringField(lazy_gettext("Adresse de réception"), validators=[
@@ -86,8 +86,9 @@ def _administered() -> list[int]:
 
 def _form(territory_id: int, empty: bool = False) -> SubscriptionForm:
     form = SubscriptionForm(formdata=None) if empty else SubscriptionForm()
-    form.organisation.choices = [SelectChoice(i, name) for i, name in webhooks.organisations(
-        get_session(), actor(), territory_id)]
+    form.organisation.choices = choose_first(
+        gettext("— Choisissez l'organisation —"),
+        list(webhooks.organisations(get_session(), actor(), territory_id)))
     return form
 
 
