@@ -77,6 +77,7 @@ class KeyItem:
     last_used_at: datetime | None
     revoked_at: datetime | None  # maybe later than now: a rotation's overlap
     rotated_from_id: int | None
+    replaced_by: str | None = None  # the prefix of the key that renewed this one
 
     def live(self, now: datetime) -> bool:
         """Does the key open now?"""
@@ -308,10 +309,11 @@ def list_keys(session: Session, actor: Actor, territory_id: int) -> list[KeyItem
         .outerjoin(creator, creator.c.id == ApiKey.created_by_id)
         .where(ApiKey.territory_id == territory_id)
         .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())).all()
+    successors = {k.rotated_from_id: k.prefix for k, _, _ in rows if k.rotated_from_id}
     return [KeyItem(k.id, k.name, k.prefix, k.organisation_id, org, tuple(k.roles),
                     tuple(k.scopes), None if k.circuits is None else tuple(k.circuits),
                     k.created_at, by or "système", k.last_used_at, k.revoked_at,
-                    k.rotated_from_id) for k, org, by in rows]
+                    k.rotated_from_id, successors.get(k.id)) for k, org, by in rows]
 
 
 def territory_of(session: Session, actor: Actor, key_id: int) -> int:

@@ -116,8 +116,10 @@ def test_an_administrator_creates_uses_renews_and_revokes_an_api_key(
     assert _tasks(live_app, renewed) == 401
     states = [r.locator("td:nth-child(8)").inner_text().strip()
               for r in page.locator("tbody tr").all()]
-    assert len(states) == 2 and all(re.fullmatch(f"révoquée le {FRENCH_DATE}", s)
-                                    for s in states), states
+    # the new key revoked, the old one replaced by it (at once): which replaced which shows
+    assert len(states) == 2 and re.fullmatch(f"révoquée le {FRENCH_DATE}", states[0]) \
+        and re.fullmatch(f"remplacée le {FRENCH_DATE} par la clé agl_[0-9a-f]{{12}}",
+                         states[1]), states
     assert not ISO_INSTANT.search(main)
     assert "Renouveler" not in page.locator("tbody").inner_text()  # nothing left to act on
     check_page(page, "cles-revoquees")
@@ -206,7 +208,9 @@ def test_a_key_renewed_with_an_overlap_works_a_day_and_two_tabs_revoke_it_once(
     assert _tasks(live_app, token) == 200 and _tasks(live_app, renewed) == 200  # both, a day
     page.get_by_role("link", name="J’ai copié la clé : retour à la liste").click()
     replaced = _row(page, "remplacée").locator("td:nth-child(8)").inner_text().strip()
-    assert re.fullmatch(f"remplacée, fonctionne jusqu’au {FRENCH_DATE}", replaced), replaced
+    assert re.fullmatch(f"remplacée par la clé agl_[0-9a-f]{{12}}, fonctionne jusqu’au "
+                        f"{FRENCH_DATE}", replaced), replaced
+    assert "Renouveler" not in _row(page, "remplacée").inner_text()  # renewed already
     check_page(page, "cles-remplacee")
 
     # the old key's confirmation open in two tabs: the second one refuses, in words
