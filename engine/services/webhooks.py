@@ -45,6 +45,7 @@ from engine.clock import Clock
 from engine.errors import InvalidInput, InvalidTransition, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import (
+    Case,
     CaseParty,
     Circuit,
     Organisation,
@@ -114,6 +115,7 @@ class Attempt:
     duration_ms: int
     next_at: datetime | None
     state: str
+    reference: str | None = None  # the case the event is about
 
 
 @dataclass
@@ -240,13 +242,14 @@ def attempts(session: Session, actor: Actor, subscription_id: int,
     found = session.execute(_subscription_query().where(
         WebhookSubscription.id == row.id)).one()
     lines = session.execute(
-        select(WebhookAttempt, OutboxMessage.status)
+        select(WebhookAttempt, OutboxMessage.status, Case.reference)
         .join(OutboxMessage, OutboxMessage.id == WebhookAttempt.outbox_id)
+        .outerjoin(Case, Case.id == OutboxMessage.case_id)
         .where(WebhookAttempt.subscription_id == row.id)
         .order_by(WebhookAttempt.at.desc(), WebhookAttempt.id.desc()).limit(limit)).all()
     return _view(*found), [
         Attempt(a.id, a.outbox_id, a.delivery_id, a.event, a.at, a.status_code, a.error,
-                a.duration_ms, a.next_at, state) for a, state in lines]
+                a.duration_ms, a.next_at, state, reference) for a, state, reference in lines]
 
 
 def retry(session: Session, clock: Clock, actor: Actor, outbox_id: int) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from engine.clock import FixedClock
 from engine.persistence.db import transaction
 from engine.persistence.models import WebhookSubscription
-from engine.services import users, webhooks
+from engine.services import cases, users, webhooks
 from engine.services.access import SYSTEM
 from engine.webhook_sender import RecordingSender
 from tests.integration.factories import PASSWORD, World, make_org
@@ -124,12 +124,21 @@ def test_the_log_says_each_attempt_in_words_and_a_failed_one_is_sent_again(
             for n in range(2):
                 webhooks.emit(session, clock.now(), "case.closed", f"case.closed:{n}",
                               world.territory.id, [org], {"case": f"REF-{n}"})
-        webhooks.deliver(session, clock, RecordingSender([200, None]), jitter=lambda: 0.0)
+        opened = cases.start(session, clock, world.coordinator, world.circuit.id,
+                             {"nom_menage": "Ménage Journal"})
+        with transaction(session):
+            webhooks.emit(session, clock.now(), "case.closed", "case.closed:real",
+                          world.territory.id, [org], {"case": opened.reference},
+                          case_id=opened.id)
+        webhooks.deliver(session, clock, RecordingSender([200, None, 200]),
+                         jitter=lambda: 0.0)
         failed = session.scalar(select(func.max(WebhookSubscription.id)))
         assert failed == subscription.id
     page = admin_client.get(f"{PAGE}?abonnement={subscription.id}")
     text = unescape(page.text)
     assert "Livré (200)" in text
+    assert f"<td>{opened.reference}</td>" in text  # the case each line is about
+    assert "Ménage Journal" not in text
     assert "Échec : délai dépassé, nouvel essai à 15\xa0h\xa000" in text  # 14:00:30 UTC, Paris
     assert "9\xa0janv.\xa02026\xa0à\xa015\xa0h\xa000" in text and not ISO.search(text.split("<code")[0])
     assert "Renvoyer maintenant" not in text  # still being tried
