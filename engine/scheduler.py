@@ -26,13 +26,23 @@ from engine import metrics
 from engine.clock import Clock, SystemClock
 from engine.errors import EngineError
 from engine.mail import Sender, sender_from_environment
-from engine.services import commission_sessions, health, notices, retention, timers, webhooks
+from engine.services import (
+    commission_sessions,
+    health,
+    notices,
+    retention,
+    saisines,
+    timers,
+    webhooks,
+)
 from engine.webhook_sender import HttpSender, WebhookSender
 
 log = logging.getLogger("aiguillage.scheduler")
 POLL_SECONDS = 2.0
 BEAT_EVERY = timedelta(seconds=5)  # a long tick (a backlog of timers) still beats this often
 _started: dict[str, datetime] = {}  # worker -> when its first tick began (heartbeat rows)
+FORGET_EVERY = timedelta(hours=1)  # expired API idempotency keys are deleted this often
+_forgotten: dict[str, datetime] = {}  # worker -> when it last deleted them
 
 
 def worker_name() -> str:
@@ -103,6 +113,7 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
         except Exception:  # a bug or a database error: the timers above are fired anyway
             log.exception("commission sessions sweep failed")
     tick.anonymised = sweep_retention(sessions, clock, retention_batch, stop)
+    forget_expired_keys(sessions, clock, worker)
     if sender is not None and not stopping(stop):
         with sessions() as session:
             report = notices.tick(session, clock, sender)
@@ -111,6 +122,21 @@ def run_once(sessions: sessionmaker[Session], clock: Clock, worker: str,
         tick.webhooks = send_webhooks(sessions, clock, webhook_sender, stop)
     _report(clock, worker, tick, time.monotonic() - began)
     return tick
+
+
+def forget_expired_keys(sessions: sessionmaker[Session], clock: Clock, worker: str) -> None:
+    """At the first tick, then hourly: delete the API's expired idempotency keys. Never
+    raises."""
+    now = clock.now()
+    last = _forgotten.get(worker)
+    if last is not None and timedelta(0) <= now - last < FORGET_EVERY:
+        return  # (a clock set back, as in tests, runs it again)
+    _forgotten[worker] = now
+    with sessions() as session:
+        try:
+            saisines.forget_expired(session, clock)
+        except Exception:  # a bug or a database error: the rest of the tick goes on
+            log.exception("forgetting expired idempotency keys failed")
 
 
 def send_webhooks(sessions: sessionmaker[Session], clock: Clock, sender: WebhookSender,

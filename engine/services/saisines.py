@@ -84,6 +84,15 @@ def start_once(session: Session, clock: Clock, actor: Actor, circuit_id: int,
         return _started(session, clock, actor, summary.id, created=True)
 
 
+def forget_expired(session: Session, clock: Clock) -> int:
+    """Delete every idempotency key older than ``IDEMPOTENCY_WINDOW`` (the scheduler, hourly:
+    an account that never sends another key leaves none behind); how many went."""
+    with transaction(session):
+        gone = session.execute(delete(ApiIdempotency).where(
+            ApiIdempotency.created_at < clock.now() - IDEMPOTENCY_WINDOW))
+    return int(getattr(gone, "rowcount", 0) or 0)
+
+
 def _claim(session: Session, clock: Clock, user_id: int, key: str,
            fingerprint: str) -> int | None:
     """Claim ``key`` for this caller (the new row's id), or None when it is taken: by a

@@ -109,3 +109,30 @@ def test_twin_keys_for_different_requests_one_wins(
     assert isinstance(next(v for kind, v in results if kind == "error"), Conflict)
     with sessions() as fresh:
         assert _count(fresh) == 1
+
+
+def test_the_scheduler_forgets_expired_keys_hourly(
+        sessions: sessionmaker[Session], session: Session, clock: FixedClock,
+        world: World) -> None:
+    """An account that never sends another key leaves none behind: the scheduler's tick
+    deletes the expired ones, at its first tick and then at most once an hour."""
+    from engine import scheduler  # a test of the entry point (imports the whole engine)
+
+    data = {"nom_menage": "Ménage Oublié"}
+    saisines.start_once(session, clock, world.coordinator, world.circuit.id, data, "k-old")
+    clock.advance(saisines.IDEMPOTENCY_WINDOW - timedelta(minutes=30))
+    saisines.start_once(session, clock, world.operator, world.circuit.id, data, "k-new")
+    session.commit()
+    worker = f"test-forget-{id(sessions)}"  # its own hourly rhythm
+    scheduler.run_once(sessions, clock, worker)  # first tick: nothing expired yet
+    session.rollback()  # a fresh read of what the scheduler wrote
+    assert session.scalar(select(func.count()).select_from(ApiIdempotency)) == 2
+    clock.advance(timedelta(minutes=45))  # k-old expired, but the hour has not passed
+    scheduler.run_once(sessions, clock, worker)
+    session.rollback()  # a fresh read of what the scheduler wrote
+    assert session.scalar(select(func.count()).select_from(ApiIdempotency)) == 2
+    clock.advance(timedelta(minutes=20))
+    scheduler.run_once(sessions, clock, worker)
+    session.rollback()  # a fresh read of what the scheduler wrote
+    assert [k for (k,) in session.execute(select(ApiIdempotency.key))] == ["k-new"]
+    assert _count(session) == 2  # the cases stay
