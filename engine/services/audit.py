@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import weakref
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -23,10 +23,18 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.core import messages
 from engine.core.calendar import PARIS
-from engine.errors import NotFound, PermissionDenied
+from engine.errors import NotFound, PermissionDenied, ProcessDefinitionError
 from engine.persistence.db import table, transaction
-from engine.persistence.models import AuditEvent, AuditEventTerritory, Case, Territory, User
+from engine.persistence.models import (
+    AuditEvent,
+    AuditEventTerritory,
+    Case,
+    CircuitVersion,
+    Territory,
+    User,
+)
 from engine.persistence.models.user import ADMIN_ROLE
+from engine.services import runtime
 from engine.services.access import Actor, case_view, overseen, require_coordinator
 
 READS = ("case.read",)
@@ -164,6 +172,7 @@ def search(session: Session, actor: Actor, filters: AuditFilters, page: int = 1,
     rows = session.execute(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
                            .limit(min(per_page, 200)).offset((max(page, 1) - 1) * per_page)).all()
     words = _Words(session, lang)
+    words.read_fields(e for e, *_ in rows)
     return [words.row(e, name, ref, t) for e, name, ref, t in rows], total
 
 
@@ -185,19 +194,52 @@ def _export(session: Session, query: Any, lang: str) -> Iterator[list[object]]:
     yield ["date et heure", "personne", "action", "dossier", "territoire", "détail",
            "données enregistrées"]
     words = _Words(session, lang)
-    for found, name, ref, territory in session.execute(query.execution_options(yield_per=500)):
-        row = words.row(found, name, ref, territory)
-        yield [row.at, name or "système", row.label, ref or "", territory or "", row.summary,
-               json.dumps(found.detail, ensure_ascii=False, sort_keys=True)]
+    for batch in session.execute(query.execution_options(yield_per=500)).partitions():
+        words.read_fields(found for found, *_ in batch)  # one read per batch, not per line
+        for found, name, ref, territory in batch:
+            row = words.row(found, name, ref, territory)
+            yield [row.at, name or "système", row.label, ref or "", territory or "",
+                   row.summary, json.dumps(found.detail, ensure_ascii=False, sort_keys=True)]
 
 
 class _Words:
-    """Names of the people and role labels an event's detail points to, read once each."""
+    """Names of the people, role labels and form labels an event's detail points to, read
+    once each."""
 
     def __init__(self, session: Session, lang: str) -> None:
         self.session, self.lang = session, lang
         self.people: dict[int, str] = {}
         self.roles: dict[int, dict[str, str]] = {}
+        self.fields: dict[int, dict[str, str]] = {}  # case → field key → its form's label
+        self.versions: dict[int, dict[str, str]] = {}  # the same, per circuit version
+
+    def read_fields(self, events: Iterable[AuditEvent]) -> None:
+        """The form labels of the fields these events name, by their cases' circuit versions:
+        one read for all their cases (the compiled circuits are cached per process)."""
+        self._read_cases({e.case_id for e in events if e.case_id is not None
+                          and e.case_id not in self.fields and _field_keys(e.detail)})
+
+    def _read_cases(self, wanted: set[int]) -> None:
+        if not wanted:
+            return
+        found = self.session.execute(
+            select(Case.id, Case.circuit_version_id, CircuitVersion.checksum)
+            .join(CircuitVersion, CircuitVersion.id == Case.circuit_version_id)
+            .where(Case.id.in_(wanted))).all()
+        for case_id, version_id, checksum in found:
+            if version_id not in self.versions:
+                self.versions[version_id] = self._labels_of(version_id, checksum)
+            self.fields[case_id] = self.versions[version_id]
+        for case_id in wanted - self.fields.keys():
+            self.fields[case_id] = {}  # the case is gone: its fields keep their keys
+
+    def _labels_of(self, version_id: int, checksum: str) -> dict[str, str]:
+        from engine.services.cases import fields_of  # cases records through this module
+        try:
+            circuit = runtime.compiled(self.session, version_id, checksum)
+        except ProcessDefinitionError:  # a version today's compiler refuses: keys stay
+            return {}
+        return {key: spec.label for key, spec in fields_of(circuit).items() if spec.label}
 
     def row(self, event: AuditEvent, name: str | None, reference: str | None,
             territory: str | None) -> AuditRow:
@@ -206,7 +248,7 @@ class _Words:
 
     def summary(self, event: AuditEvent) -> str:
         detail = event.detail if isinstance(event.detail, dict) else {}
-        return " — ".join([*self._who(event, detail), *self._what(detail)])
+        return " — ".join([*self._who(event, detail), *self._what(event.case_id, detail)])
 
     def _who(self, event: AuditEvent, detail: dict[str, Any]) -> list[str]:
         """The people, roles and actions the detail names."""
@@ -223,12 +265,12 @@ class _Words:
             parts.append(self._say("audit.detail_attempt", action=label(attempt, self.lang)))
         return parts
 
-    def _what(self, detail: dict[str, Any]) -> list[str]:
-        """The fields, reason, versions and ways the detail names."""
+    def _what(self, case_id: int | None, detail: dict[str, Any]) -> list[str]:
+        """The fields (by their forms' labels), reason, versions and ways the detail names."""
         parts: list[str] = []
-        fields = detail.get("fields")
-        if isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields):
-            parts.append(self._say("audit.detail_fields", fields=", ".join(fields)))
+        if keys := _field_keys(detail):
+            parts.append(self._say("audit.detail_fields", fields=", ".join(
+                self._field_labels(case_id, keys))))
         if isinstance(detail.get("reason"), str) and detail["reason"]:
             parts.append(self._say("audit.detail_reason", reason=self._reason(detail)))
         for key in ("version", "to_version"):
@@ -246,6 +288,16 @@ class _Words:
         if isinstance(code, str) and code.startswith("svc.") and code in messages.CATALOGUE:
             parts.append(self._say("audit.detail_reason", reason=self._say(code)))
         return parts
+
+    def _field_labels(self, case_id: int | None, keys: list[str]) -> list[str]:
+        """The fields as their case's forms name them, alphabetically; a key no form declares
+        (or of an event without a case) as itself."""
+        if case_id is None:
+            return keys
+        if case_id not in self.fields:
+            self._read_cases({case_id})
+        labels = self.fields[case_id]
+        return sorted((labels.get(k, k) for k in keys), key=str.casefold)
 
     def _reason(self, detail: dict[str, Any]) -> str:
         """A reason in words: a message code of the catalogue (with ``reason_params``), a
@@ -277,6 +329,14 @@ class _Words:
                 Territory.id == territory_id)) or []
             self.roles[territory_id] = {r["key"]: r["label"] for r in declared}
         return self.roles[territory_id].get(role, role)
+
+
+def _field_keys(detail: Any) -> list[str]:
+    """The fields an event's detail names (``fields``), or none."""
+    fields = detail.get("fields") if isinstance(detail, dict) else None
+    if isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields):
+        return fields
+    return []
 
 
 def _filtered(actor: Actor, filters: AuditFilters) -> Any:

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import FixedClock
@@ -182,3 +182,38 @@ def test_refusal_reasons_read_in_words_never_as_codes(
     assert "motif : secret erroné — 49 autres refus pareils depuis le précédent" in summaries
     assert "motif : Le ménage a déménagé." in summaries
     assert not any("svc." in s or "mismatch" in s for s in summaries)
+
+
+def test_the_log_names_fields_by_their_forms_labels_in_one_read(
+        session: Session, clock: FixedClock, world: World) -> None:
+    admin = make_user(session, clock, "admin@demo.test", world.territory.id, "admin")
+    opened = [cases.start(session, clock, world.coordinator, world.circuit.id,
+                          {"nom_menage": f"Ménage {n}", "nb_enfants": n}).id for n in range(3)]
+    [task] = [t for t in tasks.my_tasks(session, clock, world.coordinator).items
+              if t.case_id == opened[0]]
+    tasks.complete(session, clock, world.coordinator, task.id, {"mesure": "avdl"})
+    audit.record(session, clock, SYSTEM, "case.close", territory_id=world.territory.id,
+                 case_id=opened[1], fields=["nom_menage", "champ_retire"])
+    audit.record(session, clock, SYSTEM, "directory.updated", territory_id=world.territory.id,
+                 fields=["places_available"])
+    session.commit()
+    audit.search(session, admin, audit.AuditFilters())  # the compiled circuit, cached
+    seen: list[str] = []
+    bind = session.get_bind()
+
+    def _seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+    event.listen(bind, "before_cursor_execute", _seen)
+    try:
+        rows, _ = audit.search(session, admin, audit.AuditFilters(action="case.start"))
+    finally:
+        event.remove(bind, "before_cursor_execute", _seen)
+    assert [r.summary for r in rows] == ["champs : Nom du ménage, Nombre d'enfants à charge"] * 3
+    assert len(seen) <= 3  # the count, the page, the versions of the page's cases: not per row
+    summaries = {r.summary for r in audit.search(session, admin, audit.AuditFilters())[0]}
+    assert "Analyser la demande — champs : Mesure proposée" in summaries
+    assert "champs : champ_retire, Nom du ménage" in summaries  # a key no form declares
+    assert "champs : places_available" in summaries  # no case: no circuit to name it
+    assert not any("nom_menage" in s or "nb_enfants" in s for s in summaries)
+    lines = list(audit.export_rows(session, admin, audit.AuditFilters(action="case.start")))
+    assert {line[5] for line in lines[1:]} == {"champs : Nom du ménage, Nombre d'enfants à charge"}

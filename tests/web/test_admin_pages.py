@@ -21,7 +21,8 @@ from tests.integration.factories import PASSWORD, World
 from tests.web.helpers import open_case
 
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-CODES = ("case.read", "case.start", "membership.add", "task.claim", "coord@demo.test")
+CODES = ("case.read", "case.start", "membership.add", "task.claim", "coord@demo.test",
+         "nom_menage")
 
 
 @pytest.fixture
@@ -76,6 +77,7 @@ def test_the_journal_speaks_in_words_and_names(app: Flask, admin_client: FlaskCl
     admin_client.get(f"/dossiers/{case_id}")
     page = unescape(admin_client.get("/supervision/journal").text)
     assert "Dossier ouvert" in page and "Lecture du dossier" in page and "Coord" in page
+    assert "champs : Nom du ménage" in page  # the form's label, not the data key
     body = page.split("<tbody>", 1)[1]
     assert not any(code in body for code in CODES), body
     assert not ISO.search(body)
@@ -88,6 +90,7 @@ def test_the_journal_speaks_in_words_and_names(app: Flask, admin_client: FlaskCl
     assert header.startswith("date et heure;personne;action;dossier")
     assert all(re.match(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2};", line) for line in lines)
     assert "Dossier ouvert" in export and ";coord@demo.test;" not in export
+    assert ";champs : Nom du ménage;" in export
 
 
 def test_the_users_page_names_roles_and_leads_to_an_accounts_roles(
