@@ -52,6 +52,10 @@ def test_administrator_sees_the_overdue_step_reassigns_it_and_one_notice_goes(
     check_page(page, "utilisateurs")
     page.goto(f"{live_app.url}/supervision/journal")
     check_page(page, "journal")
+    page.goto(f"{live_app.url}/supervision/journal?action=case.start")
+    opened = page.locator("tbody tr", has_text=reference).inner_text()
+    assert "champs : " in opened and "Nom du ménage" in opened  # the form's labels
+    check_page(page, "journal-dossiers-ouverts")  # and no raw key (« nom_menage »)
     page.goto(f"{live_app.url}/dossiers/")
     page.get_by_role("link", name=reference).click()
     check_page(page, "page-dossier")
