@@ -248,7 +248,7 @@ class _Words:
 
     def summary(self, event: AuditEvent) -> str:
         detail = event.detail if isinstance(event.detail, dict) else {}
-        return " — ".join([*self._who(event, detail), *self._what(event.case_id, detail)])
+        return " — ".join([*self._who(event, detail), *self._what(event, detail)])
 
     def _who(self, event: AuditEvent, detail: dict[str, Any]) -> list[str]:
         """The people, roles and actions the detail names."""
@@ -265,12 +265,12 @@ class _Words:
             parts.append(self._say("audit.detail_attempt", action=label(attempt, self.lang)))
         return parts
 
-    def _what(self, case_id: int | None, detail: dict[str, Any]) -> list[str]:
+    def _what(self, event: AuditEvent, detail: dict[str, Any]) -> list[str]:
         """The fields (by their forms' labels), reason, versions and ways the detail names."""
         parts: list[str] = []
         if keys := _field_keys(detail):
             parts.append(self._say("audit.detail_fields", fields=", ".join(
-                self._field_labels(case_id, keys))))
+                self._field_labels(event, keys))))
         if isinstance(detail.get("reason"), str) and detail["reason"]:
             parts.append(self._say("audit.detail_reason", reason=self._reason(detail)))
         for key in ("version", "to_version"):
@@ -289,14 +289,19 @@ class _Words:
             parts.append(self._say("audit.detail_reason", reason=self._say(code)))
         return parts
 
-    def _field_labels(self, case_id: int | None, keys: list[str]) -> list[str]:
-        """The fields as their case's forms name them, alphabetically; a key no form declares
-        (or of an event without a case) as itself."""
+    def _field_labels(self, event: AuditEvent, keys: list[str]) -> list[str]:
+        """The fields as their case's forms name them (a directory entry's, as its form),
+        alphabetically; a key no form declares as itself."""
+        case_id = event.case_id
         if case_id is None:
-            return keys
-        if case_id not in self.fields:
-            self._read_cases({case_id})
-        labels = self.fields[case_id]
+            if not event.action.startswith("directory."):
+                return keys
+            labels = {k: self._say(f"audit.detail_directory.{k}") for k in keys
+                      if f"audit.detail_directory.{k}" in messages.CATALOGUE}
+        else:
+            if case_id not in self.fields:
+                self._read_cases({case_id})
+            labels = self.fields[case_id]
         return sorted((labels.get(k, k) for k in keys), key=str.casefold)
 
     def _reason(self, detail: dict[str, Any]) -> str:

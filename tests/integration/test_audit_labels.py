@@ -195,7 +195,7 @@ def test_the_log_names_fields_by_their_forms_labels_in_one_read(
     audit.record(session, clock, SYSTEM, "case.close", territory_id=world.territory.id,
                  case_id=opened[1], fields=["nom_menage", "champ_retire"])
     audit.record(session, clock, SYSTEM, "directory.updated", territory_id=world.territory.id,
-                 fields=["places_available"])
+                 fields=["places_available", "phone"])
     session.commit()
     audit.search(session, admin, audit.AuditFilters())  # the compiled circuit, cached
     seen: list[str] = []
@@ -213,7 +213,8 @@ def test_the_log_names_fields_by_their_forms_labels_in_one_read(
     summaries = {r.summary for r in audit.search(session, admin, audit.AuditFilters())[0]}
     assert "Analyser la demande — champs : Mesure proposée" in summaries
     assert "champs : champ_retire, Nom du ménage" in summaries  # a key no form declares
-    assert "champs : places_available" in summaries  # no case: no circuit to name it
-    assert not any("nom_menage" in s or "nb_enfants" in s for s in summaries)
+    assert "champs : Places disponibles, Téléphone" in summaries  # a directory entry's form
+    assert not any(key in s for s in summaries
+                   for key in ("nom_menage", "nb_enfants", "places_available", "mesure"))
     lines = list(audit.export_rows(session, admin, audit.AuditFilters(action="case.start")))
     assert {line[5] for line in lines[1:]} == {"champs : Nom du ménage, Nombre d'enfants à charge"}
