@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, null, or_, select
+from sqlalchemy import and_, func, null, or_, select, true
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -335,42 +335,45 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
     bounded("étape", step, MAX_STEP)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     everything = actor.is_system or actor.is_coordinator(territory_id)
-    named = None if everything else name_shown(actor, territory_id, Case.id, clock.now())
+    now = clock.now()
+    named = None if everything else name_shown(actor, territory_id, Case.id, now)
     where: list[Any] = [Case.territory_id == territory_id]
     postgresql = session.get_bind().dialect.name == "postgresql"
-    # a text with a trigram to look up, on PostgreSQL: read the cases its trigram indexes
-    # find rather than walk the territory's list newest first (see ``_by_trigrams``)
-    trigrams = postgresql and TRIGRAM.search(text) is not None
-    scope = None if everything else case_scope(actor, territory_id, Case.id, session)
-    if text.strip():
+    by_text = _matching(text.strip(), postgresql) if text.strip() else None
+    if by_text is not None:
+        by_ref, by_name = by_text
         # a name the actor may not read must not find the case either
-        where.append(_matching(text.strip(), postgresql, named, scope if trigrams else None,
-                               actor.circuits is None))
-        scope = None if trigrams else scope
+        # (the cheap LIKE first: the consent's EXISTS runs only on the names that match)
+        where.append(or_(by_ref, by_name if named is None else and_(by_name, named)))
+    filters: list[Any] = []
     if circuit_id is not None:
-        where.append(Case.circuit_id == circuit_id)
+        filters.append(Case.circuit_id == circuit_id)
     if status:
-        where.append(Case.status == status)
+        filters.append(Case.status == status)
     if referent_id is not None:
-        where.append(Case.referent_id == referent_id)
+        filters.append(Case.referent_id == referent_id)
     if step:
-        where.append(Case.id.in_(select(HumanTask.case_id).where(
+        filters.append(Case.id.in_(select(HumanTask.case_id).where(
             HumanTask.bpmn_id == step, HumanTask.status == TaskStatus.OPEN)))
+    where += filters
     # counted up to COUNT_CAP + 1 in the list's order: the cost follows the cap, not the
     # territory's size (the page then says « plus de 1 000 résultats »)
-    if scope is not None:  # last: the engines test the cheap filters before its subquery
-        where.append(scope)
     filtered = bool(text.strip() or circuit_id is not None or status or referent_id is not None
                     or step)
     offset = (max(page, 1) - 1) * per_page
     if (everything or filtered) and offset + per_page <= COUNT_CAP + 1:
         # one read of the matching cases gives the count and the page's ids (the search's
-        # filters ran twice, for the count and for the page: 2 × 60-340 ms at 100k)
-        found = _by_trigrams(session, territory_id, where[1:]) if trigrams else None
-        ids = found if found is not None else list(session.scalars(
-            select(Case.id).where(*where).order_by(*LIST_ORDER).limit(COUNT_CAP + 1)))
+        # filters ran twice, for the count and for the page: 2 × 60-340 ms at 100k); a text
+        # with a trigram to look up, on PostgreSQL, first on the trigram indexes
+        ids = (_by_trigrams(session, actor, territory_id, by_text, filters, now)
+               if postgresql and by_text is not None and TRIGRAM.search(text) else None)
+        if ids is None:
+            ids = list(session.scalars(
+                select(Case.id).where(*where, *_scope(session, actor, territory_id))
+                .order_by(*LIST_ORDER).limit(COUNT_CAP + 1)))
         total, where, offset = len(ids), [Case.id.in_(ids[offset:offset + per_page])], 0
     else:
+        where += _scope(session, actor, territory_id)
         total = _capped_count(actor, territory_id, where, everything or filtered, session)
     name = (Case.household_name if named is None
             else sql_case((named, Case.household_name), else_=null()))
@@ -382,57 +385,69 @@ def search(session: Session, clock: Clock, actor: Actor, territory_id: int, *, t
                  for c, title, shown in rows], total, page, per_page)
 
 
-def _matching(text: str, postgresql: bool, named: Any, scope: Any,
-              named_in_scope: bool) -> Any:
-    """SQL: the case's reference or, where the actor may know it (``named``), its household
-    name holds ``text``; within ``scope`` when given, inside each branch: a per-row probe
-    of the partner's parties on the few cases the trigrams find, not a hash of all of them
-    (50,000 to 100,000 at 100k cases). ``named_in_scope``: ``named`` already requires what
-    ``scope`` does (``name_shown`` asks for a current party of the actor's organisations,
-    as ``case_scope`` does unless an API key limits the circuits): the name's branch then
-    probes the parties once, not twice (PostgreSQL would factor the common ``scope`` out
-    of the two branches and probe it on every case the trigrams find)."""
+def _matching(text: str, postgresql: bool) -> tuple[Any, Any]:
+    """SQL: the case's reference holds ``text``; its household name does."""
     like = f"%{text}%"
     # SQLite's LIKE ignores ASCII case already (lower() would cost a call per row);
     # PostgreSQL needs ILIKE
     if postgresql:
-        by_ref, by_name = Case.reference.ilike(like), Case.household_name.ilike(like)
-    else:
-        by_ref, by_name = Case.reference.like(like), Case.household_name.like(like)
-    # the cheap LIKE first: the consent's EXISTS runs only on the names that match
-    shown = by_name if named is None else and_(by_name, named)
-    if scope is None:
-        return or_(by_ref, shown)
-    return or_(and_(by_ref, scope), shown if named_in_scope else and_(shown, scope))
+        return Case.reference.ilike(like), Case.household_name.ilike(like)
+    return Case.reference.like(like), Case.household_name.like(like)
+
+
+def _scope(session: Session, actor: Actor, territory_id: int) -> list[Any]:
+    """The list's rule (``access.case_scope``) as a filter, none for coordination; last of
+    the filters: the engines test the cheap ones before its subquery."""
+    if actor.is_system or actor.is_coordinator(territory_id):
+        return []
+    return [case_scope(actor, territory_id, Case.id, session)]
 
 
 LIST_ORDER = (Case.created_at.desc(), Case.id.desc())  # the cases list's order, newest first
 TRIGRAM = re.compile(r"\w{3}")  # pg_trgm finds a LIKE pattern by its words' trigrams
-# how many matching cases the trigram read takes before it gives way to the list's walk
-TRIGRAM_PROBE = 10_000
+# how many cases the trigram indexes may find before the search gives way to the list's walk
+TRIGRAM_PROBE = 5_000
 
 
-def _by_trigrams(session: Session, territory_id: int, filters: list[Any]) -> list[int] | None:
-    """The ids of the first ``COUNT_CAP + 1`` matching cases in the list's order, read on
-    the trigram indexes (migration 0021), ``filters`` beside the territory's: None when
-    ``TRIGRAM_PROBE`` cases or more match.
+def _by_trigrams(session: Session, actor: Actor, territory_id: int, by_text: tuple[Any, Any],
+                 filters: list[Any], now: datetime) -> list[int] | None:
+    """The ids of the first ``COUNT_CAP + 1`` cases the search finds, in the list's order,
+    read on the trigram indexes (migration 0021): None when they find ``TRIGRAM_PROBE``
+    cases or more (the caller then walks the list).
 
     Walking the territory's list newest first and matching each case stops at the count
     cap, which costs 1,001 / (the share of cases that match) rows: 24,000 at 100k cases for
     « martin » (4 % of them), 35 ms for a coordinator. The trigram indexes find those 4,250
     cases at once: 8 ms. The planner weighs the two on the same estimate and took the walk;
-    ``territory_id + 0`` leaves it no index for the walk. A text most cases match (« 2026 »,
-    in every reference) is the walk's: past ``TRIGRAM_PROBE`` matches (the break-even near
-    the square root of 1,000 × the territory's cases) the caller walks the list instead."""
-    matching = (select(Case.id, Case.created_at)
-                .where(Case.territory_id + 0 == territory_id, *filters)
-                .limit(TRIGRAM_PROBE).subquery())
-    rows = session.execute(select(matching.c.id, func.count().over())
-                           .order_by(matching.c.created_at.desc(), matching.c.id.desc())
-                           .limit(COUNT_CAP + 1)).all()
-    if rows and rows[0][1] >= TRIGRAM_PROBE:
+    ``territory_id + 0`` leaves it no index for the walk. A text most cases hold (« 2026 »,
+    in every reference) is the walk's: the read stops at ``TRIGRAM_PROBE`` cases found
+    (before the partner's rule, whose per-case probes cost more than the find itself), and
+    the caller walks. The partner's rule is then applied to the cases found, per case on
+    its parties' index (a hash of all its parties, 50,000 to 100,000 at 100k, was most of
+    its search): the reference's branch within ``case_scope``, the name's within
+    ``name_shown`` (which already asks for a current party of theirs; also within
+    ``case_scope`` where an API key limits the circuits)."""
+    by_ref, by_name = by_text
+    found = (select(Case.id, Case.created_at, by_ref.label("by_ref"),
+                    by_name.label("by_name"))
+             .where(Case.territory_id + 0 == territory_id, or_(by_ref, by_name), *filters)
+             .limit(TRIGRAM_PROBE).subquery())
+    # the window counts what the LIMIT let through before any row is left out
+    counted = select(found, func.count().over().label("found")).subquery()
+    rule: Any = true()
+    if not (actor.is_system or actor.is_coordinator(territory_id)):
+        scope = case_scope(actor, territory_id, counted.c.id, session)
+        named = name_shown(actor, territory_id, counted.c.id, now)
+        rule = or_(and_(counted.c.by_ref, scope),
+                   and_(counted.c.by_name, named, *([scope] if actor.circuits else [])))
+    rows = session.execute(
+        select(counted.c.id, counted.c.found)
+        .where(or_(counted.c.found >= TRIGRAM_PROBE, rule))
+        .order_by(counted.c.created_at.desc(), counted.c.id.desc())
+        .limit(COUNT_CAP + 1)).all()
+    if rows and rows[0].found >= TRIGRAM_PROBE:
         return None
-    return [row[0] for row in rows]
+    return [row.id for row in rows]
 
 
 def _capped_count(actor: Actor, territory_id: int, where: list[Any], by_cases: bool,
