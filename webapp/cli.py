@@ -129,9 +129,10 @@ def serve_command(host: str, port: int, workers: int | None, scheduler: bool,
                   worker_class: str, threads: int | None) -> None:
     """Serveur de production (gunicorn) : N workers et un planificateur ; SIGTERM termine
     les requêtes en cours puis arrête le planificateur."""
-    try:
+    try:  # every refusal before the metrics' folder: a refused start leaves no trace
         serve.check_environment()
         serve.check_address(host, port)
+        serve.check_threads(worker_class, threads)
     except serve.ServeError as exc:
         raise click.ClickException(str(exc)) from None
     chosen = os.environ.get(metrics.MULTIPROC_ENV)

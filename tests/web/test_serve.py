@@ -341,8 +341,12 @@ def test_threads_go_with_gthread_only() -> None:
     assert settings["worker_class"] == "gthread" and settings["threads"] == 6
     default = serve.gunicorn_settings(serve.Options())
     assert default["worker_class"] == "sync" and default["threads"] == 1
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     result = CliRunner().invoke(cli, ["serve", "--threads", "4"])
     assert result.exit_code == 1 and "--threads va avec --worker-class gthread" in result.output
+    # refused before the metrics' folder: this process is not left in multiprocess mode on a
+    # folder the refusal deleted (later metrics would fail to write their files)
+    assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") == before
 
 
 # the settings, without starting a server ----------------------------------------------------
