@@ -33,6 +33,7 @@ from engine.errors import FormInvalid, InvalidInput, InvalidTransition, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import (
     AnswerLink,
+    ApiIdempotency,
     AuditEvent,
     Case,
     CaseConsent,
@@ -80,6 +81,8 @@ SOURCES: dict[str, str] = {
     "audit_event": "Journal : qui a lu, modifié ou exporté le dossier, et quand",
     "session_case": "Passages en commission : séance, inscription et décision",
     "case_fact": "Réponses comptées pour les statistiques (canal, besoins, stade de procédure)",
+    "api_idempotency": "Demandes d'ouverture reçues du logiciel d'un partenaire (gardées 24 h "
+                       "pour ne pas ouvrir deux dossiers)",
 }
 
 CASE_STATUSES = {CaseStatus.OPEN: "En cours", CaseStatus.COMPLETED: "Terminé",
@@ -228,6 +231,7 @@ def _case_record(session: Session, clock: Clock, case: Case, people: Mapping[int
         _referents(session, case.id, who),
         *_orientations(session, case.id, orgs, who),
         _notices(session, case.id),
+        _software_requests(session, case.id, who),
         _sessions(session, case.id, who, _choices(instance.circuit, "decision_commission")),
         _facts(session, case.id),
         _journal(session, case.id, who),
@@ -334,6 +338,16 @@ def _notices(session: Session, case_id: int) -> Table:
                            .order_by(OutboxMessage.created_at, OutboxMessage.id))
     return Table("outbox", "Avis envoyés", ("Préparé le", "Sorte d'avis", "Remis le"),
                  tuple((m.created_at, m.kind, m.delivered_at) for m in rows))
+
+
+def _software_requests(session: Session, case_id: int, who: Any) -> Table:
+    rows = session.execute(select(ApiIdempotency.created_at, ApiIdempotency.user_id,
+                                  ApiIdempotency.key)
+                           .where(ApiIdempotency.case_id == case_id)
+                           .order_by(ApiIdempotency.created_at, ApiIdempotency.id))
+    return Table("api_idempotency", "Demandes d'ouverture reçues d'un logiciel",
+                 ("Reçue le", "Logiciel", "Identifiant de la demande"),
+                 tuple((at, who(user_id), key) for at, user_id, key in rows))
 
 
 def _choices(circuit: Any, name: str) -> dict[str, str]:
