@@ -66,5 +66,10 @@ def downgrade() -> None:
     op.drop_index("ix_api_key_user_id", table_name="api_key")
     op.drop_index("ix_api_key_territory_id", table_name="api_key")
     op.drop_table("api_key")
-    with op.batch_alter_table("user") as batch:
-        batch.drop_column("kind")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite (3.35 and later) drops the column in place: a batch would rebuild the table,
+        # and dropping the old one trips over the rows that point at the accounts
+        op.execute('ALTER TABLE "user" DROP COLUMN kind')
+    else:
+        with op.batch_alter_table("user") as batch:
+            batch.drop_column("kind")
