@@ -11,9 +11,17 @@ from engine.clock import FixedClock
 from engine.core.bundles import CircuitBundle
 from engine.core.loader import load_path
 from engine.core.spiff.compiler import CompiledCircuit, compile_circuit
+from engine.services import api_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 MINI = ROOT / "tests" / "unit" / "fixtures" / "mini"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_rates() -> None:
+    """Each test's API keys start with full buckets: the rate limit counts per key id in the
+    process's memory, and every test database numbers its keys from 1 again."""
+    api_keys.reset_rates()
 
 
 @pytest.fixture
