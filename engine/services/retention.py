@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select, update
+from sqlalchemy import and_, delete, exists, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -44,6 +44,7 @@ from engine.errors import InvalidInput, NotFound
 from engine.persistence.db import transaction
 from engine.persistence.models import (
     AnswerLink,
+    ApiIdempotency,
     Case,
     CaseConsent,
     CaseFact,
@@ -91,6 +92,8 @@ HANDLED: dict[str, tuple[str, str]] = {
                           "noms de champs, jamais leurs valeurs)"),
     "session_case": (KEPT, "séance et décision (un code) : aucune donnée du ménage"),
     "case_fact": (KEPT, "réponses comptées (des codes) : les statistiques restent justes"),
+    "api_idempotency": (SCRUBBED, "identifiants de demande choisis par le logiciel d'un "
+                                  "partenaire : supprimés"),
 }
 
 
@@ -245,6 +248,8 @@ def _rows(session: Session, case_id: int) -> None:
                     .values(email="").execution_options(synchronize_session=False))
     session.execute(update(CaseConsent).where(CaseConsent.case_id == case_id).values(
         witness=None, withdraw_reason=None).execution_options(synchronize_session=False))
+    session.execute(delete(ApiIdempotency).where(ApiIdempotency.case_id == case_id)
+                    .execution_options(synchronize_session=False))
     for model in (CaseParty, CaseReferent):
         session.execute(update(model).where(model.case_id == case_id).values(
             reason="", end_reason=None).execution_options(synchronize_session=False))
