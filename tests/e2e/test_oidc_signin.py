@@ -70,7 +70,8 @@ def test_a_social_worker_signs_in_with_proconnect_and_out_again(
     assert page.get_by_label("Mot de passe").count() == 0
     check_page(page, "connexion-sans-mot-de-passe")
 
-    provider.user["email"] = "personne@ailleurs.test"
+    # another person at the provider (another subject): no account of theirs here
+    provider.user.update(sub="agent-456", email="personne@ailleurs.test")
     page.get_by_role("link", name="Se connecter avec ProConnect").click()
     assert "Aucun compte Aiguillage n'est ouvert pour personne@ailleurs.test" in page.content()
     check_page(page, "compte-inconnu")
