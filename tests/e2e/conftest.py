@@ -50,8 +50,14 @@ def live_app(tmp_path: Path) -> Iterator[LiveApp]:
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
     engine.dispose()
+    yield from serving(db)
+
+
+def serving(db: Path, **settings: Any) -> Iterator[LiveApp]:
+    """The real app on database ``db`` (with ``settings`` over the journeys' own) served on
+    a free local port until the fixture that yields from it ends."""
     app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e",
-                      "SESSION_COOKIE_SECURE": False, "CLOCK": SystemClock()})
+                      "SESSION_COOKIE_SECURE": False, "CLOCK": SystemClock(), **settings})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -4,20 +4,16 @@ avec ProConnect » lands on « Mes tâches », and signing out goes through the 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from engine.clock import SystemClock
 from engine.persistence.db import make_engine
 from engine.persistence.migrate import upgrade
-from tests.e2e.conftest import LiveApp, coordination_case
+from tests.e2e.conftest import LiveApp, coordination_case, serving
 from tests.oidc_provider import Provider, app_settings, running
-from webapp import create_app
 
 
 @pytest.fixture
@@ -33,17 +29,7 @@ def oidc_live_app(tmp_path: Path, provider: Provider) -> Iterator[LiveApp]:
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
     engine.dispose()
-    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "SECRET_KEY": "e2e",
-                      "SESSION_COOKIE_SECURE": False, "CLOCK": SystemClock(),
-                      **app_settings(provider, OIDC_TRUST_EMAIL=True)})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveApp(f"http://127.0.0.1:{server.server_port}", app)
-    finally:
-        server.shutdown()
-        app.extensions["aiguillage"].database.dispose()
+    yield from serving(db, **app_settings(provider, OIDC_TRUST_EMAIL=True))
 
 
 def test_a_social_worker_signs_in_with_proconnect_and_out_again(
